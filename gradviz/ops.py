@@ -1,0 +1,473 @@
+"""THE op table: one row per primitive — forward, gradient rule, PyTorch name.
+
+Each :class:`Op` row says
+  * ``torch_name``: the backward function's class name PyTorch gives the op
+    (``CamelCase(op) + "Backward" + overload index`` from PyTorch's derivatives table);
+  * ``inputs``: the tensor operands, in the order of ``next_functions``;
+  * ``params``: non-tensor arguments (Python numbers, dims);
+  * ``forward``: the value, computed with numpy;
+  * ``saves``: the names PyTorch saves on the node (``_saved_<name>``), taken from the
+    inputs, the params, ``result`` or ``derived`` values;
+  * ``vjp``: the gradient rule ``vjp(F, grad, saved) -> one grad per input``.
+
+Gradient rules are written against an ops namespace ``F`` (:class:`NumpyOps` below
+for numbers) rather than numpy directly, so a second-order pass can hand them a
+namespace that records a graph instead (the autodidax idea: the same rows,
+interpreted differently). Rules follow PyTorch's ``derivatives.yaml`` formulas so
+that edge values (sqrt'(0) = inf, relu'(0) = 0, ...) come out as PyTorch's.
+
+Adding an op means adding one row here (and, if it is called by a new name, its
+entry in ``gradviz.graph.FUNCTIONS``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive: forward rule, gradient rule and PyTorch's name for its backward node."""
+
+    key: str
+    torch_name: str
+    inputs: tuple[str, ...]
+    forward: Callable
+    vjp: Callable
+    params: tuple[str, ...] = ()
+    saves: tuple[str, ...] = ()
+    derived: Callable | None = None  # (args: dict, params: dict) -> extra saved values
+    #: saved name -> the input that must require grad for PyTorch to save it
+    #: (MulBackward0 saves ``self`` only to compute ``other``'s gradient).
+    save_when: dict = field(default_factory=dict)
+    doc: str = ""
+    elementwise: bool = field(default=False)
+
+
+# ---------------------------------------------------------------------------
+# The numeric ops namespace used by gradient rules (first order).
+# ---------------------------------------------------------------------------
+
+
+class NumpyOps:
+    """``F`` for computing gradients as numbers with numpy (errors give inf/nan, never raise)."""
+
+    add = staticmethod(np.add)
+    sub = staticmethod(np.subtract)
+    mul = staticmethod(np.multiply)
+    div = staticmethod(np.divide)
+    neg = staticmethod(np.negative)
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+    sqrt = staticmethod(np.sqrt)
+    sgn = staticmethod(np.sign)
+
+    @staticmethod
+    def pow(x, exponent):
+        return np.power(x, exponent)
+
+    @staticmethod
+    def rsqrt(x):
+        return np.divide(1, np.sqrt(x))
+
+    # Masks are constants: they carry no gradient in any order.
+    @staticmethod
+    def where(mask, a, b):
+        return np.where(mask, a, b)
+
+    @staticmethod
+    def eq(a, b):
+        return np.equal(a, b)
+
+    @staticmethod
+    def lt(a, b):
+        return np.less(a, b)
+
+    @staticmethod
+    def gt(a, b):
+        return np.greater(a, b)
+
+    @staticmethod
+    def ge(a, b):
+        return np.greater_equal(a, b)
+
+    @staticmethod
+    def le(a, b):
+        return np.less_equal(a, b)
+
+    @staticmethod
+    def logical_and(a, b):
+        return np.logical_and(a, b)
+
+    @staticmethod
+    def zeros_like(x):
+        return np.zeros_like(x)
+
+    @staticmethod
+    def expand(x, shape):
+        return np.broadcast_to(x, shape).copy()
+
+    @staticmethod
+    def reshape(x, shape):
+        return np.reshape(x, shape)
+
+    @staticmethod
+    def unsqueeze(x, dim):
+        return np.expand_dims(x, dim)
+
+    @staticmethod
+    def squeeze(x, dim):
+        return np.squeeze(x, dim)
+
+    @staticmethod
+    def permute(x, dims):
+        return np.transpose(x, dims)
+
+    @staticmethod
+    def sum(x, dim=None, keepdim=False):
+        return np.sum(x, axis=dim, keepdims=keepdim, dtype=np.asarray(x).dtype)
+
+    @staticmethod
+    def mm(a, b):
+        return np.matmul(a, b)
+
+    @staticmethod
+    def mv(a, b):
+        return np.matmul(a, b)
+
+    @staticmethod
+    def outer(a, b):
+        return np.multiply.outer(a, b)
+
+    @staticmethod
+    def t(x):
+        return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
+
+    @staticmethod
+    def sum_to(x, shape):
+        """Reduce a broadcast gradient back to ``shape`` (what PyTorch's engine does)."""
+        x = np.asarray(x)
+        if x.shape == tuple(shape):
+            return x
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1
+        )
+        out = np.sum(x, axis=axes, keepdims=True, dtype=x.dtype) if axes else x
+        return out.reshape(shape)
+
+
+# ---------------------------------------------------------------------------
+# Forward helpers (numpy) for what numpy does not have as one function.
+# ---------------------------------------------------------------------------
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf_forward(x):
+    x = np.asarray(x)
+    return np.asarray(_erf(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
+
+
+def _sigmoid(x):
+    x = np.asarray(x)
+    return np.divide(1, np.add(1, np.exp(np.negative(x))), dtype=x.dtype)
+
+
+def _prod_backward(F, g, s):
+    # PyTorch's prod_backward: a zero in the input makes result/self useless.
+    x = np.asarray(s["self"])
+    zeros = x == 0
+    nz = int(np.count_nonzero(zeros))
+    if nz == 0:
+        return (F.mul(g, F.div(s["result"], x)),)
+    if nz > 1:
+        return (F.mul(g, F.zeros_like(x)),)
+    others = np.prod(np.where(zeros, 1, x), dtype=x.dtype)
+    return (F.mul(g, F.where(zeros, others, F.zeros_like(x))),)
+
+
+def _evenly_distribute(F, g, s):
+    # max()/min() over everything: the gradient is shared by every element equal to the result.
+    mask = F.eq(s["self"], s["result"])
+    count = np.count_nonzero(mask)
+    return (F.where(mask, F.div(g, count), F.zeros_like(s["self"])),)
+
+
+def _sum_backward(F, g, s):
+    sizes = s["self_sym_sizes"]
+    dims = _norm_dims(s["dim"], len(sizes))
+    if not s["keepdim"]:
+        for d in sorted(dims):
+            g = F.unsqueeze(g, d)
+    return F.expand(g, sizes)
+
+
+def _norm_dims(dim, ndim):
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    return tuple(d % ndim if ndim else 0 for d in dims)
+
+
+def _numel_of_dims(sizes, dim):
+    n = 1
+    for d in _norm_dims(dim, len(sizes)):
+        n *= sizes[d] if sizes else 1
+    return n
+
+
+def _softmax(x, dim):
+    x = np.asarray(x)
+    m = np.max(x, axis=dim, keepdims=True)
+    e = np.exp(x - m)
+    return np.divide(e, np.sum(e, axis=dim, keepdims=True), dtype=x.dtype)
+
+
+def _clamp_forward(a, min, max):
+    if min is not None:
+        a = np.maximum(a, min)
+    if max is not None:
+        a = np.minimum(a, max)
+    return a
+
+
+def _clamp_mask(F, s):
+    # clamp_backward: the gradient passes where min <= self <= max (bounds count as inside)
+    x = s["self"]
+    if s["min"] is not None and s["max"] is not None:
+        return F.logical_and(F.ge(x, s["min"]), F.le(x, s["max"]))
+    if s["min"] is not None:
+        return F.ge(x, s["min"])
+    return F.le(x, s["max"])
+
+
+def _sizes(args, params):
+    return {"self_sym_sizes": tuple(np.shape(args["self"]))}
+
+
+def _sizes_numel(args, params):
+    shape = tuple(np.shape(args["self"]))
+    return {"self_sym_sizes": shape, "self_sym_numel": int(np.prod(shape, dtype=np.int64))}
+
+
+def _mm_meta(args, params):
+    a, b = np.asarray(args["self"]), np.asarray(args["mat2"])
+    strides = lambda m: tuple(s // m.itemsize for s in m.strides)  # noqa: E731
+    return {
+        "self_sym_sizes": a.shape,
+        "self_sym_strides": strides(a),
+        "mat2_sym_sizes": b.shape,
+        "mat2_sym_strides": strides(b),
+    }
+
+
+def _inverse_perm(dims):
+    inv = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inv[d] = i
+    return tuple(inv)
+
+
+def _pow_exponent_grad(F, g, base, exponent, result):
+    # pow_backward_exponent: 0 where base == 0 and exponent >= 0, else grad * result * log(base)
+    cond = F.logical_and(F.eq(base, 0), F.ge(exponent, 0))
+    return F.mul(g, F.where(cond, F.zeros_like(result), F.mul(result, F.log(base))))
+
+
+# ---------------------------------------------------------------------------
+# The table.
+# ---------------------------------------------------------------------------
+
+def _unary(key, torch_name, forward, vjp, saves, doc):
+    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, elementwise=True)
+
+
+ROWS: list[Op] = [
+    # --- arithmetic -------------------------------------------------------
+    Op("add", "AddBackward0", ("self", "other"), lambda a, b, alpha=1: np.add(a, b),
+       lambda F, g, s: (g, g if s["alpha"] == 1 else F.mul(g, s["alpha"])),
+       params=("alpha",), saves=("alpha",), doc="a + b"),
+    Op("sub", "SubBackward0", ("self", "other"), lambda a, b, alpha=1: np.subtract(a, b),
+       lambda F, g, s: (g, F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"])),
+       params=("alpha",), saves=("alpha",), doc="a - b"),
+    Op("rsub", "RsubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(other, a),
+       lambda F, g, s: (F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"]),),
+       params=("other", "alpha"), saves=("alpha",), doc="number - tensor"),
+    Op("mul", "MulBackward0", ("self", "other"), np.multiply,
+       lambda F, g, s: (F.mul(g, s["other"]), F.mul(g, s["self"])),
+       saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b"),
+    Op("div", "DivBackward0", ("self", "other"), np.divide,
+       lambda F, g, s: (F.div(g, s["other"]),
+                        F.neg(F.mul(g, F.div(F.div(s["self"], s["other"]), s["other"])))),
+       saves=("other", "self"), save_when={"self": "other"}, doc="a / b"),
+    Op("reciprocal", "ReciprocalBackward0", ("self",), lambda a: np.divide(1, a),
+       lambda F, g, s: (F.neg(F.mul(g, F.mul(s["result"], s["result"]))),),
+       saves=("result",), doc="1 / x", elementwise=True),
+    Op("neg", "NegBackward0", ("self",), np.negative,
+       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True),
+    Op("pow", "PowBackward0", ("self",), lambda a, exponent: np.power(a, exponent),
+       lambda F, g, s: (F.zeros_like(g) if s["exponent"] == 0 else
+                        F.mul(g, F.mul(s["exponent"], F.pow(s["self"], s["exponent"] - 1))),),
+       params=("exponent",), saves=("exponent", "self"), doc="tensor ** number"),
+    Op("pow_tensor", "PowBackward1", ("self", "exponent"), np.power,
+       lambda F, g, s: (
+           F.where(F.eq(s["exponent"], 0), F.zeros_like(g),
+                   F.mul(g, F.mul(s["exponent"], F.pow(s["self"], F.sub(s["exponent"], 1))))),
+           _pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"])),
+       saves=("exponent", "result", "self"), doc="tensor ** tensor"),
+    Op("pow_scalar_base", "PowBackward2", ("exponent",), lambda e, self: np.power(self, e),
+       lambda F, g, s: (_pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"]),),
+       params=("self",), saves=("exponent", "result", "self"), doc="number ** tensor"),
+    # --- elementwise functions ---------------------------------------------
+    _unary("sin", "SinBackward0", np.sin, lambda F, g, s: (F.mul(g, F.cos(s["self"])),), ("self",), "sine"),
+    _unary("cos", "CosBackward0", np.cos, lambda F, g, s: (F.mul(g, F.neg(F.sin(s["self"]))),), ("self",), "cosine"),
+    _unary("tan", "TanBackward0", np.tan,
+           lambda F, g, s: (F.mul(g, F.add(1, F.pow(s["result"], 2))),), ("result",), "tangent"),
+    _unary("exp", "ExpBackward0", np.exp, lambda F, g, s: (F.mul(g, s["result"]),), ("result",), "e ** x"),
+    _unary("log", "LogBackward0", np.log, lambda F, g, s: (F.div(g, s["self"]),), ("self",), "natural logarithm"),
+    _unary("sqrt", "SqrtBackward0", np.sqrt,
+           lambda F, g, s: (F.div(g, F.mul(2, s["result"])),), ("result",), "square root"),
+    _unary("tanh", "TanhBackward0", np.tanh,
+           lambda F, g, s: (F.mul(g, F.sub(1, F.mul(s["result"], s["result"]))),), ("result",), "hyperbolic tangent"),
+    _unary("sigmoid", "SigmoidBackward0", _sigmoid,
+           lambda F, g, s: (F.mul(F.mul(g, F.sub(1, s["result"])), s["result"]),), ("result",), "1 / (1 + e ** -x)"),
+    _unary("relu", "ReluBackward0", lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
+           lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), ("result",), "max(x, 0)"),
+    _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value"),
+    _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine"),
+    _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine"),
+    _unary("asin", "AsinBackward0", np.arcsin,
+           lambda F, g, s: (F.mul(g, F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1))),), ("self",), "arcsine"),
+    _unary("acos", "AcosBackward0", np.arccos,
+           lambda F, g, s: (F.mul(g, F.neg(F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1)))),), ("self",),
+           "arccosine"),
+    _unary("atan", "AtanBackward0", np.arctan,
+           lambda F, g, s: (F.div(g, F.add(F.mul(s["self"], s["self"]), 1)),), ("self",), "arctangent"),
+    _unary("log1p", "Log1PBackward0", np.log1p, lambda F, g, s: (F.div(g, F.add(s["self"], 1)),), ("self",), "log(1 + x)"),
+    _unary("expm1", "Expm1Backward0", np.expm1, lambda F, g, s: (F.mul(g, F.add(s["result"], 1)),), ("result",), "e ** x - 1"),
+    _unary("exp2", "Exp2Backward0", np.exp2, lambda F, g, s: (F.mul(F.mul(g, s["result"]), LN2),), ("result",), "2 ** x"),
+    _unary("log2", "Log2Backward0", np.log2, lambda F, g, s: (F.div(g, F.mul(s["self"], LN2)),), ("self",), "base-2 logarithm"),
+    _unary("log10", "Log10Backward0", np.log10,
+           lambda F, g, s: (F.div(g, F.mul(s["self"], LN10)),), ("self",), "base-10 logarithm"),
+    _unary("rsqrt", "RsqrtBackward0", lambda a: np.divide(1, np.sqrt(a)),
+           lambda F, g, s: (F.mul(F.mul(-0.5, g), F.pow(s["result"], 3)),), ("result",), "1 / sqrt(x)"),
+    _unary("erf", "ErfBackward0", _erf_forward,
+           lambda F, g, s: (F.mul(F.mul(2.0 / math.sqrt(math.pi), F.exp(F.neg(F.pow(s["self"], 2)))), g),),
+           ("self",), "error function"),
+    # --- two-operand elementwise -----------------------------------------
+    Op("maximum", "MaximumBackward0", ("self", "other"), np.maximum,
+       lambda F, g, s: (
+           F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
+                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
+           F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
+                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
+       saves=("other", "self"), doc="elementwise maximum"),
+    Op("minimum", "MinimumBackward0", ("self", "other"), np.minimum,
+       lambda F, g, s: (
+           F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
+                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
+           F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
+                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
+       saves=("other", "self"), doc="elementwise minimum"),
+    Op("clamp", "ClampBackward1", ("self",), _clamp_forward,
+       lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
+       params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None"),
+    # --- reductions ---------------------------------------------------------
+    Op("sum", "SumBackward0", ("self",), lambda a: np.sum(a, dtype=np.asarray(a).dtype),
+       lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
+       saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements"),
+    Op("sum_dim", "SumBackward1", ("self",),
+       lambda a, dim, keepdim: np.sum(a, axis=dim, keepdims=keepdim, dtype=np.asarray(a).dtype),
+       lambda F, g, s: (_sum_backward(F, g, s),),
+       params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
+       doc="sum over dim"),
+    Op("mean", "MeanBackward0", ("self",), lambda a: np.mean(a, dtype=np.asarray(a).dtype),
+       lambda F, g, s: (F.expand(F.div(g, s["self_sym_numel"]), s["self_sym_sizes"]),),
+       saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements"),
+    Op("mean_dim", "MeanBackward1", ("self",),
+       lambda a, dim, keepdim: np.mean(a, axis=dim, keepdims=keepdim, dtype=np.asarray(a).dtype),
+       lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
+       params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
+       derived=_sizes_numel, doc="mean over dim"),
+    Op("max", "MaxBackward1", ("self",), np.max, _evenly_distribute, saves=("result", "self"),
+       doc="largest element"),
+    Op("min", "MinBackward1", ("self",), np.min, _evenly_distribute, saves=("result", "self"),
+       doc="smallest element"),
+    Op("prod", "ProdBackward0", ("self",), lambda a: np.prod(a, dtype=np.asarray(a).dtype), _prod_backward,
+       saves=("result", "self"), doc="product of all elements"),
+    Op("softmax", "SoftmaxBackward0", ("self",), _softmax,
+       lambda F, g, s: (F.mul(s["result"], F.sub(g, F.sum(F.mul(g, s["result"]), s["dim"], True))),),
+       params=("dim",), saves=("dim", "result"), doc="softmax over dim"),
+    Op("norm", "LinalgVectorNormBackward0", ("self",),
+       lambda a: np.sqrt(np.sum(np.square(a), dtype=np.asarray(a).dtype)),
+       lambda F, g, s: (F.mul(s["self"], F.where(F.eq(s["result"], 0), F.zeros_like(s["result"]),
+                                                 F.div(g, s["result"]))),),
+       saves=("dim", "keepdim", "ord", "result", "self"),
+       derived=lambda args, params: {"dim": None, "keepdim": False, "ord": 2}, doc="2-norm"),
+    # --- linear algebra -----------------------------------------------------
+    Op("dot", "DotBackward0", ("self", "tensor"), np.dot,
+       lambda F, g, s: (F.mul(g, s["tensor"]), F.mul(g, s["self"])),
+       saves=("self", "tensor"), save_when={"self": "tensor", "tensor": "self"}, doc="1-D @ 1-D"),
+    Op("mv", "MvBackward0", ("self", "vec"), np.matmul,
+       lambda F, g, s: (F.outer(g, s["vec"]), F.mv(F.t(s["self"]), g)),
+       saves=("self", "vec"), save_when={"self": "vec", "vec": "self"}, doc="2-D @ 1-D"),
+    Op("mm", "MmBackward0", ("self", "mat2"), np.matmul,
+       lambda F, g, s: (F.mm(g, F.t(s["mat2"])), F.mm(F.t(s["self"]), g)),
+       saves=("mat2", "mat2_sym_sizes", "mat2_sym_strides", "self", "self_sym_sizes", "self_sym_strides"),
+       derived=_mm_meta, save_when={"self": "mat2", "mat2": "self"}, doc="2-D @ 2-D"),
+    # --- shape ----------------------------------------------------------------
+    Op("permute", "PermuteBackward0", ("self",), lambda a, dims: np.transpose(a, dims),
+       lambda F, g, s: (F.permute(g, _inverse_perm(s["dims"])),),
+       params=("dims",), saves=("dims",), doc="x.T / x.permute(dims)"),
+    Op("t", "TBackward0", ("self",), lambda a: np.swapaxes(a, -1, -2) if np.ndim(a) >= 2 else a,
+       lambda F, g, s: (F.t(g),), doc="x.t()"),
+    Op("transpose", "TransposeBackward0", ("self",), lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1),
+       lambda F, g, s: (F.permute(g, _swap_perm(np.ndim(g), s["dim0"], s["dim1"])),),
+       params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)"),
+    Op("view", "ViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
+       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
+       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="x.reshape(shape) / x.view(shape)"),
+    Op("unsafe_view", "UnsafeViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
+       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
+       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="reshape of a copy"),
+    Op("clone", "CloneBackward0", ("self",), lambda a: np.array(a, copy=True),
+       lambda F, g, s: (g,), doc="copy (reshape of a non-contiguous tensor)"),
+    Op("unsqueeze", "UnsqueezeBackward0", ("self",), lambda a, dim: np.expand_dims(a, dim),
+       lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1"),
+    Op("squeeze", "SqueezeBackward4", ("self",), lambda a, dim: np.squeeze(a, dim),
+       lambda F, g, s: (F.unsqueeze(g, s["dim"]),),
+       params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="remove a dim of size 1"),
+]
+
+
+def _swap_perm(ndim, d0, d1):
+    perm = list(range(ndim))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return tuple(perm)
+
+
+OPS: dict[str, Op] = {row.key: row for row in ROWS}
+assert len(OPS) == len(ROWS), "duplicate op key"
+
+#: Elementwise one-tensor functions callable by name: sin(x), x.sin(), torch.sin(x).
+UNARY_FUNCTIONS = {row.key: row for row in ROWS if row.elementwise}
+
+
+def saved_values(op: Op, args: dict, params: dict, result) -> dict:
+    """Every value the gradient rule reads (``_saved_*`` names), keyed by name, sorted."""
+    pool = dict(args)
+    pool.update(params)
+    pool["result"] = result
+    if op.derived is not None:
+        pool.update(op.derived(args, params))
+    return {name: pool[name] for name in sorted(op.saves)}

@@ -1,0 +1,448 @@
+"""Expression text → tokens → immutable expression tree.
+
+The language is the arithmetic subset of Python/PyTorch: numbers, names,
+``+ - * / ** @``, unary ``-``/``+``, parentheses, calls ``sin(x)`` and
+``torch.sin(x)``, methods ``x.sum()``, keyword arguments ``dim=1`` and the
+attribute ``x.T``.
+
+The parser is an operator-precedence (shunting-yard) loop with explicit
+stacks, never recursion: Python's own ``ast.parse`` dies with RecursionError
+near 10,000 terms, and gradviz takes inputs of a million.
+
+Binding powers, read against Python's precedence chart (highest binds tightest)::
+
+    x.f()  x.T  f(x)      postfix, tighter than everything
+    **                    40, right-associative; its right operand may be unary: 2**-x
+    -x  +x                30, prefix; lower than ** on its left: -x**2 is -(x**2)
+    *  /  @               20, left-associative
+    +  -                  10, left-associative
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from .errors import ParseError
+
+#: Default limits (configurable from the CLI; see ``parse``).
+DEFAULT_MAX_TERMS = 5_000_000
+DEFAULT_MAX_DEPTH = 100_000
+
+BINARY = {  # symbol -> (binding power, right-associative)
+    "+": (10, False),
+    "-": (10, False),
+    "*": (20, False),
+    "/": (20, False),
+    "@": (20, False),
+    "**": (40, True),
+}
+UNARY_POWER = 30
+
+_KEYWORDS = frozenset(
+    "False None True and as assert async await break class continue def del elif else except "
+    "finally for from global if import in is lambda nonlocal not or pass raise return try "
+    "while with yield".split()
+)
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+  | (?P<op>\*\*|//|==|!=|<=|>=|->|:=|[-+*/@().,=\[\]{}%<>~&|^:;!'"\\`$?\#])
+    """,
+    re.VERBOSE,
+)
+
+_UNSUPPORTED_OPS = {
+    "//": "floor division '//' is not supported",
+    "%": "operator '%' is not supported",
+    "[": "subscripts and lists ('[') are not supported in expressions",
+    "]": "unexpected ']'",
+    "{": "'{' is not supported",
+    "}": "'}' is not supported",
+    ":": "':' is not supported (no slices, lambdas or annotations)",
+    ";": "';' is not supported: write one expression",
+    "'": "strings are not supported",
+    '"': "strings are not supported",
+    "#": "comments are not supported inside an expression",
+    ":=": "assignment expressions are not supported",
+    "->": "'->' is not supported",
+    "^": "operator '^' is not supported (use ** for powers)",
+    "==": "comparisons are not supported",
+    "!=": "comparisons are not supported",
+    "<": "comparisons are not supported",
+    ">": "comparisons are not supported",
+    "<=": "comparisons are not supported",
+    ">=": "comparisons are not supported",
+}
+
+
+class Token:
+    """One lexical token: ``kind`` is 'number', 'name', 'op' or 'end'; ``pos`` is 0-based."""
+
+    __slots__ = ("kind", "text", "pos")
+
+    def __init__(self, kind: str, text: str, pos: int):
+        self.kind = kind
+        self.text = text
+        self.pos = pos
+
+    def __repr__(self) -> str:
+        return f"Token({self.kind}, {self.text!r}, {self.pos})"
+
+
+def tokenize(source: str) -> Iterator[Token]:
+    """Yield the tokens of ``source`` and a final 'end' token; raise ParseError on bad text."""
+    pos = 0
+    n = len(source)
+    match = _TOKEN.match
+    while pos < n:
+        m = match(source, pos)
+        if m is None:
+            ch = source[pos]
+            raise ParseError(f"unexpected character {ch!r}", source, pos + 1)
+        kind = m.lastgroup
+        text = m.group()
+        if kind == "number":
+            # "2x" or "1e5e" : a number glued to a name is not Python.
+            end = m.end()
+            if end < n and (source[end].isalnum() or source[end] == "_"):
+                raise ParseError(
+                    f"invalid number {source[pos:end + 1]!r} (missing '*'?)", source, pos + 1
+                )
+            yield Token("number", text, pos)
+        elif kind == "name":
+            yield Token("name", text, pos)
+        elif kind == "op":
+            if text in _UNSUPPORTED_OPS:
+                raise ParseError(_UNSUPPORTED_OPS[text], source, pos + 1)
+            yield Token("op", text, pos)
+        pos = m.end()
+    yield Token("end", "", n)
+
+
+class Node:
+    """An immutable expression-tree node.
+
+    kind:  'number' (value), 'name' (name), 'unary' (op, args=(operand,)),
+           'binary' (op, args=(left, right)), 'call' (op = function name, args,
+           kwargs, method=True when written ``receiver.op(...)``; the receiver is
+           args[0]), 'attr' (op = attribute name, args=(receiver,)).
+    start/end: the 0-based half-open span of source text the node covers
+           (including its parentheses), so ``source[start:end]`` is its text.
+    """
+
+    __slots__ = ("kind", "op", "args", "kwargs", "value", "method", "start", "end")
+
+    def __init__(self, kind, op=None, args=(), kwargs=(), value=None, method=False, start=0, end=0):
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "args", tuple(args))
+        object.__setattr__(self, "kwargs", tuple(kwargs))
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+    def __setattr__(self, key, value):
+        raise AttributeError("expression nodes are immutable")
+
+    def with_span(self, start: int, end: int) -> "Node":
+        """A copy covering a wider span (used when parentheses close around it)."""
+        return Node(self.kind, self.op, self.args, self.kwargs, self.value, self.method, start, end)
+
+    @property
+    def column(self) -> int:
+        """1-based column where the node starts."""
+        return self.start + 1
+
+    def __repr__(self) -> str:
+        return f"Node({to_sexpr(self)})"
+
+
+def iter_postorder(root: Node) -> Iterator[Node]:
+    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            yield node
+            continue
+        stack.append((node, True))
+        children = list(node.args) + [v for _, v in node.kwargs]
+        for child in reversed(children):
+            stack.append((child, False))
+
+
+def to_sexpr(root: Node) -> str:
+    """S-expression of a tree, e.g. ``(+ (* u v) (** u 2))``: the parser tests' notation."""
+    out: dict[int, str] = {}
+    for node in iter_postorder(root):
+        if node.kind == "number":
+            s = repr(node.value)
+        elif node.kind == "name":
+            s = node.op
+        elif node.kind == "attr":
+            s = f"(.{node.op} {out.pop(id(node.args[0]))})"
+        else:
+            parts = [out.pop(id(a)) for a in node.args]
+            parts += [f"{k}={out.pop(id(v))}" for k, v in node.kwargs]
+            head = node.op if node.kind != "call" else (("." if node.method else "") + node.op)
+            if node.kind == "unary":
+                head = "neg" if node.op == "-" else "pos"
+            s = "(" + " ".join([head] + parts) + ")"
+        out[id(node)] = s
+    return out[id(root)]
+
+
+# Operator-stack entries (plain tuples keep the loop fast):
+#   ("bin", symbol, power, right_assoc, pos)
+#   ("un", symbol, power, pos)
+#   ("paren", pos)
+#   ("call", name, pos, method, receiver_or_None, args_list, kwargs_list, pending_kw)
+
+
+def _number(text: str, source: str, pos: int):
+    if any(c in text for c in ".eE"):
+        return float(text)  # 1e999 is inf, as in Python
+    if len(text) > 1 and text[0] == "0" and text.strip("0"):
+        raise ParseError(f"leading zeros in {text!r} are not allowed (as in Python)", source, pos + 1)
+    return int(text)
+
+
+def parse(
+    source: str,
+    max_terms: int = DEFAULT_MAX_TERMS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Node:
+    """Parse ``source`` into a :class:`Node` tree.
+
+    Raises :class:`ParseError` naming the problem and its 1-based column.
+    ``max_terms`` bounds the number of operands (numbers and names);
+    ``max_depth`` bounds nesting (parentheses, calls, prefix operators).
+    """
+    if not source.strip():
+        raise ParseError("empty expression")
+    operands: list[Node] = []
+    ops: list[tuple] = []
+    depth = 0
+    terms = 0
+    expect_operand = True
+
+    def err(msg: str, pos: int) -> ParseError:
+        return ParseError(msg, source, pos + 1)
+
+    def reduce_top() -> None:
+        entry = ops.pop()
+        if entry[0] == "bin":
+            right = operands.pop()
+            left = operands.pop()
+            operands.append(Node("binary", entry[1], (left, right), start=left.start, end=right.end))
+        else:  # unary
+            operand = operands.pop()
+            operands.append(Node("unary", entry[1], (operand,), start=entry[3], end=operand.end))
+
+    def reduce_while(power: int, right_assoc: bool) -> None:
+        while ops:
+            top = ops[-1]
+            if top[0] == "bin":
+                p = top[2]
+            elif top[0] == "un":
+                p = top[2]
+            else:
+                break
+            if p > power or (p == power and not right_assoc):
+                reduce_top()
+            else:
+                break
+
+    def reduce_group() -> tuple:
+        """Reduce down to the innermost '(' or call marker and return that marker."""
+        while ops and ops[-1][0] in ("bin", "un"):
+            reduce_top()
+        if not ops:
+            return ()
+        return ops[-1]
+
+    tokens = tokenize(source)
+    tok = next(tokens)
+    lookahead: Token | None = None
+
+    def advance() -> Token:
+        nonlocal lookahead
+        if lookahead is not None:
+            t, lookahead = lookahead, None
+            return t
+        return next(tokens)
+
+    def peek() -> Token:
+        nonlocal lookahead
+        if lookahead is None:
+            lookahead = next(tokens)
+        return lookahead
+
+    while True:
+        kind, text, pos = tok.kind, tok.text, tok.pos
+        if expect_operand:
+            if kind == "number":
+                terms += 1
+                operands.append(Node("number", value=_number(text, source, pos), start=pos, end=pos + len(text)))
+                expect_operand = False
+            elif kind == "name":
+                if text in _KEYWORDS:
+                    raise err(f"keyword {text!r} is not supported", pos)
+                if text.startswith("__"):
+                    raise err(f"name {text!r} is not allowed (no dunder names)", pos)
+                # keyword argument "dim=1" at the start of a call argument
+                if ops and ops[-1][0] == "call" and ops[-1][7] is None:
+                    nxt = peek()
+                    if nxt.kind == "op" and nxt.text == "=":
+                        advance()
+                        entry = ops.pop()
+                        if entry[7] is not None:
+                            raise err("expected a value after '='", pos)
+                        ops.append(entry[:7] + (text,))
+                        tok = advance()
+                        continue
+                # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
+                name, name_end = text, pos + len(text)
+                nxt = peek()
+                while text == "torch" and nxt.kind == "op" and nxt.text == ".":
+                    advance()
+                    part = advance()
+                    if part.kind != "name":
+                        raise err("expected a name after '.'", part.pos)
+                    if part.text.startswith("__"):
+                        raise err(f"attribute {part.text!r} is not allowed (no dunder names)", part.pos)
+                    name += "." + part.text
+                    name_end = part.pos + len(part.text)
+                    nxt = peek()
+                if nxt.kind == "op" and nxt.text == "(":
+                    advance()
+                    depth += 1
+                    if depth > max_depth:
+                        raise err(f"nesting deeper than {max_depth} levels", nxt.pos)
+                    ops.append(("call", name, pos, False, None, [], [], None))
+                    if peek().kind == "op" and peek().text == ")":
+                        close = advance()
+                        depth -= 1
+                        ops.pop()
+                        operands.append(Node("call", name, (), (), start=pos, end=close.pos + 1))
+                        expect_operand = False
+                    # else: stay expecting the first argument
+                else:
+                    if "." in name:
+                        raise err(
+                            f"attribute access {name!r} is not supported (only torch.<function>(...) calls)",
+                            pos,
+                        )
+                    terms += 1
+                    operands.append(Node("name", name, start=pos, end=name_end))
+                    expect_operand = False
+            elif kind == "op" and text in ("-", "+"):
+                depth += 1
+                if depth > max_depth:
+                    raise err(f"nesting deeper than {max_depth} levels", pos)
+                ops.append(("un", text, UNARY_POWER, pos))
+            elif kind == "op" and text == "(":
+                depth += 1
+                if depth > max_depth:
+                    raise err(f"nesting deeper than {max_depth} levels", pos)
+                ops.append(("paren", pos))
+            elif kind == "end":
+                raise err("unexpected end of expression (an operand is missing)", pos)
+            elif kind == "op" and text == ")" and ops and ops[-1][0] == "paren":
+                raise err("empty parentheses '()'", pos)
+            else:
+                raise err(f"unexpected {text!r} (expected a number, name or '(')", pos)
+            if terms > max_terms:
+                raise err(f"expression has more than {max_terms} terms", pos)
+            tok = advance()
+            continue
+
+        # --- after an operand: operator, postfix, ',' or ')' ---
+        if kind == "op" and text in BINARY:
+            power, right = BINARY[text]
+            reduce_while(power, right)
+            ops.append(("bin", text, power, right, pos))
+            expect_operand = True
+        elif kind == "op" and text == ".":
+            part = advance()
+            if part.kind != "name":
+                raise err("expected a method name after '.'", part.pos)
+            if part.text.startswith("__"):
+                raise err(f"attribute {part.text!r} is not allowed (no dunder names)", part.pos)
+            receiver = operands.pop()
+            nxt = peek()
+            if nxt.kind == "op" and nxt.text == "(":
+                advance()
+                depth += 1
+                if depth > max_depth:
+                    raise err(f"nesting deeper than {max_depth} levels", nxt.pos)
+                ops.append(("call", part.text, receiver.start, True, receiver, [], [], None))
+                if peek().kind == "op" and peek().text == ")":
+                    close = advance()
+                    depth -= 1
+                    ops.pop()
+                    operands.append(
+                        Node("call", part.text, (receiver,), (), method=True, start=receiver.start, end=close.pos + 1)
+                    )
+                else:
+                    expect_operand = True
+            else:
+                operands.append(
+                    Node("attr", part.text, (receiver,), start=receiver.start, end=part.pos + len(part.text))
+                )
+        elif kind == "op" and text in (",", ")"):
+            marker = reduce_group()
+            if not marker:
+                raise err(f"unmatched {text!r}", pos)
+            if marker[0] == "paren":
+                if text == ",":
+                    raise err("tuples are not supported (',' outside a call)", pos)
+                ops.pop()
+                depth -= 1
+                inner = operands.pop()
+                operands.append(inner.with_span(marker[1], pos + 1))
+            else:
+                _, name, start, method, receiver, args, kwargs, pending = marker
+                value = operands.pop()
+                if pending is not None:
+                    kwargs.append((pending, value))
+                else:
+                    if kwargs:
+                        raise err("positional argument after keyword argument", value.start)
+                    args.append(value)
+                if text == ",":
+                    ops[-1] = marker[:7] + (None,)
+                    expect_operand = True
+                else:
+                    ops.pop()
+                    depth -= 1
+                    all_args = ([receiver] if method else []) + args
+                    operands.append(
+                        Node("call", name, all_args, kwargs, method=method, start=start, end=pos + 1)
+                    )
+        elif kind == "end":
+            marker = reduce_group()
+            if marker:
+                where = marker[1] if marker[0] == "paren" else marker[2]
+                if marker[0] == "call":
+                    # point at the call's '(' rather than its name
+                    where = source.find("(", where)
+                raise err("'(' was never closed", where)
+            break
+        elif kind == "op" and text == "(":
+            raise err("unexpected '(' (calling the result of an expression is not supported)", pos)
+        elif kind in ("number", "name"):
+            raise err(f"unexpected {text!r} (missing an operator before it?)", pos)
+        elif kind == "op" and text == "=":
+            raise err("unexpected '=' (keyword arguments go inside a call: sum(x, dim=0))", pos)
+        else:
+            raise err(f"unexpected {text!r}", pos)
+        tok = advance()
+
+    assert len(operands) == 1, "parser invariant"
+    return operands[0]

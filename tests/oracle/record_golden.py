@@ -1,0 +1,185 @@
+"""Record tests/fixtures/torch_golden.json from PyTorch (the test oracle).
+
+Run from the repo root:   python -m tests.oracle.record_golden
+(or: python tests/oracle/record_golden.py). Output is deterministic:
+sorted keys, indent=1, strict JSON (nan/inf as "NaN"/"Infinity"/"-Infinity").
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+import torch  # noqa: E402
+
+from tests.oracle.torch_oracle import torch_trace  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "torch_golden.json")
+
+V = [1.0, -2.0, 3.0]
+M = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+def case(expr, at, no_grad=(), dtype="float32", grad_output=None, tag=None):
+    c = {"expr": expr, "at": at, "no_grad": list(no_grad), "dtype": dtype}
+    if grad_output is not None:
+        c["grad_output"] = grad_output
+    if tag:
+        c["tag"] = tag
+    return c
+
+
+def build_cases():
+    cs = []
+    add = cs.append
+    # --- the lecture
+    add(case("x**2", {"x": 2.0}, tag="lecture"))
+    add(case("x**2 + 2*x + 1", {"x": 2.0}, tag="lecture"))
+    add(case("u*v + u**2", {"u": 1.0, "v": 2.0}, tag="lecture"))
+
+    # --- binary ops x operand kinds
+    xy = {"x": 2.0, "y": 3.0}
+    for op in ["+", "-", "*", "/", "**"]:
+        add(case("x %s y" % op, xy, tag="binary"))                       # t (+) t
+        for n in ["2", "2.5", "1"]:
+            add(case("x %s %s" % (op, n), {"x": 2.0}, tag="binary"))      # t (+) number
+            add(case("%s %s x" % (n, op), {"x": 2.0}, tag="binary"))      # number (+) t
+        add(case("x %s c" % op, {"x": 2.0, "c": 3.0}, ["c"], tag="binary"))  # t (+) no-grad
+        add(case("c %s x" % op, {"x": 2.0, "c": 3.0}, ["c"], tag="binary"))  # no-grad (+) t
+        add(case("c %s d" % op, {"c": 2.0, "d": 3.0}, ["c", "d"], tag="binary"))  # no grad at all
+        add(case("x %s x" % op, {"x": 2.0}, tag="binary"))
+    for e in ["-x", "+x", "x * (1 + 0.5**2)", "-x * y", "x - -y", "2 * x * 3",
+              "x / y / 2", "(x + 1) * (x - 1)", "x * pi", "e ** x", "x.neg()"]:
+        add(case(e, xy, tag="unary/misc"))
+
+    # --- every function
+    fn_points = {
+        "sin": [0.5, 1.7, -0.3], "cos": [0.5, 1.7, -0.3], "tan": [0.5, 1.7, -0.3],
+        "exp": [0.5, 1.7, -0.3], "log": [0.5, 1.7], "sqrt": [0.5, 1.7],
+        "tanh": [0.5, 1.7, -0.3], "sigmoid": [0.5, 1.7, -0.3], "relu": [0.5, 1.7, -0.3],
+        "abs": [0.5, 1.7, -0.3], "sinh": [0.5, 1.7, -0.3], "cosh": [0.5, 1.7, -0.3],
+        "asin": [0.5, -0.3], "acos": [0.5, -0.3], "atan": [0.5, 1.7, -0.3],
+        "log1p": [0.5, 1.7, -0.3], "expm1": [0.5, 1.7, -0.3], "exp2": [0.5, 1.7, -0.3],
+        "log2": [0.5, 1.7], "log10": [0.5, 1.7], "rsqrt": [0.5, 1.7], "erf": [0.5, 1.7, -0.3],
+        "square": [0.5, 1.7, -0.3],
+    }
+    for f, pts in fn_points.items():
+        for p in pts:
+            add(case("%s(x)" % f, {"x": p}, tag="function"))
+        add(case("torch.%s(x)" % f, {"x": 0.5}, tag="function"))
+        add(case("x.%s()" % f, {"x": 0.5}, tag="function"))
+    for e in ["x.pow(2)", "torch.pow(x, 2)", "pow(x, 2)", "pow(x, 2.5)", "pow(2, x)", "pow(x, y)",
+              "x.exp()", "x.sum()", "x.mean()", "sum(x)", "mean(x)", "torch.sin(x)",
+              "sin(x)**2 + cos(x)**2", "exp(sin(x))", "log(sigmoid(x))", "sqrt(x*x + y*y)",
+              "maximum(x, y)", "minimum(x, y)", "max(x)", "min(x)", "prod(x)",
+              "clamp(x, 0, 1)", "clamp(x, min=0)", "clamp(x, max=1)", "clamp(x, -1, 0)"]:
+        add(case(e, {"x": 0.5, "y": 1.5}, tag="function"))
+    add(case("asin(x)", {"x": 1.7}, tag="function-domain"))
+    add(case("acos(x)", {"x": 1.7}, tag="function-domain"))
+    add(case("log(x)", {"x": -0.3}, tag="function-domain"))
+    add(case("sqrt(x)", {"x": -0.3}, tag="function-domain"))
+
+    # --- edge values
+    for e, at in [("sqrt(x)", {"x": 0.0}), ("x**0.5", {"x": 0.0}), ("x**2", {"x": 0.0}),
+                  ("abs(x)", {"x": 0.0}), ("relu(x)", {"x": 0.0}), ("log(x)", {"x": -1.0}),
+                  ("log(x)", {"x": 0.0}), ("1/x", {"x": 0.0}), ("x**x", {"x": 0.0}),
+                  ("x**0", {"x": 2.0}), ("x**0", {"x": 0.0}), ("0**x", {"x": 2.0}),
+                  ("0**x", {"x": 0.0}), ("2**x", {"x": 0.0}), ("x**-1", {"x": 0.0}),
+                  ("x**1", {"x": 2.0}), ("x**-2", {"x": 2.0}), ("rsqrt(x)", {"x": 0.0}),
+                  ("log2(x)", {"x": 0.0}), ("x/x", {"x": 0.0}), ("clamp(x, 0, 1)", {"x": 0.0}),
+                  ("clamp(x, 0, 1)", {"x": 1.0}), ("maximum(x, y)", {"x": 1.0, "y": 1.0}),
+                  ("minimum(x, y)", {"x": 1.0, "y": 1.0}), ("exp(x)", {"x": 100.0}),
+                  ("tan(x)", {"x": 1.5707963267948966})]:
+        add(case(e, at, tag="edge"))
+    for e, at in [("c**x", {"c": 0.0, "x": 2.0}), ("c**x", {"c": 0.0, "x": 0.0}),
+                  ("c**x", {"c": -2.0, "x": 2.0}), ("x**c", {"x": 0.0, "c": 0.0}),
+                  ("x**c", {"x": 0.0, "c": 2.0})]:
+        add(case(e, at, ["c"], tag="edge"))
+    add(case("torch.sin(2)", {}, tag="error"))
+    add(case("sin(2.0)", {}, tag="error"))
+    add(case("x @ x", {"x": 2.0}, tag="error"))
+    add(case("v + w", {"v": V, "w": [1.0, 2.0]}, tag="error"))
+
+    # --- shared leaves
+    for e in ["x*x", "x*x*x", "x + x", "x * x + x", "sin(x)*cos(x)", "(x*y)*(x+y)",
+              "sin(sin(x)) + x*y", "x*y + sin(sin(x))"]:
+        add(case(e, {"x": 0.5, "y": 1.5}, tag="shared"))
+    add(case("u*v + u**2", {"u": 1.0, "v": 2.0}, tag="shared"))
+
+    # --- float64 variants
+    for e, at in [("x**2 + 2*x + 1", {"x": 2.0}), ("u*v + u**2", {"u": 1.0, "v": 2.0}),
+                  ("sin(x)*cos(x)", {"x": 0.5}), ("2 * x", {"x": 2.0}), ("2.5 * x", {"x": 2.0}),
+                  ("2 ** x", {"x": 0.5}), ("x ** 2.5", {"x": 0.5}), ("sigmoid(x)", {"x": 0.5}),
+                  ("x / 3", {"x": 1.0}), ("1 - x", {"x": 0.5}), ("v @ M.T", {"v": V, "M": M}),
+                  ("v.prod()", {"v": V})]:
+        add(case(e, at, dtype="float64", tag="float64"))
+
+    # --- tensors
+    vm = {"v": V, "M": M}
+    for e in ["v.sum()", "v.mean()", "v @ v", "M @ v", "(M @ M.T).sum()", "(v @ M.T).sum()",
+              "M.T.sum()", "(v * M).sum()", "M.sum(0).sum()", "M.sum(dim=1).sum()",
+              "M.mean(1).sum()", "M.sum(1, keepdim=True).sum()", "v.max()", "v.min()",
+              "v.prod()", "torch.maximum(v, 2*v).sum()", "torch.minimum(v, 2*v).sum()",
+              "torch.clamp(v, 0, 1).sum()", "torch.clamp(v, min=0).sum()",
+              "torch.clamp(v, max=1).sum()", "M.reshape(3, 2).sum()", "M.T.reshape(6).sum()",
+              "M.transpose(0, 1).sum()", "M.t().sum()", "torch.softmax(v, 0)[0]",
+              "softmax(v, 0).sum()", "v.norm()", "M.norm()", "M.sum()", "M.mean()",
+              "(M * M).sum()", "v.dot(v)", "torch.matmul(M, v).sum()", "torch.mm(M, M.T).sum()",
+              "torch.mv(M, v).sum()", "(M @ M.T)[0, 1]", "v[1]", "M[1].sum()",
+              "max(v)", "min(v)", "sum(v)", "mean(v)", "prod(v)", "v.sum(0)", "M.sum((0, 1))",
+              "reshape(M, (6,)).sum()", "transpose(M, 0, 1).sum()", "(M.T @ v[:2]).sum()",
+              "v.max(0).values", "M.max()", "M.amax(1).sum()", "v.abs().sum()",
+              "(v ** 2).sum()", "v.pow(2).sum()", "M.view(6).sum()", "M.flatten().sum()"]:
+        add(case(e, vm, tag="tensor"))
+    for e in ["v @ M.T", "M @ v", "M @ M.T", "M.T", "v * M", "v * 2", "M.sum(0)", "M.sum(dim=1)",
+              "M.mean(1)", "M.sum(1, keepdim=True)", "torch.maximum(v, 2*v)",
+              "torch.minimum(v, 2*v)", "torch.clamp(v, 0, 1)", "torch.clamp(v, min=0)",
+              "torch.clamp(v, max=1)", "M.reshape(3, 2)", "M.T.reshape(6)", "M.transpose(0, 1)",
+              "M.t()", "torch.softmax(v, 0)", "exp(v)", "v + 1", "M - v", "v / M", "M ** 2",
+              "sigmoid(M)", "M.T.contiguous()", "M.view(3, 2)", "M.unsqueeze(0)", "v.unsqueeze(1) * v"]:
+        add(case(e, vm, grad_output="ones", tag="tensor-nonscalar"))
+    add(case("M @ M.T", vm, grad_output=[[1.0, 2.0], [3.0, 4.0]], tag="tensor-nonscalar"))
+    add(case("v * 2", vm, grad_output=[1.0, 0.5, -1.0], tag="tensor-nonscalar"))
+    add(case("v * 2", vm, tag="tensor-nonscalar-nobackward"))
+    add(case("(A + B).sum()", {"A": [[1.0], [2.0]], "B": [[10.0, 20.0, 30.0]]}, tag="tensor"))
+    add(case("A + B", {"A": [[1.0], [2.0]], "B": [[10.0, 20.0, 30.0]]}, grad_output="ones",
+             tag="tensor-nonscalar"))
+    add(case("(A * B).sum()", {"A": [[1.0], [2.0]], "B": [10.0, 20.0, 30.0]}, tag="tensor"))
+    for vv, tag in [([1.0, 0.0, 3.0], "one zero"), ([1.0, 0.0, 0.0], "two zeros"),
+                    ([2.0, 3.0, 4.0], "no zero")]:
+        add(case("v.prod()", {"v": vv}, tag="tensor prod " + tag))
+    add(case("v.max()", {"v": [3.0, 1.0, 3.0]}, tag="tensor max ties"))
+    add(case("v.min()", {"v": [1.0, 1.0, 3.0]}, tag="tensor min ties"))
+    add(case("max(v)", {"v": [3.0, 3.0, 3.0]}, tag="tensor max ties"))
+    add(case("v.norm()", {"v": [0.0, 0.0]}, tag="tensor norm zero"))
+    add(case("M @ v", {"M": M, "v": V}, ["M"], tag="tensor"))
+    add(case("(M @ v).sum()", {"M": M, "v": V}, ["v"], tag="tensor"))
+    add(case("mean(sigmoid(W @ x + b))",
+             {"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1.0, 2.0, 3.0], "b": [0.1, -0.1]},
+             tag="mlp"))
+    add(case("mean(sigmoid(W @ x + b))",
+             {"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1.0, 2.0, 3.0], "b": [0.1, -0.1]},
+             ["x"], tag="mlp"))
+    return cs
+
+
+def main(path=OUT):
+    cases = []
+    for c in build_cases():
+        r = torch_trace(c["expr"], c["at"], no_grad=c["no_grad"], dtype=c["dtype"],
+                        grad_output=c.get("grad_output"))
+        cases.append(dict(c, result=r))
+    data = {"torch_version": torch.__version__, "cases": cases}
+    text = json.dumps(data, sort_keys=True, indent=1, allow_nan=False, ensure_ascii=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    n_err = sum(1 for c in cases if c["result"].get("error"))
+    print("wrote %d cases (%d with error) to %s" % (len(cases), n_err, os.path.normpath(path)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else OUT)
