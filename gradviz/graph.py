@@ -392,9 +392,9 @@ def _fn_unary(row: Op):
         b = _sig(node, args, kwargs, ("input",))
         x = b["input"]
         if not isinstance(x, Tensor):
-            # Python-number arithmetic on numbers alone is folded (no graph node)
-            with np.errstate(all="ignore"):
-                return float(row.forward(np.float64(_to_float(x, node))))
+            # torch.sin(2) is a TypeError in PyTorch: its functions take tensors, not numbers
+            raise EvalError(f"{node.op}() needs a tensor argument, not the number {x!r} at column {node.column} "
+                            f"(PyTorch's functions take tensors: give the value a name and --at)")
         return tr.apply(row, (x,), {}, node)
     return impl
 
@@ -506,6 +506,43 @@ def _fn_matmul(tr, node, args, kwargs, source):
     return _binary(tr, "@", b["input"], b["other"], node, source)
 
 
+def _fn_linalg(key: str, ranks: tuple):
+    def impl(tr, node, args, kwargs, source):
+        b = _sig(node, args, kwargs, ("input", "other"))
+        x, y = _tensor_arg(b["input"], node.op, node), _tensor_arg(b["other"], node.op, node)
+        if (x.data.ndim, y.data.ndim) != ranks:
+            raise EvalError(f"{node.op}() expects tensors of {ranks[0]} and {ranks[1]} dimensions, got shapes "
+                            f"{_fmt_shape(x.shape)} and {_fmt_shape(y.shape)} at column {node.column}")
+        return _matmul(tr, x, y, node, source)
+    return impl
+
+
+def _fn_unsqueeze(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "dim"))
+    x = _tensor_arg(b["input"], "unsqueeze", node)
+    d = _int_arg(b["dim"], "dim", node)
+    n = x.data.ndim + 1
+    if not -n <= d < n:
+        raise EvalError(f"dim {d} is out of range for unsqueeze at column {node.column}")
+    return tr.apply(OPS["unsqueeze"], (x,), {"dim": d % n}, node)
+
+
+def _fn_flatten(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input",))
+    x = _tensor_arg(b["input"], "flatten", node)
+    if x.data.ndim == 1:
+        return x  # flatten of a vector is the vector itself
+    return _fn_reshape(tr, node, [x, -1], {}, source)
+
+
+def _fn_contiguous(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input",))
+    x = _tensor_arg(b["input"], "contiguous", node)
+    if x.data.flags.c_contiguous:
+        return x  # already contiguous: the same tensor
+    return tr.apply(OPS["clone"], (x,), {}, node)
+
+
 def _fn_norm(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input",))
     return tr.apply(OPS["norm"], (_tensor_arg(b["input"], "norm", node),), {}, node)
@@ -540,6 +577,12 @@ FUNCTIONS.update({
     "softmax": _fn_softmax,
     "matmul": _fn_matmul,
     "norm": _fn_norm,
+    "dot": _fn_linalg("dot", (1, 1)),
+    "mv": _fn_linalg("mv", (2, 1)),
+    "mm": _fn_linalg("mm", (2, 2)),
+    "unsqueeze": _fn_unsqueeze,
+    "flatten": _fn_flatten,
+    "contiguous": _fn_contiguous,
 })
 
 _PREFIXES = ("torch.nn.functional.", "torch.special.", "torch.linalg.", "torch.")
@@ -571,15 +614,14 @@ def trace_tree(
     inputs: dict[str, Tensor] = {}
     no_grad = set(no_grad)
 
+    # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
+    for name, value in at.items():
+        inputs[name] = tr.leaf(name, value, requires_grad=name not in no_grad)
+
     def lookup(node: Node):
         name = node.op
         if name in inputs:
             return inputs[name]
-        if name in at:
-            value = at[name]
-            t = tr.leaf(name, value, requires_grad=name not in no_grad)
-            inputs[name] = t
-            return t
         if name in CONSTANTS:
             return CONSTANTS[name]
         if name in FUNCTIONS:

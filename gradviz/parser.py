@@ -291,6 +291,11 @@ def parse(
                 operands.append(Node("number", value=_number(text, source, pos), start=pos, end=pos + len(text)))
                 expect_operand = False
             elif kind == "name":
+                if text in ("True", "False"):
+                    operands.append(Node("number", value=text == "True", start=pos, end=pos + len(text)))
+                    expect_operand = False
+                    tok = advance()
+                    continue
                 if text in _KEYWORDS:
                     raise err(f"keyword {text!r} is not supported", pos)
                 if text.startswith("__"):
