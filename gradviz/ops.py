@@ -8,7 +8,9 @@ Each :class:`Op` row says
   * ``forward``: the value, computed with numpy;
   * ``saves``: the names PyTorch saves on the node (``_saved_<name>``), taken from the
     inputs, the params, ``result`` or ``derived`` values;
-  * ``vjp``: the gradient rule ``vjp(F, grad, saved) -> one grad per input``.
+  * ``vjp``: the gradient rule ``vjp(F, grad, saved) -> one grad per input``;
+  * ``rules``: the same rule for humans, one formula per input, written with the
+    saved names (``"grad·other"``), shown by ``--steps`` with the numbers filled in.
 
 Gradient rules are written against an ops namespace ``F`` (:class:`NumpyOps` below
 for numbers) rather than numpy directly, so a second-order pass can hand them a
@@ -49,6 +51,8 @@ class Op:
     save_when: dict = field(default_factory=dict)
     doc: str = ""
     elementwise: bool = field(default=False)
+    #: one human formula per input (``"grad·other"``), in the order of ``inputs``
+    rules: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------
@@ -76,6 +80,15 @@ class NumpyOps:
     @staticmethod
     def pow(x, exponent):
         return np.power(x, exponent)
+
+    @staticmethod
+    def value(x):
+        """The concrete numbers of ``x``, for rules that branch on them (a constant in every order)."""
+        return np.asarray(x)
+
+    @staticmethod
+    def prod(x):
+        return np.prod(x, dtype=np.asarray(x).dtype)
 
     @staticmethod
     def rsqrt(x):
@@ -187,14 +200,14 @@ def _sigmoid(x):
 
 def _prod_backward(F, g, s):
     # PyTorch's prod_backward: a zero in the input makes result/self useless.
-    x = np.asarray(s["self"])
+    x = F.value(s["self"])
     zeros = x == 0
     nz = int(np.count_nonzero(zeros))
     if nz == 0:
-        return (F.mul(g, F.div(s["result"], x)),)
+        return (F.mul(g, F.div(s["result"], s["self"])),)
     if nz > 1:
         return (F.mul(g, F.zeros_like(x)),)
-    others = np.prod(np.where(zeros, 1, x), dtype=x.dtype)
+    others = F.prod(F.where(zeros, 1, s["self"]))
     return (F.mul(g, F.where(zeros, others, F.zeros_like(x))),)
 
 
@@ -288,82 +301,82 @@ def _pow_exponent_grad(F, g, base, exponent, result):
 # The table.
 # ---------------------------------------------------------------------------
 
-def _unary(key, torch_name, forward, vjp, saves, doc):
-    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, elementwise=True)
+def _unary(key, torch_name, forward, vjp, saves, doc, rule):
+    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, elementwise=True, rules=(rule,))
 
 
 ROWS: list[Op] = [
     # --- arithmetic -------------------------------------------------------
     Op("add", "AddBackward0", ("self", "other"), lambda a, b, alpha=1: np.add(a, b),
        lambda F, g, s: (g, g if s["alpha"] == 1 else F.mul(g, s["alpha"])),
-       params=("alpha",), saves=("alpha",), doc="a + b"),
+       params=("alpha",), saves=("alpha",), doc="a + b", rules=("grad", "grad·alpha")),
     Op("sub", "SubBackward0", ("self", "other"), lambda a, b, alpha=1: np.subtract(a, b),
        lambda F, g, s: (g, F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"])),
-       params=("alpha",), saves=("alpha",), doc="a - b"),
+       params=("alpha",), saves=("alpha",), doc="a - b", rules=("grad", "-grad·alpha")),
     Op("rsub", "RsubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(other, a),
        lambda F, g, s: (F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"]),),
-       params=("other", "alpha"), saves=("alpha",), doc="number - tensor"),
+       params=("other", "alpha"), saves=("alpha",), doc="number - tensor", rules=("-grad·alpha",)),
     Op("mul", "MulBackward0", ("self", "other"), np.multiply,
        lambda F, g, s: (F.mul(g, s["other"]), F.mul(g, s["self"])),
-       saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b"),
+       saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b", rules=("grad·other", "grad·self")),
     Op("div", "DivBackward0", ("self", "other"), np.divide,
        lambda F, g, s: (F.div(g, s["other"]),
                         F.neg(F.mul(g, F.div(F.div(s["self"], s["other"]), s["other"])))),
-       saves=("other", "self"), save_when={"self": "other"}, doc="a / b"),
+       saves=("other", "self"), save_when={"self": "other"}, doc="a / b", rules=("grad / other", "-grad·self / other²")),
     Op("reciprocal", "ReciprocalBackward0", ("self",), lambda a: np.divide(1, a),
        lambda F, g, s: (F.neg(F.mul(g, F.mul(s["result"], s["result"]))),),
-       saves=("result",), doc="1 / x", elementwise=True),
+       saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",)),
     Op("neg", "NegBackward0", ("self",), np.negative,
-       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True),
+       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",)),
     Op("pow", "PowBackward0", ("self",), lambda a, exponent: np.power(a, exponent),
        lambda F, g, s: (F.zeros_like(g) if s["exponent"] == 0 else
                         F.mul(g, F.mul(s["exponent"], F.pow(s["self"], s["exponent"] - 1))),),
-       params=("exponent",), saves=("exponent", "self"), doc="tensor ** number"),
+       params=("exponent",), saves=("exponent", "self"), doc="tensor ** number", rules=("grad·exponent·self**(exponent - 1)",)),
     Op("pow_tensor", "PowBackward1", ("self", "exponent"), np.power,
        lambda F, g, s: (
            F.where(F.eq(s["exponent"], 0), F.zeros_like(g),
                    F.mul(g, F.mul(s["exponent"], F.pow(s["self"], F.sub(s["exponent"], 1))))),
            _pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"])),
-       saves=("exponent", "result", "self"), doc="tensor ** tensor"),
+       saves=("exponent", "result", "self"), doc="tensor ** tensor", rules=("grad·exponent·self**(exponent - 1)", "grad·result·log(self)")),
     Op("pow_scalar_base", "PowBackward2", ("exponent",), lambda e, self: np.power(self, e),
        lambda F, g, s: (_pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"]),),
-       params=("self",), saves=("exponent", "result", "self"), doc="number ** tensor"),
+       params=("self",), saves=("exponent", "result", "self"), doc="number ** tensor", rules=("grad·result·log(self)",)),
     # --- elementwise functions ---------------------------------------------
-    _unary("sin", "SinBackward0", np.sin, lambda F, g, s: (F.mul(g, F.cos(s["self"])),), ("self",), "sine"),
-    _unary("cos", "CosBackward0", np.cos, lambda F, g, s: (F.mul(g, F.neg(F.sin(s["self"]))),), ("self",), "cosine"),
+    _unary("sin", "SinBackward0", np.sin, lambda F, g, s: (F.mul(g, F.cos(s["self"])),), ("self",), "sine", rule="grad·cos(self)"),
+    _unary("cos", "CosBackward0", np.cos, lambda F, g, s: (F.mul(g, F.neg(F.sin(s["self"]))),), ("self",), "cosine", rule="-grad·sin(self)"),
     _unary("tan", "TanBackward0", np.tan,
-           lambda F, g, s: (F.mul(g, F.add(1, F.pow(s["result"], 2))),), ("result",), "tangent"),
-    _unary("exp", "ExpBackward0", np.exp, lambda F, g, s: (F.mul(g, s["result"]),), ("result",), "e ** x"),
-    _unary("log", "LogBackward0", np.log, lambda F, g, s: (F.div(g, s["self"]),), ("self",), "natural logarithm"),
+           lambda F, g, s: (F.mul(g, F.add(1, F.pow(s["result"], 2))),), ("result",), "tangent", rule="grad·(1 + result²)"),
+    _unary("exp", "ExpBackward0", np.exp, lambda F, g, s: (F.mul(g, s["result"]),), ("result",), "e ** x", rule="grad·result"),
+    _unary("log", "LogBackward0", np.log, lambda F, g, s: (F.div(g, s["self"]),), ("self",), "natural logarithm", rule="grad / self"),
     _unary("sqrt", "SqrtBackward0", np.sqrt,
-           lambda F, g, s: (F.div(g, F.mul(2, s["result"])),), ("result",), "square root"),
+           lambda F, g, s: (F.div(g, F.mul(2, s["result"])),), ("result",), "square root", rule="grad / (2·result)"),
     _unary("tanh", "TanhBackward0", np.tanh,
-           lambda F, g, s: (F.mul(g, F.sub(1, F.mul(s["result"], s["result"]))),), ("result",), "hyperbolic tangent"),
+           lambda F, g, s: (F.mul(g, F.sub(1, F.mul(s["result"], s["result"]))),), ("result",), "hyperbolic tangent", rule="grad·(1 - result²)"),
     _unary("sigmoid", "SigmoidBackward0", _sigmoid,
-           lambda F, g, s: (F.mul(F.mul(g, F.sub(1, s["result"])), s["result"]),), ("result",), "1 / (1 + e ** -x)"),
+           lambda F, g, s: (F.mul(F.mul(g, F.sub(1, s["result"])), s["result"]),), ("result",), "1 / (1 + e ** -x)", rule="grad·(1 - result)·result"),
     _unary("relu", "ReluBackward0", lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
-           lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), ("result",), "max(x, 0)"),
-    _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value"),
-    _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine"),
-    _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine"),
+           lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), ("result",), "max(x, 0)", rule="grad where result > 0, else 0"),
+    _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)"),
+    _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine", rule="grad·cosh(self)"),
+    _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine", rule="grad·sinh(self)"),
     _unary("asin", "AsinBackward0", np.arcsin,
-           lambda F, g, s: (F.mul(g, F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1))),), ("self",), "arcsine"),
+           lambda F, g, s: (F.mul(g, F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1))),), ("self",), "arcsine", rule="grad / sqrt(1 - self²)"),
     _unary("acos", "AcosBackward0", np.arccos,
            lambda F, g, s: (F.mul(g, F.neg(F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1)))),), ("self",),
-           "arccosine"),
+           "arccosine", rule="-grad / sqrt(1 - self²)"),
     _unary("atan", "AtanBackward0", np.arctan,
-           lambda F, g, s: (F.div(g, F.add(F.mul(s["self"], s["self"]), 1)),), ("self",), "arctangent"),
-    _unary("log1p", "Log1PBackward0", np.log1p, lambda F, g, s: (F.div(g, F.add(s["self"], 1)),), ("self",), "log(1 + x)"),
-    _unary("expm1", "Expm1Backward0", np.expm1, lambda F, g, s: (F.mul(g, F.add(s["result"], 1)),), ("result",), "e ** x - 1"),
-    _unary("exp2", "Exp2Backward0", np.exp2, lambda F, g, s: (F.mul(F.mul(g, s["result"]), LN2),), ("result",), "2 ** x"),
-    _unary("log2", "Log2Backward0", np.log2, lambda F, g, s: (F.div(g, F.mul(s["self"], LN2)),), ("self",), "base-2 logarithm"),
+           lambda F, g, s: (F.div(g, F.add(F.mul(s["self"], s["self"]), 1)),), ("self",), "arctangent", rule="grad / (1 + self²)"),
+    _unary("log1p", "Log1PBackward0", np.log1p, lambda F, g, s: (F.div(g, F.add(s["self"], 1)),), ("self",), "log(1 + x)", rule="grad / (1 + self)"),
+    _unary("expm1", "Expm1Backward0", np.expm1, lambda F, g, s: (F.mul(g, F.add(s["result"], 1)),), ("result",), "e ** x - 1", rule="grad·(result + 1)"),
+    _unary("exp2", "Exp2Backward0", np.exp2, lambda F, g, s: (F.mul(F.mul(g, s["result"]), LN2),), ("result",), "2 ** x", rule="grad·result·ln(2)"),
+    _unary("log2", "Log2Backward0", np.log2, lambda F, g, s: (F.div(g, F.mul(s["self"], LN2)),), ("self",), "base-2 logarithm", rule="grad / (self·ln(2))"),
     _unary("log10", "Log10Backward0", np.log10,
-           lambda F, g, s: (F.div(g, F.mul(s["self"], LN10)),), ("self",), "base-10 logarithm"),
+           lambda F, g, s: (F.div(g, F.mul(s["self"], LN10)),), ("self",), "base-10 logarithm", rule="grad / (self·ln(10))"),
     _unary("rsqrt", "RsqrtBackward0", lambda a: np.divide(1, np.sqrt(a)),
-           lambda F, g, s: (F.mul(F.mul(-0.5, g), F.pow(s["result"], 3)),), ("result",), "1 / sqrt(x)"),
+           lambda F, g, s: (F.mul(F.mul(-0.5, g), F.pow(s["result"], 3)),), ("result",), "1 / sqrt(x)", rule="-0.5·grad·result³"),
     _unary("erf", "ErfBackward0", _erf_forward,
            lambda F, g, s: (F.mul(F.mul(2.0 / math.sqrt(math.pi), F.exp(F.neg(F.pow(s["self"], 2)))), g),),
-           ("self",), "error function"),
+           ("self",), "error function", rule="grad·2/sqrt(π)·exp(-self²)"),
     # --- two-operand elementwise -----------------------------------------
     Op("maximum", "MaximumBackward0", ("self", "other"), np.maximum,
        lambda F, g, s: (
@@ -371,82 +384,91 @@ ROWS: list[Op] = [
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
            F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
-       saves=("other", "self"), doc="elementwise maximum"),
+       saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0")),
     Op("minimum", "MinimumBackward0", ("self", "other"), np.minimum,
        lambda F, g, s: (
            F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
            F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
-       saves=("other", "self"), doc="elementwise minimum"),
+       saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0")),
     Op("clamp", "ClampBackward1", ("self",), _clamp_forward,
        lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
-       params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None"),
+       params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None", rules=("grad where min ≤ self ≤ max, else 0",)),
     # --- reductions ---------------------------------------------------------
     Op("sum", "SumBackward0", ("self",), lambda a: np.sum(a, dtype=np.asarray(a).dtype),
        lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
-       saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements"),
+       saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",)),
     Op("sum_dim", "SumBackward1", ("self",),
        lambda a, dim, keepdim: np.sum(a, axis=dim, keepdims=keepdim, dtype=np.asarray(a).dtype),
        lambda F, g, s: (_sum_backward(F, g, s),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
-       doc="sum over dim"),
+       doc="sum over dim", rules=("grad expanded to self_sym_sizes",)),
     Op("mean", "MeanBackward0", ("self",), lambda a: np.mean(a, dtype=np.asarray(a).dtype),
        lambda F, g, s: (F.expand(F.div(g, s["self_sym_numel"]), s["self_sym_sizes"]),),
-       saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements"),
+       saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",)),
     Op("mean_dim", "MeanBackward1", ("self",),
        lambda a, dim, keepdim: np.mean(a, axis=dim, keepdims=keepdim, dtype=np.asarray(a).dtype),
        lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
-       derived=_sizes_numel, doc="mean over dim"),
+       derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",)),
     Op("max", "MaxBackward1", ("self",), np.max, _evenly_distribute, saves=("result", "self"),
-       doc="largest element"),
+       doc="largest element", rules=("grad / (count of result) where self = result, else 0",)),
     Op("min", "MinBackward1", ("self",), np.min, _evenly_distribute, saves=("result", "self"),
-       doc="smallest element"),
+       doc="smallest element", rules=("grad / (count of result) where self = result, else 0",)),
     Op("prod", "ProdBackward0", ("self",), lambda a: np.prod(a, dtype=np.asarray(a).dtype), _prod_backward,
-       saves=("result", "self"), doc="product of all elements"),
+       saves=("result", "self"), doc="product of all elements", rules=("grad·result / self",)),
     Op("softmax", "SoftmaxBackward0", ("self",), _softmax,
        lambda F, g, s: (F.mul(s["result"], F.sub(g, F.sum(F.mul(g, s["result"]), s["dim"], True))),),
-       params=("dim",), saves=("dim", "result"), doc="softmax over dim"),
+       params=("dim",), saves=("dim", "result"), doc="softmax over dim", rules=("result·(grad - sum(grad·result, dim))",)),
     Op("norm", "LinalgVectorNormBackward0", ("self",),
        lambda a: np.sqrt(np.sum(np.square(a), dtype=np.asarray(a).dtype)),
        lambda F, g, s: (F.mul(s["self"], F.where(F.eq(s["result"], 0), F.zeros_like(s["result"]),
                                                  F.div(g, s["result"]))),),
        saves=("dim", "keepdim", "ord", "result", "self"),
-       derived=lambda args, params: {"dim": None, "keepdim": False, "ord": 2}, doc="2-norm"),
+       derived=lambda args, params: {"dim": None, "keepdim": False, "ord": 2}, doc="2-norm", rules=("grad·self / result",)),
     # --- linear algebra -----------------------------------------------------
     Op("dot", "DotBackward0", ("self", "tensor"), np.dot,
        lambda F, g, s: (F.mul(g, s["tensor"]), F.mul(g, s["self"])),
-       saves=("self", "tensor"), save_when={"self": "tensor", "tensor": "self"}, doc="1-D @ 1-D"),
+       saves=("self", "tensor"), save_when={"self": "tensor", "tensor": "self"}, doc="1-D @ 1-D", rules=("grad·tensor", "grad·self")),
     Op("mv", "MvBackward0", ("self", "vec"), np.matmul,
        lambda F, g, s: (F.outer(g, s["vec"]), F.mv(F.t(s["self"]), g)),
-       saves=("self", "vec"), save_when={"self": "vec", "vec": "self"}, doc="2-D @ 1-D"),
+       saves=("self", "vec"), save_when={"self": "vec", "vec": "self"}, doc="2-D @ 1-D", rules=("outer(grad, vec)", "selfᵀ @ grad")),
     Op("mm", "MmBackward0", ("self", "mat2"), np.matmul,
        lambda F, g, s: (F.mm(g, F.t(s["mat2"])), F.mm(F.t(s["self"]), g)),
        saves=("mat2", "mat2_sym_sizes", "mat2_sym_strides", "self", "self_sym_sizes", "self_sym_strides"),
-       derived=_mm_meta, save_when={"self": "mat2", "mat2": "self"}, doc="2-D @ 2-D"),
+       derived=_mm_meta, save_when={"self": "mat2", "mat2": "self"}, doc="2-D @ 2-D", rules=("grad @ mat2ᵀ", "selfᵀ @ grad")),
     # --- shape ----------------------------------------------------------------
     Op("permute", "PermuteBackward0", ("self",), lambda a, dims: np.transpose(a, dims),
        lambda F, g, s: (F.permute(g, _inverse_perm(s["dims"])),),
-       params=("dims",), saves=("dims",), doc="x.T / x.permute(dims)"),
+       params=("dims",), saves=("dims",), doc="x.T / x.permute(dims)", rules=("grad permuted back by the inverse of dims",)),
     Op("t", "TBackward0", ("self",), lambda a: np.swapaxes(a, -1, -2) if np.ndim(a) >= 2 else a,
-       lambda F, g, s: (F.t(g),), doc="x.t()"),
+       lambda F, g, s: (F.t(g),), doc="x.t()", rules=("gradᵀ",)),
     Op("transpose", "TransposeBackward0", ("self",), lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1),
        lambda F, g, s: (F.permute(g, _swap_perm(np.ndim(g), s["dim0"], s["dim1"])),),
-       params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)"),
+       params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)", rules=("grad with dim0 and dim1 swapped back",)),
     Op("view", "ViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
-       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="x.reshape(shape) / x.view(shape)"),
+       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="x.reshape(shape) / x.view(shape)", rules=("grad reshaped to self_sym_sizes",)),
     Op("unsafe_view", "UnsafeViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
-       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="reshape of a copy"),
+       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="reshape of a copy", rules=("grad reshaped to self_sym_sizes",)),
     Op("clone", "CloneBackward0", ("self",), lambda a: np.array(a, copy=True),
-       lambda F, g, s: (g,), doc="copy (reshape of a non-contiguous tensor)"),
+       lambda F, g, s: (g,), doc="copy (reshape of a non-contiguous tensor)", rules=("grad",)),
     Op("unsqueeze", "UnsqueezeBackward0", ("self",), lambda a, dim: np.expand_dims(a, dim),
-       lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1"),
+       lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1", rules=("grad squeezed at dim",)),
+    # --- used by gradient rules when the second-order pass differentiates them ---------------
+    Op("where", "WhereBackward0", ("self", "other"), lambda a, b, condition: np.where(condition, a, b),
+       lambda F, g, s: (F.where(s["condition"], g, F.zeros_like(g)), F.where(s["condition"], F.zeros_like(g), g)),
+       params=("condition",), saves=("condition",), doc="where(condition, a, b); the mask is a constant",
+       rules=("grad where condition, else 0", "grad where not condition, else 0")),
+    Op("expand", "ExpandBackward0", ("self",), lambda a, size: np.broadcast_to(a, size).copy(),
+       lambda F, g, s: (F.sum_to(g, s["self_sym_sizes"]),),
+       params=("size",), saves=("self_sym_sizes",), derived=_sizes, doc="x.expand(size)",
+       rules=("grad summed to self_sym_sizes",)),
     Op("squeeze", "SqueezeBackward4", ("self",), lambda a, dim: np.squeeze(a, dim),
        lambda F, g, s: (F.unsqueeze(g, s["dim"]),),
-       params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="remove a dim of size 1"),
+       params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="remove a dim of size 1", rules=("grad unsqueezed at dim",)),
 ]
 
 

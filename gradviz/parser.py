@@ -38,6 +38,7 @@ BINARY = {  # symbol -> (binding power, right-associative)
     "**": (40, True),
 }
 UNARY_POWER = 30
+ATTRIBUTES = frozenset({"T"})  # the only attribute (not method call) the language has
 
 _KEYWORDS = frozenset(
     "False None True and as assert async await break class continue def del elif else except "
@@ -397,6 +398,9 @@ def parse(
                 else:
                     expect_operand = True
             else:
+                if part.text not in ATTRIBUTES:
+                    raise err(f"attribute access '.{part.text}' is not supported (only .T and method calls)",
+                              part.pos - 1)
                 operands.append(
                     Node("attr", part.text, (receiver,), start=receiver.start, end=part.pos + len(part.text))
                 )

@@ -20,6 +20,7 @@ is cheap.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -311,6 +312,11 @@ def _write_cache(module: Any, path: Path) -> None:
                 pass
 
 
+def _release() -> None:
+    global _state
+    _state = None
+
+
 def _load_module() -> tuple[Any, Any, Any]:
     """(engine, module, linker) for the embedded Graphviz, loaded once per process."""
     global _state
@@ -347,6 +353,9 @@ def _load_module() -> tuple[Any, Any, Any]:
                 f"could not load the embedded Graphviz: {_first_line(str(exc))}"
             ) from exc
         _state = (engine, module, linker)
+        # Free the wasm objects while wasmtime is still importable: left to interpreter
+        # shutdown, their finalizers can run after wasmtime's own globals are gone.
+        atexit.register(_release)
         return _state
 
 

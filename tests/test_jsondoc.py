@@ -1,0 +1,92 @@
+"""The JSON document is a contract: valid against the shipped schema, strict, deterministic."""
+
+import json
+from importlib import resources
+
+import jsonschema
+import pytest
+
+import gradviz
+
+SCHEMA = json.loads(resources.files("gradviz.schema").joinpath("gradviz-1.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+CASES = [
+    ("u*v + u**2", {"u": 1, "v": 2}, ()),
+    ("x**2", {"x": 2}, ()),
+    ("log(x)", {"x": -1}, ()),            # nan value
+    ("1/x", {"x": 0}, ()),                # inf value, -inf grad
+    ("c * x", {"c": 3, "x": 2}, ("c",)),
+    ("c * 2", {"c": 3}, ("c",)),          # output needs no grad
+    ("2 + 3", {}, ()),                    # constant
+    ("x", {"x": 5}, ()),                  # output is a leaf
+    ("mean(sigmoid(W @ x + b))", {"W": [[1, 2], [3, 4]], "x": [1, -1], "b": [0.5, 0.5]}, ()),
+    ("W * 2", {"W": [[1, 2], [3, 4]]}, ()),  # non-scalar output: backward_error
+]
+
+
+def strict_loads(text):
+    def bad(name):
+        raise ValueError(f"non-strict JSON constant {name}")
+    return json.loads(text, parse_constant=bad)
+
+
+@pytest.mark.parametrize("expr,at,no_grad", CASES)
+def test_document_matches_schema_and_is_strict(expr, at, no_grad):
+    text = gradviz.trace(expr, at=at, no_grad=no_grad).to_json()
+    doc = strict_loads(text)
+    VALIDATOR.validate(doc)
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize("expr,at,no_grad", CASES)
+def test_same_input_gives_identical_bytes(expr, at, no_grad):
+    a = gradviz.trace(expr, at=at, no_grad=no_grad).to_json()
+    b = gradviz.trace(expr, at=at, no_grad=no_grad).to_json()
+    assert a == b
+
+
+def test_seed_example_document():
+    doc = json.loads(gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}).to_json())
+    assert doc["output"] == {"data": 3.0, "shape": [], "requires_grad": True, "grad_fn": "AddBackward0"}
+    assert doc["inputs"]["u"]["grad"] == 4.0 and doc["inputs"]["v"]["grad"] == 1.0
+    fns = {f["id"]: f for f in doc["graph"]["functions"]}
+    root = fns[doc["graph"]["root"]]
+    assert root["name"] == "AddBackward0" and root["saved"] == {"alpha": 1}
+    mul, pow_ = (fns[i] for i in root["next_functions"])
+    assert mul["name"] == "MulBackward0" and pow_["name"] == "PowBackward0"
+    assert pow_["saved"]["exponent"] == 2
+    # one shared AccumulateGrad for u
+    assert mul["next_functions"][0] == pow_["next_functions"][0]
+    assert fns[mul["next_functions"][0]]["variable"] == "u"
+    tensors = {t["id"]: t for t in doc["graph"]["tensors"]}
+    assert tensors[root["tensor"]]["data"] == 3.0
+
+
+def test_special_values_are_strings():
+    doc = json.loads(gradviz.trace("1/x", at={"x": 0}).to_json())
+    assert doc["output"]["data"] == "Infinity"
+    assert doc["inputs"]["x"]["grad"] == "-Infinity"
+    doc = json.loads(gradviz.trace("log(x)", at={"x": -1}).to_json())
+    assert doc["output"]["data"] == "NaN"
+
+
+def test_no_grad_output_has_null_root_and_grads():
+    doc = json.loads(gradviz.trace("c * 2", at={"c": 3}, no_grad=["c"]).to_json())
+    assert doc["graph"]["root"] is None
+    assert doc["inputs"]["c"]["grad"] is None
+    assert doc["output"]["grad_fn"] is None
+
+
+def test_float32_numbers_are_shortest():
+    doc = json.loads(gradviz.trace("x * 1", at={"x": 0.1}).to_json())
+    assert doc["output"]["data"] == 0.1
+    doc = json.loads(gradviz.trace("x * 1", at={"x": 0.1}, dtype="float64").to_json())
+    assert doc["output"]["data"] == 0.1 and doc["dtype"] == "float64"
+
+
+def test_nested_lists_for_tensors():
+    doc = json.loads(gradviz.trace("(W * 2).sum()", at={"W": [[1, 2], [3, 4]]}).to_json())
+    assert doc["inputs"]["W"]["data"] == [[1.0, 2.0], [3.0, 4.0]]
+    assert doc["inputs"]["W"]["grad"] == [[2.0, 2.0], [2.0, 2.0]]
+    assert doc["inputs"]["W"]["shape"] == [2, 2]

@@ -1,0 +1,148 @@
+"""Parser tables: input → S-expression, and errors with their columns."""
+
+import pytest
+
+from gradviz.errors import ParseError
+from gradviz.parser import parse, to_sexpr, tokenize
+
+PRECEDENCE = [
+    # (expression, S-expression) — checked against Python's precedence chart
+    ("u*v + u**2", "(+ (* u v) (** u 2))"),
+    ("-x**2", "(neg (** x 2))"),             # ** binds tighter than unary minus on its left
+    ("2**3**2", "(** 2 (** 3 2))"),          # ** is right-associative
+    ("2**-x", "(** 2 (neg x))"),             # unary minus allowed as **'s right operand
+    ("2**-x**2", "(** 2 (neg (** x 2)))"),
+    ("-x*y", "(* (neg x) y)"),               # unary binds tighter than *
+    ("a - b - c", "(- (- a b) c)"),          # left-associative
+    ("a / b / c", "(/ (/ a b) c)"),
+    ("a - b + c", "(+ (- a b) c)"),
+    ("a + b * c", "(+ a (* b c))"),
+    ("a * b + c", "(+ (* a b) c)"),
+    ("(a + b) * c", "(* (+ a b) c)"),
+    ("a @ b + c", "(+ (@ a b) c)"),
+    ("a * b @ c", "(@ (* a b) c)"),
+    ("--x", "(neg (neg x))"),
+    ("+x", "(pos x)"),
+    ("-(-(-x))", "(neg (neg (neg x)))"),
+    ("x.sum()**2", "(** (.sum x) 2)"),       # postfix binds tighter than **
+    ("-x.sum()", "(neg (.sum x))"),
+    ("(a+b).sum()", "(.sum (+ a b))"),
+    ("x.pow(2)", "(.pow x 2)"),
+    ("torch.sin(x)", "(torch.sin x)"),
+    ("torch.nn.functional.relu(x)", "(torch.nn.functional.relu x)"),
+    ("sin(x)*cos(x)", "(* (sin x) (cos x))"),
+    ("sum(M, dim=1)", "(sum M dim=1)"),
+    ("M.sum(1, keepdim=True)", "(.sum M 1 keepdim=True)"),
+    ("M.T @ v", "(@ (.T M) v)"),
+    ("M.reshape(3, 2)", "(.reshape M 3 2)"),
+    ("2.5e-3 * x", "(* 0.0025 x)"),
+    ("1e999 * x", "(* inf x)"),
+    (".5 + x", "(+ 0.5 x)"),
+    ("2. * x", "(* 2.0 x)"),
+    ("pi * e", "(* pi e)"),
+    ("x.sin().exp()", "(.exp (.sin x))"),
+]
+
+
+@pytest.mark.parametrize("source,expected", PRECEDENCE)
+def test_precedence_and_associativity(source, expected):
+    assert to_sexpr(parse(source)) == expected
+
+
+ERRORS = [
+    # (expression, message fragment, 1-based column)
+    ("x +* y", "unexpected '*'", 4),
+    ("2x", "invalid number", 1),
+    ("sin(x", "never closed", 4),
+    ("x)", "unmatched ')'", 2),
+    ("(x + 1", "never closed", 1),
+    ("u*v +", "operand is missing", 6),
+    ("x y", "missing an operator", 3),
+    ("x[0]", "subscripts", 2),
+    ("'a'", "strings", 1),
+    ("lambda: 1", "keyword 'lambda'", 1),
+    ("__import__('os')", "dunder", 1),
+    ("x.__class__", "dunder", 3),
+    ("x // 2", "floor division", 3),
+    ("x % 2", "'%'", 3),
+    ("x ^ 2", "use **", 3),
+    ("(x, y)", "tuples", 3),
+    ("a = 1", "'='", 3),
+    ("os.system", "attribute access '.system'", 3),
+    ("x.grad", "attribute access '.grad'", 2),
+    ("x $ 1", "unexpected '$'", 3),
+    ("()", "empty parentheses", 2),
+    ("f(x)(y)", "calling the result", 5),
+    ("007", "leading zeros", 1),
+    ("x == 1", "comparisons", 3),
+]
+
+
+@pytest.mark.parametrize("source,fragment,column", ERRORS)
+def test_errors_name_the_problem_and_column(source, fragment, column):
+    with pytest.raises(ParseError) as info:
+        parse(source)
+    assert fragment in info.value.message
+    assert info.value.column == column
+    rendered = info.value.render().splitlines()
+    # the expression echoed with a caret under the column
+    assert rendered[1].strip() == source.strip()
+    assert rendered[2].index("^") == rendered[1].index(source[0]) + column - 1
+
+
+def test_empty():
+    with pytest.raises(ParseError, match="empty"):
+        parse("   ")
+
+
+def test_spans_cover_source_text():
+    src = "(u + v) * w.sum()"
+    tree = parse(src)
+    assert src[tree.start:tree.end] == src
+    left, right = tree.args
+    assert src[left.start:left.end] == "(u + v)"
+    assert src[right.start:right.end] == "w.sum()"
+
+
+def test_nodes_are_immutable():
+    tree = parse("x + 1")
+    with pytest.raises(AttributeError):
+        tree.op = "-"
+
+
+def test_100k_terms_without_recursion():
+    src = " + ".join(f"x{i}*x{i + 1}" for i in range(100_000))
+    tree = parse(src)
+    assert tree.kind == "binary" and tree.op == "+"
+
+
+@pytest.mark.parametrize("depth", [1000, 20000])
+def test_deep_nesting(depth):
+    src = "(" * depth + "x" + ")" * depth
+    assert to_sexpr(parse(src)) == "x"
+    src = "-" * depth + "x"
+    assert parse(src).kind == "unary"
+    src = "sin(" * depth + "x" + ")" * depth
+    assert parse(src).kind == "call"
+
+
+def test_long_power_tower_is_right_associative():
+    src = "**".join(["2"] * 5000)
+    tree = parse(src)
+    assert tree.args[0].value == 2 and tree.args[1].op == "**"
+
+
+def test_depth_limit_is_a_clear_error():
+    with pytest.raises(ParseError, match="nesting deeper than 100"):
+        parse("(" * 101 + "x" + ")" * 101, max_depth=100)
+
+
+def test_term_limit_is_a_clear_error():
+    with pytest.raises(ParseError, match="more than 10 terms"):
+        parse("+".join(["x"] * 11), max_terms=10)
+
+
+def test_tokenizer_positions():
+    toks = [(t.kind, t.text, t.pos) for t in tokenize("x**2 + 1")]
+    assert toks == [("name", "x", 0), ("op", "**", 1), ("number", "2", 3), ("op", "+", 5),
+                    ("number", "1", 7), ("end", "", 8)]
