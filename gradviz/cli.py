@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import click
 
 from .errors import GradvizError, UsageError
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERNAL = 3  # a bug in gradviz (reported in one line, never a traceback)
+
 
 
 def split_assignments(text: str) -> list[str]:
@@ -30,12 +34,14 @@ def split_assignments(text: str) -> list[str]:
     return [p for p in (p.strip() for p in parts) if p]
 
 
-def parse_value(name: str, text: str):
+def parse_value(name: str, text: str, max_elements: int = DEFAULT_MAX_ELEMENTS):
     """A number (``2``, ``-1.5e3``, ``nan``, ``inf``) or a JSON-style nested list (``[[1,2],[3,4]]``)."""
     text = text.strip()
     if not text:
         raise UsageError(f"--at {name}= has no value")
     if text[0] == "[":
+        if text.count(",") + 1 > max_elements:  # refuse before parsing or allocating anything
+            raise UsageError(f"--at {name}: more than the limit of {max_elements} elements (--max-elements)")
         try:
             return json.loads(text)
         except (ValueError, RecursionError):
@@ -50,7 +56,7 @@ def _clip(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
-def parse_at(items) -> dict:
+def parse_at(items, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
     """All ``--at`` options into one ``{name: value}`` dict (later ones win)."""
     at: dict = {}
     for item in items:
@@ -61,14 +67,17 @@ def parse_at(items) -> dict:
                 raise UsageError(f"--at {_clip(part)}: expected NAME=VALUE, e.g. --at x=2")
             if not name.isidentifier() or not name.isascii():
                 raise UsageError(f"--at {_clip(part)}: {name!r} is not a valid input name")
-            at[name] = parse_value(name, value)
+            at[name] = parse_value(name, value, max_elements)
     return at
 
 
-def read_at_file(path: str) -> dict:
+def read_at_file(path: str, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
     try:
         with click.open_file(path, "r", encoding="utf-8") as fh:
-            data = json.load(fh)
+            text = fh.read()
+        if text.count(",") + 1 > max_elements * 2:  # every element needs a comma: refuse before parsing
+            raise UsageError(f"--at-file {path}: more elements than the limit of {max_elements} (--max-elements)")
+        data = json.loads(text)
     except OSError as exc:
         raise UsageError(f"--at-file {path}: {exc.strerror or exc}") from None
     except (ValueError, RecursionError):
@@ -122,8 +131,12 @@ class ExprCommand(click.Command):
         return super().parse_args(ctx, out)
 
 
+_LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.S)
+
+
 def _looks_like_expression(a: str) -> bool:
-    return any(c in a for c in "*+/()@. ") or a[2:3].isdigit()
+    """'--x' or '--x**2' is an expression; '--jsn' is a mistyped option for click to report."""
+    return _LONG_OPTION.fullmatch(a) is None or any(c in a.split("=", 1)[0] for c in "*+/()@. ")
 
 
 @click.command(cls=ExprCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -140,15 +153,23 @@ def _looks_like_expression(a: str) -> bool:
               help="Starting gradient for a non-scalar output: 'ones' or a nested list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document (schema gradviz/1) alone on stdout.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the expression from FILE ('-' for stdin).")
+              help="Read the expression from FILE ('-' for stdin). A file of several lines is a batch: "
+                   "one expression (or JSON object) per line; with --json the output is JSON Lines.")
+@click.option("--max-terms", type=click.IntRange(1), default=DEFAULT_MAX_TERMS, show_default=True,
+              help="Limit: numbers and names in one expression.")
+@click.option("--max-depth", type=click.IntRange(1), default=DEFAULT_MAX_DEPTH, show_default=True,
+              help="Limit: nesting depth (parentheses, calls, unary signs).")
+@click.option("--max-elements", type=click.IntRange(1), default=DEFAULT_MAX_ELEMENTS, show_default=True,
+              help="Limit: elements in one input tensor (checked before allocating).")
 @click.version_option(package_name="gradviz", message="gradviz %(version)s")
-def main(expression, at_items, at_file, no_grad, dtype, grad_output, as_json, file):
+def main(expression, **opts):
     """Show what PyTorch's autograd does with EXPRESSION at a point.
 
     \b
-    Example:
+    Examples:
       gradviz "u*v + u**2" --at u=1,v=2
       gradviz "-x**2" --at x=2 --json
+      gradviz "mean(sigmoid(W @ x + b))" --at "W=[[1,2],[3,4]],x=[1,-1],b=[0,1]"
 
     EXPRESSION uses Python/PyTorch syntax: numbers, names, + - * / ** @,
     calls like sin(x) or torch.sin(x), methods like x.pow(2) or x.sum().
@@ -156,54 +177,149 @@ def main(expression, at_items, at_file, no_grad, dtype, grad_output, as_json, fi
     Exit codes: 0 success, 1 a --check failed, 2 bad input or usage.
     """
     try:
-        code = run(expression, at_items, at_file, no_grad, dtype, grad_output, as_json, file)
+        code = run(expression, opts)
     except GradvizError as exc:
         click.echo(f"error: {exc.render()}", err=True)
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except RecursionError:
+        click.echo("error: the input is nested too deeply to process", err=True)
+        code = EXIT_BAD_INPUT
+    except MemoryError:
+        click.echo("error: out of memory: the input is too large (see the --max-* limits)", err=True)
+        code = EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: still no traceback for the user
+        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); please report it", err=True)
+        code = EXIT_INTERNAL
     sys.exit(code)
 
 
-def _read_expression(expression, file) -> str:
+def _read_source(expression, file) -> str:
+    """The expression text (or, for a batch, the whole file)."""
     if file is not None:
         if expression is not None:
             raise UsageError("give the expression either as an argument or with -f, not both")
         try:
             with click.open_file(file, "r", encoding="utf-8") as fh:
-                text = fh.read()
+                return fh.read()
         except OSError as exc:
             raise UsageError(f"-f {file}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise UsageError(f"-f {file}: not UTF-8 text") from None
-        return text.strip()
     if expression is None:
         raise UsageError("no expression given; try: gradviz \"u*v + u**2\" --at u=1,v=2  (see --help)")
     return expression
 
 
-def run(expression, at_items, at_file, no_grad, dtype, grad_output, as_json, file) -> int:
+def _batch_lines(text: str) -> list[tuple[int, str]] | None:
+    """(line number, text) for each expression line, or None when the text is one expression."""
+    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1)]
+    lines = [(i, line) for i, line in lines if line and not line.startswith("#")]
+    if len(lines) <= 1 and not (lines and lines[0][1].startswith("{")):
+        return None
+    return lines
+
+
+def _common(opts) -> tuple[dict, list[str], object]:
+    limit = opts["max_elements"]
+    at = read_at_file(opts["at_file"], limit) if opts.get("at_file") else {}
+    at.update(parse_at(opts.get("at_items") or (), limit))
+    names = [n.strip() for item in opts.get("no_grad") or () for n in item.split(",") if n.strip()]
+    go = None
+    raw = opts.get("grad_output")
+    if raw is not None:
+        go = "ones" if raw.strip() == "ones" else parse_value("grad-output", raw, limit)
+    return at, names, go
+
+
+def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
+    """Trace one expression with the options (the single place that calls the library)."""
     from .result import trace
 
-    expr = _read_expression(expression, file)
-    at = read_at_file(at_file) if at_file else {}
-    at.update(parse_at(at_items))
-    names = [n.strip() for item in no_grad for n in item.split(",") if n.strip()]
-    go = None
-    if grad_output is not None:
-        go = grad_output.strip() if grad_output.strip() == "ones" else parse_value("grad-output", grad_output)
-        if isinstance(go, str) and go != "ones":
-            raise UsageError("--grad-output must be 'ones' or a list of numbers")
-    result = trace(expr, at=at, no_grad=names, dtype=dtype, grad_output=go)
+    return trace(
+        expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
+        max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
+        drop_unused=batch,
+    )
+
+
+def emit(result, opts) -> int:
+    """Show one result on stdout as the options ask; return the exit code."""
     for w in result.warnings:
         click.echo(w, err=True)
     if result.backward_error:
         click.echo(f"note: {result.backward_error}", err=True)
-    if as_json:
+    if opts["as_json"]:
         click.echo(result.to_json())
         return EXIT_OK
     from .render.plain import listing
 
     click.echo(listing(result))
     return EXIT_OK
+
+
+def run(expression, opts) -> int:
+    text = _read_source(expression, opts.get("file"))
+    lines = _batch_lines(text) if opts.get("file") else None
+    at, names, go = _common(opts)
+    if lines is None:
+        expr = text.strip() if opts.get("file") else text
+        return emit(compute(expr, at, names, go, opts), opts)
+    return run_batch(lines, at, names, go, opts)
+
+
+def run_batch(lines, at, names, go, opts) -> int:
+    """One result per line, in order; a bad line reports its error and the rest still run."""
+    from .render.jsondoc import dumps
+
+    failed = False
+    code = EXIT_OK
+    for lineno, line in lines:
+        try:
+            expr, line_at, line_names = line, at, names
+            if line.startswith("{"):
+                expr, line_at, line_names = _json_line(line, at, names)
+            result = compute(expr, line_at, line_names, go, opts, batch=True)
+            if not opts["as_json"]:
+                click.echo(f"── line {lineno}: {_clip(expr, 60)}")
+            code = max(code, emit(result, opts))
+        except GradvizError as exc:
+            failed = True
+            if opts["as_json"]:
+                err = {"line": lineno, "message": exc.message, "column": getattr(exc, "column", None)}
+                click.echo(dumps({"error": err}))
+            else:
+                click.echo(f"── line {lineno}: {_clip(line, 60)}")
+            click.echo(f"error: line {lineno}: {exc.render()}", err=True)
+        except (RecursionError, MemoryError) as exc:
+            failed = True
+            msg = "the input is too large or nested too deeply"
+            if opts["as_json"]:
+                click.echo(dumps({"error": {"line": lineno, "message": msg, "column": None}}))
+            click.echo(f"error: line {lineno}: {msg} ({type(exc).__name__})", err=True)
+    return EXIT_BAD_INPUT if failed else code
+
+
+def _json_line(line: str, at: dict, names: list):
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        raise UsageError("the line starts with '{' but is not valid JSON") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("expression"), str):
+        raise UsageError('a JSON line needs an "expression" string: {"expression": "x**2", "at": {"x": 2}}')
+    unknown = set(obj) - {"expression", "at", "no_grad"}
+    if unknown:
+        raise UsageError(f"unknown key(s) in the JSON line: {', '.join(sorted(unknown))}")
+    line_at = dict(at)
+    extra_at = obj.get("at", {})
+    if not isinstance(extra_at, dict) or not all(isinstance(k, str) and k.isidentifier() for k in extra_at):
+        raise UsageError('"at" must be an object of name -> number or list')
+    line_at.update(extra_at)
+    ng = obj.get("no_grad", [])
+    if not isinstance(ng, list) or not all(isinstance(n, str) for n in ng):
+        raise UsageError('"no_grad" must be a list of names')
+    return obj["expression"], line_at, list(names) + ng
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,7 +53,10 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
 
     ``grad_output`` is the starting gradient (default: ones, valid only for a
     one-element output). ``retain_grad`` keeps every intermediate's gradient on
-    its tensor, as ``retain_grad()`` would.
+    its tensor, as ``retain_grad()`` would. ``F`` is the ops namespace the gradient
+    rules run with: :class:`NumpyOps` computes numbers; any other namespace (the
+    second-order pass's ``gradviz.higher.GraphOps``) may return Tensors, which are
+    then added and reduced through ``F`` too, as ``create_graph=True`` does.
     """
     root = graph.root
     if root is None:
@@ -68,6 +71,7 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
     deps = dependencies(graph.functions)
     buffers: dict[int, np.ndarray] = {id(root): start}
     counter = itertools.count()
+    numeric = F is NumpyOps
     ready = [(-root.sequence_nr, next(counter), root)]
     steps: list[Step] = []
 
@@ -78,7 +82,10 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
             if fn.variable is not None:  # AccumulateGrad
                 leaf: Tensor = fn.variable
                 before = leaf.grad
-                leaf.grad = grad.copy() if before is None else np.add(before, grad, dtype=dtype)
+                if numeric:
+                    leaf.grad = grad.copy() if before is None else np.add(before, grad, dtype=dtype)
+                else:
+                    leaf.grad = grad if before is None else F.add(before, grad)
                 steps.append(Step(fn, grad, [], before, leaf.grad))
                 continue
             if retain_grad and fn.output is not None:
@@ -90,15 +97,21 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
                 if nxt is None:
                     sent.append(None)
                     continue
-                g = np.asarray(g)
-                if g.shape != shape:
-                    g = F.sum_to(np.broadcast_to(g, np.broadcast_shapes(g.shape, shape)), shape)
-                if g.dtype != dtype:
-                    g = g.astype(dtype)
+                if numeric:
+                    g = np.asarray(g)
+                    if g.shape != shape:
+                        g = F.sum_to(np.broadcast_to(g, np.broadcast_shapes(g.shape, shape)), shape)
+                    if g.dtype != dtype:
+                        g = g.astype(dtype)
+                else:
+                    g = _conform(F, g, shape, dtype)
                 sent.append(g)
                 key = id(nxt)
                 prev = buffers.get(key)
-                buffers[key] = g if prev is None else np.add(prev, g, dtype=dtype)
+                if numeric:
+                    buffers[key] = g if prev is None else np.add(prev, g, dtype=dtype)
+                else:
+                    buffers[key] = g if prev is None else F.add(prev, g)
                 deps[key] -= 1
                 if deps[key] == 0:
                     heapq.heappush(ready, (-nxt.sequence_nr, next(counter), nxt))
@@ -106,3 +119,13 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
     if retain_grad and graph.output.grad_fn is not None:
         graph.output.grad = start
     return steps
+
+
+def _conform(F, g, shape, dtype):
+    """A gradient that may be a Tensor, brought to its input's shape through ``F`` (graph mode)."""
+    if not isinstance(g, Tensor):
+        g = np.asarray(g, dtype=dtype)
+    gshape = tuple(np.shape(g))
+    if gshape != tuple(shape):
+        g = F.sum_to(F.expand(g, np.broadcast_shapes(gshape, shape)), shape)
+    return g

@@ -53,6 +53,10 @@ class Tensor:
     def shape(self) -> tuple:
         return tuple(self.data.shape)
 
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
     def __repr__(self) -> str:
         fn = f", grad_fn=<{self.grad_fn.name}>" if self.grad_fn else ""
         return f"Tensor({self.name or self.id}, data={self.data!r}{fn})"

@@ -297,6 +297,16 @@ def _pow_exponent_grad(F, g, base, exponent, result):
     return F.mul(g, F.where(cond, F.zeros_like(result), F.mul(result, F.log(base))))
 
 
+def _pow_scalar_base_grad(F, g, s):
+    # pow_backward_exponent for a Python-number base: only a base of 0 needs the mask
+    base = s["self"]
+    if base == 0:
+        return _pow_exponent_grad(F, g, base, s["exponent"], s["result"])
+    with np.errstate(all="ignore"):
+        log_base = float(np.log(np.float64(base)))  # a Scalar, as in PyTorch's C++ formula
+    return F.mul(g, F.mul(s["result"], log_base))
+
+
 # ---------------------------------------------------------------------------
 # The table.
 # ---------------------------------------------------------------------------
@@ -321,10 +331,10 @@ ROWS: list[Op] = [
        saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b", rules=("grad·other", "grad·self")),
     Op("div", "DivBackward0", ("self", "other"), np.divide,
        lambda F, g, s: (F.div(g, s["other"]),
-                        F.neg(F.mul(g, F.div(F.div(s["self"], s["other"]), s["other"])))),
+                        F.mul(F.neg(g), F.div(F.div(s["self"], s["other"]), s["other"]))),
        saves=("other", "self"), save_when={"self": "other"}, doc="a / b", rules=("grad / other", "-grad·self / other²")),
     Op("reciprocal", "ReciprocalBackward0", ("self",), lambda a: np.divide(1, a),
-       lambda F, g, s: (F.neg(F.mul(g, F.mul(s["result"], s["result"]))),),
+       lambda F, g, s: (F.mul(F.neg(g), F.mul(s["result"], s["result"])),),
        saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",)),
     Op("neg", "NegBackward0", ("self",), np.negative,
        lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",)),
@@ -339,7 +349,7 @@ ROWS: list[Op] = [
            _pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"])),
        saves=("exponent", "result", "self"), doc="tensor ** tensor", rules=("grad·exponent·self**(exponent - 1)", "grad·result·log(self)")),
     Op("pow_scalar_base", "PowBackward2", ("exponent",), lambda e, self: np.power(self, e),
-       lambda F, g, s: (_pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"]),),
+       lambda F, g, s: (_pow_scalar_base_grad(F, g, s),),
        params=("self",), saves=("exponent", "result", "self"), doc="number ** tensor", rules=("grad·result·log(self)",)),
     # --- elementwise functions ---------------------------------------------
     _unary("sin", "SinBackward0", np.sin, lambda F, g, s: (F.mul(g, F.cos(s["self"])),), ("self",), "sine", rule="grad·cos(self)"),
@@ -360,9 +370,9 @@ ROWS: list[Op] = [
     _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine", rule="grad·cosh(self)"),
     _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine", rule="grad·sinh(self)"),
     _unary("asin", "AsinBackward0", np.arcsin,
-           lambda F, g, s: (F.mul(g, F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1))),), ("self",), "arcsine", rule="grad / sqrt(1 - self²)"),
+           lambda F, g, s: (F.mul(g, F.rsqrt(F.add(F.mul(F.neg(s["self"]), s["self"]), 1))),), ("self",), "arcsine", rule="grad / sqrt(1 - self²)"),
     _unary("acos", "AcosBackward0", np.arccos,
-           lambda F, g, s: (F.mul(g, F.neg(F.rsqrt(F.add(F.neg(F.mul(s["self"], s["self"])), 1)))),), ("self",),
+           lambda F, g, s: (F.mul(g, F.neg(F.rsqrt(F.add(F.mul(F.neg(s["self"]), s["self"]), 1)))),), ("self",),
            "arccosine", rule="-grad / sqrt(1 - self²)"),
     _unary("atan", "AtanBackward0", np.arctan,
            lambda F, g, s: (F.div(g, F.add(F.mul(s["self"], s["self"]), 1)),), ("self",), "arctangent", rule="grad / (1 + self²)"),
@@ -458,6 +468,19 @@ ROWS: list[Op] = [
     Op("unsqueeze", "UnsqueezeBackward0", ("self",), lambda a, dim: np.expand_dims(a, dim),
        lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1", rules=("grad squeezed at dim",)),
     # --- used by gradient rules when the second-order pass differentiates them ---------------
+    # PyTorch's formulas are C++, where a number operand is a Scalar: t * 2 is mul.Scalar, not mul.
+    Op("sgn", "SgnBackward0", ("self",), np.sign, lambda F, g, s: (F.zeros_like(g),),
+       doc="sign (abs's gradient rule); its own derivative is 0", rules=("0",)),
+    Op("add_scalar", "AddBackward1", ("self",), lambda a, other, alpha=1: np.add(a, other),
+       lambda F, g, s: (g,), params=("other", "alpha"), doc="tensor + Scalar (C++)", rules=("grad",)),
+    Op("sub_scalar", "SubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(a, other),
+       lambda F, g, s: (g,), params=("other", "alpha"), doc="tensor - Scalar (C++)", rules=("grad",)),
+    Op("mul_scalar", "MulBackward1", ("self",), lambda a, other: np.multiply(a, other),
+       lambda F, g, s: (F.mul(g, s["other"]),), params=("other",), saves=("other",),
+       doc="tensor * Scalar (C++)", rules=("grad·other",)),
+    Op("div_scalar", "DivBackward1", ("self",), lambda a, other: np.divide(a, other),
+       lambda F, g, s: (F.div(g, s["other"]),), params=("other",), saves=("other",),
+       doc="tensor / Scalar (C++)", rules=("grad / other",)),
     Op("where", "WhereBackward0", ("self", "other"), lambda a, b, condition: np.where(condition, a, b),
        lambda F, g, s: (F.where(s["condition"], g, F.zeros_like(g)), F.where(s["condition"], F.zeros_like(g), g)),
        params=("condition",), saves=("condition",), doc="where(condition, a, b); the mask is a constant",

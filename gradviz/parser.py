@@ -25,9 +25,7 @@ from typing import Iterator
 
 from .errors import ParseError
 
-#: Default limits (configurable from the CLI; see ``parse``).
-DEFAULT_MAX_TERMS = 5_000_000
-DEFAULT_MAX_DEPTH = 100_000
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS  # noqa: E402
 
 BINARY = {  # symbol -> (binding power, right-associative)
     "+": (10, False),

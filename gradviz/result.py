@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -9,9 +11,27 @@ import numpy as np
 from .engine import Step, backward
 from .errors import EvalError
 from .graph import DTYPES, Graph, trace_tree
-from .parser import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, parse
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
+from .parser import parse
 
-DEFAULT_MAX_ELEMENTS = 10_000_000
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector for a block.
+
+    Tracing a million-term expression allocates millions of small objects that
+    all stay alive (tensors and functions point at each other): each automatic
+    collection would re-scan every one of them and free nothing, which made a
+    100,000-term run spend 40% of its time in the collector.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Trace:
@@ -57,13 +77,15 @@ class Trace:
         """The ``gradviz/1`` document as Python objects."""
         from .render.jsondoc import document
 
-        return document(self)
+        with gc_paused():
+            return document(self)
 
     def to_json(self) -> str:
         """The ``gradviz/1`` JSON document, byte-identical to ``gradviz EXPR --json``."""
         from .render.jsondoc import document, dumps
 
-        return dumps(document(self))
+        with gc_paused():
+            return dumps(document(self))
 
     def __repr__(self) -> str:
         return f"<gradviz.Trace {self.graph.source!r}: output shape {self.graph.output.shape}>"
@@ -137,55 +159,65 @@ def trace(
     max_terms: int = DEFAULT_MAX_TERMS,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    drop_unused: bool = False,
 ) -> Trace:
     """Parse ``expr``, evaluate it at ``at`` like PyTorch, run backward, return a :class:`Trace`.
 
     ``at`` maps input names to numbers or nested lists; inputs in ``no_grad`` get
     ``requires_grad=False``; ``dtype`` is "float32" (PyTorch's default) or "float64".
     ``grad_output`` (array-like or "ones") starts backward for a non-scalar output.
+    Inputs the expression does not use are kept as leaves with a warning, as in a torch
+    script, or silently left out with ``drop_unused`` (batch mode's shared values).
     Raises :class:`gradviz.errors.GradvizError` subclasses for bad input.
     """
-    if dtype not in DTYPES:
-        raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
-    at = dict(at or {})
-    values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
-    tree = parse(expr, max_terms=max_terms, max_depth=max_depth)
-    warnings = []
-    used = _used_names(tree)
-    for name in at:
-        if name not in used:
-            warnings.append(f"warning: --at {name}=... is not used by the expression")
-    for name in no_grad:
-        if name not in used:
-            warnings.append(f"warning: --no-grad {name} is not used by the expression")
-    graph = trace_tree(tree, expr, values, no_grad=no_grad, dtype=dtype)
+    with gc_paused():
+        if dtype not in DTYPES:
+            raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
+        at = dict(at or {})
+        values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
+        tree = parse(expr, max_terms=max_terms, max_depth=max_depth)
+        warnings = []
+        used = _used_names(tree)
+        if drop_unused:
+            values = {name: v for name, v in values.items() if name in used}
+            at = {name: v for name, v in at.items() if name in used}
+            no_grad = [name for name in no_grad if name in used]
+        for name in at:
+            if name not in used:
+                warnings.append(f"warning: --at {name}=... is not used by the expression")
+        for name in no_grad:
+            if name not in used:
+                warnings.append(f"warning: --no-grad {name} is not used by the expression")
+        graph = trace_tree(tree, expr, values, no_grad=no_grad, dtype=dtype)
 
-    backward_error = None
-    steps: list[Step] = []
-    out = graph.output
-    if graph.root is not None:
-        start = None
-        if grad_output is not None:
-            if isinstance(grad_output, str):
-                if grad_output != "ones":
-                    raise EvalError(f"--grad-output must be 'ones' or a list of numbers, not {grad_output!r}")
-                start = np.ones(out.shape)
-            else:
-                start = np.asarray(coerce_value("grad-output", grad_output, max_elements), dtype=np.float64)
-                try:
-                    np.broadcast_to(start, out.shape)
-                except ValueError:
-                    raise EvalError(
-                        f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
-                    ) from None
-        elif out.data.size != 1:
-            backward_error = (
-                f"output has shape {tuple(out.shape)}; backward needs a scalar: "
-                f"wrap it in sum(...) or pass --grad-output ones"
-            )
-        if backward_error is None:
-            steps = backward(graph, start, retain_grad=retain_grad)
-    return Trace(graph, steps, backward_error, warnings)
+        backward_error = None
+        steps: list[Step] = []
+        out = graph.output
+        if graph.root is not None:
+            start = None
+            if grad_output is not None:
+                if isinstance(grad_output, str):
+                    if grad_output != "ones":
+                        raise EvalError(
+                            f"--grad-output must be 'ones' or a list of numbers, not {grad_output!r}"
+                        )
+                    start = np.ones(out.shape)
+                else:
+                    start = np.asarray(coerce_value("grad-output", grad_output, max_elements), dtype=np.float64)
+                    try:
+                        np.broadcast_to(start, out.shape)
+                    except ValueError:
+                        raise EvalError(
+                            f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
+                        ) from None
+            elif out.data.size != 1:
+                backward_error = (
+                    f"output has shape {tuple(out.shape)}; backward needs a scalar: "
+                    f"wrap it in sum(...) or pass --grad-output ones"
+                )
+            if backward_error is None:
+                steps = backward(graph, start, retain_grad=retain_grad)
+        return Trace(graph, steps, backward_error, warnings)
 
 
 def format_shape(shape) -> str:

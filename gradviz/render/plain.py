@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..graph import BackwardFunction
-
-
-def fmt(a) -> str:
-    """Numbers as PyTorch prints them: 4., 0.9093, nan, inf."""
-    a = np.asarray(a)
-    with np.printoptions(precision=4, suppress=False):
-        return np.array2string(a, separator=", ") if a.ndim else _scalar(a[()])
-
-
-def _scalar(x) -> str:
-    return np.format_float_positional(x, precision=4, trim=".") if np.isfinite(x) else str(x)
+from .numbers import format_tensor as fmt
 
 
 def graph_lines(root: BackwardFunction | None) -> list[str]:

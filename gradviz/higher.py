@@ -1,0 +1,390 @@
+"""Second derivatives by differentiating the backward graph (``create_graph=True``).
+
+PyTorch computes a Hessian by running backward once with ``create_graph=True``,
+so that the gradient computation is itself recorded as a graph of tensors with
+grad_fns, and then running backward again from each gradient. gradviz does the
+same with the same op rows: :class:`GraphOps` is an ops namespace ``F`` whose
+methods apply op rows through a :class:`gradviz.graph.Tracer` instead of
+computing bare numbers, and the first backward is run with it. Each input's
+gradient is then a Tensor whose ``grad_fn`` is the root of its *double-backward
+graph*; a numeric backward from it (once per element) gives one row of the
+Hessian.
+
+The double-backward graph is built from gradviz's gradient rules, written as
+PyTorch's ``derivatives.yaml`` writes them, with numbers as C++ Scalars
+(``t * 2`` is ``MulBackward1``), so its nodes are PyTorch's. The exceptions are
+rules PyTorch implements as one fused op with its own backward
+(``TanhBackwardBackward0``, ``SigmoidBackwardBackward0``,
+``ThresholdBackwardBackward0`` for relu, ``MaskedFillBackward0`` in
+maximum/minimum): gradviz shows the elementary nodes of the same formula
+instead. The values are the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from .engine import backward
+from .errors import EvalError
+from .graph import BackwardFunction, Graph, Tensor, Tracer, trace_tree, walk_functions
+from .ops import OPS, NumpyOps, _norm_dims
+
+#: --order 2 runs one backward per input element; more than this is refused.
+MAX_HESSIAN_ELEMENTS = 256
+
+def _grad_tensor(x) -> bool:
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _val(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _is_number(x) -> bool:
+    """A Python number: a Scalar in PyTorch's C++ formulas. numpy scalars are values computed
+    from constant tensors (numpy's ops on 0-d arrays return them), so they stay tensors."""
+    return isinstance(x, (int, float)) and not isinstance(x, (bool, np.generic))
+
+
+class GraphOps:
+    """``F`` for gradient rules that records what it computes as graph nodes.
+
+    Operands are Tensors (recorded), numpy arrays (constant tensors that need no
+    grad: ``None`` in next_functions) or Python numbers. When no operand is a
+    Tensor requiring grad the result is a plain number (:class:`NumpyOps`), as
+    PyTorch records nothing then. Masks (``eq``, ``lt``...) are constants: their
+    derivative is zero in every order.
+    """
+
+    def __init__(self, tracer: Tracer):
+        self.tr = tracer
+
+    def _apply(self, key, tensors, params=None):
+        return self.tr.apply(OPS[key], tensors, params or {})
+
+    # --- arithmetic, dispatched as ATen's C++ operators do (the formulas are C++) ---
+    # t * 2 and 2 * t are mul.Scalar (MulBackward1); 2 - t and 2 / t fill a tensor with the
+    # number and subtract/divide in place (SubBackward0/DivBackward0 with a None entry);
+    # a constant tensor keeps its operand position.
+    def _scalar_or_tensor(self, key, np_fn, a, b, params, commutative):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return np_fn(_val(a), _val(b))
+        if _grad_tensor(a) and _is_number(b):
+            return self._apply(key + "_scalar", (a,), dict(params, other=b))
+        if _grad_tensor(b) and _is_number(a):
+            if commutative:
+                return self._apply(key + "_scalar", (b,), dict(params, other=a))
+            a = np.full(b.shape, a, dtype=b.data.dtype)
+        return self._apply(key, (a, b), params)
+
+    def add(self, a, b):
+        return self._scalar_or_tensor("add", np.add, a, b, {"alpha": 1}, True)
+
+    def sub(self, a, b):
+        return self._scalar_or_tensor("sub", np.subtract, a, b, {"alpha": 1}, False)
+
+    def mul(self, a, b):
+        return self._scalar_or_tensor("mul", np.multiply, a, b, {}, True)
+
+    def div(self, a, b):
+        return self._scalar_or_tensor("div", np.divide, a, b, {}, False)
+
+    def neg(self, x):
+        return self._apply("neg", (x,)) if _grad_tensor(x) else np.negative(_val(x))
+
+    def pow(self, x, exponent):
+        tx, te = _grad_tensor(x), _grad_tensor(exponent)
+        if not (tx or te):
+            return np.power(_val(x), _val(exponent))
+        if tx and not te and _is_number(exponent):
+            return self._apply("pow", (x,), {"exponent": exponent})
+        if te and not tx and _is_number(x):
+            return self._apply("pow_scalar_base", (exponent,), {"self": x})
+        return self._apply("pow_tensor", (x, exponent))
+
+    # --- elementwise functions -----------------------------------------------------
+    def _unary(self, key, np_fn, x):
+        return self._apply(key, (x,)) if _grad_tensor(x) else np_fn(_val(x))
+
+    def exp(self, x):
+        return self._unary("exp", np.exp, x)
+
+    def log(self, x):
+        return self._unary("log", np.log, x)
+
+    def sin(self, x):
+        return self._unary("sin", np.sin, x)
+
+    def cos(self, x):
+        return self._unary("cos", np.cos, x)
+
+    def sinh(self, x):
+        return self._unary("sinh", np.sinh, x)
+
+    def cosh(self, x):
+        return self._unary("cosh", np.cosh, x)
+
+    def sqrt(self, x):
+        return self._unary("sqrt", np.sqrt, x)
+
+    def rsqrt(self, x):
+        return self._unary("rsqrt", NumpyOps.rsqrt, x)
+
+    def sgn(self, x):
+        return self._unary("sgn", np.sign, x)
+
+    # --- constants ------------------------------------------------------------------
+    def value(self, x):
+        return np.asarray(_val(x))
+
+    def where(self, mask, a, b):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return np.where(mask, _val(a), _val(b))
+        return self._apply("where", (a, b), {"condition": np.asarray(mask)})
+
+    def eq(self, a, b):
+        return np.equal(_val(a), _val(b))
+
+    def lt(self, a, b):
+        return np.less(_val(a), _val(b))
+
+    def gt(self, a, b):
+        return np.greater(_val(a), _val(b))
+
+    def ge(self, a, b):
+        return np.greater_equal(_val(a), _val(b))
+
+    def le(self, a, b):
+        return np.less_equal(_val(a), _val(b))
+
+    def logical_and(self, a, b):
+        return np.logical_and(a, b)
+
+    def zeros_like(self, x):
+        return np.zeros_like(_val(x))
+
+    # --- shapes and reductions -------------------------------------------------------
+    def expand(self, x, shape):
+        if not _grad_tensor(x):
+            return NumpyOps.expand(_val(x), shape)
+        return self._apply("expand", (x,), {"size": tuple(shape)})
+
+    def reshape(self, x, shape):
+        if not _grad_tensor(x):
+            return np.reshape(_val(x), shape)
+        return self._apply("view", (x,), {"shape": tuple(shape)})
+
+    def unsqueeze(self, x, dim):
+        if not _grad_tensor(x):
+            return np.expand_dims(_val(x), dim)
+        return self._apply("unsqueeze", (x,), {"dim": dim})
+
+    def squeeze(self, x, dim):
+        if not _grad_tensor(x):
+            return np.squeeze(_val(x), dim)
+        return self._apply("squeeze", (x,), {"dim": dim})
+
+    def permute(self, x, dims):
+        if not _grad_tensor(x):
+            return np.transpose(_val(x), dims)
+        return self._apply("permute", (x,), {"dims": tuple(dims)})
+
+    def t(self, x):
+        if not _grad_tensor(x):
+            return NumpyOps.t(_val(x))
+        return self._apply("t", (x,))
+
+    def sum(self, x, dim=None, keepdim=False):
+        if not _grad_tensor(x):
+            return NumpyOps.sum(_val(x), dim, keepdim)
+        if dim is None:
+            return self._apply("sum", (x,))
+        return self._apply("sum_dim", (x,), {"dim": _norm_dims(dim, x.ndim), "keepdim": bool(keepdim)})
+
+    def prod(self, x):
+        return self._apply("prod", (x,)) if _grad_tensor(x) else NumpyOps.prod(_val(x))
+
+    def sum_to(self, x, shape):
+        """Reduce a broadcast gradient back to ``shape``: a sum over dims, then a view."""
+        if not _grad_tensor(x):
+            return NumpyOps.sum_to(_val(x), shape)
+        shape = tuple(shape)
+        if x.shape == shape:
+            return x
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1
+        )
+        if axes:
+            x = self._apply("sum_dim", (x,), {"dim": axes, "keepdim": True})
+        return x if x.shape == shape else self.reshape(x, shape)
+
+    def mm(self, a, b):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return np.matmul(_val(a), _val(b))
+        return self._apply("mm", (a, b))
+
+    def mv(self, a, b):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return np.matmul(_val(a), _val(b))
+        return self._apply("mv", (a, b))
+
+    def outer(self, a, b):
+        # torch.outer(a, b) is a.reshape(-1, 1) * b
+        return self.mul(self.unsqueeze(a, 1), b)
+
+
+class SecondOrder:
+    """The result of :func:`second_order`.
+
+    ``grads``: input name → its first-order gradient as computed with
+    ``create_graph=True`` (a Tensor with a grad_fn, or a constant array when the
+    gradient does not depend on any input); ``hessian``: name → name → array of
+    shape ``input_a.shape + input_b.shape``; ``graphs``: name → :class:`Graph`
+    whose root is that gradient's grad_fn (None when it has none), sharing one
+    set of ids; ``functions`` and ``tensors``: the union of those graphs.
+    """
+
+    def __init__(self, grads, hessian, graphs, functions, tensors):
+        self.grads = grads
+        self.hessian = hessian
+        self.graphs = graphs
+        self.functions = functions
+        self.tensors = tensors
+
+
+def _resume_tracer(graph: Graph) -> Tracer:
+    """A tracer that continues ``graph``: same leaves' AccumulateGrad nodes, later sequence numbers."""
+    tr = Tracer(graph.dtype)
+    tr.tensors = list(graph.tensors)
+    last = -1
+    for fn in graph.functions:
+        if fn.variable is not None:
+            tr.accumulators[id(fn.variable)] = fn
+        elif math.isfinite(fn.sequence_nr):
+            last = max(last, fn.sequence_nr)
+    # Nodes recorded by the gradient computation come after the forward ones, as in PyTorch.
+    tr._seq = itertools.count(last + 1)
+    return tr
+
+
+def _tensor_of(fn: BackwardFunction) -> Tensor:
+    """The tensor whose gradient flows into ``fn`` (its leaf, or the output it produced)."""
+    return fn.variable if fn.variable is not None else fn.output
+
+
+def _graph_context(fn: BackwardFunction) -> dict:
+    """``fn.context`` with the inputs and result that require grad as Tensors, not numbers."""
+    ctx = dict(fn.context)
+    for slot, nxt in zip(fn.op.inputs, fn.next_functions):
+        if nxt is not None and slot in ctx:
+            ctx[slot] = _tensor_of(nxt)
+    if "result" in ctx and fn.output is not None:
+        ctx["result"] = fn.output
+    return ctx
+
+
+def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder:
+    """The Hessian of ``trace``'s output over its inputs, and the double-backward graphs.
+
+    Re-traces the expression at the same point (so ``trace`` is left untouched),
+    runs backward with :class:`GraphOps` (``create_graph=True``), then one numeric
+    backward per element of each input's gradient. Raises :class:`EvalError`
+    for a non-scalar output or more than ``max_elements`` input elements.
+    """
+    from .parser import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, parse
+
+    g0 = trace.graph
+    if g0.output.data.size != 1:
+        raise EvalError(f"--order 2 needs a scalar output; this output has shape {tuple(g0.output.shape)} "
+                        f"(wrap it in sum(...))")
+    names = [n for n, t in g0.inputs.items() if t.requires_grad]
+    total = sum(g0.inputs[n].data.size for n in names)
+    if total > max_elements:
+        raise EvalError(f"--order 2 runs one backward pass per input element: {total} elements is more "
+                        f"than the limit of {max_elements}")
+    source = g0.source
+    tree = parse(source, max_terms=max(DEFAULT_MAX_TERMS, len(source)),
+                 max_depth=max(DEFAULT_MAX_DEPTH, len(source)))
+    graph = trace_tree(tree, source, {n: t.data for n, t in g0.inputs.items()},
+                       no_grad=[n for n, t in g0.inputs.items() if not t.requires_grad], dtype=g0.dtype)
+    leaves = graph.inputs
+    dtype = graph.output.data.dtype
+
+    grads: dict = {n: None for n in names}
+    if graph.root is not None:
+        tr = _resume_tracer(graph)
+        ops_fns = [fn for fn in graph.functions if fn.op is not None]
+        numeric_ctx = [fn.context for fn in ops_fns]
+        for fn in ops_fns:
+            fn.context = _graph_context(fn)
+        try:
+            backward(graph, None, F=GraphOps(tr))
+        finally:
+            for fn, ctx in zip(ops_fns, numeric_ctx):
+                fn.context = ctx
+        for n in names:
+            grads[n] = leaves[n].grad
+        tensors = tr.tensors
+    else:
+        tr, tensors = None, graph.tensors
+    for t in leaves.values():
+        t.grad = None
+
+    # One numeric backward per element of each gradient: row a[j] of the Hessian.
+    hessian: dict = {}
+    roots: dict = {}
+    for a in names:
+        ga = grads[a]
+        shape_a = leaves[a].shape
+        rows = {b: np.zeros((int(np.prod(shape_a, dtype=np.int64)),) + leaves[b].shape, dtype=dtype) for b in names}
+        root = tr.edge(ga) if (tr is not None and _grad_tensor(ga)) else None
+        roots[a] = root
+        if root is not None:
+            g2 = Graph(ga, leaves, tensors, root, walk_functions(root), source, graph.dtype)
+            for j in range(ga.data.size):
+                onehot = np.zeros(ga.data.size, dtype=dtype)
+                onehot[j] = 1
+                backward(g2, onehot.reshape(ga.shape))
+                for b in names:
+                    if leaves[b].grad is not None:
+                        rows[b][j] = leaves[b].grad
+                    leaves[b].grad = None
+        hessian[a] = {b: rows[b].reshape(shape_a + leaves[b].shape) for b in names}
+
+    functions = _union_functions(roots.values())
+    for i, fn in enumerate(functions):
+        fn.id = f"f{i}"
+    shown = _tensors_of(functions)
+    for i, t in enumerate(shown):
+        t.id = f"t{i}"
+    graphs = {a: Graph(grads[a] if isinstance(grads[a], Tensor) else graph.output, leaves, shown, roots[a],
+                       walk_functions(roots[a]), source, graph.dtype) for a in names}
+    return SecondOrder(grads, hessian, graphs, functions, shown)
+
+
+def _union_functions(roots) -> list:
+    """Every function reachable from any root, depth-first from each root in turn, each once."""
+    seen: set = set()
+    out = []
+    for root in roots:
+        for fn in walk_functions(root):
+            if id(fn) not in seen:
+                seen.add(id(fn))
+                out.append(fn)
+    return out
+
+
+def _tensors_of(functions) -> list:
+    """The tensors the functions produce or accumulate into, in creation order."""
+    found = {}
+    for fn in functions:
+        t = _tensor_of(fn)
+        if t is not None:
+            found[id(t)] = t
+    order = {id(t): i for i, t in enumerate(found.values())}
+    return sorted(found.values(), key=lambda t: (t.grad_fn.sequence_nr if t.grad_fn is not None else -1,
+                                                 order[id(t)]))

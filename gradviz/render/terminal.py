@@ -1,0 +1,288 @@
+"""The terminal view: a summary, the Tensors table and the backward graph as a tree.
+
+Every function returns a rich renderable and never prints; :mod:`gradviz.cli`
+owns the Console, which decides about color (none when piped or NO_COLOR is set)
+and width. Large graphs are cut to ``max_rows`` / ``max_nodes`` / ``max_depth``
+and the view says what it left out. Nothing here recurses over the graph.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from .flow import Flow, flow, tensor_text
+from .numbers import abbreviate, format_math, format_saved, format_tensor
+
+__all__ = ["summary", "tensors_table", "backward_tree", "report"]
+
+#: rich styles, by what they mark (no color is used when the Console has none)
+STYLES = {
+    "value": "bold",
+    "leaf": "bold blue",
+    "output": "bold green",
+    "function": "bold cyan",
+    "accumulate": "magenta",
+    "grad": "yellow",
+    "saved": "dim",
+    "note": "dim italic",
+    "none": "dim",
+}
+
+ARROW = "▶"
+#: how many elements an array shows before it is abbreviated
+CELL_ITEMS = 6
+
+
+def summary(trace, max_inputs: int = 8) -> Text:
+    """``f(u=1, v=2) = 3`` and one ``∂f/∂u = 4`` line per input (or why there is none)."""
+    g = trace.graph
+    items = list(g.inputs.items())
+    shown = items[:max_inputs]
+    args = ", ".join(f"{name}={format_math(t.data, CELL_ITEMS)}" for name, t in shown)
+    if len(items) > max_inputs:
+        args += ", …"
+    text = Text()
+    text.append(f"f({args}) = ")
+    text.append(format_math(g.output.data, CELL_ITEMS), style=STYLES["value"])
+    if trace.backward_error:
+        text.append(f"\nno gradients: {trace.backward_error}", style=STYLES["note"])
+        return text
+    if g.root is None:
+        text.append("\nno gradients: the output does not require grad", style=STYLES["note"])
+        return text
+    for name, t in shown:
+        text.append(f"\n∂f/∂{name} ")
+        if not t.requires_grad:
+            text.append(f"not computed ({name} has requires_grad=False)", style=STYLES["note"])
+        elif t.grad is None:
+            text.append("= None", style=STYLES["value"])
+            text.append(f" (f does not depend on {name})", style=STYLES["note"])
+        else:
+            text.append("= ")
+            text.append(format_math(t.grad, CELL_ITEMS), style=STYLES["value"])
+    if len(items) > max_inputs:
+        text.append(f"\n… {len(items) - max_inputs} more inputs (see --format json)", style=STYLES["note"])
+    return text
+
+
+def tensors_table(trace, max_rows: int = 30, text_width: int = 18) -> Table:
+    """The **Tensors** table: name (or the sub-expression held), data, grad, requires_grad, is_leaf, grad_fn.
+
+    Rows are in creation order (inputs first, the output last). Beyond
+    ``max_rows`` the middle rows are left out and the caption says how many.
+    """
+    g = trace.graph
+    table = Table(
+        title="Tensors",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("tensor", max_width=text_width, overflow="ellipsis", no_wrap=True)
+    table.add_column("data", overflow="fold", min_width=6)
+    table.add_column("grad", overflow="fold", min_width=6)
+    table.add_column("requires_grad", no_wrap=True)
+    table.add_column("is_leaf", no_wrap=True)
+    table.add_column("grad_fn", no_wrap=True, overflow="ellipsis")
+    tensors = g.tensors
+    if len(tensors) > max_rows:
+        rows = tensors[: max(max_rows - 1, 0)] + [g.output]
+        table.caption = f"showing {len(rows)} of {len(tensors)} tensors (--format json lists all)"
+        table.caption_justify = "left"
+    else:
+        rows = tensors
+    for t in rows:
+        is_output = t is g.output
+        style = STYLES["output"] if is_output else STYLES["leaf"] if t.name else ""
+        grad = Text("None", style=STYLES["none"]) if t.grad is None else Text(format_tensor(t.grad, CELL_ITEMS))
+        table.add_row(
+            Text(abbreviate(tensor_text(g, t), text_width), style=style),
+            format_tensor(t.data, CELL_ITEMS),
+            grad,
+            str(t.requires_grad),
+            str(t.is_leaf),
+            t.grad_fn.name if t.grad_fn is not None else Text("None", style=STYLES["none"]),
+        )
+    return table
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+class _Line:
+    """One line of the backward tree: the edge into ``fn`` (or a None entry) at ``depth``."""
+
+    __slots__ = ("depth", "fn", "grad", "first", "index", "count")
+
+    def __init__(self, depth, fn, grad, first):
+        self.depth = depth
+        self.fn = fn  # None for a next_functions entry that is None
+        self.grad = grad  # the gradient flowing along this edge (None if backward did not run)
+        self.first = first  # False when ``fn`` was already expanded above
+        self.index = 0  # this edge is the index-th (1-based) of count edges into fn
+        self.count = 0
+
+
+def _lines(root, fl: Flow) -> list[_Line]:
+    """The whole tree in display order (pre-order), each shared function expanded once."""
+    lines: list[_Line] = []
+    expanded: set = set()
+    stack = [(root, 0, fl.start)]
+    while stack:
+        fn, depth, grad = stack.pop()
+        if fn is None:
+            lines.append(_Line(depth, None, None, True))
+            continue
+        first = id(fn) not in expanded
+        lines.append(_Line(depth, fn, grad, first))
+        if not first:
+            continue
+        expanded.add(id(fn))
+        nxt = fn.next_functions
+        for i in range(len(nxt) - 1, -1, -1):
+            stack.append((nxt[i], depth + 1, fl.along(fn, i)))
+    # Number the edges into each function, in display order; the root's start counts as none.
+    seen: dict = {}
+    for line in lines[1:]:
+        if line.fn is not None:
+            seen[id(line.fn)] = seen.get(id(line.fn), 0) + 1
+            line.index = seen[id(line.fn)]
+    for line in lines[1:]:
+        if line.fn is not None:
+            line.count = seen[id(line.fn)]
+    return lines
+
+
+def _sum_text(terms: list, total) -> str:
+    """``2. + 2. = 4.`` for numbers; arrays only show the total."""
+    total_text = format_tensor(total, CELL_ITEMS) if total is not None else "?"
+    if any(getattr(t, "size", 1) > 1 for t in terms):
+        return f"sum of {len(terms)} = {total_text}"
+    shown = [format_tensor(t, CELL_ITEMS) for t in terms[:4]]
+    if len(terms) > 4:
+        shown.append(f"… ({len(terms)} terms)")
+    return " + ".join(shown) + " = " + total_text
+
+
+def _label(line: _Line, fl: Flow, contributions: dict, last_shown: dict) -> Text:
+    text = Text()
+    if line.fn is None:
+        text.append("None", style=STYLES["none"])
+        text.append(" (this input needs no grad)", style=STYLES["note"])
+        return text
+    fn = line.fn
+    if line.grad is not None:
+        text.append(format_tensor(line.grad, CELL_ITEMS), style=STYLES["grad"])
+        text.append(f" {ARROW} ")
+    several = line.count > 1
+    is_last = last_shown.get(id(fn)) is line
+    if fn.variable is not None:
+        leaf = fn.variable.name or fn.variable.id
+        text.append("AccumulateGrad", style=STYLES["accumulate"])
+        text.append(" → ")
+        text.append(f"{leaf}.grad", style=STYLES["leaf"])
+        if several and not is_last:
+            text.append(f" ({line.index} of {line.count}, summed below)", style=STYLES["note"])
+        elif several:
+            text.append(" = " + _sum_text(contributions[id(fn)], fn.variable.grad))
+        elif fn.variable.grad is not None:
+            text.append(" = " + format_tensor(fn.variable.grad, CELL_ITEMS))
+        return text
+    text.append(fn.name, style=STYLES["function"])
+    if not line.first:
+        text.append(f" ({fn.id}, expanded above)", style=STYLES["note"])
+    elif fn.saved:
+        text.append("  ")
+        text.append(
+            " ".join(f"{k}={format_saved(v, CELL_ITEMS)}" for k, v in fn.saved.items()),
+            style=STYLES["saved"],
+        )
+    if several and is_last and id(fn) in fl.received:
+        text.append("  receives " + _sum_text(contributions[id(fn)], fl.received[id(fn)]), style=STYLES["note"])
+    elif several and line.first:
+        text.append(f"  ({line.index} of {line.count})", style=STYLES["note"])
+    return text
+
+
+def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12) -> Group:
+    """The backward graph as a tree: output → grad_fn → next_functions → AccumulateGrad → leaf.
+
+    Each line starts with the gradient that flows along its edge during
+    backward (``2. ▶ MulBackward0``), then the function and its saved values.
+    A leaf reached more than once shows each contribution and their sum; a
+    shared function is expanded the first time and referenced after. At most
+    ``max_nodes`` lines are drawn and nothing deeper than ``max_depth``; a
+    note says what was hidden.
+    """
+    g = trace.graph
+    head = Text()
+    head.append(abbreviate(g.source, 50), style=STYLES["output"])
+    head.append(" = " + format_tensor(g.output.data, CELL_ITEMS))
+    tree = Tree(head, guide_style="dim")
+    title = Text("Backward graph", style="bold")
+    if g.root is None:
+        tree.add(Text("no backward graph: the output does not require grad", style=STYLES["note"]))
+        return Group(title, tree)
+    fl = flow(trace)
+    lines = _lines(g.root, fl)
+
+    # Decide what is drawn, then compute sums over every edge (drawn or not).
+    drawn: list[tuple[_Line, int]] = []  # (line, hidden lines it stands for; -1 for a real line)
+    hidden_deep = hidden_many = 0
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i]
+        if len(drawn) >= max_nodes:
+            hidden_many = n - i
+            break
+        if line.depth > max_depth:
+            j = i
+            while j < n and lines[j].depth > max_depth:
+                j += 1
+            drawn.append((line, j - i))
+            hidden_deep += j - i
+            i = j
+            continue
+        drawn.append((line, -1))
+        i += 1
+    contributions: dict = {}
+    for line in lines[1:]:
+        if line.fn is not None and line.count > 1 and line.grad is not None:
+            contributions.setdefault(id(line.fn), []).append(line.grad)
+    last_shown: dict = {}
+    for line, hidden in drawn:
+        if hidden < 0 and line.fn is not None:
+            last_shown[id(line.fn)] = line
+
+    parents = [tree]
+    for line, hidden in drawn:
+        del parents[line.depth + 1:]
+        if hidden >= 0:
+            label = Text(f"… {hidden} deeper lines hidden (--max-depth)", style=STYLES["note"])
+        else:
+            label = _label(line, fl, contributions, last_shown)
+        parents.append(parents[line.depth].add(label))
+    if fl.start is not None:
+        title.append(f"  (on each edge: gradient {ARROW} the function it flows into)", style=STYLES["note"])
+    notes = []
+    if hidden_many:
+        notes.append(f"… {hidden_many} more lines not shown (--max-nodes)")
+    parts = [title, tree] + [Text(note, style=STYLES["note"]) for note in notes]
+    return Group(*parts)
+
+
+def report(trace, max_rows: int = 30, max_nodes: int = 100, max_depth: int = 12) -> Group:
+    """The default terminal view: summary, Tensors table, backward graph."""
+    return Group(
+        summary(trace),
+        Text(""),
+        tensors_table(trace, max_rows=max_rows),
+        Text(""),
+        backward_tree(trace, max_nodes=max_nodes, max_depth=max_depth),
+    )
