@@ -476,9 +476,17 @@ def _fn_reshape(tr, node, args, kwargs, source):
     except ValueError:
         raise EvalError(f"shape {_fmt_shape(tuple(shape))} is invalid for a tensor of shape "
                         f"{_fmt_shape(x.shape)} at column {node.column}") from None
-    if np.shares_memory(np.reshape(x.data, target), x.data) or x.data.size <= 1:
+    viewable = x.data.size <= 1 or np.shares_memory(np.reshape(x.data, target), x.data)
+    if node.op == "view":
+        if not viewable:
+            raise EvalError(f"view size is not compatible with the tensor's strides (use .reshape(...)) "
+                            f"at column {node.column}")
         return tr.apply(OPS["view"], (x,), {"shape": target}, node)
-    # Not viewable (e.g. a transposed matrix): PyTorch copies, then views the copy.
+    if x.data.flags.c_contiguous:
+        return tr.apply(OPS["view"], (x,), {"shape": target}, node)
+    if viewable:  # a non-contiguous tensor whose strides still allow a view (e.g. M.T.reshape(3, 2))
+        return tr.apply(OPS["reshape_alias"], (x,), {"shape": target}, node)
+    # Not viewable (e.g. a transposed matrix flattened): PyTorch copies, then views the copy.
     copy = tr.apply(OPS["clone"], (x,), {}, node)
     return tr.apply(OPS["unsafe_view"], (copy,), {"shape": target}, node)
 
@@ -662,10 +670,8 @@ def trace_tree(
                 if x.data.ndim > 2:
                     raise EvalError(f".T on a tensor of {x.data.ndim} dimensions is not supported "
                                     f"at column {node.column}")
-                if x.data.ndim < 2:
-                    value = x  # .T of a scalar or vector is the same tensor's view; PyTorch 2 warns
-                else:
-                    value = tr.apply(OPS["permute"], (x,), {"dims": (1, 0)}, node)
+                # PyTorch permutes with the dims reversed, also for 0-D and 1-D (where it warns)
+                value = tr.apply(OPS["permute"], (x,), {"dims": tuple(range(x.data.ndim))[::-1]}, node)
             elif kind == "call":
                 kwargs_nodes = node.kwargs
                 kw = {k: results.pop(id(v)) for k, v in reversed(kwargs_nodes)}

@@ -8,48 +8,32 @@ gradient on each edge of the backward graph comes from the recorded steps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
-
-@dataclass
 class Flow:
-    """The gradients of one backward pass, keyed by function identity."""
+    """The gradients of one backward pass, looked up per function (built in one pass over the steps)."""
 
-    #: (id(function), i) -> gradient sent along function.next_functions[i]
-    sent: dict = field(default_factory=dict)
-    #: id(function) -> gradient that arrived into the function (summed over its incoming edges)
-    received: dict = field(default_factory=dict)
-    #: the gradient backward started with at the root (ones for a scalar output), or None
-    start: object = None
+    def __init__(self, trace):
+        self._steps = {id(step.function): step for step in trace.steps}
+        root = trace.graph.root
+        #: the gradient backward started with at the root (ones for a scalar output), or None
+        self.start = self.received(root) if root is not None else None
 
     def along(self, fn, i):
         """The gradient ``fn`` sent along ``fn.next_functions[i]`` (None if backward did not run)."""
-        return self.sent.get((id(fn), i))
+        step = self._steps.get(id(fn))
+        if step is None or i >= len(step.grads_out):
+            return None
+        return step.grads_out[i]
+
+    def received(self, fn):
+        """Everything that arrived into ``fn`` during backward, summed (None if it did not run)."""
+        step = self._steps.get(id(fn))
+        return None if step is None else step.grad_in
 
 
 def flow(trace) -> Flow:
-    """Collect the per-edge gradients of ``trace``'s backward pass."""
-    out = Flow()
-    root = trace.graph.root
-    for step in trace.steps:
-        fn = step.function
-        out.received[id(fn)] = step.grad_in
-        for i, g in enumerate(step.grads_out):
-            if g is not None:
-                out.sent[(id(fn), i)] = g
-    if root is not None:
-        out.start = out.received.get(id(root))
-    return out
-
-
-def incoming_counts(functions) -> dict:
-    """id(function) -> how many next_functions entries point at it."""
-    counts: dict = {}
-    for fn in functions:
-        for nxt in fn.next_functions:
-            if nxt is not None:
-                counts[id(nxt)] = counts.get(id(nxt), 0) + 1
-    return counts
+    """The per-edge gradients of ``trace``'s backward pass."""
+    return Flow(trace)
 
 
 def tensor_text(graph, tensor) -> str:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..engine import dependencies
 from .flow import Flow, flow, tensor_text
 from .numbers import abbreviate, format_math, format_saved, format_tensor
 
@@ -116,63 +117,67 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 18) -> Table:
 
 
 class _Line:
-    """One line of the backward tree: the edge into ``fn`` (or a None entry) at ``depth``."""
+    """One drawn line of the backward tree: the edge into ``fn`` at ``depth``.
 
-    __slots__ = ("depth", "fn", "grad", "first", "index", "count")
+    ``fn`` is None for a next_functions entry that is None; ``kind`` is "edge",
+    "none" or "deeper" (a placeholder for levels below max_depth).
+    """
 
-    def __init__(self, depth, fn, grad, first):
+    __slots__ = ("depth", "fn", "grad", "first", "index", "kind")
+
+    def __init__(self, depth, fn, grad, first, kind="edge"):
         self.depth = depth
-        self.fn = fn  # None for a next_functions entry that is None
+        self.fn = fn
         self.grad = grad  # the gradient flowing along this edge (None if backward did not run)
         self.first = first  # False when ``fn`` was already expanded above
-        self.index = 0  # this edge is the index-th (1-based) of count edges into fn
-        self.count = 0
+        self.index = 0  # this is the index-th drawn edge into fn (1-based)
+        self.kind = kind
 
 
-def _lines(root, fl: Flow) -> list[_Line]:
-    """The whole tree in display order (pre-order), each shared function expanded once."""
+def _drawn_lines(root, fl: Flow, max_nodes: int, max_depth: int) -> tuple[list[_Line], bool]:
+    """The first ``max_nodes`` lines of the tree in pre-order; whether more were left out.
+
+    A function is expanded where it is first drawn and referenced after; below
+    ``max_depth`` a single placeholder stands for the hidden levels (never visited,
+    so the cost is bounded by what is drawn).
+    """
     lines: list[_Line] = []
     expanded: set = set()
-    stack = [(root, 0, fl.start)]
+    stack = [(root, 0, fl.start, "edge")]
     while stack:
-        fn, depth, grad = stack.pop()
-        if fn is None:
-            lines.append(_Line(depth, None, None, True))
+        if len(lines) >= max_nodes:
+            return lines, True
+        fn, depth, grad, kind = stack.pop()
+        if kind != "edge" or fn is None:
+            lines.append(_Line(depth, None, None, True, "none" if kind == "edge" else kind))
             continue
         first = id(fn) not in expanded
         lines.append(_Line(depth, fn, grad, first))
-        if not first:
+        if not first or not fn.next_functions:
             continue
         expanded.add(id(fn))
+        if depth >= max_depth:
+            stack.append((None, depth + 1, None, "deeper"))
+            continue
         nxt = fn.next_functions
         for i in range(len(nxt) - 1, -1, -1):
-            stack.append((nxt[i], depth + 1, fl.along(fn, i)))
-    # Number the edges into each function, in display order; the root's start counts as none.
-    seen: dict = {}
-    for line in lines[1:]:
-        if line.fn is not None:
-            seen[id(line.fn)] = seen.get(id(line.fn), 0) + 1
-            line.index = seen[id(line.fn)]
-    for line in lines[1:]:
-        if line.fn is not None:
-            line.count = seen[id(line.fn)]
-    return lines
+            stack.append((nxt[i], depth + 1, fl.along(fn, i), "edge"))
+    return lines, False
 
 
-def _sum_text(terms: list, total) -> str:
-    """``2. + 2. = 4.`` for numbers; arrays only show the total."""
+def _sum_text(terms: list, count: int, total) -> str:
+    """``2. + 2. = 4.`` for numbers; arrays, many terms or hidden ones only show the total."""
     total_text = format_tensor(total, CELL_ITEMS) if total is not None else "?"
-    if any(getattr(t, "size", 1) > 1 for t in terms):
-        return f"sum of {len(terms)} = {total_text}"
-    shown = [format_tensor(t, CELL_ITEMS) for t in terms[:4]]
-    if len(terms) > 4:
-        shown.append(f"… ({len(terms)} terms)")
-    return " + ".join(shown) + " = " + total_text
+    if len(terms) < count or len(terms) > 4 or any(getattr(t, "size", 1) > 1 for t in terms):
+        return f"sum of {count} = {total_text}"
+    return " + ".join(format_tensor(t, CELL_ITEMS) for t in terms) + " = " + total_text
 
 
-def _label(line: _Line, fl: Flow, contributions: dict, last_shown: dict) -> Text:
+def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn: dict) -> Text:
     text = Text()
-    if line.fn is None:
+    if line.kind == "deeper":
+        return Text("… deeper levels hidden (--max-depth)", style=STYLES["note"])
+    if line.kind == "none":
         text.append("None", style=STYLES["none"])
         text.append(" (this input needs no grad)", style=STYLES["note"])
         return text
@@ -180,17 +185,17 @@ def _label(line: _Line, fl: Flow, contributions: dict, last_shown: dict) -> Text
     if line.grad is not None:
         text.append(format_tensor(line.grad, CELL_ITEMS), style=STYLES["grad"])
         text.append(f" {ARROW} ")
-    several = line.count > 1
-    is_last = last_shown.get(id(fn)) is line
+    count = counts.get(id(fn), 0)
+    is_last = last_drawn.get(id(fn)) is line
     if fn.variable is not None:
         leaf = fn.variable.name or fn.variable.id
         text.append("AccumulateGrad", style=STYLES["accumulate"])
         text.append(" → ")
         text.append(f"{leaf}.grad", style=STYLES["leaf"])
-        if several and not is_last:
-            text.append(f" ({line.index} of {line.count}, summed below)", style=STYLES["note"])
-        elif several:
-            text.append(" = " + _sum_text(contributions[id(fn)], fn.variable.grad))
+        if count > 1 and not is_last:
+            text.append(f" ({line.index} of {count}, summed below)", style=STYLES["note"])
+        elif count > 1:
+            text.append(" = " + _sum_text(contributions.get(id(fn), []), count, fn.variable.grad))
         elif fn.variable.grad is not None:
             text.append(" = " + format_tensor(fn.variable.grad, CELL_ITEMS))
         return text
@@ -203,10 +208,11 @@ def _label(line: _Line, fl: Flow, contributions: dict, last_shown: dict) -> Text
             " ".join(f"{k}={format_saved(v, CELL_ITEMS)}" for k, v in fn.saved.items()),
             style=STYLES["saved"],
         )
-    if several and is_last and id(fn) in fl.received:
-        text.append("  receives " + _sum_text(contributions[id(fn)], fl.received[id(fn)]), style=STYLES["note"])
-    elif several and line.first:
-        text.append(f"  ({line.index} of {line.count})", style=STYLES["note"])
+    if count > 1 and is_last and fl.received(fn) is not None:
+        text.append("  receives " + _sum_text(contributions.get(id(fn), []), count, fl.received(fn)),
+                    style=STYLES["note"])
+    elif count > 1:
+        text.append(f"  ({line.index} of {count})", style=STYLES["note"])
     return text
 
 
@@ -230,50 +236,32 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12) -> Group:
         tree.add(Text("no backward graph: the output does not require grad", style=STYLES["note"]))
         return Group(title, tree)
     fl = flow(trace)
-    lines = _lines(g.root, fl)
-
-    # Decide what is drawn, then compute sums over every edge (drawn or not).
-    drawn: list[tuple[_Line, int]] = []  # (line, hidden lines it stands for; -1 for a real line)
-    hidden_deep = hidden_many = 0
-    i, n = 0, len(lines)
-    while i < n:
-        line = lines[i]
-        if len(drawn) >= max_nodes:
-            hidden_many = n - i
-            break
-        if line.depth > max_depth:
-            j = i
-            while j < n and lines[j].depth > max_depth:
-                j += 1
-            drawn.append((line, j - i))
-            hidden_deep += j - i
-            i = j
-            continue
-        drawn.append((line, -1))
-        i += 1
-    contributions: dict = {}
-    for line in lines[1:]:
-        if line.fn is not None and line.count > 1 and line.grad is not None:
-            contributions.setdefault(id(line.fn), []).append(line.grad)
-    last_shown: dict = {}
-    for line, hidden in drawn:
-        if hidden < 0 and line.fn is not None:
-            last_shown[id(line.fn)] = line
-
-    parents = [tree]
-    for line, hidden in drawn:
-        del parents[line.depth + 1:]
-        if hidden >= 0:
-            label = Text(f"… {hidden} deeper lines hidden (--max-depth)", style=STYLES["note"])
-        else:
-            label = _label(line, fl, contributions, last_shown)
-        parents.append(parents[line.depth].add(label))
     if fl.start is not None:
         title.append(f"  (on each edge: gradient {ARROW} the function it flows into)", style=STYLES["note"])
-    notes = []
-    if hidden_many:
-        notes.append(f"… {hidden_many} more lines not shown (--max-nodes)")
-    parts = [title, tree] + [Text(note, style=STYLES["note"]) for note in notes]
+    lines, more = _drawn_lines(g.root, fl, max(max_nodes, 1), max(max_depth, 0))
+    counts = dependencies(g.functions)
+
+    # Number the drawn edges into each function; the sum goes on the last one drawn.
+    contributions: dict = {}
+    last_drawn: dict = {}
+    for line in lines[1:]:
+        if line.fn is not None:
+            terms = contributions.setdefault(id(line.fn), [])
+            terms.append(line.grad)
+            line.index = len(terms)
+            last_drawn[id(line.fn)] = line
+    for key, terms in contributions.items():
+        if any(t is None for t in terms):
+            contributions[key] = []
+
+    parents = [tree]
+    for line in lines:
+        del parents[line.depth + 1:]
+        parents.append(parents[line.depth].add(_label(line, fl, counts, contributions, last_drawn)))
+    parts = [title, tree]
+    if more:
+        parts.append(Text(f"… more not shown: {len(lines)} lines drawn of a graph with "
+                          f"{len(g.functions)} functions (--max-nodes)", style=STYLES["note"]))
     return Group(*parts)
 
 

@@ -163,6 +163,12 @@ def build_cases():
     add(case("mean(sigmoid(W @ x + b))",
              {"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1.0, 2.0, 3.0], "b": [0.1, -0.1]},
              ["x"], tag="mlp"))
+    # reshape of a non-contiguous but viewable tensor (ReshapeAliasBackward0), .T on 0-D/1-D,
+    # view of a transposed matrix, flatten of a transposed matrix (clone + unsafe view)
+    for e in ["(M.T.reshape(3, 2) * 2).sum()", "M.T.view(3, 2).sum()", "M.T.flatten().sum()",
+              "v.T.sum()", "(v @ M.T @ M).sum()", "(M.T @ M @ v).sum()", "M.T.T.sum()"]:
+        add(case(e, vm, tag="tensor-shape"))
+    add(case("x.T", {"x": 2.0}, tag="tensor-shape"))
     return cs
 
 
