@@ -7,7 +7,16 @@
 """
 
 from .errors import EvalError, GradvizError, ParseError, RenderError
-from .result import Trace, trace
 
 __all__ = ["trace", "Trace", "GradvizError", "ParseError", "EvalError", "RenderError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # trace and Trace bring numpy (~70 ms to import): loaded on first use, so that the CLI,
+    # which imports this package, answers --help without paying for it.
+    if name in ("trace", "Trace"):
+        from . import result
+
+        return getattr(result, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

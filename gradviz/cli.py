@@ -152,6 +152,19 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("--grad-output", metavar="ones|LIST",
               help="Starting gradient for a non-scalar output: 'ones' or a nested list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document (schema gradviz/1) alone on stdout.")
+@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf"]),
+              help="One view instead of the default (summary, Tensors table and backward graph tree). "
+                   "With -o, the format comes from the file's extension.")
+@click.option("-o", "--output", metavar="PATH",
+              help="Write the view to PATH (.svg .dot .json .png .pdf); '-' writes it to stdout (SVG unless --format).")
+@click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
+              help="Who draws SVG/PNG/PDF: the embedded Graphviz (SVG only, nothing to install), the system "
+                   "'dot' program, or auto (embedded for SVG, system for PNG/PDF).")
+@click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
+              help="Diagram direction: inputs on the left (LR) or on top (TB).")
+@click.option("--max-nodes", type=click.IntRange(1), metavar="N",
+              help="Draw at most N lines of the tree (default 100) or backward functions of the diagram "
+                   "(default 300); the view says what it left out.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the expression from FILE ('-' for stdin). A file of several lines is a batch: "
                    "one expression (or JSON object) per line; with --json the output is JSON Lines.")
@@ -161,6 +174,25 @@ def _looks_like_expression(a: str) -> bool:
               help="Limit: nesting depth (parentheses, calls, unary signs).")
 @click.option("--max-elements", type=click.IntRange(1), default=DEFAULT_MAX_ELEMENTS, show_default=True,
               help="Limit: elements in one input tensor (checked before allocating).")
+@click.option("--steps", is_flag=True,
+              help="Show the backward pass step by step: each function's incoming gradient, its rule with "
+                   "the numbers filled in, and what it sends on (JSON: \"steps\").")
+@click.option("--retain-grad", is_flag=True,
+              help="Keep every intermediate tensor's grad, as retain_grad() does (PyTorch keeps .grad only "
+                   "on leaves).")
+@click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="2: also the second partial derivatives (the Hessian over the inputs), by differentiating "
+                   "the backward graph as create_graph=True does (JSON: \"hessian\").")
+@click.option("--graph", "graph_kind", type=click.Choice(["forward", "double"]), default="forward",
+              show_default=True,
+              help="Which graph to draw: the backward graph of the expression, or the double-backward graph "
+                   "(each gradient as a graph of its own; JSON: \"double_backward\").")
+@click.option("--symbolic", is_flag=True,
+              help="Derivative formulas with SymPy, evaluated at the point and checked against autograd "
+                   "(scalar inputs; JSON: \"symbolic\").")
+@click.option("--check", is_flag=True,
+              help="Compare every partial with central finite differences in float64, like "
+                   "torch.autograd.gradcheck; exit code 1 when one fails (JSON: \"check\").")
 @click.version_option(package_name="gradviz", message="gradviz %(version)s")
 def main(expression, **opts):
     """Show what PyTorch's autograd does with EXPRESSION at a point.
@@ -169,6 +201,7 @@ def main(expression, **opts):
     Examples:
       gradviz "u*v + u**2" --at u=1,v=2
       gradviz "-x**2" --at x=2 --json
+      gradviz "u*v + u**2" --at u=1,v=2 -o graph.svg
       gradviz "mean(sigmoid(W @ x + b))" --at "W=[[1,2],[3,4]],x=[1,-1],b=[0,1]"
 
     EXPRESSION uses Python/PyTorch syntax: numbers, names, + - * / ** @,
@@ -183,6 +216,12 @@ def main(expression, **opts):
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # the reader left early (gradviz ... | head): nothing is wrong
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        code = EXIT_OK
     except RecursionError:
         click.echo("error: the input is nested too deeply to process", err=True)
         code = EXIT_BAD_INPUT
@@ -240,8 +279,21 @@ def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool =
     return trace(
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
-        drop_unused=batch,
+        drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
     )
+
+
+def learn(result, opts):
+    """Run the analyses the options ask for (--steps, --order 2, ...) into ``result.extras``; None if none."""
+    wanted = dict(steps=bool(opts.get("steps")), order=int(opts.get("order") or 1),
+                  graph=opts.get("graph_kind") or "forward", symbolic=bool(opts.get("symbolic")),
+                  check=bool(opts.get("check")), retain_grad=bool(opts.get("retain_grad")))
+    if not (wanted["steps"] or wanted["order"] == 2 or wanted["graph"] == "double" or wanted["symbolic"]
+            or wanted["check"] or wanted["retain_grad"]):
+        return None
+    from .learn import analyse
+
+    return analyse(result, json=output_format(opts) == "json", **wanted)
 
 
 def emit(result, opts) -> int:
@@ -250,13 +302,12 @@ def emit(result, opts) -> int:
         click.echo(w, err=True)
     if result.backward_error:
         click.echo(f"note: {result.backward_error}", err=True)
-    if opts["as_json"]:
+    learned = learn(result, opts)
+    code = EXIT_CHECK_FAILED if learned is not None and learned.failed else EXIT_OK
+    if opts["as_json"] and not opts.get("format") and not opts.get("output"):
         click.echo(result.to_json())
-        return EXIT_OK
-    from .render.plain import listing
-
-    click.echo(listing(result))
-    return EXIT_OK
+        return code
+    return max(code, show(result, opts, learned))
 
 
 def run(expression, opts) -> int:
@@ -266,6 +317,8 @@ def run(expression, opts) -> int:
     if lines is None:
         expr = text.strip() if opts.get("file") else text
         return emit(compute(expr, at, names, go, opts), opts)
+    if opts.get("output"):
+        raise UsageError("-o writes one view: give one expression, not a file of several")
     return run_batch(lines, at, names, go, opts)
 
 
@@ -320,6 +373,136 @@ def _json_line(line: str, at: dict, names: list):
     if not isinstance(ng, list) or not all(isinstance(n, str) for n in ng):
         raise UsageError('"no_grad" must be a list of names')
     return obj["expression"], line_at, list(names) + ng
+
+
+
+# --------------------------------------------------------------------------- views and output files
+
+VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf")
+EXTENSIONS = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".json": "json", ".png": "png", ".pdf": "pdf",
+              ".txt": None}
+
+
+def output_format(opts) -> str | None:
+    """The view to produce: --format, --json, or -o's extension; None for the default terminal view."""
+    fmt, out = opts.get("format"), opts.get("output")
+    if opts.get("as_json"):
+        if fmt not in (None, "json"):
+            raise UsageError(f"--json and --format {fmt} ask for two views: pick one")
+        fmt = "json"
+    if out and out != "-":
+        ext = os.path.splitext(out)[1].lower()
+        by_ext = EXTENSIONS.get(ext)
+        if fmt is None:
+            if by_ext is None:
+                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, "
+                                 f".json, .png or .pdf, or give --format")
+            fmt = by_ext
+        elif by_ext is not None and by_ext != fmt:
+            raise UsageError(f"--format {fmt} does not match -o {out}: use a .{fmt} file name")
+    elif out == "-" and fmt is None:
+        fmt = "svg"
+    return fmt
+
+
+def show(result, opts, learned=None) -> int:
+    """Produce the asked view of ``result`` and print it or write it to -o; return the exit code."""
+    from .result import gc_paused
+
+    with gc_paused():  # a large graph is all live objects: collecting would only re-scan them
+        return _show(result, opts, learned)
+
+
+def _show(result, opts, learned=None) -> int:
+    fmt, out = output_format(opts), opts.get("output")
+    drawn = [result]  # the traces whose graphs the tree / diagram draws (--graph double selects)
+    if learned is not None and learned.double:
+        from .learn import double_backward_traces
+
+        drawn = [t for t in double_backward_traces(result, learned.second).values() if t.graph.root is not None]
+        drawn = drawn or [result]
+        if len(drawn) > 1 and fmt in ("dot", "svg", "png", "pdf"):
+            click.echo(f"note: --graph double draws the first gradient's graph ({drawn[0].graph.output.name}); "
+                       f"--json has every one in double_backward", err=True)
+    max_nodes = opts.get("max_nodes")
+    if fmt in (None, "table", "tree"):
+        from rich.console import Console
+
+        from .render import terminal
+
+        to_file = out is not None and out != "-"
+        plain = to_file or bool(os.environ.get("NO_COLOR"))  # no-color.org: no escape codes at all
+        console = Console(file=_StringIO() if to_file else None, width=80 if to_file else None,
+                          color_system=None if plain else "auto", highlight=False)
+        depth = max(4, (console.width - 32) // 4)  # keep deep trees inside the width
+        if fmt == "table":
+            view = terminal.tensors_table(result)
+        elif fmt == "tree":
+            from rich.console import Group
+
+            view = Group(*(terminal.backward_tree(t, max_nodes=max_nodes or 100, max_depth=depth) for t in drawn))
+        else:
+            view = terminal.report(result, max_nodes=max_nodes or 100, max_depth=depth)
+        console.print(view)
+        if learned is not None:
+            from .render.learn import learn_view
+
+            console.print(learn_view(result, learned, double_graph=fmt != "tree"))
+        if to_file:
+            write_output(out, console.file.getvalue().encode("utf-8"))
+        return EXIT_OK
+    if fmt == "json":
+        data = (result.to_json() + "\n").encode("utf-8")
+    else:
+        from .render.dot import dot_source
+
+        source = dot_source(drawn[0], rankdir=opts.get("rankdir") or "LR", max_nodes=max_nodes or 300)
+        if fmt == "dot":
+            data = source.encode("utf-8")
+        else:
+            from .render.svg import render
+
+            data = render(source, fmt, renderer=opts.get("renderer") or "auto")
+    if out is None or out == "-":
+        if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
+            raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        return EXIT_OK
+    write_output(out, data)
+    return EXIT_OK
+
+
+def _StringIO():
+    import io
+
+    return io.StringIO()
+
+
+def write_output(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, then rename)."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a written file gets the usual permissions
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,7 @@ from .graph import BackwardFunction, Graph, Tensor
 from .ops import NumpyOps
 
 
-@dataclass
+@dataclass(slots=True)  # one per function: a million of them at a million terms
 class Step:
     """One backward function's execution: the gradient it received and what it sent on."""
 
@@ -90,6 +90,7 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
                 continue
             if retain_grad and fn.output is not None:
                 fn.output.grad = grad
+                fn.output.retains_grad = True
             needed = [nxt is not None for nxt in fn.next_functions]
             grads = fn.op.vjp(F, grad, fn.context) if any(needed) else ()
             sent = []
@@ -118,6 +119,7 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
             steps.append(Step(fn, grad, sent))
     if retain_grad and graph.output.grad_fn is not None:
         graph.output.grad = start
+        graph.output.retains_grad = True
     return steps
 
 

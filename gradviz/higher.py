@@ -355,6 +355,11 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
                     leaves[b].grad = None
         hessian[a] = {b: rows[b].reshape(shape_a + leaves[b].shape) for b in names}
 
+    # Name each gradient for the renderers (the tensor torch.autograd.grad would return).
+    for a in names:
+        if isinstance(grads[a], Tensor):
+            label = f"∂f/∂{a}"
+            grads[a].name = label if grads[a].name is None else f"{grads[a].name} = {label}"
     functions = _union_functions(roots.values())
     for i, fn in enumerate(functions):
         fn.id = f"f{i}"

@@ -149,7 +149,7 @@ class NumpyOps:
 
     @staticmethod
     def sum(x, dim=None, keepdim=False):
-        return np.sum(x, axis=dim, keepdims=keepdim, dtype=np.asarray(x).dtype)
+        return np.sum(x, axis=_axis(x, dim), keepdims=keepdim, dtype=np.asarray(x).dtype)
 
     @staticmethod
     def mm(a, b):
@@ -205,10 +205,17 @@ def _prod_backward(F, g, s):
     nz = int(np.count_nonzero(zeros))
     if nz == 0:
         return (F.mul(g, F.div(s["result"], s["self"])),)
-    if nz > 1:
-        return (F.mul(g, F.zeros_like(x)),)
-    others = F.prod(F.where(zeros, 1, s["self"]))
-    return (F.mul(g, F.where(zeros, others, F.zeros_like(x))),)
+    if nz > 2:
+        return (F.mul(g, F.zeros_like(x)),)  # 0, and so are its derivatives
+    # Written so that a second-order pass sees the zero elements as variables (their sum is 0,
+    # its derivative is not): ∂/∂x_j is the product of the others.
+    nonzero = F.where(zeros, 1, s["self"])
+    others = F.prod(nonzero)
+    zero_sum = F.sum(F.where(zeros, s["self"], F.zeros_like(x)))
+    if nz == 1:  # at the zero: the others' product; elsewhere x_zero·others/x_j (= 0)
+        return (F.mul(g, F.where(zeros, others, F.div(F.mul(zero_sum, others), nonzero))),)
+    # two zeros: at each, the other zero times the others' product (= 0); elsewhere 0 to second order
+    return (F.mul(g, F.where(zeros, F.mul(F.sub(zero_sum, s["self"]), others), F.zeros_like(x))),)
 
 
 def _evenly_distribute(F, g, s):
@@ -218,10 +225,15 @@ def _evenly_distribute(F, g, s):
     return (F.where(mask, F.div(g, count), F.zeros_like(s["self"])),)
 
 
+def _axis(a, dim):
+    """numpy's axis for a PyTorch dim: a 0-d tensor accepts dim 0 (or -1), numpy no axis at all."""
+    return None if np.ndim(a) == 0 else dim
+
+
 def _sum_backward(F, g, s):
     sizes = s["self_sym_sizes"]
     dims = _norm_dims(s["dim"], len(sizes))
-    if not s["keepdim"]:
+    if sizes and not s["keepdim"]:
         for d in sorted(dims):
             g = F.unsqueeze(g, d)
     return F.expand(g, sizes)
@@ -241,6 +253,7 @@ def _numel_of_dims(sizes, dim):
 
 def _softmax(x, dim):
     x = np.asarray(x)
+    dim = _axis(x, dim)
     m = np.max(x, axis=dim, keepdims=True)
     e = np.exp(x - m)
     return np.divide(e, np.sum(e, axis=dim, keepdims=True), dtype=x.dtype)
@@ -410,7 +423,7 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
        saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",)),
     Op("sum_dim", "SumBackward1", ("self",),
-       lambda a, dim, keepdim: np.sum(a, axis=dim, keepdims=keepdim, dtype=np.asarray(a).dtype),
+       lambda a, dim, keepdim: np.sum(a, axis=_axis(a, dim), keepdims=keepdim, dtype=np.asarray(a).dtype),
        lambda F, g, s: (_sum_backward(F, g, s),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
        doc="sum over dim", rules=("grad expanded to self_sym_sizes",)),
@@ -418,7 +431,7 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.expand(F.div(g, s["self_sym_numel"]), s["self_sym_sizes"]),),
        saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",)),
     Op("mean_dim", "MeanBackward1", ("self",),
-       lambda a, dim, keepdim: np.mean(a, axis=dim, keepdims=keepdim, dtype=np.asarray(a).dtype),
+       lambda a, dim, keepdim: np.mean(a, axis=_axis(a, dim), keepdims=keepdim, dtype=np.asarray(a).dtype),
        lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
        derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",)),
@@ -463,7 +476,7 @@ ROWS: list[Op] = [
     Op("reshape_alias", "ReshapeAliasBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
        params=("shape",), saves=("self_sym_sizes",), derived=_sizes,
-       doc="reshape of a non-contiguous tensor that can still be viewed"),
+       doc="reshape of a non-contiguous tensor that can still be viewed", rules=("grad reshaped to self_sym_sizes",)),
     Op("unsafe_view", "UnsafeViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
        params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="reshape of a copy", rules=("grad reshaped to self_sym_sizes",)),
@@ -514,9 +527,16 @@ UNARY_FUNCTIONS = {row.key: row for row in ROWS if row.elementwise}
 
 def saved_values(op: Op, args: dict, params: dict, result) -> dict:
     """Every value the gradient rule reads (``_saved_*`` names), keyed by name, sorted."""
-    pool = dict(args)
-    pool.update(params)
-    pool["result"] = result
-    if op.derived is not None:
-        pool.update(op.derived(args, params))
-    return {name: pool[name] for name in sorted(op.saves)}
+    derived = op.derived(args, params) if op.derived is not None else {}
+    saved = {}
+    for name in sorted(op.saves):
+        # looked up as in one pool of args, then params, then result, then derived values
+        if name in derived:
+            saved[name] = derived[name]
+        elif name == "result":
+            saved[name] = result
+        elif name in params:
+            saved[name] = params[name]
+        else:
+            saved[name] = args[name]
+    return saved

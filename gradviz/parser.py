@@ -46,13 +46,16 @@ _KEYWORDS = frozenset(
 
 _TOKEN = re.compile(
     r"""
-    (?P<ws>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|//|==|!=|<=|>=|->|:=|[-+*/@().,=\[\]{}%<>~&|^:;!'"\\`$?\#])
+    \s*  # whitespace before a token is skipped by the same match
+    (?:
+        (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+      | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+      | (?P<op>\*\*|//|==|!=|<=|>=|->|:=|[-+*/@().,=\[\]{}%<>~&|^:;!'"\\`$?\#])
+    )
     """,
     re.VERBOSE,
 )
+_SPACE = re.compile(r"\s*")
 
 _UNSUPPORTED_OPS = {
     "//": "floor division '//' is not supported",
@@ -97,13 +100,16 @@ def tokenize(source: str) -> Iterator[Token]:
     pos = 0
     n = len(source)
     match = _TOKEN.match
-    while pos < n:
+    while True:
         m = match(source, pos)
         if m is None:
-            ch = source[pos]
-            raise ParseError(f"unexpected character {ch!r}", source, pos + 1)
+            pos = _SPACE.match(source, pos).end()
+            if pos == n:
+                break
+            raise ParseError(f"unexpected character {source[pos]!r}", source, pos + 1)
         kind = m.lastgroup
-        text = m.group()
+        text = m.group(kind)
+        pos = m.start(kind)
         if kind == "number":
             # "2x" or "1e5e" : a number glued to a name is not Python.
             end = m.end()
@@ -136,14 +142,16 @@ class Node:
     __slots__ = ("kind", "op", "args", "kwargs", "value", "method", "start", "end")
 
     def __init__(self, kind, op=None, args=(), kwargs=(), value=None, method=False, start=0, end=0):
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "op", op)
-        object.__setattr__(self, "args", tuple(args))
-        object.__setattr__(self, "kwargs", tuple(kwargs))
-        object.__setattr__(self, "value", value)
-        object.__setattr__(self, "method", method)
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
+        # Written through the slots' own descriptors (bound below the class): __setattr__
+        # refuses every write, and object.__setattr__ per field was a third of parse time.
+        _set_kind(self, kind)
+        _set_op(self, op)
+        _set_args(self, args if type(args) is tuple else tuple(args))
+        _set_kwargs(self, kwargs if type(kwargs) is tuple else tuple(kwargs))
+        _set_value(self, value)
+        _set_method(self, method)
+        _set_start(self, start)
+        _set_end(self, end)
 
     def __setattr__(self, key, value):
         raise AttributeError("expression nodes are immutable")
@@ -161,18 +169,24 @@ class Node:
         return f"Node({to_sexpr(self)})"
 
 
+_set_kind, _set_op, _set_args, _set_kwargs, _set_value, _set_method, _set_start, _set_end = (
+    getattr(Node, slot).__set__ for slot in ("kind", "op", "args", "kwargs", "value", "method", "start", "end")
+)
+
+
 def iter_postorder(root: Node) -> Iterator[Node]:
     """Yield every node after its children (kwargs' values after positional args), iteratively."""
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    # Visit each node before its children, last child first; that order reversed is the
+    # post-order (children left to right, then the node), with one push per node.
+    order = []
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            yield node
-            continue
-        stack.append((node, True))
-        children = list(node.args) + [v for _, v in node.kwargs]
-        for child in reversed(children):
-            stack.append((child, False))
+        node = stack.pop()
+        order.append(node)
+        stack.extend(node.args)
+        if node.kwargs:
+            stack.extend(value for _, value in node.kwargs)
+    yield from reversed(order)
 
 
 def to_sexpr(root: Node) -> str:

@@ -15,7 +15,6 @@ from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 from .parser import parse
 
 
-
 @contextlib.contextmanager
 def gc_paused():
     """Pause Python's cyclic garbage collector for a block.
@@ -82,13 +81,33 @@ class Trace:
 
     def to_json(self) -> str:
         """The ``gradviz/1`` JSON document, byte-identical to ``gradviz EXPR --json``."""
-        from .render.jsondoc import document, dumps
+        from .render.jsondoc import iter_json
 
         with gc_paused():
-            return dumps(document(self))
+            return "".join(iter_json(self))
+
+    def write_json(self, stream) -> None:
+        """Write :meth:`to_json`'s text to a text ``stream`` piece by piece (for large graphs:
+        the whole document never exists in memory at once)."""
+        from .render.jsondoc import iter_json
+
+        with gc_paused():
+            for piece in iter_json(self):
+                stream.write(piece)
 
     def __repr__(self) -> str:
         return f"<gradviz.Trace {self.graph.source!r}: output shape {self.graph.output.shape}>"
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a trace as its annotated backward graph (None, so plain repr, if it cannot be drawn)."""
+        from .errors import RenderError
+        from .render.dot import dot_source
+        from .render.svg import render
+
+        try:
+            return render(dot_source(self), "svg").decode("utf-8")
+        except RenderError:
+            return None
 
 
 def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):

@@ -90,3 +90,40 @@ def test_nested_lists_for_tensors():
     assert doc["inputs"]["W"]["data"] == [[1.0, 2.0], [3.0, 4.0]]
     assert doc["inputs"]["W"]["grad"] == [[2.0, 2.0], [2.0, 2.0]]
     assert doc["inputs"]["W"]["shape"] == [2, 2]
+
+
+def _golden_traces():
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "torch_golden.json")
+    with open(path) as fh:
+        cases = json.load(fh)["cases"]
+    for case in cases:
+        try:
+            yield case["expr"], gradviz.trace(case["expr"], at=case["at"], no_grad=case["no_grad"],
+                                              dtype=case["dtype"], grad_output=case.get("grad_output"))
+        except gradviz.GradvizError:
+            continue
+
+
+def test_streamed_text_is_the_document_byte_for_byte():
+    # iter_json writes entries' text directly (fast path for 0-d values) and in batches;
+    # it must be exactly dumps(document(...)) for every op and operand kind.
+    from gradviz.render.jsondoc import document, dumps, iter_json
+
+    count = 0
+    for expr, t in _golden_traces():
+        expected = dumps(document(t))
+        assert t.to_json() == expected, expr
+        assert "".join(iter_json(t, batch=2)) == expected, expr
+        count += 1
+    assert count > 300
+
+
+def test_write_json_streams_the_same_text():
+    import io
+
+    t = gradviz.trace("u*v + u**2", at={"u": 1, "v": 2})
+    buf = io.StringIO()
+    t.write_json(buf)
+    assert buf.getvalue() == t.to_json()

@@ -39,6 +39,8 @@ def flow(trace) -> Flow:
 def tensor_text(graph, tensor) -> str:
     """A tensor's name, or the sub-expression it holds without redundant outer parentheses."""
     text = graph.text_of(tensor)
+    if len(text) > 10_000:
+        return text  # shown abbreviated anyway; not worth scanning
     while len(text) >= 2 and text[0] == "(" and text[-1] == ")" and _closes_at_end(text):
         text = text[1:-1].strip()
     return text

@@ -60,6 +60,8 @@ def format_saved(value, max_items: int = MAX_ITEMS) -> str:
 
 def abbreviate(text: str, width: int) -> str:
     """``text`` on one line, cut in the middle with ``…`` when longer than ``width``."""
+    if len(text) > 4 * width + 16:
+        text = text[: 2 * width] + " … " + text[-2 * width:]  # the middle is cut below anyway
     text = " ".join(text.split())
     if len(text) <= width:
         return text

@@ -70,7 +70,7 @@ def summary(trace, max_inputs: int = 8) -> Text:
     return text
 
 
-def tensors_table(trace, max_rows: int = 30, text_width: int = 18) -> Table:
+def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
     """The **Tensors** table: name (or the sub-expression held), data, grad, requires_grad, is_leaf, grad_fn.
 
     Rows are in creation order (inputs first, the output last). Beyond
@@ -86,8 +86,10 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 18) -> Table:
         padding=(0, 1, 0, 0),
     )
     table.add_column("tensor", max_width=text_width, overflow="ellipsis", no_wrap=True)
-    table.add_column("data", overflow="fold", min_width=6)
-    table.add_column("grad", overflow="fold", min_width=6)
+    # Arrays wrap at ", "; room for one "-1.0000]," keeps a number from being cut in two.
+    arrays = any(t.data.ndim for t in g.tensors[:max_rows]) or g.output.data.ndim
+    table.add_column("data", overflow="fold", min_width=9 if arrays else None)
+    table.add_column("grad", overflow="fold", min_width=9 if arrays else None)
     table.add_column("requires_grad", no_wrap=True)
     table.add_column("is_leaf", no_wrap=True)
     table.add_column("grad_fn", no_wrap=True, overflow="ellipsis")
@@ -110,6 +112,12 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 18) -> Table:
             str(t.is_leaf),
             t.grad_fn.name if t.grad_fn is not None else Text("None", style=STYLES["none"]),
         )
+    from .steps import grad_note  # footnote: why intermediates' grad is None (or kept by --retain-grad)
+
+    note = grad_note(trace)
+    if note is not None:
+        table.caption = "\n".join(c for c in (table.caption, note.plain) if c)
+        table.caption_justify = "left"
     return table
 
 
@@ -176,7 +184,7 @@ def _sum_text(terms: list, count: int, total) -> str:
 def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn: dict) -> Text:
     text = Text()
     if line.kind == "deeper":
-        return Text("… deeper levels hidden (--max-depth)", style=STYLES["note"])
+        return Text("… deeper levels hidden", style=STYLES["note"])
     if line.kind == "none":
         text.append("None", style=STYLES["none"])
         text.append(" (this input needs no grad)", style=STYLES["note"])
@@ -192,7 +200,9 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
         text.append("AccumulateGrad", style=STYLES["accumulate"])
         text.append(" → ")
         text.append(f"{leaf}.grad", style=STYLES["leaf"])
-        if count > 1 and not is_last:
+        if count > 1 and fn.variable.grad is None:  # nothing was accumulated (e.g. a double-backward graph)
+            text.append(f" ({line.index} of {count})", style=STYLES["note"])
+        elif count > 1 and not is_last:
             text.append(f" ({line.index} of {count}, summed below)", style=STYLES["note"])
         elif count > 1:
             text.append(" = " + _sum_text(contributions.get(id(fn), []), count, fn.variable.grad))
@@ -228,7 +238,7 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12) -> Group:
     """
     g = trace.graph
     head = Text()
-    head.append(abbreviate(g.source, 50), style=STYLES["output"])
+    head.append(abbreviate(tensor_text(g, g.output), 50), style=STYLES["output"])  # a double-backward graph's output is a gradient
     head.append(" = " + format_tensor(g.output.data, CELL_ITEMS))
     tree = Tree(head, guide_style="dim")
     title = Text("Backward graph", style="bold")

@@ -169,6 +169,8 @@ def build_cases():
               "v.T.sum()", "(v @ M.T @ M).sum()", "(M.T @ M @ v).sum()", "M.T.T.sum()"]:
         add(case(e, vm, tag="tensor-shape"))
     add(case("x.T", {"x": 2.0}, tag="tensor-shape"))
+    for e in ["x.sum(0)", "x.mean(0)", "x.sum(0, keepdim=True)", "softmax(x, 0)", "x.pow(3).sum(0)"]:
+        add(case(e, {"x": 2.0}, tag="scalar-dim"))
     return cs
 
 

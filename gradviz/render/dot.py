@@ -1,0 +1,264 @@
+"""The backward graph as a Graphviz diagram (a ``graphviz.Digraph``), annotated with values.
+
+Layout follows the forward computation (inputs on the left, or on top with
+``rankdir="TB"``, the output last), and every arrow points the way the gradient
+flows during backward, labelled with that gradient:
+
+- leaf tensors (light blue): name, data and grad; inputs with requires_grad=False
+  are dimmed, joined by a dashed line to the function that used them;
+- backward functions (orange): PyTorch's class name and the values it saved;
+- AccumulateGrad (grey), one per leaf, with ``+= g`` on the arrow into the leaf;
+- the output (green): its expression and value; the arrow from it carries the
+  gradient backward starts with.
+
+Labels are Graphviz record labels (the embedded Graphviz has no HTML labels):
+:func:`record_field` escapes record syntax, the graphviz package quotes the rest.
+Ids are the graph's own (``f0``, ``t0``...), so the same input gives the same DOT.
+"""
+
+from __future__ import annotations
+
+from .flow import flow, tensor_text
+from .numbers import abbreviate, format_saved, format_tensor
+
+__all__ = ["to_digraph", "dot_source", "record_field", "RANKDIRS"]
+
+RANKDIRS = ("LR", "TB")
+#: array elements shown in a label before abbreviating
+LABEL_ITEMS = 6
+#: characters of an expression shown on a node (the tooltip holds all of it)
+TEXT_WIDTH = 48
+
+FONT = "Helvetica"
+COLORS = {
+    "leaf": ("#dbeafe", "#2563eb"),  # (fill, border)
+    "function": ("#ffedd5", "#ea580c"),
+    "accumulate": ("#e5e7eb", "#6b7280"),
+    "output": ("#dcfce7", "#16a34a"),
+    "no_grad": ("#f9fafb", "#cbd5e1"),
+    "gradient": "#dc2626",
+    "dim_text": "#94a3b8",
+}
+
+
+def record_field(text: str) -> str:
+    """``text`` escaped to show literally inside one field of a record label."""
+    text = " ".join(str(text).split())
+    out = []
+    for ch in text:
+        if ch in "\\{}|<>":
+            out.append("\\")
+        out.append(ch)
+    return "".join(out)
+
+
+def _record(fields: list, rankdir: str) -> str:
+    """A record label stacking ``fields`` top to bottom whatever the rankdir.
+
+    A field may be a list of lines, shown left-aligned.
+    """
+    parts = []
+    for field in fields:
+        if isinstance(field, (list, tuple)):
+            parts.append("".join(record_field(line) + "\\l" for line in field))
+        else:
+            parts.append(record_field(field))
+    body = "|".join(parts)
+    # Record fields run across the rank direction; braces turn them.
+    return body if rankdir == "LR" else "{" + body + "}"
+
+
+def _style(kind: str, **extra) -> dict:
+    fill, border = COLORS[kind]
+    attrs = {"fillcolor": fill, "color": border}
+    attrs.update(extra)
+    return attrs
+
+
+def _no_grad_links(graph, functions) -> list:
+    """(input Tensor, function) pairs: an input with requires_grad=False that ``function`` used.
+
+    PyTorch keeps no such edge (the entry is None in next_functions), so it is
+    found in the expression: the operands of the function's sub-expression
+    that need no grad, searched down to the names they read.
+    """
+    tensor_of = None
+    links, seen = [], set()
+    for fn in functions:
+        out = fn.output
+        if out is None or out.node is None or None not in fn.next_functions:
+            continue
+        if tensor_of is None:
+            tensor_of = {id(t.node): t for t in graph.tensors if t.node is not None}
+        operands = list(out.node.args) + [value for _, value in out.node.kwargs]
+        stack = operands[::-1]
+        while stack:
+            node = stack.pop()
+            if node.kind == "name":
+                t = graph.inputs.get(node.op)
+                if t is not None and not t.requires_grad and (id(t), id(fn)) not in seen:
+                    seen.add((id(t), id(fn)))
+                    links.append((t, fn))
+                continue
+            t = tensor_of.get(id(node))
+            if t is not None and t.requires_grad:
+                continue  # its inputs are reached through next_functions, not here
+            stack.extend(reversed(node.args))
+            stack.extend(value for _, value in reversed(node.kwargs))
+    return links
+
+
+def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True):
+    """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
+
+    At most ``max_nodes`` backward functions are drawn, those nearest the output
+    (breadth-first from the root); each cut edge ends in a "…" and a note under
+    the diagram says how many were left out.
+    """
+    import graphviz
+
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
+    g = trace.graph
+    fl = flow(trace)
+    dot = graphviz.Digraph("gradviz")
+    dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
+    # Generous margins: viewers without Helvetica draw text wider than Graphviz measured it.
+    dot.attr("node", shape="Mrecord", style="filled", fontname=FONT, fontsize="11", penwidth="1.2",
+             margin="0.16,0.06")
+    dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
+             arrowsize="0.7", dir="back")
+
+    functions = _nearest_functions(g.root, max_nodes)
+    kept = {id(fn) for fn in functions}
+    hidden = len(g.functions) - len(functions)
+
+    # Tensors: leaves (only those whose AccumulateGrad is drawn, plus no-grad inputs) and the output.
+    no_grad = _no_grad_links(g, functions)
+    drawn_leaves = [fn.variable for fn in functions if fn.variable is not None]
+    leaf_ids = {id(t) for t in drawn_leaves}
+    for t in g.tensors:
+        if not t.is_leaf or t is g.output and t.name is None:
+            continue
+        if id(t) in leaf_ids:
+            _leaf_node(dot, g, t, rankdir, is_output=t is g.output)
+        elif not t.requires_grad and t.name is not None:
+            fields = [t.name, f"data = {format_tensor(t.data, LABEL_ITEMS)}", "requires_grad=False"]
+            dot.node(t.id, _label(fields, rankdir),
+                     **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
+    out = g.output
+    out_is_leaf_node = id(out) in leaf_ids
+    if not out_is_leaf_node:
+        fields = [abbreviate(tensor_text(g, out), TEXT_WIDTH), f"data = {format_tensor(out.data, LABEL_ITEMS)}"]
+        if g.root is None:
+            fields.append("requires_grad=False: no backward graph")
+        dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000),
+                 **_style("output", penwidth="2"))
+
+    # Backward functions.
+    for fn in functions:
+        if fn.variable is not None:
+            dot.node(fn.id, _label(["AccumulateGrad"], rankdir), **_style("accumulate", fontsize="10"))
+            continue
+        saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved.items()]
+        fields = [fn.name] + ([saved] if saved else [])
+        tip = fn.name + (f" (from {tensor_text(g, fn.output)})" if fn.output is not None else "")
+        dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(tip), **_style("function"))
+
+    # Edges, written forward (tail = input side) with the arrowhead at the tail: gradients flow back.
+    if g.root is not None and not out_is_leaf_node:  # (a leaf output: its AccumulateGrad is the root)
+        dot.edge(g.root.id, out.id, label=_grad_label(fl.start))
+    for fn in functions:
+        if fn.variable is not None:
+            leaf = fn.variable
+            grad = leaf.grad if trace.steps else None
+            dot.edge(leaf.id, fn.id, label=_grad_label(grad, prefix="+= "))
+            continue
+        for i, nxt in enumerate(fn.next_functions):
+            if nxt is None:
+                continue
+            tail = nxt.id
+            if id(nxt) not in kept:
+                # Where the drawing stops, each cut edge ends in its own small "…" (one shared
+                # node would pull every cut edge across the whole layout).
+                tail = f"{fn.id}_{i}_more"
+                dot.node(tail, "…", shape="plaintext", style="", fontcolor=COLORS["dim_text"])
+            dot.edge(tail, fn.id, label=_grad_label(fl.along(fn, i)))
+    for t, fn in no_grad:
+        dot.edge(t.id, fn.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+    if g.root is None:
+        for t in g.inputs.values():
+            dot.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} of {len(g.functions)} backward functions not drawn (see --max-nodes)")
+    if legend:
+        notes += _legend_lines(bool(no_grad) or g.root is None)
+    if notes:
+        dot.attr(label="".join(_plain_text(line) + "\\l" for line in notes), labelloc="b", labeljust="l",
+                 fontsize="9", fontcolor="#64748b")
+    return dot
+
+
+def _nearest_functions(root, limit: int) -> list:
+    """Up to ``limit`` functions, breadth-first from the root: the part of the graph nearest the output."""
+    if root is None:
+        return []
+    seen = {id(root)}
+    order = [root]
+    i = 0
+    while i < len(order) and len(order) < limit:
+        for nxt in order[i].next_functions:
+            if nxt is not None and id(nxt) not in seen and len(order) < limit:
+                seen.add(id(nxt))
+                order.append(nxt)
+        i += 1
+    # Draw them in the graph's own (depth-first) id order, so the DOT reads like the JSON.
+    return sorted(order, key=lambda fn: int(fn.id[1:]))
+
+
+def dot_source(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True) -> str:
+    """The DOT text of :func:`to_digraph`."""
+    return to_digraph(trace, rankdir=rankdir, max_nodes=max_nodes, legend=legend).source
+
+
+def _label(fields: list, rankdir: str):
+    import graphviz
+
+    return graphviz.nohtml(_record(fields, rankdir))
+
+
+def _leaf_node(dot, g, t, rankdir: str, is_output: bool) -> None:
+    grad = "None" if t.grad is None else format_tensor(t.grad, LABEL_ITEMS)
+    fields = [t.name or tensor_text(g, t), f"data = {format_tensor(t.data, LABEL_ITEMS)}", f"grad = {grad}"]
+    extra = {"penwidth": "2", "color": COLORS["output"][1]} if is_output else {}
+    dot.node(t.id, _label(fields, rankdir), **_style("leaf", **extra))
+
+
+def _grad_label(grad, prefix: str = "") -> str:
+    import graphviz
+
+    if grad is None:
+        return ""
+    return graphviz.nohtml(" " + prefix + format_tensor(grad, LABEL_ITEMS) + " ")
+
+
+def _tooltip(text: str, width: int = 300) -> str:
+    import graphviz
+
+    return graphviz.nohtml(_plain_text(abbreviate(text, width)))
+
+
+def _legend_lines(with_no_grad: bool) -> list[str]:
+    """A key under the diagram, in words (the embedded Graphviz has no HTML labels for a colored one)."""
+    lines = ["blue: leaf tensor · green: output · grey: AccumulateGrad",
+             "orange: backward function, with the values it saved"]
+    if with_no_grad:
+        lines.append("dashed: requires_grad=False (no gradient flows there)")
+    lines.append("red arrows: the gradient flowing backward, with its value")
+    return lines
+
+
+def _plain_text(text: str) -> str:
+    """Plain-label text: only the backslash is special to Graphviz (quotes are the package's job)."""
+    return text.replace("\\", "\\\\")

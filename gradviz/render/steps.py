@@ -1,0 +1,304 @@
+"""The backward pass step by step (``--steps``): what each backward function received,
+the rule it applied with the numbers filled in, and what it sent on.
+
+:func:`describe` reads ``trace.steps`` (the engine's record, in PyTorch's execution
+order) into :class:`StepView` objects; :func:`steps_json` and :func:`steps_view`
+render those as the JSON ``"steps"`` list and a rich renderable. Gradients that
+arrive at a function from several edges are added in its input buffer before it
+runs (PyTorch's InputBuffer), so a leaf used twice shows ``2 + 2 = 4``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.console import Group
+from rich.text import Text
+
+from ..ops import NumpyOps
+from .flow import tensor_text
+from .numbers import abbreviate, format_math
+
+__all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_view", "grad_note"]
+
+#: arrays with more elements than this are abbreviated in the view
+CELL_ITEMS = 6
+#: formulas get numbers filled in only when every value they read has this few elements
+_SUBSTITUTE_MAX = 1
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+STYLES = {"function": "bold cyan", "accumulate": "magenta", "grad": "yellow", "leaf": "bold blue",
+          "note": "dim italic", "none": "dim"}
+
+
+@dataclass
+class RuleView:
+    """One input's gradient rule: ``grad_<input> = formula = numbers = value``."""
+
+    input: str
+    formula: str
+    numbers: str | None  # the formula with the values filled in (None for tensors)
+    value: object  # what the rule computed
+    sent: object  # what was sent (the value summed back to the input's shape)
+
+
+@dataclass
+class StepView:
+    """One executed backward function, ready to render."""
+
+    index: int  # 1-based, in execution order
+    function: object  # the BackwardFunction
+    grad_in: object
+    #: (sending function or None for the starting gradient, gradient), in the order they arrived
+    received: list = field(default_factory=list)
+    rules: list = field(default_factory=list)  # RuleView per input that needs grad
+    grads_out: list = field(default_factory=list)  # per next_functions entry (None where None)
+    before: object = None  # AccumulateGrad: the leaf's .grad before and after
+    after: object = None
+
+
+def describe(trace, limit: int | None = None) -> list[StepView]:
+    """The backward pass of ``trace`` as :class:`StepView` objects, in execution order (the first ``limit``)."""
+    arrived: dict = {}
+    root = trace.graph.root
+    views = []
+    steps = trace.steps if limit is None else trace.steps[:limit]
+    for i, step in enumerate(steps, 1):
+        fn = step.function
+        received = arrived.pop(id(fn), None)
+        if received is None:
+            received = [(None, step.grad_in)] if fn is root else []
+        view = StepView(i, fn, step.grad_in, received, grads_out=list(step.grads_out),
+                        before=step.before, after=step.after)
+        if fn.op is not None:
+            view.rules = _rules(fn, step)
+        for nxt, g in zip(fn.next_functions, step.grads_out):
+            if nxt is not None and g is not None:
+                arrived.setdefault(id(nxt), []).append((fn, g))
+        views.append(view)
+    return views
+
+
+def _rules(fn, step) -> list[RuleView]:
+    op = fn.op
+    needed = [nxt is not None for nxt in fn.next_functions]
+    with np.errstate(all="ignore"):
+        raw = op.vjp(NumpyOps, step.grad_in, fn.context)  # the rule's own output, before summing back
+    out = []
+    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, raw, step.grads_out):
+        if not need:
+            continue
+        out.append(RuleView(slot, formula, _fill(formula, fn.context, step.grad_in), value, sent))
+    return out
+
+
+def _small(v) -> bool:
+    if v is None or isinstance(v, (bool, int, float, tuple, list, str)):
+        return True
+    return np.size(v) <= _SUBSTITUTE_MAX
+
+
+def _fill(formula: str, context: dict, grad) -> str | None:
+    """``grad·other`` → ``1·2``; None when a value read is a tensor of several elements."""
+    values = dict(context)
+    values["grad"] = grad
+    names = [m.group() for m in _IDENT.finditer(formula) if m.group() in values]
+    if not names or not all(_small(values[n]) for n in names):
+        return None
+
+    def text(m):
+        name = m.group()
+        if name not in values:
+            return name
+        v = values[name]
+        s = _number_text(v)
+        # a negative number inside a formula keeps its sign to itself: 1·(-2), (-2)²
+        if s.startswith("-") and formula.strip() != name:
+            s = f"({s})"
+        return s
+
+    return _IDENT.sub(text, formula)
+
+
+def _number_text(v) -> str:
+    if v is None:
+        return "None"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, (np.ndarray, np.generic)) and np.size(v) == 1:
+        v = np.asarray(v).reshape(())
+        return _scalar_text(v.dtype.str, v.item())
+    return format_math(v, CELL_ITEMS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_text(dtype: str, value) -> str:
+    # the same few numbers recur in every step of a long pass (1, the inputs): format each once
+    return format_math(np.asarray(value, dtype=dtype), CELL_ITEMS)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def steps_json(trace) -> list[dict]:
+    """The ``"steps"`` list of the JSON document (see the README for its shape)."""
+    from .jsondoc import array
+
+    out = []
+    for v in describe(trace):
+        fn = v.function
+        entry = {
+            "step": v.index,
+            "function": fn.id,
+            "name": fn.name,
+            "grad_in": array(v.grad_in),
+            "received": [{"from": src.id if src is not None else None, "grad": array(g)} for src, g in v.received],
+        }
+        if fn.variable is not None:
+            entry["variable"] = fn.variable.name
+            entry["grad_before"] = array(v.before)
+            entry["grad_after"] = array(v.after)
+        else:
+            entry["rules"] = [
+                {"input": r.input, "formula": r.formula, "numbers": r.numbers, "grad": array(r.value)}
+                for r in v.rules
+            ]
+            entry["next_functions"] = [n.id if n is not None else None for n in fn.next_functions]
+            entry["grads_out"] = [array(g) for g in v.grads_out]
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def _fmt(v) -> str:
+    return _number_text(v)
+
+
+def _where(trace, fn, width=28) -> str:
+    """What a function is about: its leaf's name, or the sub-expression its output holds."""
+    if fn.variable is not None:
+        return fn.variable.name or fn.variable.id
+    if fn.output is None:
+        return ""
+    return abbreviate(tensor_text(trace.graph, fn.output), width)
+
+
+def _sum_line(received) -> str:
+    grads = [g for _, g in received]
+    if len(grads) < 2 or any(np.size(g) > 1 for g in grads):
+        return ""
+    parts = [_fmt(g) for g in grads]
+    return " + ".join([parts[0]] + [f"({p})" if p.startswith("-") else p for p in parts[1:]])
+
+
+def _step_text(trace, v: StepView) -> Text:
+    fn = v.function
+    t = Text()
+    t.append(f"{v.index:>2}. ")
+    is_acc = fn.variable is not None
+    t.append(fn.name, style=STYLES["accumulate" if is_acc else "function"])
+    where = _where(trace, fn)
+    if where:
+        t.append(f"  ({where})")
+    # what came in
+    t.append("\n    grad = ")
+    summed = _sum_line(v.received)
+    if summed:
+        t.append(summed + " = ")
+    t.append(_fmt(v.grad_in), style=STYLES["grad"])
+    senders = [src for src, _ in v.received]
+    if senders == [None]:
+        t.append("  (the starting gradient)", style=STYLES["note"])
+    elif len(senders) > 1:
+        counts: dict = {}
+        for src in senders:
+            name = src.name if src is not None else "the start"
+            counts[name] = counts.get(name, 0) + 1
+        names = ", ".join(n if c == 1 else f"{n} ×{c}" for n, c in counts.items())
+        t.append(f"  (from {names}: added up first)", style=STYLES["note"])
+    elif senders and senders[0] is not None:
+        t.append(f"  (from {senders[0].name})", style=STYLES["note"])
+    if is_acc:
+        leaf = fn.variable.name or fn.variable.id
+        t.append(f"\n    {leaf}.grad = ")
+        if v.before is None:
+            t.append(_fmt(v.after), style=STYLES["grad"])
+            t.append("  (was None)", style=STYLES["note"])
+        else:
+            t.append(f"{_fmt(v.before)} + {_fmt(v.grad_in)} = ")
+            t.append(_fmt(v.after), style=STYLES["grad"])
+        return t
+    for r in v.rules:
+        t.append(f"\n    grad_{r.input} = {r.formula} = ")
+        if r.numbers is not None and r.numbers != _fmt(r.value):
+            t.append(f"{r.numbers} = ")
+        t.append(_fmt(r.value), style=STYLES["grad"])
+        if np.shape(r.sent) != np.shape(r.value):
+            t.append(f", summed to shape {_shape(r.sent)}: {_fmt(r.sent)}")
+    sends = []
+    for nxt, g in zip(fn.next_functions, v.grads_out):
+        if nxt is None:
+            sends.append(("None", None))
+        else:
+            label = nxt.name + (f" ({_where(trace, nxt, 16)})" if _where(trace, nxt, 16) else "")
+            sends.append((label, g))
+    if sends:
+        t.append("\n    sends ")
+        for i, (label, g) in enumerate(sends):
+            if i:
+                t.append(", ")
+            if g is None:
+                t.append("nothing → None", style=STYLES["none"])
+            else:
+                t.append(_fmt(g), style=STYLES["grad"])
+                t.append(f" → {label}")
+    return t
+
+
+def _shape(v) -> str:
+    s = tuple(np.shape(v))
+    return "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")"
+
+
+def steps_view(trace, max_steps: int = 60) -> Group:
+    """The backward pass, one block per function in PyTorch's execution order."""
+    title = Text("Backward pass, step by step", style="bold")
+    title.append("  (in PyTorch's execution order)", style=STYLES["note"])
+    if trace.backward_error:
+        return Group(title, Text(f"backward did not run: {trace.backward_error}", style=STYLES["note"]))
+    if not trace.steps:
+        return Group(title, Text("no backward pass: the output does not require grad", style=STYLES["note"]))
+    count = len(trace.steps)
+    shown = describe(trace, limit=count if count <= max_steps else max_steps - 1)
+    parts = [title]
+    parts.extend(_step_text(trace, v) for v in shown)
+    if len(shown) < count:
+        parts.append(Text(f"… {count - len(shown)} more steps (the JSON has all: --json --steps)",
+                          style=STYLES["note"]))
+    return Group(*parts)
+
+
+# --------------------------------------------------------------------------- retained grads
+
+
+def grad_note(trace) -> Text | None:
+    """Why intermediate tensors' grad is None (or that --retain-grad kept it); None if there are none.
+
+    The footnote for the Tensors table. It corrects a common misreading (the lecture's
+    own: "if is_leaf is True, PyTorch won't evaluate its derivative"): it is the
+    other way round.
+    """
+    intermediates = [t for t in trace.graph.tensors if not t.is_leaf and t.requires_grad]
+    if not intermediates or not trace.steps:
+        return None
+    if any(getattr(t, "retains_grad", False) for t in intermediates):
+        return Text("grad of intermediate tensors (is_leaf=False) is shown because of --retain-grad, as "
+                    "retain_grad() keeps it; without it PyTorch leaves it None.", style=STYLES["note"])
+    return Text("grad is None for intermediates (is_leaf=False): PyTorch keeps .grad only on leaves, "
+                "and passes an intermediate's gradient on without storing it (leaves are where .grad is "
+                "kept, not skipped). --retain-grad keeps them, as retain_grad() does.", style=STYLES["note"])

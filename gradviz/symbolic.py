@@ -1,0 +1,337 @@
+"""Derivative formulas with SymPy (``--symbolic``), checked against autograd's numbers.
+
+The SymPy expression is built from the parsed expression tree, node by node in
+post-order (no recursion, and never from a string: no ``sympify``/``eval``).
+Each partial derivative is simplified (SymPy's ``simplify`` for small formulas; a
+cheaper ``cancel`` + ``factor_terms`` for larger ones, as ``simplify`` can take tens
+of seconds), evaluated at the point in float64 (IEEE inf/nan, as PyTorch computes)
+and compared with the gradient backward computed; a disagreement is reported, not hidden.
+
+SymPy is imported here only, and this module only when ``--symbolic`` is asked
+for, so other runs do not pay its start-up. Scalar inputs only: for tensor
+inputs the result says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .graph import CONSTANTS, _function_name
+from .parser import iter_postorder
+
+#: expressions with more nodes than this get no formulas (SymPy gets slow)
+MAX_NODES = 400
+#: derivatives with more operations than this get a cheaper tidy-up than simplify(), which can take
+#: tens of seconds on a 50-operation formula
+SIMPLIFY_MAX_OPS = 20
+#: autograd vs the formula's value: as torch.autograd.gradcheck's tolerances, by dtype
+TOLERANCE = {"float32": (1e-3, 1e-5), "float64": (1e-7, 1e-10)}
+
+
+@dataclass
+class Symbolic:
+    """Formulas for the output and each partial, their values at the point, and the comparison.
+
+    ``output`` (SymPy expression or None), ``grads`` (name → simplified
+    derivative), ``values`` (name → float at the point), ``autograd`` (name →
+    float from backward), ``agrees`` (name → bool), ``error`` (why there are no
+    formulas, or None).
+    """
+
+    output: object = None
+    grads: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    autograd: dict = field(default_factory=dict)
+    agrees: dict = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when there are formulas and every one agrees with autograd."""
+        return self.error is None and all(self.agrees.values())
+
+
+class Unsupported(Exception):
+    """The expression uses something the symbolic path does not model."""
+
+
+def _functions(sp):
+    """name → builder taking SymPy arguments (elementwise functions of scalars)."""
+    relu = lambda x: sp.Piecewise((x, x > 0), (0, True))  # noqa: E731 - relu'(0) = 0, as PyTorch
+    return {
+        "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt,
+        "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh, "asin": sp.asin, "acos": sp.acos,
+        "atan": sp.atan, "erf": sp.erf, "abs": sp.Abs,
+        "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
+        "relu": relu,
+        "log1p": lambda x: sp.log(1 + x),
+        "expm1": lambda x: sp.exp(x) - 1,
+        "exp2": lambda x: sp.Integer(2) ** x,
+        "log2": lambda x: sp.log(x) / sp.log(2),
+        "log10": lambda x: sp.log(x) / sp.log(10),
+        "rsqrt": lambda x: 1 / sp.sqrt(x),
+        "square": lambda x: x ** 2,
+        "reciprocal": lambda x: 1 / x,
+        "pow": lambda x, e: x ** e,
+        "maximum": sp.Max,
+        "minimum": sp.Min,
+        # reductions of a 0-d tensor are the tensor itself
+        "sum": lambda x: x, "mean": lambda x: x, "max": lambda x: x, "min": lambda x: x,
+        "prod": lambda x: x, "clone": lambda x: x, "contiguous": lambda x: x,
+        "norm": sp.Abs,
+    }
+
+
+_POSITIONAL = {"pow": ("input", "exponent"), "clamp": ("input", "min", "max"),
+               "maximum": ("input", "other"), "minimum": ("input", "other")}
+
+
+def _number(sp, value):
+    if isinstance(value, bool):
+        return sp.Integer(int(value))
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if math.isnan(value):
+        return sp.nan
+    if math.isinf(value):
+        return sp.oo if value > 0 else -sp.oo
+    return sp.Rational(repr(value))  # exact: 0.1 is 1/10, so formulas simplify exactly
+
+
+def to_sympy(tree, symbols: dict):
+    """The SymPy expression of a parsed tree; ``symbols`` maps input names to SymPy symbols."""
+    import sympy as sp
+
+    fns = _functions(sp)
+    results: dict = {}
+    for node in iter_postorder(tree):
+        kind = node.kind
+        if kind == "number":
+            value = _number(sp, node.value)
+        elif kind == "name":
+            if node.op in symbols:
+                value = symbols[node.op]
+            elif node.op == "pi":
+                value = sp.pi
+            elif node.op == "e":
+                value = sp.E
+            elif node.op in CONSTANTS:  # pragma: no cover - every constant is listed above
+                value = _number(sp, CONSTANTS[node.op])
+            else:
+                raise Unsupported(f"'{node.op}' has no value")
+        elif kind == "unary":
+            x = results.pop(id(node.args[0]))
+            value = -x if node.op == "-" else x
+        elif kind == "binary":
+            b = results.pop(id(node.args[1]))
+            a = results.pop(id(node.args[0]))
+            if node.op == "+":
+                value = a + b
+            elif node.op == "-":
+                value = a - b
+            elif node.op == "*":
+                value = a * b
+            elif node.op == "/":
+                value = a / b
+            elif node.op == "**":
+                value = a ** b
+            else:
+                raise Unsupported(f"operator '{node.op}' (scalars only)")
+        elif kind == "call":
+            kw = {k: results.pop(id(v)) for k, v in reversed(node.kwargs)}
+            args = [results.pop(id(a)) for a in reversed(node.args)][::-1]
+            name = _function_name(node.op)
+            if name in _POSITIONAL:
+                names = _POSITIONAL[name]
+                bound = dict(zip(names, args))
+                bound.update(kw)
+                args = [bound.get(n) for n in names]
+                kw = {}
+            if kw:
+                raise Unsupported(f"keyword arguments of {name}()")
+            if name == "clamp":
+                # PyTorch passes the gradient at the bounds too (min <= x <= max)
+                x, lo, hi = args
+                pieces = []
+                if lo is not None:
+                    pieces.append((lo, x < lo))
+                if hi is not None:
+                    pieces.append((hi, x > hi))
+                value = sp.Piecewise(*pieces, (x, True))
+            elif name in fns:
+                value = fns[name](*args)
+            else:
+                raise Unsupported(f"{name}() is not supported symbolically")
+        elif kind == "attr" and node.op == "T":
+            value = results.pop(id(node.args[0]))  # .T of a scalar is the scalar
+        else:
+            raise Unsupported(f"'{node.op}' is not supported symbolically")
+        results[id(node)] = value
+    return results.pop(id(tree))
+
+
+def tidy(d):
+    """``d`` simplified: ``simplify`` when it is small, else ``cancel`` + ``factor_terms`` (fast)."""
+    import sympy as sp
+
+    ops = sp.count_ops(d)
+    if ops <= SIMPLIFY_MAX_OPS:
+        return sp.simplify(d)
+    try:
+        r = sp.factor_terms(sp.cancel(d))
+    except Exception:  # cancel refuses some forms (e.g. Piecewise): keep the derivative as it is
+        return d
+    return r if sp.count_ops(r) <= ops else d
+
+
+def pretty(expr) -> str:
+    """A formula for people: ``2·u + v`` (SymPy's text with ``·`` for multiplication)."""
+    text = str(expr)
+    return text.replace("**", "\0").replace("*", "·").replace("\0", "**")
+
+
+def _as_float(value) -> float:
+    try:
+        c = complex(value)
+    except (TypeError, ValueError):
+        return math.nan
+    if c.imag != 0 and not math.isnan(c.imag):
+        return math.nan  # a complex value: PyTorch's real arithmetic gives nan there
+    return c.real
+
+
+class _Fallback(Exception):
+    pass
+
+
+def _float_rules(sp):
+    """SymPy class → the float64 function it evaluates to (numpy: IEEE inf/nan, no exceptions)."""
+    heaviside = lambda x, h0=0.5: np.where(x > 0, 1.0, np.where(x < 0, 0.0, h0))  # noqa: E731
+    return {
+        sp.sin: np.sin, sp.cos: np.cos, sp.tan: np.tan, sp.exp: np.exp, sp.log: np.log,
+        sp.sinh: np.sinh, sp.cosh: np.cosh, sp.tanh: np.tanh, sp.asin: np.arcsin, sp.acos: np.arccos,
+        sp.atan: np.arctan, sp.asinh: np.arcsinh, sp.acosh: np.arccosh, sp.atanh: np.arctanh,
+        sp.sec: lambda x: 1 / np.cos(x), sp.csc: lambda x: 1 / np.sin(x), sp.cot: lambda x: 1 / np.tan(x),
+        sp.sech: lambda x: 1 / np.cosh(x), sp.csch: lambda x: 1 / np.sinh(x),
+        sp.coth: lambda x: 1 / np.tanh(x),
+        sp.erf: lambda x: math.erf(x) if math.isfinite(x) else (np.sign(x) if not math.isnan(x) else x),
+        sp.Abs: np.abs, sp.sign: np.sign, sp.Heaviside: heaviside,
+        sp.Max: lambda *a: np.max(a), sp.Min: lambda *a: np.min(a),
+        sp.StrictGreaterThan: np.greater, sp.GreaterThan: np.greater_equal,
+        sp.StrictLessThan: np.less, sp.LessThan: np.less_equal,
+        sp.Equality: np.equal, sp.Unequality: np.not_equal,
+        sp.And: lambda *a: all(a), sp.Or: lambda *a: any(a), sp.Not: lambda a: not a,
+    }
+
+
+def evaluate(expr, point: dict) -> float:
+    """``expr`` at ``point`` (symbol → float) in float64 arithmetic, as PyTorch would compute it.
+
+    IEEE rules rather than exact ones: ``1/(2*sqrt(x))`` at 0 is inf (SymPy says
+    complex infinity), ``log(-1)`` is nan. The tree is walked with an explicit stack.
+    Expressions with parts this walk does not know fall back to SymPy's evalf.
+    """
+    import sympy as sp
+    from sympy.functions.elementary.piecewise import ExprCondPair
+
+    rules = _float_rules(sp)
+    values: dict = {}
+    stack = [(expr, False)]
+    try:
+        with np.errstate(all="ignore"):
+            while stack:
+                e, ready = stack.pop()
+                if e in values:
+                    continue
+                if not ready:
+                    stack.append((e, True))
+                    stack.extend((a, False) for a in e.args if a not in values)
+                    continue
+                args = [values[a] for a in e.args]
+                if e in point:
+                    v = point[e]
+                elif e is sp.true or e is sp.false:
+                    v = bool(e)
+                elif e is sp.zoo:
+                    v = math.nan
+                elif e.is_Number or e.is_NumberSymbol:
+                    v = float(e)
+                elif isinstance(e, sp.Add):
+                    v = math.fsum(args) if all(map(math.isfinite, args)) else sum(args)
+                elif isinstance(e, sp.Mul):
+                    v = float(np.prod(np.array(args, dtype=np.float64)))
+                elif isinstance(e, sp.Pow):
+                    v = float(np.power(np.float64(args[0]), np.float64(args[1])))
+                elif isinstance(e, sp.Piecewise):
+                    v = next((val for val, cond in args if cond), math.nan)
+                elif isinstance(e, ExprCondPair):
+                    v = tuple(args)
+                elif type(e) in rules:
+                    v = rules[type(e)](*args)
+                    v = bool(v) if isinstance(v, (bool, np.bool_)) else float(v)
+                else:
+                    raise _Fallback(type(e).__name__)
+                values[e] = v
+    except _Fallback:
+        return _as_float(expr.evalf(subs=point))
+    return float(values[expr])
+
+
+def symbolic(trace) -> Symbolic:
+    """Formulas for ``trace``'s output and its partials, evaluated and compared with autograd."""
+    from .parser import parse
+
+    g = trace.graph
+    names = [n for n, t in g.inputs.items()]
+    for n in names:
+        if g.inputs[n].data.ndim != 0:
+            return Symbolic(error=f"symbolic formulas are for scalar inputs only; {n} has shape "
+                                  f"{tuple(g.inputs[n].shape)}")
+    if trace.backward_error:
+        return Symbolic(error=f"no gradients to compare: {trace.backward_error}")
+    tree = parse(g.source, max_terms=max(len(g.source), 1), max_depth=max(len(g.source), 1))
+    count = sum(1 for _ in iter_postorder(tree))
+    if count > MAX_NODES:
+        return Symbolic(error=f"the expression has {count} nodes; symbolic formulas are limited to {MAX_NODES}")
+
+    import sympy as sp
+
+    symbols = {n: sp.Symbol(n, real=True) for n in names}
+    try:
+        f = to_sympy(tree, symbols)
+    except Unsupported as exc:
+        return Symbolic(error=str(exc))
+    used = f.free_symbols
+    point = {symbols[n]: float(g.inputs[n].data) for n in names}
+    rtol, atol = TOLERANCE.get(g.dtype, TOLERANCE["float32"])
+    out = Symbolic(output=f)
+    for n in names:
+        t = g.inputs[n]
+        if not t.requires_grad or symbols[n] not in used:
+            continue
+        d = tidy(sp.diff(f, symbols[n]))
+        out.grads[n] = d
+        value = evaluate(d, point)
+        auto = float(t.grad) if t.grad is not None else math.nan
+        out.values[n] = value
+        out.autograd[n] = auto
+        out.agrees[n] = bool(np.isclose(value, auto, rtol=rtol, atol=atol, equal_nan=True))
+    return out
+
+
+def symbolic_json(result: Symbolic) -> dict:
+    """The ``"symbolic"`` section of the JSON document."""
+    from .render.jsondoc import number
+
+    return {
+        "output": str(result.output) if result.output is not None else None,
+        "grads": {n: str(d) for n, d in result.grads.items()},
+        "values": {n: number(v) for n, v in result.values.items()},
+        "autograd": {n: number(v) for n, v in result.autograd.items()},
+        "agrees": dict(result.agrees),
+        "passed": result.passed,
+        "error": result.error,
+    }

@@ -1,0 +1,89 @@
+"""Regenerate every sample: its SVG, its terminal view (.txt) and samples/README.md.
+
+    python samples/make_samples.py
+
+Each sample is one gradviz command; this script runs exactly that command (with
+``-o NAME.svg``, then again for the terminal text), so the pictures, the text and
+the commands listed in the README never drift apart. SVG needs nothing but pip.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (file name, title, what it shows, gradviz arguments)
+SAMPLES = [
+    ("x_squared", "y = x² at x = 2", "The lecture's first example: y = 4 and dy/dx = 2x = 4.",
+     ["x**2", "--at", "x=2"]),
+    ("quadratic", "y = x² + 2x + 1 at x = 2", "The lecture's second example: y = 9, dy/dx = 2x + 2 = 6; "
+     "x reaches its AccumulateGrad twice (4 from x², 2 from 2x).",
+     ["x**2 + 2*x + 1", "--at", "x=2"]),
+    ("partial_uv", "f = uv + u² at u = 1, v = 2", "The lecture's partial derivatives: f = 3, "
+     "∂f/∂u = v + 2u = 4, ∂f/∂v = u = 1.",
+     ["u*v + u**2", "--at", "u=1,v=2"]),
+    ("neuron", "a neuron: sigmoid(w·x + b)", "One sigmoid neuron; SigmoidBackward0 saves its result "
+     "and sends σ(1 − σ) = 0.25 on.",
+     ["sigmoid(w*x + b)", "--at", "w=0.5,x=2,b=-1"]),
+    ("leaf_twice", "a leaf used twice: x·x", "MulBackward0 points at the same AccumulateGrad twice; "
+     "x.grad = 3 + 3 = 6.",
+     ["x*x", "--at", "x=3"]),
+    ("no_grad_input", "an input that needs no grad", "x is data (--no-grad x): its next_functions entry "
+     "is None, it is drawn dimmed and no gradient flows to it.",
+     ["w*x + b", "--at", "w=2,x=3,b=1", "--no-grad", "x"]),
+    ("layer", "a small layer: sigmoid(W @ x + b).sum()", "Vectors and a matrix: MvBackward0 sends a "
+     "2×2 gradient to W and a vector to x.",
+     ["sigmoid(W @ x + b).sum()", "--at", "W=[[1,-1],[0.5,2]],x=[1,2],b=[0,-1]"]),
+]
+
+
+def run(args: list[str], env: dict) -> bytes:
+    proc = subprocess.run([sys.executable, "-m", "gradviz", *args], capture_output=True, env=env, cwd=HERE)
+    if proc.returncode != 0:
+        sys.exit(f"gradviz {shlex.join(args)} failed:\n{proc.stderr.decode()}")
+    return proc.stdout
+
+
+def main() -> None:
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="80")
+    readme = [
+        "# Samples",
+        "",
+        "Each picture is what one `gradviz` command writes; `python samples/make_samples.py` makes them",
+        "all again (plus the terminal view of each, in the `.txt` beside it).",
+        "",
+        "How to read them: inputs are on the left, the output (green) on the right. Blue boxes are leaf",
+        "tensors with their `data` and `grad`; orange boxes are backward functions with the values they",
+        "saved; grey boxes are `AccumulateGrad`. Every red arrow points the way the gradient flows during",
+        "`backward()` and carries its value; `+= g` is what AccumulateGrad adds into the leaf's `.grad`.",
+        "",
+    ]
+    for name, title, about, args in SAMPLES:
+        run([*args, "-o", f"{name}.svg"], env)
+        (HERE / f"{name}.txt").write_bytes(run(args, env))
+        readme += [
+            f"## {title}",
+            "",
+            about,
+            "",
+            "```",
+            f"gradviz {shlex.join(args)} -o {name}.svg",
+            "```",
+            "",
+            f"![{title}]({name}.svg)",
+            "",
+            f"Terminal view: [{name}.txt]({name}.txt)",
+            "",
+        ]
+        print(f"wrote samples/{name}.svg and samples/{name}.txt")
+    (HERE / "README.md").write_text("\n".join(readme), encoding="utf-8")
+    print("wrote samples/README.md")
+
+
+if __name__ == "__main__":
+    main()

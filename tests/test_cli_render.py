@@ -1,0 +1,241 @@
+"""The CLI's views and output files: --format, -o, --renderer, --rankdir, color, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from gradviz.cli import main
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+UV = ["u*v + u**2", "--at", "u=1,v=2"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(gradviz_cache_dir):
+    """SVG renders use the session's temporary wasm cache."""
+
+
+@pytest.fixture
+def no_dot_on_path(tmp_path, monkeypatch):
+    """PATH holds only an empty folder: there is no system Graphviz 'dot'."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    return empty
+
+
+def run(args, env=None):
+    env = {"NO_COLOR": "1", **(env or {})}
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def svg_texts(data: bytes) -> list[str]:
+    root = ET.fromstring(data)  # raises if not well-formed XML
+    assert root.tag == SVG_NS + "svg"
+    return [(el.text or "").strip() for el in root.iter(SVG_NS + "text")]
+
+
+# ----------------------------------------------------------------------------- --format
+
+def test_default_view_is_summary_table_and_tree():
+    r = run(UV)
+    assert r.exit_code == 0
+    assert r.output.startswith("f(u=1, v=2) = 3\n∂f/∂u = 4\n∂f/∂v = 1\n")
+    assert "Tensors" in r.output and "requires_grad" in r.output
+    assert "└── 2. ▶ AccumulateGrad → u.grad = 2. + 2. = 4." in r.output
+
+
+def test_format_table():
+    r = run([*UV, "--format", "table"])
+    assert r.exit_code == 0
+    assert r.output.startswith("Tensors")
+    assert "Backward graph" not in r.output and "f(u=1" not in r.output
+
+
+def test_format_tree():
+    r = run([*UV, "--format", "tree"])
+    assert r.exit_code == 0
+    assert r.output.startswith("Backward graph")
+    assert "Tensors" not in r.output
+
+
+@pytest.mark.parametrize("args", [["--format", "json"], ["--json"], ["--json", "--format", "json"]])
+def test_format_json(args):
+    r = run([*UV, *args])
+    assert r.exit_code == 0
+    doc = json.loads(r.output)
+    assert doc["schema"] == "gradviz/1" and doc["inputs"]["u"]["grad"] == 4.0
+
+
+def test_format_dot():
+    r = run([*UV, "--format", "dot", "--rankdir", "TB"])
+    assert r.exit_code == 0
+    assert r.output.startswith("digraph gradviz {") and "rankdir=TB" in r.output
+
+
+def test_format_svg_to_stdout():
+    r = run([*UV, "--format", "svg"])
+    assert r.exit_code == 0
+    assert "AddBackward0" in svg_texts(r.stdout_bytes)
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf"])
+def test_png_pdf_without_system_dot_exit_2_naming_graphviz(fmt, no_dot_on_path, tmp_path):
+    r = run([*UV, "-o", str(tmp_path / f"g.{fmt}")])
+    assert r.exit_code == 2
+    assert "Graphviz" in r.output and "install" in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / f"g.{fmt}").exists()
+
+
+def test_json_and_another_format_conflict():
+    r = run([*UV, "--json", "--format", "tree"])
+    assert r.exit_code == 2 and "pick one" in r.output
+
+
+# ----------------------------------------------------------------------------- -o
+
+def test_o_svg_is_well_formed_with_every_node_name_and_value(tmp_path):
+    path = tmp_path / "f.svg"
+    r = run([*UV, "-o", str(path)])
+    assert r.exit_code == 0 and r.output == ""
+    texts = svg_texts(path.read_bytes())
+    for expected in ["u", "v", "data = 1.", "data = 2.", "grad = 4.", "grad = 1.",  # leaves
+                     "u*v + u**2", "data = 3.",  # the output
+                     "AddBackward0", "MulBackward0", "PowBackward0", "AccumulateGrad",  # functions
+                     "alpha = 1", "exponent = 2",  # saved values
+                     "+= 4.", "+= 1.", "2."]:  # gradients on the edges
+        assert expected in texts, expected
+
+
+def test_o_svg_works_with_no_dot_on_path(no_dot_on_path, tmp_path):
+    path = tmp_path / "f.svg"
+    r = run([*UV, "-o", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "MulBackward0" in svg_texts(path.read_bytes())
+
+
+@pytest.mark.parametrize("ext, check", [
+    ("dot", lambda b: b.startswith(b"digraph gradviz {")),
+    ("json", lambda b: json.loads(b)["output"]["data"] == 3.0),
+    ("gv", lambda b: b.startswith(b"digraph")),
+])
+def test_o_format_from_extension(tmp_path, ext, check):
+    path = tmp_path / f"graph.{ext}"
+    r = run([*UV, "-o", str(path)])
+    assert r.exit_code == 0
+    assert check(path.read_bytes())
+
+
+def test_o_text_view_to_file_has_no_escape_codes(tmp_path):
+    path = tmp_path / "view.txt"
+    r = run([*UV, "--format", "tree", "-o", str(path)], env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    assert r.exit_code == 0
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("Backward graph") and "\x1b" not in text
+
+
+def test_o_dash_writes_svg_to_stdout():
+    r = run([*UV, "-o", "-"])
+    assert r.exit_code == 0
+    assert "PowBackward0" in svg_texts(r.stdout_bytes)
+
+
+def test_o_replaces_atomically_and_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "f.svg"
+    path.write_text("old")
+    assert run([*UV, "-o", str(path)]).exit_code == 0
+    assert path.read_bytes().startswith(b"<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.svg"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # the usual permissions, not mkstemp's 0600
+
+
+@pytest.mark.parametrize("target, message", [
+    ("missing-folder/f.svg", "cannot write"),
+    ("f.unknown", "cannot tell the format"),
+])
+def test_o_bad_path_is_a_clear_error(tmp_path, target, message):
+    r = run([*UV, "-o", str(tmp_path / target)])
+    assert r.exit_code == 2
+    assert message in r.output and "Traceback" not in r.output
+
+
+def test_o_into_a_read_only_folder(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write into read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        r = run([*UV, "-o", str(folder / "f.svg")])
+    finally:
+        folder.chmod(0o700)
+    assert r.exit_code == 2 and "cannot write" in r.output
+
+
+def test_o_is_a_directory(tmp_path):
+    r = run([*UV, "--format", "svg", "-o", str(tmp_path)])
+    assert r.exit_code == 2 and "cannot write" in r.output
+
+
+def test_format_must_match_extension(tmp_path):
+    r = run([*UV, "--format", "dot", "-o", str(tmp_path / "f.svg")])
+    assert r.exit_code == 2 and "does not match" in r.output
+
+
+def test_renderer_system_without_dot_fails_clearly(no_dot_on_path, tmp_path):
+    r = run([*UV, "--renderer", "system", "-o", str(tmp_path / "f.svg")])
+    assert r.exit_code == 2 and "Graphviz" in r.output
+
+
+def test_max_nodes_limits_the_diagram(tmp_path):
+    expr = " + ".join(f"x*{i}" for i in range(1, 60))
+    path = tmp_path / "g.dot"
+    r = run([expr, "--at", "x=1", "--max-nodes", "10", "-o", str(path)])
+    assert r.exit_code == 0
+    assert "backward functions not drawn" in path.read_text()
+
+
+# ----------------------------------------------------------------------------- color
+
+def test_no_color_means_no_escape_codes():
+    r = run(UV, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert r.exit_code == 0 and "\x1b" not in r.output
+
+
+def test_color_when_forced_onto_a_terminal():
+    """The counterpart of the test above, so it proves something: styles do reach a terminal."""
+    r = run(UV, env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    assert r.exit_code == 0 and "\x1b[" in r.output
+
+
+def test_piped_output_has_no_escape_codes():
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    out = subprocess.run([sys.executable, "-m", "gradviz", *UV], capture_output=True, env=env, check=True).stdout
+    assert b"\x1b" not in out and "∂f/∂u = 4".encode() in out
+
+
+# ----------------------------------------------------------------------------- start-up cost
+
+@pytest.mark.parametrize("args", [["--help"], [*UV, "--json"]])
+def test_help_and_json_do_not_import_rendering_libraries(args):
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['gradviz', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_module('gradviz', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('rich', 'graphviz', 'wasmtime') if m in sys.modules), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stderr.strip().splitlines()[-1] == "[]"

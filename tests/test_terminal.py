@@ -1,0 +1,302 @@
+"""Snapshot tests for gradviz.render.terminal: rich renderables drawn at 80 columns, no color."""
+
+from __future__ import annotations
+
+import io
+import types
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+import gradviz
+from gradviz.engine import Step
+from gradviz.graph import BackwardFunction, Graph, Tensor
+from gradviz.render import terminal
+from gradviz.render.numbers import abbreviate, format_math, format_saved, format_tensor
+
+
+def draw(renderable, width: int = 80) -> str:
+    console = Console(width=width, color_system=None, file=io.StringIO(), highlight=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+
+
+# ----------------------------------------------------------------------------- the lecture's examples
+
+SEEDS = {
+    "x_squared": (
+        "x**2", {"x": 2},
+        """\
+f(x=2) = 4
+∂f/∂x = 4""",
+        """\
+tensor  data  grad  requires_grad  is_leaf  grad_fn
+─────────────────────────────────────────────────────────
+x       2.    4.    True           True     None
+x**2    4.    None  True           False    PowBackward0""",
+        """\
+Backward graph  (on each edge: gradient ▶ the function it flows into)
+x**2 = 4.
+└── 1. ▶ PowBackward0  exponent=2 self=2.
+    └── 4. ▶ AccumulateGrad → x.grad = 4.""",
+    ),
+    "quadratic": (
+        "x**2 + 2*x + 1", {"x": 2},
+        """\
+f(x=2) = 9
+∂f/∂x = 6""",
+        """\
+tensor          data  grad  requires_grad  is_leaf  grad_fn
+─────────────────────────────────────────────────────────────────
+x               2.    6.    True           True     None
+x**2            4.    None  True           False    PowBackward0
+2*x             4.    None  True           False    MulBackward0
+x**2 + 2*x      8.    None  True           False    AddBackward0
+x**2 + 2*x + 1  9.    None  True           False    AddBackward0""",
+        """\
+Backward graph  (on each edge: gradient ▶ the function it flows into)
+x**2 + 2*x + 1 = 9.
+└── 1. ▶ AddBackward0  alpha=1
+    ├── 1. ▶ AddBackward0  alpha=1
+    │   ├── 1. ▶ PowBackward0  exponent=2 self=2.
+    │   │   └── 4. ▶ AccumulateGrad → x.grad (1 of 2, summed below)
+    │   └── 1. ▶ MulBackward0  other=2 self=None
+    │       ├── 2. ▶ AccumulateGrad → x.grad = 4. + 2. = 6.
+    │       └── None (this input needs no grad)
+    └── None (this input needs no grad)""",
+    ),
+    "partial_uv": (
+        "u*v + u**2", {"u": 1, "v": 2},
+        """\
+f(u=1, v=2) = 3
+∂f/∂u = 4
+∂f/∂v = 1""",
+        """\
+tensor      data  grad  requires_grad  is_leaf  grad_fn
+─────────────────────────────────────────────────────────────
+u           1.    4.    True           True     None
+v           2.    1.    True           True     None
+u*v         2.    None  True           False    MulBackward0
+u**2        1.    None  True           False    PowBackward0
+u*v + u**2  3.    None  True           False    AddBackward0""",
+        """\
+Backward graph  (on each edge: gradient ▶ the function it flows into)
+u*v + u**2 = 3.
+└── 1. ▶ AddBackward0  alpha=1
+    ├── 1. ▶ MulBackward0  other=2. self=1.
+    │   ├── 2. ▶ AccumulateGrad → u.grad (1 of 2, summed below)
+    │   └── 1. ▶ AccumulateGrad → v.grad = 1.
+    └── 1. ▶ PowBackward0  exponent=2 self=1.
+        └── 2. ▶ AccumulateGrad → u.grad = 2. + 2. = 4.""",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_summary(name):
+    expr, at, summary, _, _ = SEEDS[name]
+    assert draw(terminal.summary(gradviz.trace(expr, at=at))) == summary
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_tensors_table(name):
+    expr, at, _, table, _ = SEEDS[name]
+    text = draw(terminal.tensors_table(gradviz.trace(expr, at=at)))
+    lines = text.splitlines()
+    assert lines[0] == "Tensors"
+    # Title, header, rule and one row per tensor; a caption may follow (compared elsewhere).
+    assert "\n".join(lines[1:1 + len(table.splitlines())]) == table
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_backward_tree(name):
+    expr, at, _, _, tree = SEEDS[name]
+    assert draw(terminal.backward_tree(gradviz.trace(expr, at=at))) == tree
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_report_is_summary_table_tree_within_80_columns(name):
+    expr, at, summary, table, tree = SEEDS[name]
+    text = draw(terminal.report(gradviz.trace(expr, at=at)))
+    assert text.startswith(summary + "\n\nTensors\n" + table)
+    assert text.endswith(tree)
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+# ----------------------------------------------------------------------------- other shapes of graph
+
+def test_no_grad_input_in_summary_and_tree():
+    t = gradviz.trace("w*x + b", at={"w": 2, "x": 3, "b": 1}, no_grad=["x"])
+    assert draw(terminal.summary(t)) == (
+        "f(w=2, x=3, b=1) = 7\n"
+        "∂f/∂w = 3\n"
+        "∂f/∂x not computed (x has requires_grad=False)\n"
+        "∂f/∂b = 1"
+    )
+    assert draw(terminal.backward_tree(t)).splitlines()[2:] == [
+        "└── 1. ▶ AddBackward0  alpha=1",
+        "    ├── 1. ▶ MulBackward0  other=3. self=None",
+        "    │   ├── 3. ▶ AccumulateGrad → w.grad = 3.",
+        "    │   └── None (this input needs no grad)",
+        "    └── 1. ▶ AccumulateGrad → b.grad = 1.",
+    ]
+
+
+def test_output_without_grad():
+    t = gradviz.trace("x*2", at={"x": 3}, no_grad=["x"])
+    assert draw(terminal.summary(t)) == "f(x=3) = 6\nno gradients: the output does not require grad"
+    assert draw(terminal.backward_tree(t)) == (
+        "Backward graph\nx*2 = 6.\n└── no backward graph: the output does not require grad"
+    )
+
+
+def test_leaf_used_three_times_shows_each_contribution_and_the_sum():
+    t = gradviz.trace("x*x*x", at={"x": 2})
+    lines = [line for line in draw(terminal.backward_tree(t)).splitlines() if "x.grad" in line]
+    assert len(lines) == 3
+    assert lines[0].endswith("4. ▶ AccumulateGrad → x.grad (1 of 3, summed below)")
+    assert lines[1].endswith("4. ▶ AccumulateGrad → x.grad (2 of 3, summed below)")
+    assert lines[2].endswith("4. ▶ AccumulateGrad → x.grad = 4. + 4. + 4. = 12.")
+
+
+def test_vectors_fit_80_columns():
+    t = gradviz.trace("sigmoid(W @ x + b).sum()", at={"W": [[1, -1], [0.5, 2]], "x": [1, 2], "b": [0, -1]})
+    text = draw(terminal.report(t))
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "∂f/∂W = [[0.1966, 0.3932], [0.0285, 0.0569]]" in text
+    assert "W.grad = [[0.1966, 0.3932], [0.0285, 0.0569]]" in text
+    # A number is never cut in two by wrapping in the table.
+    assert "[[1.0000," in text and "-1.0000]," in text
+
+
+def _shared_function_trace():
+    """f = g + g where g = x*y is one tensor (so one MulBackward0 reached twice): built by hand,
+    as the expression language has no way to name g."""
+    x = Tensor(np.float32(2.0), requires_grad=True, name="x")
+    y = Tensor(np.float32(3.0), requires_grad=True, name="y")
+    acc_x = BackwardFunction("AccumulateGrad", variable=x)
+    acc_y = BackwardFunction("AccumulateGrad", variable=y)
+    mul = BackwardFunction("MulBackward0", next_functions=[acc_x, acc_y],
+                           saved={"other": np.float32(3.0), "self": np.float32(2.0)})
+    g = Tensor(np.float32(6.0), requires_grad=True, grad_fn=mul)
+    mul.output = g
+    add = BackwardFunction("AddBackward0", next_functions=[mul, mul], saved={"alpha": 1})
+    f = Tensor(np.float32(12.0), requires_grad=True, grad_fn=add, node=types.SimpleNamespace(start=0, end=5))
+    add.output = f
+    x.grad, y.grad = np.float32(6.0), np.float32(4.0)
+    for i, t in enumerate([x, y, g, f]):
+        t.id = f"t{i}"
+    for i, fn in enumerate([add, mul, acc_x, acc_y]):
+        fn.id = f"f{i}"
+    graph = Graph(f, {"x": x, "y": y}, [x, y, g, f], add, [add, mul, acc_x, acc_y], "g + g", "float32")
+    one, two = np.float32(1.0), np.float32(2.0)
+    steps = [
+        Step(add, one, [one, one]),
+        Step(mul, two, [np.float32(6.0), np.float32(4.0)]),
+        Step(acc_x, np.float32(6.0), [], None, x.grad),
+        Step(acc_y, np.float32(4.0), [], None, y.grad),
+    ]
+    return types.SimpleNamespace(graph=graph, steps=steps, backward_error=None, warnings=[], extras={})
+
+
+def test_shared_function_is_expanded_once_and_referenced_after():
+    lines = draw(terminal.backward_tree(_shared_function_trace())).splitlines()
+    assert lines[1:] == [
+        "g + g = 12.",
+        "└── 1. ▶ AddBackward0  alpha=1",
+        "    ├── 1. ▶ MulBackward0  other=3. self=2.  (1 of 2)",
+        "    │   ├── 6. ▶ AccumulateGrad → x.grad = 6.",
+        "    │   └── 4. ▶ AccumulateGrad → y.grad = 4.",
+        "    └── 1. ▶ MulBackward0 (f1, expanded above)  receives 1. + 1. = 2.",
+    ]
+
+
+def test_deep_graph_is_cut_without_recursion():
+    n = 3000  # far deeper than Python's recursion limit would allow a recursive walk
+    expr = " + ".join(f"x*{i}" for i in range(1, n + 1))
+    t = gradviz.trace(expr, at={"x": 1})
+    text = draw(terminal.backward_tree(t, max_nodes=60, max_depth=6))
+    assert "│   │   │   │   │   │   └── … deeper levels hidden" in text
+    assert "x.grad = sum of 3000 = 4501500." in text  # the last edge into x: every contribution summed
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = draw(terminal.backward_tree(t, max_nodes=10, max_depth=100)).splitlines()
+    assert lines[-1] == "… more not shown: 10 lines drawn of a graph with 6000 functions (--max-nodes)"
+    assert len(lines) == 10 + 3
+
+
+def test_long_table_is_cut_and_says_so():
+    expr = " + ".join(f"x{i}" for i in range(50))
+    t = gradviz.trace(expr, at={f"x{i}": i for i in range(50)})
+    lines = draw(terminal.tensors_table(t, max_rows=10)).splitlines()
+    assert lines[3].startswith("x0 ") and lines[11].startswith("x8 ")  # the first 9 rows, then the output
+    assert lines[12].startswith("x0 + x1 + … x49  1225.")
+    assert lines[13] == f"showing 10 of {len(t.graph.tensors)} tensors (--format json lists all)"
+
+
+def test_many_inputs_in_summary():
+    t = gradviz.trace(" + ".join(f"x{i}" for i in range(12)), at={f"x{i}": 1 for i in range(12)})
+    text = draw(terminal.summary(t))
+    assert text.splitlines()[0] == "f(x0=1, x1=1, x2=1, x3=1, x4=1, x5=1, x6=1, x7=1, …) = 12"
+    assert text.splitlines()[-1] == "… 4 more inputs (see --format json)"
+
+
+# ----------------------------------------------------------------------------- numbers, one way
+
+@pytest.mark.parametrize("value, torch_text, math_text", [
+    (4.0, "4.", "4"),
+    (0.9092974, "0.9093", "0.9093"),
+    (2.5, "2.5000", "2.5"),
+    (-1.0, "-1.", "-1"),
+    (-0.0, "-0.", "0"),
+    (0.0, "0.", "0"),
+    (float("inf"), "inf", "inf"),
+    (float("-inf"), "-inf", "-inf"),
+    (float("nan"), "nan", "nan"),
+    (1e-5, "1.0000e-05", "1e-05"),
+    (123456789.0, "1.2346e+08", "1.2346e+08"),
+    ([1.0, 2.0, 3.0], "[1., 2., 3.]", "[1, 2, 3]"),
+    ([[1.0, 2.0], [3.0, 4.0]], "[[1., 2.], [3., 4.]]", "[[1, 2], [3, 4]]"),
+    ([-1.5, 2.0], "[-1.5000, 2.0000]", "[-1.5, 2]"),
+    ([0.5, 1000.0], "[5.0000e-01, 1.0000e+03]", "[5e-01, 1e+03]"),
+    ([float("nan"), 1.0], "[nan, 1.]", "[nan, 1]"),
+])
+def test_numbers_as_pytorch_prints_them(value, torch_text, math_text):
+    a = np.asarray(value, dtype=np.float32)
+    assert format_tensor(a) == torch_text
+    assert format_math(a) == math_text
+
+
+def test_long_arrays_are_abbreviated_with_their_shape():
+    assert format_tensor(np.arange(1000, dtype=np.float32) / 10) == (
+        "[0.0000, 0.1000, 0.2000, ..., 99.7000, 99.8000, 99.9000] (1000,)"
+    )
+    assert format_tensor(np.ones((100, 100), dtype=np.float32)) == "[[1., ..., 1.], ..., [1., ..., 1.]] (100, 100)"
+    assert format_tensor(np.zeros((2, 0), dtype=np.float32)) == "[] (2, 0)"
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, "None"), (2, "2"), (2.5, "2.5"), (True, "True"), ((1, 0), "(1, 0)"), ((3,), "(3,)"),
+    (np.float32(2.0), "2."), (np.asarray([1.0, 2.5], dtype=np.float32), "[1.0000, 2.5000]"),
+])
+def test_saved_values(value, text):
+    assert format_saved(value) == text
+
+
+def test_abbreviate_cuts_in_the_middle():
+    assert abbreviate("short", 10) == "short"
+    assert abbreviate("a  b\n c", 10) == "a b c"
+    cut = abbreviate("sigmoid(w*x + b) * very_long_name", 20)
+    assert len(cut) == 20 and "…" in cut and cut.startswith("sigmoid(")
+    assert len(abbreviate("x" * 1_000_000, 30)) == 30
+
+
+def test_numbers_match_pytorch_printing():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(size=5) * scale for scale in (1e-6, 1e-3, 1, 100, 1e9)]
+    cases += [np.round(rng.normal(size=4) * 10), np.array([0.0, np.inf, -2.5]), np.array(7.0)]
+    for case in cases:
+        t = torch.tensor(case, dtype=torch.float32)
+        expected = " ".join(str(t)[len("tensor("):-1].split()).replace("[ ", "[")
+        assert format_tensor(case.astype(np.float32)) == expected
