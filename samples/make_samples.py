@@ -36,9 +36,9 @@ SAMPLES = [
     ("no_grad_input", "an input that needs no grad", "x is data (--no-grad x): its next_functions entry "
      "is None, it is drawn dimmed and no gradient flows to it.",
      ["w*x + b", "--at", "w=2,x=3,b=1", "--no-grad", "x"]),
-    ("layer", "a small layer: sigmoid(W @ x + b).sum()", "Vectors and a matrix: MvBackward0 sends a "
-     "2×2 gradient to W and a vector to x.",
-     ["sigmoid(W @ x + b).sum()", "--at", "W=[[1,-1],[0.5,2]],x=[1,2],b=[0,-1]"]),
+    ("layer", "a small layer: mean(sigmoid(W @ x + b))", "Vectors and a matrix: MvBackward0 sends a "
+     "2×3 gradient to W (shape of W) and a vector to x; MeanBackward0 divides by the 2 elements.",
+     ["mean(sigmoid(W @ x + b))", "--at", "W=[[0.1,-0.2,0.3],[0.4,0.5,-0.6]],x=[1,2,3],b=[0.1,-0.1]"]),
 ]
 
 

@@ -19,7 +19,7 @@ Ids are the graph's own (``f0``, ``t0``...), so the same input gives the same DO
 from __future__ import annotations
 
 from .flow import flow, tensor_text
-from .numbers import abbreviate, format_saved, format_tensor
+from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["to_digraph", "dot_source", "record_field", "RANKDIRS"]
 
@@ -143,13 +143,14 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
         if id(t) in leaf_ids:
             _leaf_node(dot, g, t, rankdir, is_output=t is g.output)
         elif not t.requires_grad and t.name is not None:
-            fields = [t.name, f"data = {format_tensor(t.data, LABEL_ITEMS)}", "requires_grad=False"]
+            fields = [_titled(t.name, t), f"data = {format_tensor(t.data, LABEL_ITEMS)}", "requires_grad=False"]
             dot.node(t.id, _label(fields, rankdir),
                      **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
     out = g.output
     out_is_leaf_node = id(out) in leaf_ids
     if not out_is_leaf_node:
-        fields = [abbreviate(tensor_text(g, out), TEXT_WIDTH), f"data = {format_tensor(out.data, LABEL_ITEMS)}"]
+        fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out),
+                  f"data = {format_tensor(out.data, LABEL_ITEMS)}"]
         if g.root is None:
             fields.append("requires_grad=False: no backward graph")
         dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000),
@@ -228,9 +229,15 @@ def _label(fields: list, rankdir: str):
     return graphviz.nohtml(_record(fields, rankdir))
 
 
+def _titled(title: str, t) -> str:
+    """A node's title, with the tensor's shape when it is not a scalar: ``W  shape (2, 3)``."""
+    return f"{title}  shape {format_shape(t.data.shape)}" if t.data.ndim else title
+
+
 def _leaf_node(dot, g, t, rankdir: str, is_output: bool) -> None:
     grad = "None" if t.grad is None else format_tensor(t.grad, LABEL_ITEMS)
-    fields = [t.name or tensor_text(g, t), f"data = {format_tensor(t.data, LABEL_ITEMS)}", f"grad = {grad}"]
+    fields = [_titled(t.name or tensor_text(g, t), t), f"data = {format_tensor(t.data, LABEL_ITEMS)}",
+              f"grad = {grad}"]
     extra = {"penwidth": "2", "color": COLORS["output"][1]} if is_output else {}
     dot.node(t.id, _label(fields, rankdir), **_style("leaf", **extra))
 
