@@ -73,7 +73,9 @@ def test_golden_dot_renders_with_every_name_and_value(name):
     for fn in t.graph.functions:
         assert fn.name in texts
     for leaf in t.graph.inputs.values():
-        assert leaf.name in texts
+        title = leaf.name + (f"  shape {tuple(leaf.shape)}" if leaf.data.ndim else "")
+        assert title.replace("  ", " ") in [x.replace("  ", " ") for x in texts]
+        assert "data = " + _fmt(leaf.data) in texts
     assert "data = " + _fmt(t.output.data) in texts
 
 
