@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -209,6 +210,10 @@ def main(expression, **opts):
 
     Exit codes: 0 success, 1 a --check failed, 2 bad input or usage.
     """
+    # A one-shot process: the graph's objects live until exit, so the cyclic garbage
+    # collector would only re-scan them (it cost 40% of a 100,000-term run).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         code = run(expression, opts)
     except GradvizError as exc:
@@ -231,6 +236,9 @@ def main(expression, **opts):
     except Exception as exc:  # a bug: still no traceback for the user
         click.echo(f"error: internal error ({type(exc).__name__}: {exc}); please report it", err=True)
         code = EXIT_INTERNAL
+    finally:
+        if gc_was_enabled:
+            gc.enable()  # for callers in the same process (tests, CliRunner)
     sys.exit(code)
 
 
@@ -305,7 +313,10 @@ def emit(result, opts) -> int:
     learned = learn(result, opts)
     code = EXIT_CHECK_FAILED if learned is not None and learned.failed else EXIT_OK
     if opts["as_json"] and not opts.get("format") and not opts.get("output"):
-        click.echo(result.to_json())
+        out = click.get_text_stream("stdout")
+        result.write_json(out)  # streamed: a million-term document never sits in memory whole
+        out.write("\n")
+        out.flush()
         return code
     return max(code, show(result, opts, learned))
 
