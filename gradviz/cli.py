@@ -288,6 +288,10 @@ def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool =
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
         drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
+        # Only the step-by-step view and the pictures' edge labels read the steps.
+        record_steps=any(opts.get(k) for k in ("steps", "check", "symbolic", "retain_grad"))
+        or int(opts.get("order") or 1) > 1
+        or not (opts["as_json"] or output_format(opts) == "json"),
     )
 
 

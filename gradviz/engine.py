@@ -48,7 +48,8 @@ def dependencies(functions) -> dict[int, int]:
     return deps
 
 
-def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyOps) -> list[Step]:
+def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyOps,
+             record_steps: bool = True) -> list[Step]:
     """Run backward from ``graph.root``; fill leaves' ``.grad`` and return the executed steps.
 
     ``grad_output`` is the starting gradient (default: ones, valid only for a
@@ -57,6 +58,7 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
     rules run with: :class:`NumpyOps` computes numbers; any other namespace (the
     second-order pass's ``gradviz.higher.GraphOps``) may return Tensors, which are
     then added and reduced through ``F`` too, as ``create_graph=True`` does.
+    ``record_steps=False`` keeps no Step records (a large graph's JSON needs none).
     """
     root = graph.root
     if root is None:
@@ -86,7 +88,8 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
                     leaf.grad = grad.copy() if before is None else np.add(before, grad, dtype=dtype)
                 else:
                     leaf.grad = grad if before is None else F.add(before, grad)
-                steps.append(Step(fn, grad, [], before, leaf.grad))
+                if record_steps:
+                    steps.append(Step(fn, grad, [], before, leaf.grad))
                 continue
             if retain_grad and fn.output is not None:
                 fn.output.grad = grad
@@ -116,7 +119,8 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
                 deps[key] -= 1
                 if deps[key] == 0:
                     heapq.heappush(ready, (-nxt.sequence_nr, next(counter), nxt))
-            steps.append(Step(fn, grad, sent))
+            if record_steps:
+                steps.append(Step(fn, grad, sent))
     if retain_grad and graph.output.grad_fn is not None:
         graph.output.grad = start
         graph.output.retains_grad = True

@@ -179,6 +179,7 @@ def trace(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     drop_unused: bool = False,
+    record_steps: bool = True,
 ) -> Trace:
     """Parse ``expr``, evaluate it at ``at`` like PyTorch, run backward, return a :class:`Trace`.
 
@@ -187,6 +188,8 @@ def trace(
     ``grad_output`` (array-like or "ones") starts backward for a non-scalar output.
     Inputs the expression does not use are kept as leaves with a warning, as in a torch
     script, or silently left out with ``drop_unused`` (batch mode's shared values).
+    ``record_steps=False`` skips keeping the backward pass's steps (``Trace.steps`` stays
+    empty), which only the step-by-step and edge-gradient views read.
     Raises :class:`gradviz.errors.GradvizError` subclasses for bad input.
     """
     with gc_paused():
@@ -235,7 +238,7 @@ def trace(
                     f"wrap it in sum(...) or pass --grad-output ones"
                 )
             if backward_error is None:
-                steps = backward(graph, start, retain_grad=retain_grad)
+                steps = backward(graph, start, retain_grad=retain_grad, record_steps=record_steps)
         return Trace(graph, steps, backward_error, warnings)
 
 
