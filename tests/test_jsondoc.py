@@ -127,3 +127,21 @@ def test_write_json_streams_the_same_text():
     buf = io.StringIO()
     t.write_json(buf)
     assert buf.getvalue() == t.to_json()
+
+
+@pytest.mark.parametrize("expr,at,options", [
+    ("u*v + u**2", {"u": 1, "v": 2}, ["--steps", "--order", "2", "--graph", "double", "--symbolic", "--check"]),
+    ("x*x", {"x": 3}, ["--steps", "--check", "--retain-grad"]),
+    ("(W @ v).sum()", {"W": [[1, 2], [3, 4]], "v": [1, -1]}, ["--steps", "--order", "2", "--symbolic", "--check"]),
+    ("log(x)", {"x": -1}, ["--steps", "--check", "--symbolic"]),
+])
+def test_every_optional_section_matches_the_schema(expr, at, options):
+    from click.testing import CliRunner
+
+    from gradviz.cli import main
+
+    at_arg = ",".join(f"{k}={json.dumps(v).replace(' ', '')}" for k, v in at.items())
+    r = CliRunner().invoke(main, [expr, "--at", at_arg, "--json", *options])
+    assert r.exit_code in (0, 1), r.output
+    doc = strict_loads(r.stdout)
+    VALIDATOR.validate(doc)
