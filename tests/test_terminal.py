@@ -300,3 +300,22 @@ def test_numbers_match_pytorch_printing():
         t = torch.tensor(case, dtype=torch.float32)
         expected = " ".join(str(t)[len("tensor("):-1].split()).replace("[ ", "[")
         assert format_tensor(case.astype(np.float32)) == expected
+
+
+def test_tensor_table_shows_shapes_and_full_class_names():
+    import io
+
+    from rich.console import Console
+
+    from gradviz.render.terminal import tensors_table
+
+    t = gradviz.trace("mean(sigmoid(W @ x + b))",
+                      at={"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1, 2, 3], "b": [0.1, -0.1]})
+    buf = io.StringIO()
+    Console(file=buf, width=80, color_system=None).print(tensors_table(t))
+    text = buf.getvalue()
+    for shape in ("(2, 3)", "(3,)", "(2,)", "()"):
+        assert shape in text
+    for name in ("MvBackward0", "AddBackward0", "SigmoidBackward0", "MeanBackward0"):
+        assert name in text
+    assert max(len(line) for line in text.splitlines()) <= 80

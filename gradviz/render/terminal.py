@@ -16,7 +16,7 @@ from rich.tree import Tree
 
 from ..engine import dependencies
 from .flow import Flow, flow, tensor_text
-from .numbers import abbreviate, format_math, format_saved, format_tensor
+from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
 
 __all__ = ["summary", "tensors_table", "backward_tree", "report"]
 
@@ -92,7 +92,9 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
     table.add_column("grad", overflow="fold", min_width=9 if arrays else None)
     table.add_column("requires_grad", no_wrap=True)
     table.add_column("is_leaf", no_wrap=True)
-    table.add_column("grad_fn", no_wrap=True, overflow="ellipsis")
+    # the class name is the point of the column: the data/grad columns fold instead
+    names = [len(t.grad_fn.name) for t in g.tensors[:max_rows] if t.grad_fn is not None]
+    table.add_column("grad_fn", no_wrap=True, overflow="ellipsis", min_width=min(max(names, default=7), 16))
     tensors = g.tensors
     if len(tensors) > max_rows:
         rows = tensors[: max(max_rows - 1, 0)] + [g.output]
@@ -104,8 +106,11 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
         is_output = t is g.output
         style = STYLES["output"] if is_output else STYLES["leaf"] if t.name else ""
         grad = Text("None", style=STYLES["none"]) if t.grad is None else Text(format_tensor(t.grad, CELL_ITEMS))
+        name = Text(abbreviate(tensor_text(g, t), text_width), style=style)
+        if arrays:  # vectors and matrices: the shape under the name (the data column wraps anyway)
+            name.append("\n" + format_shape(t.data.shape), style=STYLES["none"])
         table.add_row(
-            Text(abbreviate(tensor_text(g, t), text_width), style=style),
+            name,
             format_tensor(t.data, CELL_ITEMS),
             grad,
             str(t.requires_grad),
