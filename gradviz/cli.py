@@ -166,6 +166,9 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("--max-nodes", type=click.IntRange(1), metavar="N",
               help="Draw at most N lines of the tree (default 100) or backward functions of the diagram "
                    "(default 300); the view says what it left out.")
+@click.option("--depth", "view_depth", type=click.IntRange(0), metavar="N",
+              help="Draw the tree and the diagram at most N backward functions deep from the output "
+                   "(the views mark what is deeper).")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the expression from FILE ('-' for stdin). A file of several lines is a batch: "
                    "one expression (or JSON object) per line; with --json the output is JSON Lines.")
@@ -450,6 +453,8 @@ def _show(result, opts, learned=None) -> int:
         console = Console(file=_StringIO() if to_file else None, width=80 if to_file else None,
                           color_system=None if plain else "auto", highlight=False)
         depth = max(4, (console.width - 32) // 4)  # keep deep trees inside the width
+        if opts.get("view_depth") is not None:
+            depth = opts["view_depth"]
         if fmt == "table":
             view = terminal.tensors_table(result)
         elif fmt == "tree":
@@ -471,7 +476,8 @@ def _show(result, opts, learned=None) -> int:
     else:
         from .render.dot import dot_source
 
-        source = dot_source(drawn[0], rankdir=opts.get("rankdir") or "LR", max_nodes=max_nodes or 300)
+        source = dot_source(drawn[0], rankdir=opts.get("rankdir") or "LR", max_nodes=max_nodes or 300,
+                            max_depth=opts.get("view_depth"))
         if fmt == "dot":
             data = source.encode("utf-8")
         else:

@@ -239,3 +239,17 @@ def test_help_and_json_do_not_import_rendering_libraries(args):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_depth_limits_the_tree_and_the_diagram():
+    from click.testing import CliRunner
+
+    from gradviz.cli import main
+
+    args = ["sin(cos(tanh(exp(x))))*y", "--at", "x=0.1,y=2", "--depth", "2"]
+    r = CliRunner().invoke(main, [*args, "--format", "tree"])
+    assert r.exit_code == 0 and "deeper levels hidden" in r.stdout
+    assert "CosBackward0" in r.stdout and "TanhBackward0" not in r.stdout
+    r = CliRunner().invoke(main, [*args, "--format", "dot"])
+    assert r.exit_code == 0 and "CosBackward0" in r.stdout and "TanhBackward0" not in r.stdout
+    assert "--depth" in r.stdout

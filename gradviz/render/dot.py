@@ -108,7 +108,8 @@ def _no_grad_links(graph, functions) -> list:
     return links
 
 
-def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True):
+def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True,
+               max_depth: int | None = None):
     """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
 
     At most ``max_nodes`` backward functions are drawn, those nearest the output
@@ -129,7 +130,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
              arrowsize="0.7", dir="back")
 
-    functions = _nearest_functions(g.root, max_nodes)
+    functions = _nearest_functions(g.root, max_nodes, max_depth)
     kept = {id(fn) for fn in functions}
     hidden = len(g.functions) - len(functions)
 
@@ -192,7 +193,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
             dot.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
     notes = []
     if hidden:
-        notes.append(f"{hidden} of {len(g.functions)} backward functions not drawn (see --max-nodes)")
+        notes.append(f"{hidden} of {len(g.functions)} backward functions not drawn (see --max-nodes, --depth)")
     if legend:
         notes += _legend_lines(bool(no_grad) or g.root is None)
     if notes:
@@ -201,26 +202,31 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     return dot
 
 
-def _nearest_functions(root, limit: int) -> list:
-    """Up to ``limit`` functions, breadth-first from the root: the part of the graph nearest the output."""
+def _nearest_functions(root, limit: int, max_depth: int | None = None) -> list:
+    """Up to ``limit`` functions, breadth-first from the root, at most ``max_depth`` edges away:
+    the part of the graph nearest the output."""
     if root is None:
         return []
     seen = {id(root)}
     order = [root]
+    depth = [0]
     i = 0
     while i < len(order) and len(order) < limit:
-        for nxt in order[i].next_functions:
-            if nxt is not None and id(nxt) not in seen and len(order) < limit:
-                seen.add(id(nxt))
-                order.append(nxt)
+        if max_depth is None or depth[i] < max_depth:
+            for nxt in order[i].next_functions:
+                if nxt is not None and id(nxt) not in seen and len(order) < limit:
+                    seen.add(id(nxt))
+                    order.append(nxt)
+                    depth.append(depth[i] + 1)
         i += 1
     # Draw them in the graph's own (depth-first) id order, so the DOT reads like the JSON.
     return sorted(order, key=lambda fn: int(fn.id[1:]))
 
 
-def dot_source(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True) -> str:
+def dot_source(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True,
+               max_depth: int | None = None) -> str:
     """The DOT text of :func:`to_digraph`."""
-    return to_digraph(trace, rankdir=rankdir, max_nodes=max_nodes, legend=legend).source
+    return to_digraph(trace, rankdir=rankdir, max_nodes=max_nodes, legend=legend, max_depth=max_depth).source
 
 
 def _label(fields: list, rankdir: str):
