@@ -25,10 +25,56 @@ entry in ``gradviz.graph.FUNCTIONS``).
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
+
+class _LazyNumpy:
+    """This module's ``np``: numpy itself once anything has imported it, else deferred functions.
+
+    The table names numpy functions as its rows' forward rules (``np.sin``), but the scalar
+    fast path (:mod:`gradviz.scalar`) reads the rows without ever calling them, and numpy
+    takes ~70 ms to import: a row built before numpy is loaded holds a :class:`_Deferred`
+    that imports numpy on its first call. Function bodies look ``np`` up when they run; by
+    then it is numpy itself (the first lookup after numpy is loaded rebinds it).
+    """
+
+    def __getattr__(self, name):
+        numpy = sys.modules.get("numpy")
+        if numpy is None:
+            return _Deferred(name)
+        globals()["np"] = numpy
+        return getattr(numpy, name)
+
+
+class _Deferred:
+    """``numpy.<name>``, imported when first called (or when an attribute of it is read)."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.fn = None
+
+    def _load(self):
+        import numpy
+
+        globals()["np"] = numpy
+        self.fn = getattr(numpy, self.name)
+        return self.fn
+
+    def __call__(self, *args, **kwargs):
+        return (self.fn or self._load())(*args, **kwargs)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):  # staticmethod() and friends probe __doc__, __wrapped__...
+            raise AttributeError(attr)
+        return getattr(self.fn or self._load(), attr)
+
+
+np = _LazyNumpy()
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -53,6 +99,10 @@ class Op:
     elementwise: bool = field(default=False)
     #: one human formula per input (``"grad·other"``), in the order of ``inputs``
     rules: tuple[str, ...] = ()
+    #: the forward rule on Python floats through a scalar ops namespace (:class:`Float32Ops`),
+    #: ``scalar(F, *inputs, **params)``, for rows the scalar fast path (:mod:`gradviz.scalar`)
+    #: runs; it must give numpy's bits exactly (tests/test_scalar.py checks it)
+    scalar: Callable | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -182,15 +232,124 @@ class NumpyOps:
 
 
 # ---------------------------------------------------------------------------
+# The scalar ops namespaces (the scalar fast path): Python floats, rounded as numpy rounds.
+# ---------------------------------------------------------------------------
+
+_ROUND = array("f", [0.0])  # storing a float here rounds it to float32 (IEEE, to nearest even)
+
+
+def _divide(a, b):
+    """a / b as IEEE division: ±inf or nan where Python raises ZeroDivisionError."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+class Float64Ops:
+    """``F`` on Python floats for float64: Python's float arithmetic is IEEE double, as numpy's.
+
+    Only what the rows with a ``scalar`` forward use: + - * /, negation and ``pow`` to the
+    exponents 0, 1 and 2 (where numpy's ``power`` is exactly 1, x and x·x).
+    """
+
+    @staticmethod
+    def cast(x):
+        """A Python number as a value of this dtype (what numpy does to a weak scalar)."""
+        return float(x)
+
+    @staticmethod
+    def add(a, b):
+        return a + b
+
+    @staticmethod
+    def sub(a, b):
+        return a - b
+
+    @staticmethod
+    def mul(a, b):
+        return a * b
+
+    div = staticmethod(_divide)
+
+    @staticmethod
+    def neg(a):
+        return -a
+
+    @staticmethod
+    def pow(x, exponent):
+        if exponent == 2:
+            return x * x
+        if exponent == 1:
+            return x
+        if exponent == 0:
+            return 1.0
+        raise ValueError(f"the scalar path has no pow to {exponent!r}")
+
+    @staticmethod
+    def zeros_like(x):
+        return 0.0
+
+
+class Float32Ops:
+    """``F`` on Python floats for float32: each result computed in double, then rounded to float32.
+
+    For + - * / (and x·x) that is exactly float32 arithmetic: a double holds more than
+    2·24 + 2 bits, so rounding twice gives the correctly rounded float32 result.
+    """
+
+    @staticmethod
+    def cast(x):
+        _ROUND[0] = x
+        return _ROUND[0]
+
+    @staticmethod
+    def add(a, b):
+        _ROUND[0] = a + b
+        return _ROUND[0]
+
+    @staticmethod
+    def sub(a, b):
+        _ROUND[0] = a - b
+        return _ROUND[0]
+
+    @staticmethod
+    def mul(a, b):
+        _ROUND[0] = a * b
+        return _ROUND[0]
+
+    @staticmethod
+    def div(a, b):
+        _ROUND[0] = _divide(a, b)
+        return _ROUND[0]
+
+    @staticmethod
+    def neg(a):
+        return -a
+
+    @staticmethod
+    def pow(x, exponent):
+        _ROUND[0] = Float64Ops.pow(x, exponent)
+        return _ROUND[0]
+
+    @staticmethod
+    def zeros_like(x):
+        return 0.0
+
+
+SCALAR_OPS = {"float32": Float32Ops, "float64": Float64Ops}
+
+
+# ---------------------------------------------------------------------------
 # Forward helpers (numpy) for what numpy does not have as one function.
 # ---------------------------------------------------------------------------
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
 def _erf_forward(x):
     x = np.asarray(x)
-    return np.asarray(_erf(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
+    erf = np.frompyfunc(math.erf, 1, 1)
+    return np.asarray(erf(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
 
 
 def _sigmoid(x):
@@ -332,29 +491,37 @@ ROWS: list[Op] = [
     # --- arithmetic -------------------------------------------------------
     Op("add", "AddBackward0", ("self", "other"), lambda a, b, alpha=1: np.add(a, b),
        lambda F, g, s: (g, g if s["alpha"] == 1 else F.mul(g, s["alpha"])),
-       params=("alpha",), saves=("alpha",), doc="a + b", rules=("grad", "grad·alpha")),
+       params=("alpha",), saves=("alpha",), doc="a + b", rules=("grad", "grad·alpha"),
+       scalar=lambda F, a, b, alpha=1: F.add(a, b)),
     Op("sub", "SubBackward0", ("self", "other"), lambda a, b, alpha=1: np.subtract(a, b),
        lambda F, g, s: (g, F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"])),
-       params=("alpha",), saves=("alpha",), doc="a - b", rules=("grad", "-grad·alpha")),
+       params=("alpha",), saves=("alpha",), doc="a - b", rules=("grad", "-grad·alpha"),
+       scalar=lambda F, a, b, alpha=1: F.sub(a, b)),
     Op("rsub", "RsubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(other, a),
        lambda F, g, s: (F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"]),),
-       params=("other", "alpha"), saves=("alpha",), doc="number - tensor", rules=("-grad·alpha",)),
+       params=("other", "alpha"), saves=("alpha",), doc="number - tensor", rules=("-grad·alpha",),
+       scalar=lambda F, a, other, alpha=1: F.sub(other, a)),
     Op("mul", "MulBackward0", ("self", "other"), np.multiply,
        lambda F, g, s: (F.mul(g, s["other"]), F.mul(g, s["self"])),
-       saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b", rules=("grad·other", "grad·self")),
+       saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b", rules=("grad·other", "grad·self"),
+       scalar=lambda F, a, b: F.mul(a, b)),
     Op("div", "DivBackward0", ("self", "other"), np.divide,
        lambda F, g, s: (F.div(g, s["other"]),
                         F.mul(F.neg(g), F.div(F.div(s["self"], s["other"]), s["other"]))),
-       saves=("other", "self"), save_when={"self": "other"}, doc="a / b", rules=("grad / other", "-grad·self / other²")),
+       saves=("other", "self"), save_when={"self": "other"}, doc="a / b", rules=("grad / other", "-grad·self / other²"),
+       scalar=lambda F, a, b: F.div(a, b)),
     Op("reciprocal", "ReciprocalBackward0", ("self",), lambda a: np.divide(1, a),
        lambda F, g, s: (F.mul(F.neg(g), F.mul(s["result"], s["result"])),),
-       saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",)),
+       saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",),
+       scalar=lambda F, a: F.div(1, a)),
     Op("neg", "NegBackward0", ("self",), np.negative,
-       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",)),
+       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",),
+       scalar=lambda F, a: F.neg(a)),
     Op("pow", "PowBackward0", ("self",), lambda a, exponent: np.power(a, exponent),
        lambda F, g, s: (F.zeros_like(g) if s["exponent"] == 0 else
                         F.mul(g, F.mul(s["exponent"], F.pow(s["self"], s["exponent"] - 1))),),
-       params=("exponent",), saves=("exponent", "self"), doc="tensor ** number", rules=("grad·exponent·self**(exponent - 1)",)),
+       params=("exponent",), saves=("exponent", "self"), doc="tensor ** number", rules=("grad·exponent·self**(exponent - 1)",),
+       scalar=lambda F, a, exponent: F.pow(a, exponent)),  # the scalar path takes exponents 0, 1, 2
     Op("pow_tensor", "PowBackward1", ("self", "exponent"), np.power,
        lambda F, g, s: (
            F.where(F.eq(s["exponent"], 0), F.zeros_like(g),
