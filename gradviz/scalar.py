@@ -54,13 +54,37 @@ _EXPONENTS = (0, 1, 2)  # tensor ** number for these only: numpy's power is then
 _CHUNK = 1 << 20  # tokenize about a megabyte of text at a time
 _ALPHA = {"alpha": 1}
 
-_ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW = (
-    OPS[k] for k in ("add", "sub", "rsub", "mul", "div", "reciprocal", "neg", "pow"))
+
+class _Row:
+    """An op row as this path stores it: the row, its code, and which parameter (if any) holds
+    the Python number of the operation (``x - 2`` keeps 2 in slot ``other``; ``2 - x``, rsub,
+    keeps it as the parameter ``other``; ``x ** 2`` as ``exponent``)."""
+
+    __slots__ = ("op", "code", "number_param", "plan", "name_text")
+
+    def __init__(self, code: int, key: str, number_param: str | None):
+        self.op = OPS[key]
+        self.code = code
+        self.number_param = number_param
+        self.plan = _plan(self.op)
+        self.name_text = _string(self.op.torch_name)
+
+    def params(self, number) -> dict:
+        """The row's parameters, as graph._binary passes them."""
+        key = self.op.key
+        if key in ("add", "sub"):
+            return _ALPHA
+        if key == "rsub":
+            return {"other": number, "alpha": 1}
+        if key == "pow":
+            return {"exponent": number}
+        return {}
 
 
 def _plan(op) -> tuple:
-    """Where each saved name of ``op`` comes from, in ``saved_values``' order: (name, source, arg),
-    source being "input" (arg = slot index), "param" (arg = name) or "result"."""
+    """Where each saved name of ``op`` comes from, in ``saved_values``' order:
+    (name, source, arg, save_when slot) with source "input" (arg = slot index), "param"
+    (arg = its name) or "result"."""
     if op.derived is not None:
         raise AssertionError(f"{op.key}: the scalar path has no derived values")
     args = {slot: ("input", i) for i, slot in enumerate(op.inputs)}
@@ -70,7 +94,13 @@ def _plan(op) -> tuple:
     return tuple((name, src[0], src[1], when.get(name)) for name, src in saved.items())
 
 
-_PLANS = {op.key: _plan(op) for op in (_ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW)}
+_string = json.encoder.encode_basestring  # a str as a JSON string, as json.dumps(ensure_ascii=False)
+_ALPHA = {"alpha": 1}
+# code 0 is a leaf (an input); a tensor's code says which row made it
+_ROWS = (None,) + tuple(_Row(i + 1, key, param) for i, (key, param) in enumerate(
+    (("add", None), ("sub", None), ("rsub", "other"), ("mul", None), ("div", None),
+     ("reciprocal", None), ("neg", None), ("pow", "exponent"))))
+_ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW = _ROWS[1:]
 
 
 # ---------------------------------------------------------------------------
@@ -148,20 +178,24 @@ def number_text(x) -> str:
     return f64_text(float(x))
 
 
-_string = json.encoder.encode_basestring  # a str as a JSON string, as json.dumps(ensure_ascii=False)
-
-
 # ---------------------------------------------------------------------------
 # Parse, trace and differentiate in one pass.
 # ---------------------------------------------------------------------------
 
 
-class ScalarTrace:
-    """What :func:`fast_trace` computed: flat lists of tensors and backward functions.
 
-    Tensors are numbered in creation order (the inputs first); functions in creation order,
-    AccumulateGrad nodes among them. ``to_json``/``write_json`` give the general path's
-    document byte for byte.
+_MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
+
+
+class ScalarTrace:
+    """What :func:`fast_trace` computed, as flat arrays with one entry per tensor.
+
+    Tensors are numbered in creation order, the inputs first. A tensor that requires grad has
+    exactly one backward function, numbered as the tensor: an input's AccumulateGrad, or the
+    ``grad_fn`` of an operation's result. So functions are created in tensor order, which is
+    the order PyTorch's ``sequence_nr`` gives them, and ``next_functions`` need not be stored:
+    an operand that requires grad leads to its own function, one that does not to None.
+    ``to_json``/``write_json`` give the general path's document byte for byte.
     """
 
     def __init__(self, source: str, dtype: str):
@@ -170,24 +204,20 @@ class ScalarTrace:
         self.warnings: list[str] = []
         self.backward_error = None
         self.extras: dict = {}
-        self.names: list[str] = []  # the inputs (tensors 0..len-1), in --at order
+        self.names: list[str] = []  # the inputs, in --at order (tensors 0 .. len - 1)
         self.kept: list[bool] = []  # per input: in the document (batch mode drops unused ones)
-        self.grads: list = []  # per input: its .grad (None when it has none)
-        self.data: list[float] = []  # per tensor
-        self.req: list[bool] = []  # per tensor: requires_grad
-        self.fn: list = []  # per tensor: the function that made it (None for leaves and no-grad results)
-        self.start: list = []  # per tensor: its source span (None for inputs)
-        self.end: list = []
-        self.f_op: list = []  # per function: the op row (None for AccumulateGrad)
-        self.f_in: list = []  # per function: per input slot, a tensor index or a (number,) tuple
-        self.f_params: list = []
-        self.f_next: list = []  # per function: next_functions as function indices (or None)
-        self.f_out: list = []  # per function: its output tensor (AccumulateGrad: its variable)
+        self.grads: list = []  # per input: its .grad after backward (None when it has none)
+        self.data = array("d")  # per tensor: its value (a float32 value when the dtype is)
+        self.req = bytearray()  # per tensor: requires_grad
+        self.code = bytearray()  # per tensor: the _ROWS index of the row that made it (0: an input)
+        self.a = array("q")  # per tensor: its first operand, a tensor (-1 for an input)
+        self.b = array("q")  # its second: a tensor, -1 for a Python number, -2 for none
+        self.numbers: dict[int, object] = {}  # tensor -> the Python number of its operation
+        self.start = array("q")  # per tensor: the span of source text it holds (-1 for inputs)
+        self.end = array("q")
         self.output = -1
-        self.root = None
-        self.order: list[int] = []  # functions reachable from the root, depth-first (their ids' order)
-
-    # --- the Trace interface the CLI uses -------------------------------------------------
+        self.root: int | None = None  # the function backward starts from (None: nothing needs grad)
+        self.order = array("q")  # functions reachable from the root, depth-first: ids f0, f1, ...
 
     @property
     def expression(self) -> str:
@@ -195,119 +225,128 @@ class ScalarTrace:
 
     @property
     def value(self) -> float:
+        """The output's value."""
         return self.data[self.output]
 
+    def grad(self, name: str):
+        """An input's ``.grad`` (a float, or None)."""
+        return self.grads[self.names.index(name)]
+
+    def next_functions(self, f: int) -> tuple:
+        """Function ``f``'s next_functions, as function numbers (None for no edge)."""
+        if self.code[f] == 0:
+            return ()
+        x, y, req = self.a[f], self.b[f], self.req
+        first = x if req[x] else None
+        if y == -2:
+            return (first,)
+        return (first, y if y >= 0 and req[y] else None)
+
     def to_json(self) -> str:
+        """The ``gradviz/1`` document, byte-identical to the general path's ``Trace.to_json()``."""
         return "".join(self.iter_json())
 
     def write_json(self, stream) -> None:
         for piece in self.iter_json():
             stream.write(piece)
 
-    # --- the document ---------------------------------------------------------------------
-
-    def iter_json(self, batch: int = 2000) -> Iterator[str]:
-        data, req, fn, start, end = self.data, self.req, self.fn, self.start, self.end
+    def iter_json(self, batch: int = 4096) -> Iterator[str]:
+        """The document in pieces of ``batch`` entries (it never exists whole in memory)."""
+        data, req, code, a, b, numbers = self.data, self.req, self.code, self.a, self.b, self.numbers
+        start, end, names, grads, kept = self.start, self.end, self.names, self.grads, self.kept
         text = f32_text if self.dtype == "float32" else f64_text
-        texts: list = [None] * len(data)  # each tensor's data text, written once, used up to 4 times
+        memo: dict[float, str] = {}
 
-        def value(k: int) -> str:
-            t = texts[k]
+        def value(v: float) -> str:
+            t = memo.get(v)
             if t is None:
-                t = texts[k] = text(data[k])
+                t = text(v)
+                if v == v and v != 0 and len(memo) < _MEMO:  # 0.0 and -0.0 are equal keys
+                    memo[v] = t
             return t
 
-        n_inputs = len(self.names)
+        n_inputs = len(names)
         dropped = [0] * (n_inputs + 1)  # inputs left out before each input
-        for i, kept in enumerate(self.kept):
-            dropped[i + 1] = dropped[i] + (not kept)
+        for i in range(n_inputs):
+            dropped[i + 1] = dropped[i] + (not kept[i])
         shift = dropped[n_inputs]
-
-        def tid(k: int) -> str:
-            return f'"t{k - (dropped[k] if k < n_inputs else shift)}"'
-
-        fid = {f: f'"f{i}"' for i, f in enumerate(self.order)}
-        grads = self.grads
+        fpos = array("q", bytes(8 * len(data)))
+        for i, f in enumerate(self.order):
+            fpos[f] = i
 
         def grad_text(k: int) -> str:
-            if k < n_inputs and grads[k] is not None:
-                return text(grads[k])
-            return "null"
+            g = grads[k]
+            return "null" if g is None else text(g)
 
         out = self.output
-        out_fn = fn[out]
         yield (f'{{"schema":"{SCHEMA}","expression":{_string(self.source)},"dtype":"{self.dtype}",'
-               f'"output":{{"data":{value(out)},"shape":[],"requires_grad":{_bool(req[out])},'
-               f'"grad_fn":{_string(self.f_op[out_fn].torch_name) if out_fn is not None else "null"}}},'
-               f'"inputs":{{')
+               f'"output":{{"data":{value(data[out])},"shape":[],"requires_grad":{_bool(req[out])},'
+               f'"grad_fn":{_ROWS[code[out]].name_text if code[out] and req[out] else "null"}}},"inputs":{{')
         yield ",".join(
-            f'{_string(name)}:{{"data":{value(k)},"shape":[],"requires_grad":{_bool(req[k])},"grad":{grad_text(k)}}}'
-            for k, name in enumerate(self.names) if self.kept[k])
-        root = "null" if self.root is None else fid[self.root]
-        yield f'}},"graph":{{"root":{root},"functions":['
-        f_op, f_in, f_params, f_next, f_out = self.f_op, self.f_in, self.f_params, self.f_next, self.f_out
-        names = self.names
+            f'{_string(name)}:{{"data":{value(data[k])},"shape":[],"requires_grad":{_bool(req[k])},'
+            f'"grad":{grad_text(k)}}}'
+            for k, name in enumerate(names) if kept[k])
+        yield f'}},"graph":{{"root":{"null" if self.root is None else chr(34) + "f0" + chr(34)},"functions":['
 
-        def function(f: int) -> str:
-            op = f_op[f]
-            nexts = ",".join(["null" if n is None else fid[n] for n in f_next[f]])
-            head = f'{{"id":{fid[f]},"name":{_string(op.torch_name) if op else _ACCUMULATE},"next_functions":[{nexts}]'
-            if op is None:
-                v = f_out[f]
-                return f'{head},"variable":{_string(names[v])},"tensor":{tid(v)}}}'
-            slots = f_in[f]
-            saved = []
-            for name, source, arg, when in _PLANS[op.key]:
-                if when is not None and not _needs(slots[when], req):
-                    saved.append(f'"{name}":null')
-                elif source == "input":
-                    s = slots[arg]
-                    saved.append(f'"{name}":{value(s) if type(s) is int else number_text(s[0])}')
-                elif source == "param":
-                    saved.append(f'"{name}":{number_text(f_params[f][arg])}')
-                else:  # result
-                    saved.append(f'"{name}":{value(f_out[f])}')
-            return f'{head},"saved":{{{",".join(saved)}}},"tensor":{tid(f_out[f])}}}'
-
-        yield from _batched(map(function, self.order), batch)
+        order = self.order
+        for lo in range(0, len(order), batch):
+            parts = []
+            for f in order[lo:lo + batch]:
+                c = code[f]
+                if c == 0:
+                    parts.append(f'{{"id":"f{fpos[f]}","name":"AccumulateGrad","next_functions":[],'
+                                 f'"variable":{_string(names[f])},"tensor":"t{f - dropped[f]}"}}')
+                    continue
+                row = _ROWS[c]
+                x, y = a[f], b[f]
+                nexts = f'"f{fpos[x]}"' if req[x] else "null"
+                if y != -2:
+                    nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+                saved = []
+                for name, source, arg, when in row.plan:
+                    if when is not None and not ((x if when == 0 else y) >= 0 and req[x if when == 0 else y]):
+                        saved.append(f'"{name}":null')
+                    elif source == "input":
+                        slot = x if arg == 0 else y
+                        saved.append(f'"{name}":{value(data[slot]) if slot >= 0 else number_text(numbers[f])}')
+                    elif source == "param":
+                        saved.append(f'"{name}":{number_text(row.params(numbers.get(f))[arg])}')
+                    else:  # the result
+                        saved.append(f'"{name}":{value(data[f])}')
+                parts.append(f'{{"id":"f{fpos[f]}","name":{row.name_text},"next_functions":[{nexts}],'
+                             f'"saved":{{{",".join(saved)}}},"tensor":"t{f - shift}"}}')
+            yield ("," if lo else "") + ",".join(parts)
         yield '],"tensors":['
 
-        def tensor(k: int) -> str:
-            if k < n_inputs:
-                return (f'{{"id":{tid(k)},"name":{_string(names[k])},"span":null,"data":{value(k)},"shape":[],'
-                        f'"requires_grad":{_bool(req[k])},"is_leaf":true,"grad_fn":null,"grad":{grad_text(k)}}}')
-            f = fn[k]
-            return (f'{{"id":{tid(k)},"name":null,"span":[{start[k]},{end[k]}],"data":{value(k)},"shape":[],'
-                    f'"requires_grad":{_bool(req[k])},"is_leaf":{_bool(f is None)},'
-                    f'"grad_fn":{"null" if f is None else fid[f]},"grad":null}}')
-
-        kept = self.kept
-        yield from _batched((tensor(k) for k in range(len(data)) if k >= n_inputs or kept[k]), batch)
+        first = True
+        for lo in range(0, len(data), batch):
+            parts = []
+            for k in range(lo, min(lo + batch, len(data))):
+                if k < n_inputs:
+                    if kept[k]:
+                        parts.append(
+                            f'{{"id":"t{k - dropped[k]}","name":{_string(names[k])},"span":null,'
+                            f'"data":{value(data[k])},"shape":[],"requires_grad":{_bool(req[k])},'
+                            f'"is_leaf":true,"grad_fn":null,"grad":{grad_text(k)}}}')
+                    continue
+                if req[k]:
+                    parts.append(
+                        f'{{"id":"t{k - shift}","name":null,"span":[{start[k]},{end[k]}],'
+                        f'"data":{value(data[k])},"shape":[],"requires_grad":true,"is_leaf":false,'
+                        f'"grad_fn":"f{fpos[k]}","grad":null}}')
+                else:
+                    parts.append(
+                        f'{{"id":"t{k - shift}","name":null,"span":[{start[k]},{end[k]}],'
+                        f'"data":{value(data[k])},"shape":[],"requires_grad":false,"is_leaf":true,'
+                        f'"grad_fn":null,"grad":null}}')
+            if parts:
+                yield ("" if first else ",") + ",".join(parts)
+                first = False
         yield "]}}"
-
-
-_ACCUMULATE = _string("AccumulateGrad")
 
 
 def _bool(b) -> str:
     return "true" if b else "false"
-
-
-def _needs(slot, req) -> bool:
-    return type(slot) is int and req[slot]
-
-
-def _batched(texts, batch: int) -> Iterator[str]:
-    separator = ""
-    chunk = []
-    for t in texts:
-        chunk.append(t)
-        if len(chunk) >= batch:
-            yield separator + ",".join(chunk)
-            separator = ","
-            chunk = []
-    if chunk:
-        yield separator + ",".join(chunk)
 
 
 def fast_trace(
@@ -328,19 +367,19 @@ def fast_trace(
     if dtype not in SCALAR_OPS:
         return None
     try:
-        return _trace(expr, dict(at or {}), no_grad, dtype, max_terms, max_depth, drop_unused)
+        return _trace(expr, dict(at or {}), list(no_grad), dtype, max_terms, max_depth, drop_unused)
     except _Unsupported:
         return None
 
 
-def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> ScalarTrace:
+def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) -> ScalarTrace:
     F = SCALAR_OPS[dtype]
     cast = F.cast
     st = ScalarTrace(source, dtype)
-    no_grad_names = list(no_grad)
     no_grad = set(no_grad_names)
     names = list(at)
     index = {}
+    data, req, code, a_, b_, numbers, start, end = st.data, st.req, st.code, st.a, st.b, st.numbers, st.start, st.end
     for i, name in enumerate(names):
         v = at[name]
         if type(v) is int:
@@ -351,73 +390,46 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
         elif type(v) is not float:
             raise _Unsupported  # lists, bools, arrays: the general path
         index[name] = i
-        st.data.append(cast(v))
-        st.req.append(name not in no_grad)
+        data.append(cast(v))
+        req.append(name not in no_grad)
     n_inputs = len(names)
-    data, req, fn, start, end = st.data, st.req, st.fn, st.start, st.end
-    fn.extend([None] * n_inputs)
-    start.extend([None] * n_inputs)
-    end.extend([None] * n_inputs)
+    code.extend(bytes(n_inputs))
+    for column in (a_, b_, start, end):
+        column.extend([-1] * n_inputs)
     used = [False] * n_inputs
-    f_op, f_in, f_params, f_next, f_out = st.f_op, st.f_in, st.f_params, st.f_next, st.f_out
-    accumulator = [None] * n_inputs
 
-    def edge(slot):
-        """Where a gradient for this operand goes (graph.Tracer.edge)."""
-        if type(slot) is not int or not req[slot]:
-            return None
-        f = fn[slot]
-        if f is not None:
-            return f
-        f = accumulator[slot]
-        if f is None:
-            f = accumulator[slot] = len(f_op)
-            f_op.append(None)
-            f_in.append(())
-            f_params.append(None)
-            f_next.append(())
-            f_out.append(slot)
-        return f
-
-    def apply(op, slots: tuple, params: dict, s: int, e: int) -> int:
-        """Run a row forward (graph.Tracer.apply): one new tensor, and a function if it needs grad."""
-        args = [data[x] if type(x) is int else cast(x[0]) for x in slots]
-        needs = False
-        for x in slots:
-            if type(x) is int and req[x]:
-                needs = True
-        if params:
-            result = op.scalar(F, *args, **{k: cast(v) for k, v in params.items()})
+    def apply(row: _Row, x: int, y: int, number, s: int, e: int) -> int:
+        """graph.Tracer.apply for one row: x is a tensor, y a tensor, -1 (``number``) or -2 (none)."""
+        xv = data[x]
+        if row.number_param is not None:
+            params = row.params(number)
+            result = row.op.scalar(F, xv, **{k: cast(v) for k, v in params.items()})
+            needs = req[x]
+        elif y == -2:
+            result = row.op.scalar(F, xv)
+            needs = req[x]
+        elif y == -1:
+            result = row.op.scalar(F, xv, cast(number))
+            needs = req[x]
         else:
-            result = op.scalar(F, *args)
+            result = row.op.scalar(F, xv, data[y])
+            needs = req[x] or req[y]
         k = len(data)
         data.append(result)
         req.append(needs)
+        code.append(row.code)
+        a_.append(x)
+        b_.append(y)
         start.append(s)
         end.append(e)
-        if needs:
-            nexts = tuple([edge(x) for x in slots])  # may create AccumulateGrad functions first
-            f = len(f_op)
-            f_op.append(op)
-            f_in.append(slots)
-            f_params.append(params)
-            f_next.append(nexts)
-            f_out.append(k)
-            fn.append(f)
-        else:
-            fn.append(None)
+        if number is not None:
+            numbers[k] = number
         return k
 
-    def operand_number(value):
-        # Python numbers in tensor operations: exact in the dtype's conversion, as numpy's
-        if type(value) is int and not -(1 << 53) <= value <= 1 << 53:
-            raise _Unsupported
-        return (value,)
-
-    def binary(sym: str, a: tuple, b: tuple) -> tuple:
-        """An operand for ``a sym b`` (graph._binary): (is_tensor, value, start, end, created)."""
-        ta, va, s, _, _ = a
-        tb, vb, _, e, _ = b
+    def binary(sym: str, left: tuple, right: tuple) -> tuple:
+        """The operand ``left sym right`` gives (graph._binary): (is_tensor, value, start, end, created)."""
+        ta, va, s, _, _ = left
+        tb, vb, _, e, _ = right
         if not ta and not tb:
             try:
                 if sym == "+":
@@ -433,33 +445,32 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
             except (OverflowError, ZeroDivisionError):
                 raise _Unsupported from None
             return (False, value, s, e, ())
-        if ta and tb:
-            x, y = va, vb
-        elif ta:
-            x, y = va, operand_number(vb)
-        else:
-            x, y = operand_number(va), vb
+        number = None
+        if not (ta and tb):
+            number = vb if ta else va
+            if type(number) is int and not -(1 << 53) <= number <= 1 << 53:
+                raise _Unsupported  # its conversion to the dtype could round twice
         if sym == "+":
-            k = apply(_ADD, (x, y) if ta else (y, x), _ALPHA, s, e)
+            k = apply(_ADD, va, vb if tb else -1, number, s, e) if ta else apply(_ADD, vb, -1, number, s, e)
         elif sym == "-":
-            k = apply(_SUB, (x, y), _ALPHA, s, e) if ta else apply(_RSUB, (y,), {"other": va, "alpha": 1}, s, e)
+            k = apply(_SUB, va, vb if tb else -1, number, s, e) if ta else apply(_RSUB, vb, -2, number, s, e)
         elif sym == "*":
-            k = apply(_MUL, (x, y) if ta else (y, x), {}, s, e)
+            k = apply(_MUL, va, vb if tb else -1, number, s, e) if ta else apply(_MUL, vb, -1, number, s, e)
         elif sym == "/":
             if ta:
-                k = apply(_DIV, (x, y), {}, s, e)
+                k = apply(_DIV, va, vb if tb else -1, number, s, e)
             else:  # number / tensor is tensor.reciprocal() * number
-                r = apply(_RECIPROCAL, (y,), {}, s, e)
-                k = apply(_MUL, (r, x), {}, s, e)
+                r = apply(_RECIPROCAL, vb, -2, None, s, e)
+                k = apply(_MUL, r, -1, number, s, e)
                 return (True, k, s, e, (r, k))
         else:  # **
-            if not ta or tb or type(vb) not in (int, float) or vb not in _EXPONENTS:
+            if not ta or tb or vb not in _EXPONENTS:
                 raise _Unsupported
-            k = apply(_POW, (x,), {"exponent": vb}, s, e)
+            k = apply(_POW, va, -2, vb, s, e)
         return (True, k, s, e, (k,))
 
     # --- the operator-precedence loop (parser.parse's, for this grammar) ---------------------
-    operands: list[tuple] = []
+    operands: list[tuple] = []  # (is_tensor, tensor index or number, start, end, tensors it made)
     ops: list[tuple] = []  # ("b", symbol, power, right) | ("u", symbol, pos) | ("(", pos)
     depth = terms = 0
     expect_operand = True
@@ -469,28 +480,26 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
     def reduce_top():
         entry = ops.pop()
         if entry[0] == "b":
-            b = operands.pop()
-            a = operands.pop()
-            operands.append(binary(entry[1], a, b))
+            right = operands.pop()
+            operands.append(binary(entry[1], operands.pop(), right))
+            return
+        is_t, v, _, e, created = operands.pop()
+        p = entry[2]
+        if entry[1] == "+":
+            operands.append((is_t, v, p, e, ()))  # +x is x itself
+        elif is_t:
+            k = apply(_NEG, v, -2, None, p, e)
+            operands.append((True, k, p, e, (k,)))
         else:
-            a = operands.pop()
-            p = entry[2]
-            if entry[1] == "+":
-                operands.append((a[0], a[1], p, a[3], ()))  # +x is x itself
-            elif a[0]:
-                k = apply(_NEG, (a[1],), {}, p, a[3])
-                operands.append((True, k, p, a[3], (k,)))
-            else:
-                operands.append((False, -a[1], p, a[3], ()))
+            operands.append((False, -v, p, e, ()))
 
     findall = _TOKEN.findall
     while pos < n:
         stop = source.find(" ", pos + _CHUNK)
         stop = n if stop < 0 else stop
         for space, num, name, op in findall(source, pos, stop):
-            at_ = pos + len(space)
-            text = num or name or op
-            pos = at_ + len(text)
+            here = pos + len(space)
+            pos = here + len(num or name or op)
             if expect_operand:
                 if name:
                     i = index.get(name)
@@ -498,7 +507,7 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
                         raise _Unsupported
                     used[i] = True
                     terms += 1
-                    operands.append((True, i, at_, pos, ()))
+                    operands.append((True, i, here, pos, ()))
                     expect_operand = False
                 elif num:
                     if "." in num or "e" in num or "E" in num:
@@ -510,14 +519,14 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
                     if pos < n and (source[pos].isalnum() or source[pos] == "_"):
                         raise _Unsupported  # "2x"
                     terms += 1
-                    operands.append((False, value, at_, pos, ()))
+                    operands.append((False, value, here, pos, ()))
                     expect_operand = False
                 elif op == "-" or op == "+":
                     depth += 1
-                    ops.append(("u", op, at_))
+                    ops.append(("u", op, here))
                 elif op == "(":
                     depth += 1
-                    ops.append(("(", at_))
+                    ops.append(("(", here))
                 else:
                     raise _Unsupported
                 if terms > max_terms or depth > max_depth:
@@ -526,12 +535,10 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
                 power, right = _BINARY[op]
                 while ops:
                     top = ops[-1]
-                    if top[0] == "b":
-                        p = top[2]
-                    elif top[0] == "u":
-                        p = _UNARY_POWER
-                    else:
+                    kind = top[0]
+                    if kind == "(":
                         break
+                    p = top[2] if kind == "b" else _UNARY_POWER
                     if p > power or (p == power and not right):
                         reduce_top()
                     else:
@@ -578,72 +585,78 @@ def _trace(source, at, no_grad, dtype, max_terms, max_depth, drop_unused) -> Sca
         st.warnings += [f"warning: --no-grad {name} is not used by the expression"
                         for name in no_grad_names if name not in used_names]
     st.output = out
-    st.root = fn[out] if fn[out] is not None else edge(out)
-    st.order = _depth_first(st.root, f_next, len(f_op))
+    st.root = out if req[out] else None
     st.grads = [None] * n_inputs
     if st.root is not None:
+        st.order = _depth_first(st)
         _backward(st, F)
     return st
 
 
-def _depth_first(root, f_next, count: int) -> list[int]:
-    """Functions reachable from ``root`` in depth-first pre-order (graph.walk_functions)."""
-    if root is None:
-        return []
-    seen = bytearray(count)
-    seen[root] = 1
-    order = []
-    stack = [root]
+def _depth_first(st: ScalarTrace) -> array:
+    """Functions reachable from the root in depth-first pre-order (graph.walk_functions)."""
+    code, a, b, req = st.code, st.a, st.b, st.req
+    seen = bytearray(len(code))
+    seen[st.root] = 1
+    order = array("q")
+    stack = [st.root]
     while stack:
         f = stack.pop()
         order.append(f)
-        for nxt in reversed(f_next[f]):
-            if nxt is not None and not seen[nxt]:
-                seen[nxt] = 1
-                stack.append(nxt)
+        if code[f]:
+            y = b[f]
+            if y >= 0 and req[y] and not seen[y]:
+                seen[y] = 1
+                stack.append(y)
+            x = a[f]
+            if req[x] and not seen[x]:
+                seen[x] = 1
+                stack.append(x)
     return order
 
 
 def _backward(st: ScalarTrace, F) -> None:
-    """engine.backward on the flat lists: the same order, the same additions, the same rules."""
-    f_op, f_in, f_params, f_next, f_out = st.f_op, st.f_in, st.f_params, st.f_next, st.f_out
-    data, grads = st.data, st.grads
+    """engine.backward on the arrays: the same order, the same additions, the rows' own rules."""
+    code, a, b, req, data, numbers, grads = st.code, st.a, st.b, st.req, st.data, st.numbers, st.grads
     cast, add = F.cast, F.add
-    deps = [0] * len(f_op)
+    deps = array("q", bytes(8 * len(code)))
     for f in st.order:
-        for nxt in f_next[f]:
-            if nxt is not None:
-                deps[nxt] += 1
+        if code[f]:
+            deps[a[f]] += req[a[f]]
+            y = b[f]
+            if y >= 0 and req[y]:
+                deps[y] += 1
     buffers: dict[int, float] = {st.root: 1.0}
     counter = 0
-    ready = [(-math.inf if f_op[st.root] is None else -st.root, 0, st.root)]
+    inf = math.inf
+    ready = [(-inf if code[st.root] == 0 else -st.root, 0, st.root)]
     pop, push = heapq.heappop, heapq.heappush
     while ready:
-        _, _, f = pop(ready)
+        f = pop(ready)[2]
         g = buffers.pop(f)
-        op = f_op[f]
-        if op is None:  # AccumulateGrad
-            v = f_out[f]
-            before = grads[v]
-            grads[v] = g if before is None else add(before, g)
+        c = code[f]
+        if c == 0:  # AccumulateGrad
+            before = grads[f]
+            grads[f] = g if before is None else add(before, g)
             continue
-        slots = f_in[f]
+        row = _ROWS[c]
+        x, y = a[f], b[f]
         context = {}
-        for name, source, arg, _ in _PLANS[op.key]:
+        for name, source, arg, _ in row.plan:
             if source == "input":
-                s = slots[arg]
-                context[name] = data[s] if type(s) is int else cast(s[0])
+                slot = x if arg == 0 else y
+                context[name] = data[slot] if slot >= 0 else cast(numbers[f])
             elif source == "param":
-                context[name] = f_params[f][arg]
+                context[name] = row.params(numbers.get(f))[arg]
             else:
-                context[name] = data[f_out[f]]
-        sent = op.vjp(F, g, context)
-        for nxt, g in zip(f_next[f], sent):
-            if nxt is None:
+                context[name] = data[f]
+        sent = row.op.vjp(F, g, context)
+        for slot, g in zip((x, y), sent):
+            if slot < 0 or not req[slot]:
                 continue
-            prev = buffers.get(nxt)
-            buffers[nxt] = g if prev is None else add(prev, g)
-            deps[nxt] -= 1
-            if deps[nxt] == 0:
+            prev = buffers.get(slot)
+            buffers[slot] = g if prev is None else add(prev, g)
+            deps[slot] -= 1
+            if deps[slot] == 0:
                 counter += 1
-                push(ready, (-math.inf if f_op[nxt] is None else -nxt, counter, nxt))
+                push(ready, (-inf if code[slot] == 0 else -slot, counter, slot))
