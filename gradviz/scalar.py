@@ -276,7 +276,7 @@ class ScalarTrace:
 
         def grad_text(k: int) -> str:
             g = grads[k]
-            return "null" if g is None else text(g)
+            return "null" if g is None else value(g)
 
         out = self.output
         yield (f'{{"schema":"{SCHEMA}","expression":{_string(self.source)},"dtype":"{self.dtype}",'
@@ -647,7 +647,7 @@ def _backward(st: ScalarTrace, F) -> None:
                 slot = x if arg == 0 else y
                 context[name] = data[slot] if slot >= 0 else cast(numbers[f])
             elif source == "param":
-                context[name] = row.params(numbers.get(f))[arg]
+                context[name] = 1 if arg == "alpha" else numbers[f]  # row.params' values
             else:
                 context[name] = data[f]
         sent = row.op.vjp(F, g, context)
