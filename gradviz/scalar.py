@@ -41,11 +41,13 @@ class _Unsupported(Exception):
     """Not for this path: the general path decides (and reports any error)."""
 
 
-# One token per match, with the whitespace before it: (space, number, name, operator).
+# One token per match, with the whitespace before it: (space, number, name, operator, other).
 # Numbers and names are the general tokenizer's (ASCII digits only: anything else falls back).
+# Every run of whitespace ends in a token, another character or the end, so no match is ever
+# retried from a later position (which made long runs of spaces quadratic).
 _TOKEN = re.compile(
     r"(\s*)(?:([0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)"
-    r"|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|[-+*/()]))"
+    r"|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|[-+*/()])|(\S)|\Z)"
 )
 _SPACES = re.compile(r"\s*")
 _BINARY = {"+": (10, False), "-": (10, False), "*": (20, False), "/": (20, False), "**": (40, True)}
@@ -60,7 +62,7 @@ class _Row:
     the Python number of the operation (``x - 2`` keeps 2 in slot ``other``; ``2 - x``, rsub,
     keeps it as the parameter ``other``; ``x ** 2`` as ``exponent``)."""
 
-    __slots__ = ("op", "code", "number_param", "plan", "name_text")
+    __slots__ = ("op", "code", "number_param", "plan", "name_text", "context")
 
     def __init__(self, code: int, key: str, number_param: str | None):
         self.op = OPS[key]
@@ -68,6 +70,13 @@ class _Row:
         self.number_param = number_param
         self.plan = _plan(self.op)
         self.name_text = _string(self.op.torch_name)
+        #: the plan for the gradient rule's values: (name, kind) with kind 0/1 an input slot,
+        #: 2 the result, 3 alpha (always 1), 4 the operation's number (``other``, ``exponent``)
+        self.context = tuple(
+            (name, arg if source == "input" else 2 if source == "result" else 3 if arg == "alpha" else 4)
+            for name, source, arg, _ in self.plan)
+        if any(name == "alpha" and self.params(None).get("alpha") != 1 for name, _ in self.context):
+            raise AssertionError("alpha is 1 in every row this path runs")
 
     def params(self, number) -> dict:
         """The row's parameters, as graph._binary passes them."""
@@ -101,6 +110,7 @@ _ROWS = (None,) + tuple(_Row(i + 1, key, param) for i, (key, param) in enumerate
     (("add", None), ("sub", None), ("rsub", "other"), ("mul", None), ("div", None),
      ("reciprocal", None), ("neg", None), ("pow", "exponent"))))
 _ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW = _ROWS[1:]
+_TENSOR_TENSOR = {"+": _ADD, "-": _SUB, "*": _MUL, "/": _DIV}
 
 
 # ---------------------------------------------------------------------------
@@ -445,6 +455,17 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
             except (OverflowError, ZeroDivisionError):
                 raise _Unsupported from None
             return (False, value, s, e, ())
+        if ta and tb and sym != "**":  # the common case, apply() inlined: tensor (+ - * /) tensor
+            row = _TENSOR_TENSOR[sym]
+            k = len(data)
+            data.append(row.op.scalar(F, data[va], data[vb]))
+            req.append(req[va] or req[vb])
+            code.append(row.code)
+            a_.append(va)
+            b_.append(vb)
+            start.append(s)
+            end.append(e)
+            return (True, k, s, e, (k,))
         number = None
         if not (ta and tb):
             number = vb if ta else va
@@ -497,9 +518,15 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
     while pos < n:
         stop = source.find(" ", pos + _CHUNK)
         stop = n if stop < 0 else stop
-        for space, num, name, op in findall(source, pos, stop):
+        for space, num, name, op, other in findall(source, pos, stop):
             here = pos + len(space)
-            pos = here + len(num or name or op)
+            text = num or name or op
+            if not text:
+                if other:
+                    raise _Unsupported  # a character this path does not take
+                pos = here  # whitespace at the end of the chunk
+                continue
+            pos = here + len(text)
             if expect_operand:
                 if name:
                     i = index.get(name)
@@ -626,13 +653,22 @@ def _backward(st: ScalarTrace, F) -> None:
             y = b[f]
             if y >= 0 and req[y]:
                 deps[y] += 1
+    # The ready queue holds one int per function: -f for an operation's function (the latest
+    # created runs first), and for AccumulateGrad a key below all of those, in the order they
+    # became ready — engine.backward's (-sequence_nr, counter) order, without tuples.
+    n = len(code)
+    first_acc = -(n + 1) * (n + 2)  # (counter - (n + 2)) * (n + 1) + f < -n for every counter <= n
+
+    def acc_key(counter: int, f: int) -> int:
+        return first_acc + counter * (n + 1) + f
+
     buffers: dict[int, float] = {st.root: 1.0}
     counter = 0
-    inf = math.inf
-    ready = [(-inf if code[st.root] == 0 else -st.root, 0, st.root)]
+    ready = [acc_key(0, st.root) if code[st.root] == 0 else -st.root]
     pop, push = heapq.heappop, heapq.heappush
     while ready:
-        f = pop(ready)[2]
+        key = pop(ready)
+        f = -key if key >= -n else key % (n + 1)
         g = buffers.pop(f)
         c = code[f]
         if c == 0:  # AccumulateGrad
@@ -642,14 +678,15 @@ def _backward(st: ScalarTrace, F) -> None:
         row = _ROWS[c]
         x, y = a[f], b[f]
         context = {}
-        for name, source, arg, _ in row.plan:
-            if source == "input":
-                slot = x if arg == 0 else y
-                context[name] = data[slot] if slot >= 0 else cast(numbers[f])
-            elif source == "param":
-                context[name] = 1 if arg == "alpha" else numbers[f]  # row.params' values
-            else:
+        for name, kind in row.context:
+            if kind == 0:
+                context[name] = data[x]
+            elif kind == 1:
+                context[name] = data[y] if y >= 0 else cast(numbers[f])
+            elif kind == 2:
                 context[name] = data[f]
+            else:
+                context[name] = 1 if kind == 3 else numbers[f]
         sent = row.op.vjp(F, g, context)
         for slot, g in zip((x, y), sent):
             if slot < 0 or not req[slot]:
@@ -658,5 +695,8 @@ def _backward(st: ScalarTrace, F) -> None:
             buffers[slot] = g if prev is None else add(prev, g)
             deps[slot] -= 1
             if deps[slot] == 0:
-                counter += 1
-                push(ready, (-inf if code[slot] == 0 else -slot, counter, slot))
+                if code[slot] == 0:
+                    counter += 1
+                    push(ready, acc_key(counter, slot))
+                else:
+                    push(ready, -slot)

@@ -123,7 +123,7 @@ def test_no_grad_input_is_dimmed_and_joined_to_its_function():
 def test_cut_graph_says_what_was_hidden():
     expr = " + ".join(f"x{i}*x{i + 1}" for i in range(40))
     t = gradviz.trace(expr, at={f"x{i}": 1 for i in range(41)})
-    source = dot_source(t, max_nodes=20)
+    source = dot_source(t, max_nodes=20, collapse=False)  # the budget alone (collapsing: below)
     assert f"{len(t.graph.functions) - 20} of {len(t.graph.functions)} backward functions not drawn" in source
     assert len(re.findall(r"^\tf\d+ \[", source, re.M)) == 20
     assert '_more [label="…"' in source
@@ -212,3 +212,135 @@ def test_jupyter_shows_a_trace_as_svg(monkeypatch):
 
     monkeypatch.setattr(svg_module, "render", broken)
     assert t._repr_svg_() is None  # Jupyter then falls back to the text repr
+
+
+# ----------------------------------------------------------------------------- collapsing repeated structure
+
+def products(n: int) -> tuple[str, dict]:
+    """Issue 7's chain ``x0*x1 + x1*x2 + ...`` of ``n`` products (about 3n backward functions)."""
+    return " + ".join(f"x{i}*x{i + 1}" for i in range(n)), {f"x{i}": 0.5 + (i % 7) / 8 for i in range(n + 1)}
+
+
+def balanced_sum(n: int) -> tuple[str, dict]:
+    """``n`` products summed pairwise, ``(a + b) + (c + d)``: big, but no motif repeats along a chain."""
+    terms = [f"x{i}*x{i + 1}" for i in range(n)]
+    while len(terms) > 1:
+        terms = [f"({terms[i]} + {terms[i + 1]})" for i in range(0, len(terms), 2)]
+    return terms[0], {f"x{i}": 1 for i in range(n + 1)}
+
+
+def _each(pattern: str, n: int) -> tuple[str, dict]:
+    return " + ".join(pattern.format(i=i) for i in range(n)), {f"x{i}": 0.5 for i in range(n)}
+
+
+_CHAIN_A = " + ".join(f"a{i}*a{i + 1}" for i in range(40))
+_CHAIN_B = " + ".join(f"b{i}*b{i + 1}" for i in range(50))
+
+#: name: (expression, values, max_nodes, [(repetitions hidden, motif, functions hidden) per run], functions drawn)
+COLLAPSES = {
+    "products": (*products(666), 300, [
+        (659, "AddBackward0 ← MulBackward0(AccumulateGrad, AccumulateGrad)", 1976)], 22),
+    "power_by_products": ("x" + "*y" * 400, {"x": 1, "y": 1.001}, 300, [
+        (394, "MulBackward0 ← AccumulateGrad", 394)], 8),
+    "sin_terms": (*_each("sin(x{i})", 200), 300, [
+        (193, "AddBackward0 ← SinBackward0(AccumulateGrad)", 579)], 20),
+    "constant_factors": (" + ".join(f"x*{i}" for i in range(1, 400)), {"x": 1}, 300, [
+        (392, "AddBackward0 ← MulBackward0(AccumulateGrad, None)", 784)], 14),
+    "period_two": ("tanh(" * 60 + "x" + "*w)" * 60, {"x": 1, "w": 0.5}, 100, [
+        (54, "(TanhBackward0 → MulBackward0 ← AccumulateGrad)", 108)], 14),
+    "two_chains": (f"sin({_CHAIN_A}) * cos({_CHAIN_B})",
+                   {**{f"a{i}": 0.5 for i in range(41)}, **{f"b{i}": 0.5 for i in range(51)}}, 100, [
+        (33, "AddBackward0 ← MulBackward0(AccumulateGrad, AccumulateGrad)", 98),
+        (43, "AddBackward0 ← MulBackward0(AccumulateGrad, AccumulateGrad)", 128)], 47),
+    "nested_chains": (*_each("sin(" * 40 + "x{i}" + ")" * 40, 30), 300, [
+        (23, "AddBackward0 ← 40 nested SinBackward0(AccumulateGrad)", 966)] + [(34, "SinBackward0", 34)] * 7, 55),
+}
+
+
+def _drawn(source: str, prefix: str) -> int:
+    return len(re.findall(rf"^\t{prefix}\d+ \[", source, re.M))
+
+
+def _notes(source: str) -> list[str]:
+    return source.rsplit('label="', 1)[1].split("\\l")[:-1]
+
+
+@pytest.mark.parametrize("name", COLLAPSES)
+def test_repeated_structure_is_collapsed_and_the_note_says_what_was_hidden(name):
+    expr, at, max_nodes, runs, drawn = COLLAPSES[name]
+    t = gradviz.trace(expr, at=at)
+    source = dot_source(t, max_nodes=max_nodes)
+    total = len(t.graph.functions)
+    assert _drawn(source, "f") == drawn and _drawn(source, "c") == len(runs)
+    notes = _notes(source)
+    for repetitions, motif, hidden in runs[:3]:
+        assert f"⋯ {repetitions} more repetitions of {motif} drawn as one node ({hidden} backward functions)" in notes
+    assert f"{total - drawn} of {total} backward functions not drawn (see --max-nodes, --depth)" in notes
+    assert sum(hidden for _, _, hidden in runs) == total - drawn  # nothing else was cut
+    assert "_more [" not in source  # no edge was cut by the budget
+
+
+def test_collapsed_node_says_what_it_stands_for_and_where_the_chain_goes_on():
+    t = gradviz.trace(*products(666))
+    source = dot_source(t)
+    assert ('c0 [label="⋯ 659 more ×|AddBackward0\\l← MulBackward0(AccumulateGrad, AccumulateGrad)\\l'
+            '|1976 backward functions not drawn"') in source
+    assert 'style="filled,dashed"' in source
+    # First three and last three repetitions: f0 f1 f2 → c0 → f662 f663 f664, each with its product.
+    assert "c0 -> f2 [label=\" 1. \"]" in source and "f662 -> c0 [label=\" 1. \"]" in source
+    for i in (0, 1, 2, 662, 663, 664):
+        assert f"\tf{i} [label=\"AddBackward0|alpha = 1\\l\"" in source
+    assert source.count('"AddBackward0|') == 6 and source.count('"MulBackward0|') == 7
+    assert "dashed orange ⋯: the middle of a run of repeated structure, collapsed into one node" in _notes(source)
+    texts = svg_texts(render_svg(source))
+    assert "⋯ 659 more ×" in texts and "1976 backward functions not drawn" in texts
+    assert "x666" in texts and "x0" in texts and "x333" not in texts
+
+
+def test_non_repetitive_big_graph_falls_back_to_the_budget_and_depth():
+    t = gradviz.trace(*balanced_sum(256))
+    total = len(t.graph.functions)  # 255 sums, 256 products, 257 AccumulateGrads
+    source = dot_source(t)
+    assert _drawn(source, "f") == 300 and _drawn(source, "c") == 0 and "⋯" not in source
+    assert f"{total - 300} of {total} backward functions not drawn (see --max-nodes, --depth)" in _notes(source)
+    assert source == dot_source(t, collapse=False)
+    shallow = dot_source(t, max_depth=3)
+    assert _drawn(shallow, "f") == 1 + 2 + 4 + 8 and shallow.count('[label="…"') == 16
+
+
+def test_small_graphs_are_drawn_as_they_are():
+    """Under the budget nothing is collapsed, however repetitive (the golden files cover the rest)."""
+    t = gradviz.trace(*products(40))  # 120 functions
+    source = dot_source(t)
+    assert source == dot_source(t, collapse=False) and "⋯" not in source and "not drawn" not in source
+    for expr, at, no_grad, rankdir in CASES.values():
+        traced = gradviz.trace(expr, at=at, no_grad=no_grad)
+        assert dot_source(traced, rankdir=rankdir) == dot_source(traced, rankdir=rankdir, collapse=False)
+
+
+def test_collapsing_is_deterministic_and_iterative():
+    n = 20_000  # a chain far deeper than Python's recursion limit
+    t = gradviz.trace(*products(n))
+    source = dot_source(t)
+    assert source == dot_source(t)
+    assert _drawn(source, "f") == 22 and _drawn(source, "c") == 1
+    assert f"⋯ {n - 1 - 6} more repetitions of AddBackward0" in source
+
+
+@pytest.mark.parametrize("keys, single, runs", [
+    ([0] * 10, None, [(0, 1, 10)]),
+    ([5] + [0] * 9, None, [(1, 1, 9)]),  # a different head is not part of the run
+    ([0] * 8 + [1] * 8, None, [(0, 1, 8), (8, 1, 8)]),
+    ([0] * 7, None, []),  # too short: 3 kept on each side would leave 1 to hide
+    ([0, 1] * 8, None, [(0, 2, 8)]),
+    ([0, 1] * 7, None, []),
+    ([0, 0, 1] * 8, None, [(0, 3, 8)]),  # the shortest period that repeats enough
+    (list(range(8)) * 8, None, [(0, 8, 8)]),
+    (list(range(9)) * 9, None, []),  # longer than MAX_PERIOD
+    ([0] * 20, [True] * 5 + [False] + [True] * 14, [(5, 1, 15)]),  # a function with two parents starts a run
+])
+def test_runs_along_a_chain(keys, single, runs):
+    from gradviz.render.collapse import KEEP, MIN_HIDDEN, _runs
+
+    single = single or [True] * len(keys)
+    assert list(_runs(keys, single, 2 * KEEP + MIN_HIDDEN)) == runs

@@ -216,11 +216,12 @@ def test_deep_graph_is_cut_without_recursion():
     n = 3000  # far deeper than Python's recursion limit would allow a recursive walk
     expr = " + ".join(f"x*{i}" for i in range(1, n + 1))
     t = gradviz.trace(expr, at={"x": 1})
-    text = draw(terminal.backward_tree(t, max_nodes=60, max_depth=6))
+    # the budget and depth alone (collapsing the repeated terms: below)
+    text = draw(terminal.backward_tree(t, max_nodes=60, max_depth=6, collapse=False))
     assert "│   │   │   │   │   │   └── … deeper levels hidden" in text
     assert "x.grad = sum of 3000 = 4501500." in text  # the last edge into x: every contribution summed
     assert max(len(line) for line in text.splitlines()) <= 80
-    lines = draw(terminal.backward_tree(t, max_nodes=10, max_depth=100)).splitlines()
+    lines = draw(terminal.backward_tree(t, max_nodes=10, max_depth=100, collapse=False)).splitlines()
     assert lines[-1] == "… more not shown: 10 lines drawn of a graph with 6000 functions (--max-nodes)"
     assert len(lines) == 10 + 3
 
@@ -319,3 +320,99 @@ def test_tensor_table_shows_shapes_and_full_class_names():
     for name in ("MvBackward0", "AddBackward0", "SigmoidBackward0", "MeanBackward0"):
         assert name in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+# ----------------------------------------------------------------------------- collapsing repeated structure
+
+def _products(n: int) -> tuple[str, dict]:
+    """Issue 7's chain ``x0*x1 + x1*x2 + ...`` of ``n`` products."""
+    return " + ".join(f"x{i}*x{i + 1}" for i in range(n)), {f"x{i}": 0.5 + (i % 7) / 8 for i in range(n + 1)}
+
+
+def test_chain_of_products_collapses_to_a_few_lines():
+    t = gradviz.trace(*_products(666))
+    assert draw(terminal.backward_tree(t)) == """\
+Backward graph  (on each edge: gradient ▶ the function it flows into)
+x0*x1 + x1*x2 + x2*x3 + x3*x4 + x…x665 + x665*x666 = 519.8438
+└── 1. ▶ AddBackward0  alpha=1
+    ├── 1. ▶ AddBackward0  alpha=1
+    │   ├── 1. ▶ AddBackward0  alpha=1
+    │   │   ├── 1. ▶ ⋯ 659 more × AddBackward0 ← MulBackward0(AccumulateGrad,
+    │   │   │   AccumulateGrad)  (1976 functions hidden)
+    │   │   │   └── 1. ▶ AddBackward0  alpha=1
+    │   │   │       ├── 1. ▶ AddBackward0  alpha=1
+    │   │   │       │   ├── 1. ▶ AddBackward0  alpha=1
+    │   │   │       │   │   ├── 1. ▶ MulBackward0  other=0.6250 self=0.5000
+    │   │   │       │   │   │   ├── 0.6250 ▶ AccumulateGrad → x0.grad = 0.6250
+    │   │   │       │   │   │   └── 0.5000 ▶ AccumulateGrad → x1.grad (1 of 2,
+    │   │   │       │   │   │       summed below)
+    │   │   │       │   │   └── 1. ▶ MulBackward0  other=0.7500 self=0.6250
+    │   │   │       │   │       ├── 0.7500 ▶ AccumulateGrad → x1.grad = 0.5000 +
+    │   │   │       │   │       │   0.7500 = 1.2500
+    │   │   │       │   │       └── 0.6250 ▶ AccumulateGrad → x2.grad (1 of 2,
+    │   │   │       │   │           summed below)
+    │   │   │       │   └── 1. ▶ MulBackward0  other=0.8750 self=0.7500
+    │   │   │       │       ├── 0.8750 ▶ AccumulateGrad → x2.grad = 0.6250 +
+    │   │   │       │       │   0.8750 = 1.5000
+    │   │   │       │       └── 0.7500 ▶ AccumulateGrad → x3.grad (1 of 2,
+    │   │   │       │           summed below)
+    │   │   │       └── 1. ▶ MulBackward0  other=1. self=0.8750
+    │   │   │           ├── 1. ▶ AccumulateGrad → x3.grad = 0.7500 + 1. = 1.7500
+    │   │   │           └── 0.8750 ▶ AccumulateGrad → x4.grad = sum of 2 = 2.
+    │   │   └── 1. ▶ MulBackward0  other=1.2500 self=1.1250
+    │   │       ├── 1.2500 ▶ AccumulateGrad → x663.grad = sum of 2 = 2.2500
+    │   │       └── 1.1250 ▶ AccumulateGrad → x664.grad (1 of 2, summed below)
+    │   └── 1. ▶ MulBackward0  other=0.5000 self=1.2500
+    │       ├── 0.5000 ▶ AccumulateGrad → x664.grad = 1.1250 + 0.5000 = 1.6250
+    │       └── 1.2500 ▶ AccumulateGrad → x665.grad (1 of 2, summed below)
+    └── 1. ▶ MulBackward0  other=0.6250 self=0.5000
+        ├── 0.6250 ▶ AccumulateGrad → x665.grad = 1.2500 + 0.6250 = 1.8750
+        └── 0.5000 ▶ AccumulateGrad → x666.grad = 0.5000
+⋯ collapsed repeated structure hides 1976 of 1998 functions (--max-nodes)"""
+
+
+@pytest.mark.parametrize("expr, at, line, footer", [
+    ("x" + "*y" * 400, {"x": 1, "y": 1.001},
+     "1.0030 ▶ ⋯ 394 more × MulBackward0 ← AccumulateGrad  (394 functions hidden)",
+     "⋯ collapsed repeated structure hides 394 of 402 functions (--max-nodes)"),
+    (" + ".join(f"sin(x{i})" for i in range(200)), {f"x{i}": 0.5 for i in range(200)},
+     "1. ▶ ⋯ 193 more × AddBackward0 ← SinBackward0(AccumulateGrad)  (579 functions hidden)",
+     "⋯ collapsed repeated structure hides 579 of 599 functions (--max-nodes)"),
+    ("tanh(" * 60 + "x" + "*w)" * 60, {"x": 1, "w": 0.5},
+     "0.1250 ▶ ⋯ 54 more × (TanhBackward0 → MulBackward0 ← AccumulateGrad)  (108 functions hidden)",
+     "⋯ collapsed repeated structure hides 108 of 122 functions (--max-nodes)"),
+    (" + ".join("sin(" * 40 + f"x{i}" + ")" * 40 for i in range(30)), {f"x{i}": 1 for i in range(30)},
+     "1. ▶ ⋯ 23 more × AddBackward0 ← 40 nested SinBackward0(AccumulateGrad)  (966 functions hidden)",
+     "⋯ 8 collapsed runs of repeated structure hide 1204 of 1259 functions (--max-nodes)"),
+])
+def test_repeated_motifs_collapse_to_one_line(expr, at, line, footer):
+    lines = draw(terminal.backward_tree(gradviz.trace(expr, at=at)), width=160).splitlines()
+    assert sum(line in text for text in lines) == 1
+    assert footer in lines
+    assert len(lines) < 100
+
+
+def test_non_repetitive_big_tree_falls_back_to_the_budget():
+    terms = [f"x{i}*x{i + 1}" for i in range(256)]
+    while len(terms) > 1:  # summed pairwise: nothing repeats along a chain
+        terms = [f"({terms[i]} + {terms[i + 1]})" for i in range(0, len(terms), 2)]
+    t = gradviz.trace(terms[0], at={f"x{i}": 1 for i in range(257)})
+    text = draw(terminal.backward_tree(t))
+    assert "⋯" not in text and text == draw(terminal.backward_tree(t, collapse=False))
+    assert text.splitlines()[-1] == "… more not shown: 100 lines drawn of a graph with 768 functions (--max-nodes)"
+    assert "… deeper levels hidden" in draw(terminal.backward_tree(t, max_depth=3))
+
+
+def test_small_trees_are_drawn_as_they_are():
+    t = gradviz.trace(*_products(20))  # 79 lines: within the default budget of 100
+    assert draw(terminal.backward_tree(t)) == draw(terminal.backward_tree(t, collapse=False))
+    assert "⋯" not in draw(terminal.report(t))
+
+
+def test_collapsing_a_long_chain_needs_no_recursion():
+    n = 20_000
+    t = gradviz.trace(*_products(n))
+    lines = draw(terminal.backward_tree(t)).splitlines()
+    assert len(lines) == 37  # as for 666 products: 22 functions drawn
+    assert f"⋯ {n - 1 - 6} more × AddBackward0" in "\n".join(lines)
+    assert lines[-1] == f"⋯ collapsed repeated structure hides {3 * n - 22} of {3 * n} functions (--max-nodes)"

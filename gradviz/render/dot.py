@@ -9,7 +9,10 @@ flows during backward, labelled with that gradient:
 - backward functions (orange): PyTorch's class name and the values it saved;
 - AccumulateGrad (grey), one per leaf, with ``+= g`` on the arrow into the leaf;
 - the output (green): its expression and value; the arrow from it carries the
-  gradient backward starts with.
+  gradient backward starts with;
+- above the node budget, a run of repeated structure (dashed): its first and last
+  repetitions are drawn and one "⋯ N more × motif" node stands for the rest
+  (:mod:`gradviz.render.collapse`).
 
 Labels are Graphviz record labels (the embedded Graphviz has no HTML labels):
 :func:`record_field` escapes record syntax, the graphviz package quotes the rest.
@@ -18,6 +21,7 @@ Ids are the graph's own (``f0``, ``t0``...), so the same input gives the same DO
 
 from __future__ import annotations
 
+from .collapse import Collapsed, collapse_view, plain_view
 from .flow import flow, tensor_text
 from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
@@ -28,6 +32,8 @@ RANKDIRS = ("LR", "TB")
 LABEL_ITEMS = 6
 #: characters of an expression shown on a node (the tooltip holds all of it)
 TEXT_WIDTH = 48
+#: collapsed runs described one by one in the note under the diagram
+NOTED_RUNS = 3
 
 FONT = "Helvetica"
 COLORS = {
@@ -109,12 +115,15 @@ def _no_grad_links(graph, functions) -> list:
 
 
 def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True,
-               max_depth: int | None = None):
+               max_depth: int | None = None, collapse: bool = True):
     """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
 
-    At most ``max_nodes`` backward functions are drawn, those nearest the output
-    (breadth-first from the root); each cut edge ends in a "…" and a note under
-    the diagram says how many were left out.
+    A graph of more than ``max_nodes`` backward functions first has its runs of
+    repeated structure collapsed (unless ``collapse`` is False): the first and last
+    few repetitions are drawn, one node stands for the rest. Then at most
+    ``max_nodes`` nodes are drawn, those nearest the output (breadth-first from the
+    root, at most ``max_depth`` edges away); each cut edge ends in a "…". A note
+    under the diagram says what was collapsed and how many functions were left out.
     """
     import graphviz
 
@@ -130,8 +139,12 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
              arrowsize="0.7", dir="back")
 
-    functions = _nearest_functions(g.root, max_nodes, max_depth)
-    kept = {id(fn) for fn in functions}
+    too_big = collapse and len(g.functions) > max_nodes
+    view = collapse_view(g.root, g.functions) if too_big else plain_view(g.root)
+    nodes = _nearest_functions(view, max_nodes, max_depth)
+    kept = {id(node) for node in nodes}
+    functions = [node for node in nodes if type(node) is not Collapsed]
+    collapsed = [node for node in nodes if type(node) is Collapsed]
     hidden = len(g.functions) - len(functions)
 
     # Tensors: leaves (only those whose AccumulateGrad is drawn, plus no-grad inputs) and the output.
@@ -157,8 +170,17 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
         dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000),
                  **_style("output", penwidth="2"))
 
-    # Backward functions.
-    for fn in functions:
+    # Backward functions, and the runs collapsed among them.
+    for fn in nodes:
+        if type(fn) is Collapsed:
+            motif = []  # each function of the motif, then what hangs off the chain there
+            for part in fn.motif:
+                name, _, sides = part.partition(" ← ")
+                motif += [name, "← " + sides] if sides else [name]
+            fields = [f"⋯ {fn.repetitions} more ×", motif, f"{fn.hidden} backward functions not drawn"]
+            dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(fn.title),
+                     **_style("function", style="filled,dashed"))
+            continue
         if fn.variable is not None:
             dot.node(fn.id, _label(["AccumulateGrad"], rankdir), **_style("accumulate", fontsize="10"))
             continue
@@ -170,13 +192,13 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     # Edges, written forward (tail = input side) with the arrowhead at the tail: gradients flow back.
     if g.root is not None and not out_is_leaf_node:  # (a leaf output: its AccumulateGrad is the root)
         dot.edge(g.root.id, out.id, label=_grad_label(fl.start))
-    for fn in functions:
-        if fn.variable is not None:
+    for fn in nodes:
+        if type(fn) is not Collapsed and fn.variable is not None:
             leaf = fn.variable
             grad = leaf.grad if trace.steps else None
             dot.edge(leaf.id, fn.id, label=_grad_label(grad, prefix="+= "))
             continue
-        for i, nxt in enumerate(fn.next_functions):
+        for i, nxt in enumerate(view.next_functions(fn)):
             if nxt is None:
                 continue
             tail = nxt.id
@@ -185,26 +207,31 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
                 # node would pull every cut edge across the whole layout).
                 tail = f"{fn.id}_{i}_more"
                 dot.node(tail, "…", shape="plaintext", style="", fontcolor=COLORS["dim_text"])
-            dot.edge(tail, fn.id, label=_grad_label(fl.along(fn, i)))
+            dot.edge(tail, fn.id, label=_grad_label(view.along(fl, fn, i)))
     for t, fn in no_grad:
         dot.edge(t.id, fn.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
     if g.root is None:
         for t in g.inputs.values():
             dot.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
-    notes = []
+    notes = [f"⋯ {c.repetitions} more repetitions of {c.motif_text} drawn as one node ({c.hidden} backward functions)"
+             for c in collapsed[:NOTED_RUNS]]
+    if len(collapsed) > NOTED_RUNS:
+        notes.append(f"⋯ {len(collapsed) - NOTED_RUNS} more runs of repeated structure, each drawn as one node "
+                     f"({sum(c.hidden for c in collapsed[NOTED_RUNS:])} backward functions)")
     if hidden:
         notes.append(f"{hidden} of {len(g.functions)} backward functions not drawn (see --max-nodes, --depth)")
     if legend:
-        notes += _legend_lines(bool(no_grad) or g.root is None)
+        notes += _legend_lines(bool(no_grad) or g.root is None, bool(collapsed))
     if notes:
         dot.attr(label="".join(_plain_text(line) + "\\l" for line in notes), labelloc="b", labeljust="l",
                  fontsize="9", fontcolor="#64748b")
     return dot
 
 
-def _nearest_functions(root, limit: int, max_depth: int | None = None) -> list:
-    """Up to ``limit`` functions, breadth-first from the root, at most ``max_depth`` edges away:
-    the part of the graph nearest the output."""
+def _nearest_functions(view, limit: int, max_depth: int | None = None) -> list:
+    """Up to ``limit`` nodes of ``view`` (functions and Collapsed runs), breadth-first from the root,
+    at most ``max_depth`` edges away: the part of the graph nearest the output."""
+    root = view.root
     if root is None:
         return []
     seen = {id(root)}
@@ -213,20 +240,22 @@ def _nearest_functions(root, limit: int, max_depth: int | None = None) -> list:
     i = 0
     while i < len(order) and len(order) < limit:
         if max_depth is None or depth[i] < max_depth:
-            for nxt in order[i].next_functions:
+            for nxt in view.next_functions(order[i]):
                 if nxt is not None and id(nxt) not in seen and len(order) < limit:
                     seen.add(id(nxt))
                     order.append(nxt)
                     depth.append(depth[i] + 1)
         i += 1
-    # Draw them in the graph's own (depth-first) id order, so the DOT reads like the JSON.
-    return sorted(order, key=lambda fn: int(fn.id[1:]))
+    # Draw them in the graph's own (depth-first) id order, so the DOT reads like the JSON
+    # (a collapsed run where its first hidden function would be).
+    return sorted(order, key=lambda fn: fn.sort_key if type(fn) is Collapsed else int(fn.id[1:]))
 
 
 def dot_source(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True,
-               max_depth: int | None = None) -> str:
+               max_depth: int | None = None, collapse: bool = True) -> str:
     """The DOT text of :func:`to_digraph`."""
-    return to_digraph(trace, rankdir=rankdir, max_nodes=max_nodes, legend=legend, max_depth=max_depth).source
+    return to_digraph(trace, rankdir=rankdir, max_nodes=max_nodes, legend=legend, max_depth=max_depth,
+                      collapse=collapse).source
 
 
 def _label(fields: list, rankdir: str):
@@ -262,10 +291,12 @@ def _tooltip(text: str, width: int = 300) -> str:
     return graphviz.nohtml(_plain_text(abbreviate(text, width)))
 
 
-def _legend_lines(with_no_grad: bool) -> list[str]:
+def _legend_lines(with_no_grad: bool, with_collapsed: bool = False) -> list[str]:
     """A key under the diagram, in words (the embedded Graphviz has no HTML labels for a colored one)."""
     lines = ["blue: leaf tensor · green: output · grey: AccumulateGrad",
              "orange: backward function, with the values it saved"]
+    if with_collapsed:
+        lines.append("dashed orange ⋯: the middle of a run of repeated structure, collapsed into one node")
     if with_no_grad:
         lines.append("dashed: requires_grad=False (no gradient flows there)")
     lines.append("red arrows: the gradient flowing backward, with its value")

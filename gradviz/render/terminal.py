@@ -3,7 +3,9 @@
 Every function returns a rich renderable and never prints; :mod:`gradviz.cli`
 owns the Console, which decides about color (none when piped or NO_COLOR is set)
 and width. Large graphs are cut to ``max_rows`` / ``max_nodes`` / ``max_depth``
-and the view says what it left out. Nothing here recurses over the graph.
+and the view says what it left out; a tree above its budget first has its runs
+of repeated structure collapsed into one line each (:mod:`.collapse`). Nothing
+here recurses over the graph.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..engine import dependencies
+from .collapse import Collapsed, View, collapse_view, plain_view
 from .flow import Flow, flow, tensor_text
 from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
 
@@ -31,6 +34,7 @@ STYLES = {
     "saved": "dim",
     "note": "dim italic",
     "none": "dim",
+    "collapsed": "bold cyan",
 }
 
 ARROW = "▶"
@@ -132,7 +136,8 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
 class _Line:
     """One drawn line of the backward tree: the edge into ``fn`` at ``depth``.
 
-    ``fn`` is None for a next_functions entry that is None; ``kind`` is "edge",
+    ``fn`` is None for a next_functions entry that is None, or a
+    :class:`~.collapse.Collapsed` run; ``kind`` is "edge",
     "none" or "deeper" (a placeholder for levels below max_depth).
     """
 
@@ -147,7 +152,7 @@ class _Line:
         self.kind = kind
 
 
-def _drawn_lines(root, fl: Flow, max_nodes: int, max_depth: int) -> tuple[list[_Line], bool]:
+def _drawn_lines(view: View, fl: Flow, max_nodes: int, max_depth: int) -> tuple[list[_Line], bool]:
     """The first ``max_nodes`` lines of the tree in pre-order; whether more were left out.
 
     A function is expanded where it is first drawn and referenced after; below
@@ -156,7 +161,7 @@ def _drawn_lines(root, fl: Flow, max_nodes: int, max_depth: int) -> tuple[list[_
     """
     lines: list[_Line] = []
     expanded: set = set()
-    stack = [(root, 0, fl.start, "edge")]
+    stack = [(view.root, 0, fl.start, "edge")]
     while stack:
         if len(lines) >= max_nodes:
             return lines, True
@@ -166,15 +171,15 @@ def _drawn_lines(root, fl: Flow, max_nodes: int, max_depth: int) -> tuple[list[_
             continue
         first = id(fn) not in expanded
         lines.append(_Line(depth, fn, grad, first))
-        if not first or not fn.next_functions:
+        nxt = view.next_functions(fn)
+        if not first or not nxt:
             continue
         expanded.add(id(fn))
         if depth >= max_depth:
             stack.append((None, depth + 1, None, "deeper"))
             continue
-        nxt = fn.next_functions
         for i in range(len(nxt) - 1, -1, -1):
-            stack.append((nxt[i], depth + 1, fl.along(fn, i), "edge"))
+            stack.append((nxt[i], depth + 1, view.along(fl, fn, i), "edge"))
     return lines, False
 
 
@@ -198,6 +203,10 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
     if line.grad is not None:
         text.append(format_tensor(line.grad, CELL_ITEMS), style=STYLES["grad"])
         text.append(f" {ARROW} ")
+    if type(fn) is Collapsed:
+        text.append(fn.title, style=STYLES["collapsed"])
+        text.append(f"  ({fn.hidden} functions hidden)", style=STYLES["note"])
+        return text
     count = counts.get(id(fn), 0)
     is_last = last_drawn.get(id(fn)) is line
     if fn.variable is not None:
@@ -231,15 +240,17 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
     return text
 
 
-def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12) -> Group:
+def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bool = True) -> Group:
     """The backward graph as a tree: output → grad_fn → next_functions → AccumulateGrad → leaf.
 
     Each line starts with the gradient that flows along its edge during
     backward (``2. ▶ MulBackward0``), then the function and its saved values.
     A leaf reached more than once shows each contribution and their sum; a
-    shared function is expanded the first time and referenced after. At most
-    ``max_nodes`` lines are drawn and nothing deeper than ``max_depth``; a
-    note says what was hidden.
+    shared function is expanded the first time and referenced after. A tree of
+    more than ``max_nodes`` lines first has its runs of repeated structure
+    collapsed (unless ``collapse`` is False): the first and last few repetitions,
+    and one ``⋯ N more × motif`` line for the rest. Then at most ``max_nodes``
+    lines are drawn and nothing deeper than ``max_depth``; notes say what was hidden.
     """
     g = trace.graph
     head = Text()
@@ -253,7 +264,11 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12) -> Group:
     fl = flow(trace)
     if fl.start is not None:
         title.append(f"  (on each edge: gradient {ARROW} the function it flows into)", style=STYLES["note"])
-    lines, more = _drawn_lines(g.root, fl, max(max_nodes, 1), max(max_depth, 0))
+    max_nodes = max(max_nodes, 1)
+    # Every function is expanded once, one line per next_functions entry, plus the root's line.
+    too_big = collapse and 1 + sum(len(fn.next_functions) for fn in g.functions) > max_nodes
+    view = collapse_view(g.root, g.functions) if too_big else plain_view(g.root)
+    lines, more = _drawn_lines(view, fl, max_nodes, max(max_depth, 0))
     counts = dependencies(g.functions)
 
     # Number the drawn edges into each function; the sum goes on the last one drawn.
@@ -274,18 +289,25 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12) -> Group:
         del parents[line.depth + 1:]
         parents.append(parents[line.depth].add(_label(line, fl, counts, contributions, last_drawn)))
     parts = [title, tree]
+    collapsed = [line.fn for line in lines if type(line.fn) is Collapsed]
+    if collapsed:
+        hidden = sum(c.hidden for c in collapsed)
+        runs = "collapsed repeated structure hides" if len(collapsed) == 1 else \
+            f"{len(collapsed)} collapsed runs of repeated structure hide"
+        parts.append(Text(f"⋯ {runs} {hidden} of {len(g.functions)} functions (--max-nodes)",
+                          style=STYLES["note"]))
     if more:
         parts.append(Text(f"… more not shown: {len(lines)} lines drawn of a graph with "
                           f"{len(g.functions)} functions (--max-nodes)", style=STYLES["note"]))
     return Group(*parts)
 
 
-def report(trace, max_rows: int = 30, max_nodes: int = 100, max_depth: int = 12) -> Group:
+def report(trace, max_rows: int = 30, max_nodes: int = 100, max_depth: int = 12, collapse: bool = True) -> Group:
     """The default terminal view: summary, Tensors table, backward graph."""
     return Group(
         summary(trace),
         Text(""),
         tensors_table(trace, max_rows=max_rows),
         Text(""),
-        backward_tree(trace, max_nodes=max_nodes, max_depth=max_depth),
+        backward_tree(trace, max_nodes=max_nodes, max_depth=max_depth, collapse=collapse),
     )
