@@ -158,7 +158,9 @@ class Tracer:
         return self._shapes.setdefault(shapes, shapes)
 
     def leaf(self, name: str, value, requires_grad: bool) -> Tensor:
-        t = Tensor(np.asarray(value, dtype=self.np_dtype), requires_grad=requires_grad, name=name)
+        with np.errstate(all="ignore"):  # 1e300 in float32 is inf, as torch.tensor makes it
+            data = np.asarray(value, dtype=self.np_dtype)
+        t = Tensor(data, requires_grad=requires_grad, name=name)
         self.tensors.append(t)
         return t
 
@@ -718,7 +720,12 @@ def trace_tree(
 
     if not isinstance(output, Tensor):
         # A constant expression: PyTorch would hold a Python number; show it as a 0-d tensor.
-        output = Tensor(np.asarray(output, dtype=tr.np_dtype), node=tree)
+        try:
+            with np.errstate(all="ignore"):
+                data = np.asarray(output, dtype=tr.np_dtype)
+        except OverflowError:  # an int beyond any float, e.g. 9**999
+            raise EvalError("the expression is a constant too large for a float tensor") from None
+        output = Tensor(data, node=tree)
         tr.tensors.append(output)
     root = output.grad_fn if output.grad_fn is not None else tr.edge(output)
     functions = walk_functions(root)

@@ -111,6 +111,9 @@ BAD = [
     (["x", "--at", "x=1", "--max-elements", "0"], "Invalid value"),
     ([], "no expression given"),
     (["9**9**9**9"], "too large"),
+    (["9**999"], "constant too large"),
+    (["9**999", "--json"], "constant too large"),
+    (["1" + "0" * 400 + "*1", "--json"], "constant too large"),
     (["1/0 * x", "--at", "x=1"], "division by zero"),
     (["sin(2)"], "needs a tensor"),
     (["x.foo()", "--at", "x=1"], "unknown method"),
@@ -258,3 +261,10 @@ def test_fuzz_batch(lines):
 def test_report_fuzz_count():
     # Printed with -rA / -s; the count ran in this session (for the closing note).
     print(f"fuzz cases run: {CASES_RUN['n']}")
+
+
+def test_a_huge_input_is_inf_without_numpy_warnings():
+    r = run("x*2", "--at", "x=1e300", "--format", "tree")
+    assert r.exit_code == 0, r.output
+    assert "inf" in r.stdout
+    assert "Warning" not in r.stderr

@@ -34,10 +34,6 @@ import gradviz
 from gradviz.render.jsondoc import _number_text, number
 from gradviz.scalar import f32_text, fast_trace
 
-# The general path lets numpy's "overflow encountered in cast" escape when an input (1e300) is
-# too large for float32 (gradviz/graph.py, Tracer.leaf); not what these tests are about.
-pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INF, NAN = math.inf, math.nan
 
