@@ -30,6 +30,7 @@ EXPR = "u*v + u**2"
 AT = "u=1,v=2"
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 SVG_FUNCTIONS = 2_000  # backward functions in the large diagram
+GENERAL_MAX_N = 100_000  # largest N of the general-path table
 
 # The lecture's example as a PyTorch user writes it.
 TORCH_SCRIPT = """
@@ -64,9 +65,14 @@ with open(sys.argv[2]) as fh:
     values = json.load(fh)
 start = time.perf_counter()
 xs = [torch.tensor(values[f"x{i}"], requires_grad=True) for i in range(n + 1)]
-f = xs[0] * xs[1]
-for i in range(1, n):
-    f = f + xs[i] * xs[i + 1]
+if sys.argv[3] == "sin":
+    f = torch.sin(xs[0]) * xs[1]
+    for i in range(1, n):
+        f = f + torch.sin(xs[i]) * xs[i + 1]
+else:
+    f = xs[0] * xs[1]
+    for i in range(1, n):
+        f = f + xs[i] * xs[i + 1]
 built = time.perf_counter()
 f.backward()
 done = time.perf_counter()
@@ -173,14 +179,20 @@ def importable(name: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def write_chain(directory: str, n: int) -> tuple[str, str]:
-    """x0*x1 + x1*x2 + ... (n products) and a JSON object of values for x0..xn."""
-    expr = os.path.join(directory, f"chain_{n}.txt")
+#: term templates: "mul" is arithmetic (gradviz's scalar fast path takes it), "sin" needs the
+#: general path (sin is not among the fast path's ops)
+TERMS = {"mul": "x{i}*x{j}", "sin": "sin(x{i})*x{j}"}
+
+
+def write_chain(directory: str, n: int, kind: str = "mul") -> tuple[str, str]:
+    """x0*x1 + x1*x2 + ... (n products; sin(x0)*x1 + ... for "sin") and values for x0..xn."""
+    expr = os.path.join(directory, f"{'chain' if kind == 'mul' else kind}_{n}.txt")
     at = os.path.join(directory, f"chain_{n}.json")
     if not os.path.exists(expr):
         with open(expr, "w") as fh:
-            fh.write(" + ".join(f"x{i}*x{i + 1}" for i in range(n)))
+            fh.write(" + ".join(TERMS[kind].format(i=i, j=i + 1) for i in range(n)))
             fh.write("\n")
+    if not os.path.exists(at):
         with open(at, "w") as fh:
             # multiples of 1/8: exact in float32, so both sides start from the same numbers
             json.dump({f"x{i}": 0.5 + (i % 7) / 8 for i in range(n + 1)}, fh)
@@ -204,18 +216,32 @@ def cold_start(gv, env, runs, tmp, torch_ok, torchviz_ok, dot_ok) -> list[tuple]
     return rows
 
 
-def scale(gv, env, sizes, tmp, torch_ok, mem_limit, timeout) -> list[tuple]:
+def scale(gv, env, sizes, tmp, torch_ok, mem_limit, timeout, kind: str = "mul") -> list[tuple]:
     rows = []
     for n in sizes:
-        expr, at = write_chain(tmp, n)
-        print(f"  N = {n:,} ...", file=sys.stderr, flush=True)
+        expr, at = write_chain(tmp, n, kind)
+        print(f"  {kind} N = {n:,} ...", file=sys.stderr, flush=True)
         mine = run(gv + ["-f", expr, "--at-file", at, "--json"], env, timeout=timeout, mem_limit=mem_limit)
         theirs = None
         if torch_ok:
-            theirs = run([sys.executable, "-c", TORCH_SCALE_SCRIPT, str(n), at], env, timeout=timeout,
+            theirs = run([sys.executable, "-c", TORCH_SCALE_SCRIPT, str(n), at, kind], env, timeout=timeout,
                          mem_limit=mem_limit, keep_stdout=True)
         rows.append((n, mine, theirs))
     return rows
+
+
+def scale_table(rows) -> None:
+    print("| N | gradviz wall | µs/term | peak RSS | PyTorch fwd + bwd | µs/term | peak RSS | speed-up |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, mine, theirs in rows:
+        their_time = None
+        if theirs is not None and theirs.ok:
+            parts = json.loads(theirs.out.strip().splitlines()[-1])
+            their_time = parts["forward"] + parts["backward"]
+        per_mine = f"{mine.wall / n * 1e6:.1f}" if mine.ok else "–"
+        per_theirs = f"{their_time / n * 1e6:.1f}" if their_time else "–"
+        print(f"| {n:,} | {secs(mine)} | {per_mine} | {mb(mine)} | {secs(theirs, their_time)} | {per_theirs} "
+              f"| {mb(theirs)} | {ratio(their_time, mine.wall if mine.ok else None)} |", flush=True)
 
 
 def large_svg(gv, env, tmp, torchviz_ok, dot_ok, timeout) -> tuple:
@@ -315,17 +341,13 @@ def main(argv=None) -> int:
         print("gradviz: `gradviz -f chain.txt --at-file chain.json --json > /dev/null` (whole process: "
               "start-up, read, parse, forward, backward, JSON). PyTorch: the same leaves and graph built "
               "in a Python loop, then backward (import and file reading excluded; peak RSS includes the import).\n")
-        print("| N | gradviz wall | µs/term | peak RSS | PyTorch fwd + bwd | µs/term | peak RSS | speed-up |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for n, mine, theirs in scale(gv, env, sizes, tmp, torch_ok, mem_limit, args.timeout):
-            their_time = None
-            if theirs is not None and theirs.ok:
-                parts = json.loads(theirs.out.strip().splitlines()[-1])
-                their_time = parts["forward"] + parts["backward"]
-            per_mine = f"{mine.wall / n * 1e6:.1f}" if mine.ok else "–"
-            per_theirs = f"{their_time / n * 1e6:.1f}" if their_time else "–"
-            print(f"| {n:,} | {secs(mine)} | {per_mine} | {mb(mine)} | {secs(theirs, their_time)} | {per_theirs} "
-                  f"| {mb(theirs)} | {ratio(their_time, mine.wall if mine.ok else None)} |")
+        scale_table(scale(gv, env, sizes, tmp, torch_ok, mem_limit, args.timeout))
+
+        general = [n for n in sizes if n <= GENERAL_MAX_N]
+        print("\n### Scale on the general path: sin(x0)*x1 + sin(x1)*x2 + ... (N terms), one run each\n")
+        print("`sin` is not among the scalar fast path's ops, so this runs gradviz's general path "
+              "(expression tree, tracer with numpy values, engine); same measurement as above.\n")
+        scale_table(scale(gv, env, general, tmp, torch_ok, mem_limit, args.timeout, kind="sin"))
 
         print(f"\n### SVG of a {SVG_FUNCTIONS:,}-node graph\n")
         n, mine, size, viz = large_svg(gv, env, tmp, torchviz_ok, dot_ok, args.timeout)

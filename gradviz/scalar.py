@@ -31,7 +31,7 @@ from array import array
 from typing import Iterator, Mapping, Sequence
 
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS
-from .ops import OPS, SCALAR_OPS, saved_values
+from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, NumpyOps, saved_values
 from .parser import _KEYWORDS
 
 SCHEMA = "gradviz/1"
@@ -62,12 +62,17 @@ class _Row:
     the Python number of the operation (``x - 2`` keeps 2 in slot ``other``; ``2 - x``, rsub,
     keeps it as the parameter ``other``; ``x ** 2`` as ``exponent``)."""
 
-    __slots__ = ("op", "code", "number_param", "plan", "name_text", "context")
+    __slots__ = ("op", "code", "number_param", "plan", "name_text", "context", "numpy")
 
     def __init__(self, code: int, key: str, number_param: str | None):
         self.op = OPS[key]
         self.code = code
         self.number_param = number_param
+        #: no ``scalar`` forward: the row's own numpy forward and rule run on numpy scalars
+        #: (sin, exp...: only numpy gives numpy's bits)
+        self.numpy = self.op.scalar is None
+        if self.numpy and (self.op.inputs != ("self",) or self.op.params or not self.op.elementwise):
+            raise AssertionError(f"{key}: the scalar path runs elementwise one-tensor rows only")
         self.plan = _plan(self.op)
         self.name_text = _string(self.op.torch_name)
         #: the plan for the gradient rule's values: (name, kind) with kind 0/1 an input slot,
@@ -108,9 +113,44 @@ _ALPHA = {"alpha": 1}
 # code 0 is a leaf (an input); a tensor's code says which row made it
 _ROWS = (None,) + tuple(_Row(i + 1, key, param) for i, (key, param) in enumerate(
     (("add", None), ("sub", None), ("rsub", "other"), ("mul", None), ("div", None),
-     ("reciprocal", None), ("neg", None), ("pow", "exponent"))))
-_ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW = _ROWS[1:]
+     ("reciprocal", None), ("neg", None), ("pow", "exponent"))
+    + tuple((key, None) for key in UNARY_FUNCTIONS if key not in ("reciprocal", "neg"))))
+_ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW = _ROWS[1:9]
 _TENSOR_TENSOR = {"+": _ADD, "-": _SUB, "*": _MUL, "/": _DIV}
+#: functions called by name, f(x), with one tensor: graph.FUNCTIONS' one-row entries
+_CALLS = {row.op.key: row for row in _ROWS[1:] if row.op.key in UNARY_FUNCTIONS}
+
+
+class _NumpyScalarOps:
+    """``F`` for the numpy rows' rules: each call runs :class:`gradviz.ops.NumpyOps` on numpy
+    scalars of the dtype (Python numbers become what numpy makes of a weak scalar), and gives
+    back a Python float (or bool, for masks). numpy is imported only when such a row is used;
+    its floating-point warnings are off while the scalar path runs, as the general path's are.
+    """
+
+    def __init__(self, dtype: str):
+        import numpy
+
+        self._numpy = numpy
+        self.scalar = getattr(numpy, dtype)
+        self.saved_errors = numpy.seterr(all="ignore")
+
+    def restore(self) -> None:
+        self._numpy.seterr(**self.saved_errors)
+
+    def forward(self, row: _Row, x: float):
+        return float(row.op.forward(self.scalar(x)))
+
+    def __getattr__(self, name: str):
+        rule = getattr(NumpyOps, name)
+        scalar, asarray, bool_ = self.scalar, self._numpy.asarray, self._numpy.bool_
+
+        def op(*args):
+            r = asarray(rule(*[scalar(a) if type(a) is float or type(a) is int else a for a in args]))
+            return bool(r) if r.dtype == bool_ else float(r)
+
+        setattr(self, name, op)
+        return op
 
 
 # ---------------------------------------------------------------------------
@@ -376,13 +416,17 @@ def fast_trace(
     """
     if dtype not in SCALAR_OPS:
         return None
+    numpy_ops: list = []  # the numpy rows' F, once one is used
     try:
-        return _trace(expr, dict(at or {}), list(no_grad), dtype, max_terms, max_depth, drop_unused)
+        return _trace(expr, dict(at or {}), list(no_grad), dtype, max_terms, max_depth, drop_unused, numpy_ops)
     except _Unsupported:
         return None
+    finally:
+        for ops in numpy_ops:
+            ops.restore()
 
 
-def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) -> ScalarTrace:
+def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, numpy_ops) -> ScalarTrace:
     F = SCALAR_OPS[dtype]
     cast = F.cast
     st = ScalarTrace(source, dtype)
@@ -411,7 +455,12 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
     def apply(row: _Row, x: int, y: int, number, s: int, e: int) -> int:
         """graph.Tracer.apply for one row: x is a tensor, y a tensor, -1 (``number``) or -2 (none)."""
         xv = data[x]
-        if row.number_param is not None:
+        if row.numpy:
+            if not numpy_ops:
+                numpy_ops.append(_NumpyScalarOps(dtype))
+            result = cast(numpy_ops[0].forward(row, xv))
+            needs = req[x]
+        elif row.number_param is not None:
             params = row.params(number)
             result = row.op.scalar(F, xv, **{k: cast(v) for k, v in params.items()})
             needs = req[x]
@@ -495,6 +544,7 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
     ops: list[tuple] = []  # ("b", symbol, power, right) | ("u", symbol, pos) | ("(", pos)
     depth = terms = 0
     expect_operand = True
+    call_paren = False  # a function's name was read: its '(' comes next
     pos = 0
     n = len(source)
 
@@ -530,7 +580,17 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
             if expect_operand:
                 if name:
                     i = index.get(name)
-                    if i is None or name in _KEYWORDS or name.startswith("__"):
+                    if i is None:  # a function call, f(x), or something for the general path
+                        row = _CALLS.get(name)
+                        if row is None or _SPACES.match(source, pos).end() != source.find("(", pos):
+                            raise _Unsupported
+                        depth += 1
+                        ops.append(("c", row, here))
+                        call_paren = True
+                        if depth > max_depth:
+                            raise _Unsupported
+                        continue
+                    if name in _KEYWORDS or name.startswith("__"):
                         raise _Unsupported
                     used[i] = True
                     terms += 1
@@ -552,6 +612,9 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
                     depth += 1
                     ops.append(("u", op, here))
                 elif op == "(":
+                    if call_paren:  # the call's own parenthesis, counted with the call
+                        call_paren = False
+                        continue
                     depth += 1
                     ops.append(("(", here))
                 else:
@@ -563,9 +626,12 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
                 while ops:
                     top = ops[-1]
                     kind = top[0]
-                    if kind == "(":
+                    if kind == "b":
+                        p = top[2]
+                    elif kind == "u":
+                        p = _UNARY_POWER
+                    else:  # "(" or a call
                         break
-                    p = top[2] if kind == "b" else _UNARY_POWER
                     if p > power or (p == power and not right):
                         reduce_top()
                     else:
@@ -573,12 +639,21 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
                 ops.append(("b", op, power, right))
                 expect_operand = True
             elif op == ")":
-                while ops and ops[-1][0] != "(":
+                while ops and ops[-1][0] in "bu":
                     reduce_top()
                 if not ops:
                     raise _Unsupported
-                p = ops.pop()[1]
+                marker = ops.pop()
                 depth -= 1
+                if marker[0] == "c":  # f(x): one tensor argument
+                    is_t, v, _, _, _ = operands.pop()
+                    if not is_t:
+                        raise _Unsupported  # torch.sin(2) is an error in the general path
+                    p = marker[2]
+                    k = apply(marker[1], v, -2, None, p, pos)
+                    operands.append((True, k, p, pos, (k,)))
+                    continue
+                p = marker[1]
                 is_t, v, _, _, created = operands.pop()
                 for k in created:  # the tensors of the node the parentheses enclose get their span
                     start[k] = p
@@ -593,7 +668,7 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
     if expect_operand:
         raise _Unsupported
     while ops:
-        if ops[-1][0] == "(":
+        if ops[-1][0] in "(c":
             raise _Unsupported
         reduce_top()
     is_t, out, _, _, _ = operands.pop()
@@ -616,7 +691,7 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused) 
     st.grads = [None] * n_inputs
     if st.root is not None:
         st.order = _depth_first(st)
-        _backward(st, F)
+        _backward(st, F, numpy_ops[0] if numpy_ops else None)
     return st
 
 
@@ -642,7 +717,7 @@ def _depth_first(st: ScalarTrace) -> array:
     return order
 
 
-def _backward(st: ScalarTrace, F) -> None:
+def _backward(st: ScalarTrace, F, numpy_ops=None) -> None:
     """engine.backward on the arrays: the same order, the same additions, the rows' own rules."""
     code, a, b, req, data, numbers, grads = st.code, st.a, st.b, st.req, st.data, st.numbers, st.grads
     cast, add = F.cast, F.add
@@ -687,7 +762,10 @@ def _backward(st: ScalarTrace, F) -> None:
                 context[name] = data[f]
             else:
                 context[name] = 1 if kind == 3 else numbers[f]
-        sent = row.op.vjp(F, g, context)
+        if row.numpy:  # the rule on numpy scalars; what it sends is the dtype's, as the engine makes it
+            sent = [cast(g) for g in row.op.vjp(numpy_ops, g, context)]
+        else:
+            sent = row.op.vjp(F, g, context)
         for slot, g in zip((x, y), sent):
             if slot < 0 or not req[slot]:
                 continue

@@ -318,8 +318,27 @@ CASES = [
     ("x+1+2", {"x": 1}, {"max_terms": 2}, NONE),
     ("(" * 3000 + "x*2" + ")" * 3000, {"x": 1}, {}, HANDLE),
     ("-" * 3000 + "x", {"x": 1}, {}, HANDLE),
+    # --- functions of one tensor: numpy's own forward and rule, on numpy scalars ---
+    ("sin(x)", {"x": 1}, {}, HANDLE),
+    ("sin (x) * cos((y))", {"x": 0.3, "y": 0.7}, {}, HANDLE),
+    ("exp(x) + log(x) + sqrt(x) + tanh(x) + sigmoid(x) + relu(x) + abs(x)", {"x": 0.5}, {}, HANDLE),
+    ("relu(x) + abs(x)", {"x": 0.0}, {}, HANDLE),
+    ("asin(x/2) + acos(x/3) + atan(x) + sinh(x) + cosh(x) + tan(x)", {"x": 0.5}, {}, HANDLE),
+    ("log1p(x) + expm1(x) + exp2(x) + log2(x) + log10(x) + rsqrt(x) + erf(x)", {"x": 0.7}, {}, HANDLE),
+    ("reciprocal(x) + neg(x)", {"x": 3}, {}, HANDLE),
+    ("log(x) + sqrt(-x) + exp(1000*x)", {"x": 0.0}, {}, HANDLE),  # -inf, nan, inf: no warnings
+    ("sin(sin(sin(x)))*y", {"x": 2, "y": 3}, {"no_grad": ["x"]}, HANDLE),
+    ("-sin(x)**2", {"x": 1.1}, {}, HANDLE),
+    ("sin(x)", {"x": 1}, {"max_depth": 0}, NONE),
+    ("sin(x)", {"x": 1, "sin": 2}, {}, NONE),  # an input named like a function: the general path
+    ("sin(2)", {}, {}, NONE),
+    ("sin(x, 1)", {"x": 1}, {}, NONE),
+    ("sin()", {"x": 1}, {}, NONE),
+    ("sin", {"x": 1}, {}, NONE),
+    ("sin(x)(x)", {"x": 1}, {}, NONE),
+    ("sum(x)", {"x": 1}, {}, NONE),
+    ("square(x)", {"x": 1}, {}, NONE),
     # --- not the fast path's: it must decline ---
-    ("sin(x)", {"x": 1}, {}, NONE),
     ("x.sin()", {"x": 1}, {}, NONE),
     ("torch.sin(x)", {"x": 1}, {}, NONE),
     ("x**3", {"x": 2}, {}, NONE),
@@ -477,6 +496,10 @@ def _number(draw):
     return _paren(node) if draw(st.booleans()) else node
 
 
+FUNCTIONS = ["sin", "cos", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "atan", "erf",
+             "reciprocal", "neg", "log1p", "expm1", "rsqrt"]
+
+
 def _binary(op, left, right, space):
     p = POWER[op]
     left = _wrap(left, left[1] < p)
@@ -493,7 +516,8 @@ def _extend(tensors):
     power = st.builds(lambda a, e: (_wrap(a, a[1] < ATOM)[0] + "**" + e, POW), tensors,
                       st.sampled_from(["0", "1", "2", "0.0", "1.0", "2.0", "2.", "(2)", "+2", "1e0"]))
     paren = tensors.map(_paren)
-    return st.one_of(both, left, right, unary, power, paren)
+    call = st.builds(lambda f, a: (f"{f}({a[0]})", ATOM), st.sampled_from(FUNCTIONS), tensors)
+    return st.one_of(both, left, right, unary, power, paren, call)
 
 
 _names = st.sampled_from(["x", "y", "z"]).map(lambda n: (n, ATOM))
