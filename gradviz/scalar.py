@@ -52,7 +52,7 @@ _TOKEN = re.compile(
 _SPACES = re.compile(r"\s*")
 _BINARY = {"+": (10, False), "-": (10, False), "*": (20, False), "/": (20, False), "**": (40, True)}
 _UNARY_POWER = 30
-_EXPONENTS = (0, 1, 2)  # tensor ** number for these only: numpy's power is then exact (1, x, x·x)
+_EXPONENTS = (0, 1, 2)  # tensor ** these in Python floats (numpy's power is then exact); others in numpy
 _CHUNK = 1 << 20  # tokenize about a megabyte of text at a time
 _ALPHA = {"alpha": 1}
 
@@ -64,15 +64,15 @@ class _Row:
 
     __slots__ = ("op", "code", "number_param", "plan", "name_text", "context", "numpy")
 
-    def __init__(self, code: int, key: str, number_param: str | None):
+    def __init__(self, code: int, key: str, number_param: str | None, numpy: bool = False):
         self.op = OPS[key]
         self.code = code
         self.number_param = number_param
-        #: no ``scalar`` forward: the row's own numpy forward and rule run on numpy scalars
-        #: (sin, exp...: only numpy gives numpy's bits)
-        self.numpy = self.op.scalar is None
-        if self.numpy and (self.op.inputs != ("self",) or self.op.params or not self.op.elementwise):
-            raise AssertionError(f"{key}: the scalar path runs elementwise one-tensor rows only")
+        #: the row's own numpy forward and rule, run on numpy scalars (sin, exp, x**3...: only
+        #: numpy gives numpy's bits); always so for rows without a ``scalar`` forward
+        self.numpy = numpy or self.op.scalar is None
+        if self.numpy and (self.op.inputs != ("self",) or set(self.op.params) - {number_param}):
+            raise AssertionError(f"{key}: the scalar path runs one-tensor rows only")
         self.plan = _plan(self.op)
         self.name_text = _string(self.op.torch_name)
         #: the plan for the gradient rule's values: (name, kind) with kind 0/1 an input slot,
@@ -115,7 +115,9 @@ _ROWS = (None,) + tuple(_Row(i + 1, key, param) for i, (key, param) in enumerate
     (("add", None), ("sub", None), ("rsub", "other"), ("mul", None), ("div", None),
      ("reciprocal", None), ("neg", None), ("pow", "exponent"))
     + tuple((key, None) for key in UNARY_FUNCTIONS if key not in ("reciprocal", "neg"))))
+_ROWS += (_Row(len(_ROWS), "pow", "exponent", numpy=True),)  # x ** 3, x ** 0.5...: numpy's power
 _ADD, _SUB, _RSUB, _MUL, _DIV, _RECIPROCAL, _NEG, _POW = _ROWS[1:9]
+_POW_NUMPY = _ROWS[-1]
 _TENSOR_TENSOR = {"+": _ADD, "-": _SUB, "*": _MUL, "/": _DIV}
 #: functions called by name, f(x), with one tensor: graph.FUNCTIONS' one-row entries
 _CALLS = {row.op.key: row for row in _ROWS[1:] if row.op.key in UNARY_FUNCTIONS}
@@ -138,8 +140,8 @@ class _NumpyScalarOps:
     def restore(self) -> None:
         self._numpy.seterr(**self.saved_errors)
 
-    def forward(self, row: _Row, x: float):
-        return float(row.op.forward(self.scalar(x)))
+    def forward(self, row: _Row, x: float, params: dict):
+        return float(row.op.forward(self.scalar(x), **params))
 
     def __getattr__(self, name: str):
         rule = getattr(NumpyOps, name)
@@ -458,7 +460,8 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
         if row.numpy:
             if not numpy_ops:
                 numpy_ops.append(_NumpyScalarOps(dtype))
-            result = cast(numpy_ops[0].forward(row, xv))
+            params = row.params(number) if row.number_param else {}
+            result = cast(numpy_ops[0].forward(row, xv, params))
             needs = req[x]
         elif row.number_param is not None:
             params = row.params(number)
@@ -534,9 +537,9 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                 k = apply(_MUL, r, -1, number, s, e)
                 return (True, k, s, e, (r, k))
         else:  # **
-            if not ta or tb or vb not in _EXPONENTS:
-                raise _Unsupported
-            k = apply(_POW, va, -2, vb, s, e)
+            if not ta or tb:
+                raise _Unsupported  # tensor ** tensor, number ** tensor: the general path
+            k = apply(_POW if vb in _EXPONENTS else _POW_NUMPY, va, -2, vb, s, e)
         return (True, k, s, e, (k,))
 
     # --- the operator-precedence loop (parser.parse's, for this grammar) ---------------------

@@ -341,9 +341,9 @@ CASES = [
     # --- not the fast path's: it must decline ---
     ("x.sin()", {"x": 1}, {}, NONE),
     ("torch.sin(x)", {"x": 1}, {}, NONE),
-    ("x**3", {"x": 2}, {}, NONE),
-    ("x**0.5", {"x": 2}, {}, NONE),
-    ("x**-1", {"x": 2}, {}, NONE),
+    ("x**3", {"x": 2}, {}, HANDLE),
+    ("x**0.5", {"x": 2}, {}, HANDLE),
+    ("x**-1", {"x": 2}, {}, HANDLE),
     ("x**y", {"x": 2, "y": 2}, {}, NONE),
     ("x**True", {"x": 2}, {}, NONE),
     ("2**x", {"x": 2}, {}, NONE),
@@ -514,7 +514,8 @@ def _extend(tensors):
     right = st.builds(lambda op, a, b, s: _binary(op, a, b, s), ops, _number(), tensors, _space)
     unary = st.builds(lambda sign, a: (sign + _wrap(a, a[1] < UNARY)[0], UNARY), st.sampled_from("-+"), tensors)
     power = st.builds(lambda a, e: (_wrap(a, a[1] < ATOM)[0] + "**" + e, POW), tensors,
-                      st.sampled_from(["0", "1", "2", "0.0", "1.0", "2.0", "2.", "(2)", "+2", "1e0"]))
+                      st.sampled_from(["0", "1", "2", "0.0", "1.0", "2.0", "2.", "(2)", "+2", "1e0",
+                                       "3", "0.5", "(-1)", "-2.5", "1e10"]))
     paren = tensors.map(_paren)
     call = st.builds(lambda f, a: (f"{f}({a[0]})", ATOM), st.sampled_from(FUNCTIONS), tensors)
     return st.one_of(both, left, right, unary, power, paren, call)
