@@ -62,7 +62,7 @@ class _Row:
     the Python number of the operation (``x - 2`` keeps 2 in slot ``other``; ``2 - x``, rsub,
     keeps it as the parameter ``other``; ``x ** 2`` as ``exponent``)."""
 
-    __slots__ = ("op", "code", "number_param", "plan", "name_text", "context", "numpy")
+    __slots__ = ("op", "code", "number_param", "plan", "name_text", "context", "numpy", "fixed_saved")
 
     def __init__(self, code: int, key: str, number_param: str | None, numpy: bool = False):
         self.op = OPS[key]
@@ -82,6 +82,10 @@ class _Row:
             for name, source, arg, _ in self.plan)
         if any(name == "alpha" and self.params(None).get("alpha") != 1 for name, _ in self.context):
             raise AssertionError("alpha is 1 in every row this path runs")
+        #: the saved values' text when it is the same for every use of the row (add: alpha=1)
+        self.fixed_saved = None
+        if all(kind == 3 for _, kind in self.context) and not any(when is not None for *_, when in self.plan):
+            self.fixed_saved = ",".join(f'"{name}":1' for name, _ in self.context)
 
     def params(self, number) -> dict:
         """The row's parameters, as graph._binary passes them."""
@@ -330,14 +334,20 @@ class ScalarTrace:
             g = grads[k]
             return "null" if g is None else value(g)
 
+        quoted = [_string(name) for name in names]
+        memo_get = memo.get
+        # the inputs' texts, each used up to four times (input, tensor, every function saving it)
+        data_text = [value(data[k]) for k in range(n_inputs)]
+        grad_text = [grad_text(k) for k in range(n_inputs)]
+
         out = self.output
         yield (f'{{"schema":"{SCHEMA}","expression":{_string(self.source)},"dtype":"{self.dtype}",'
                f'"output":{{"data":{value(data[out])},"shape":[],"requires_grad":{_bool(req[out])},'
                f'"grad_fn":{_ROWS[code[out]].name_text if code[out] and req[out] else "null"}}},"inputs":{{')
         yield ",".join(
-            f'{_string(name)}:{{"data":{value(data[k])},"shape":[],"requires_grad":{_bool(req[k])},'
-            f'"grad":{grad_text(k)}}}'
-            for k, name in enumerate(names) if kept[k])
+            f'{quoted[k]}:{{"data":{data_text[k]},"shape":[],"requires_grad":{_bool(req[k])},'
+            f'"grad":{grad_text[k]}}}'
+            for k in range(n_inputs) if kept[k])
         yield f'}},"graph":{{"root":{"null" if self.root is None else chr(34) + "f0" + chr(34)},"functions":['
 
         order = self.order
@@ -347,20 +357,31 @@ class ScalarTrace:
                 c = code[f]
                 if c == 0:
                     parts.append(f'{{"id":"f{fpos[f]}","name":"AccumulateGrad","next_functions":[],'
-                                 f'"variable":{_string(names[f])},"tensor":"t{f - dropped[f]}"}}')
+                                 f'"variable":{quoted[f]},"tensor":"t{f - dropped[f]}"}}')
                     continue
                 row = _ROWS[c]
                 x, y = a[f], b[f]
                 nexts = f'"f{fpos[x]}"' if req[x] else "null"
                 if y != -2:
                     nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+                saved = row.fixed_saved
+                if saved is not None:
+                    parts.append(f'{{"id":"f{fpos[f]}","name":{row.name_text},"next_functions":[{nexts}],'
+                                 f'"saved":{{{saved}}},"tensor":"t{f - shift}"}}')
+                    continue
                 saved = []
                 for name, source, arg, when in row.plan:
                     if when is not None and not ((x if when == 0 else y) >= 0 and req[x if when == 0 else y]):
                         saved.append(f'"{name}":null')
                     elif source == "input":
                         slot = x if arg == 0 else y
-                        saved.append(f'"{name}":{value(data[slot]) if slot >= 0 else number_text(numbers[f])}')
+                        if slot < 0:
+                            saved.append(f'"{name}":{number_text(numbers[f])}')
+                        elif slot < n_inputs:
+                            saved.append(f'"{name}":{data_text[slot]}')
+                        else:
+                            v = data[slot]
+                            saved.append(f'"{name}":{memo_get(v) or value(v)}')
                     elif source == "param":
                         saved.append(f'"{name}":{number_text(row.params(numbers.get(f))[arg])}')
                     else:  # the result
@@ -377,19 +398,21 @@ class ScalarTrace:
                 if k < n_inputs:
                     if kept[k]:
                         parts.append(
-                            f'{{"id":"t{k - dropped[k]}","name":{_string(names[k])},"span":null,'
-                            f'"data":{value(data[k])},"shape":[],"requires_grad":{_bool(req[k])},'
-                            f'"is_leaf":true,"grad_fn":null,"grad":{grad_text(k)}}}')
+                            f'{{"id":"t{k - dropped[k]}","name":{quoted[k]},"span":null,'
+                            f'"data":{data_text[k]},"shape":[],"requires_grad":{_bool(req[k])},'
+                            f'"is_leaf":true,"grad_fn":null,"grad":{grad_text[k]}}}')
                     continue
+                v = data[k]
+                t = memo_get(v) or value(v)
                 if req[k]:
                     parts.append(
                         f'{{"id":"t{k - shift}","name":null,"span":[{start[k]},{end[k]}],'
-                        f'"data":{value(data[k])},"shape":[],"requires_grad":true,"is_leaf":false,'
+                        f'"data":{t},"shape":[],"requires_grad":true,"is_leaf":false,'
                         f'"grad_fn":"f{fpos[k]}","grad":null}}')
                 else:
                     parts.append(
                         f'{{"id":"t{k - shift}","name":null,"span":[{start[k]},{end[k]}],'
-                        f'"data":{value(data[k])},"shape":[],"requires_grad":false,"is_leaf":true,'
+                        f'"data":{t},"shape":[],"requires_grad":false,"is_leaf":true,'
                         f'"grad_fn":null,"grad":null}}')
             if parts:
                 yield ("" if first else ",") + ",".join(parts)
