@@ -69,10 +69,10 @@ if sys.argv[3] == "sin":
     f = torch.sin(xs[0]) * xs[1]
     for i in range(1, n):
         f = f + torch.sin(xs[i]) * xs[i + 1]
-elif sys.argv[3] == "cube":
-    f = xs[0] ** 3 * xs[1]
+elif sys.argv[3] == "maximum":
+    f = torch.maximum(xs[0], xs[1]) * xs[1]
     for i in range(1, n):
-        f = f + xs[i] ** 3 * xs[i + 1]
+        f = f + torch.maximum(xs[i], xs[i + 1]) * xs[i + 1]
 else:
     f = xs[0] * xs[1]
     for i in range(1, n):
@@ -184,9 +184,9 @@ def importable(name: str) -> bool:
 
 
 #: term templates: "mul" is arithmetic (gradviz's scalar fast path, pure Python floats), "sin"
-#: calls a function (the scalar fast path, sin through numpy scalars), "cube" needs the general
-#: path (x**3 is not among the fast path's ops: numpy's power is not exact there)
-TERMS = {"mul": "x{i}*x{j}", "sin": "sin(x{i})*x{j}", "cube": "x{i}**3*x{j}"}
+#: calls a function (the scalar fast path, sin through numpy scalars), "maximum" needs the
+#: general path (the fast path takes functions of one tensor only)
+TERMS = {"mul": "x{i}*x{j}", "sin": "sin(x{i})*x{j}", "maximum": "maximum(x{i}, x{j})*x{j}"}
 
 
 def write_chain(directory: str, n: int, kind: str = "mul") -> tuple[str, str]:
@@ -221,18 +221,32 @@ def cold_start(gv, env, runs, tmp, torch_ok, torchviz_ok, dot_ok) -> list[tuple]
     return rows
 
 
-def scale(gv, env, sizes, tmp, torch_ok, mem_limit, timeout, kind: str = "mul") -> list[tuple]:
+def scale(gv, env, sizes, tmp, torch_ok, mem_limit, timeout, kind: str = "mul", runs: int = 1) -> list[tuple]:
+    """Per N: gradviz's and PyTorch's runs, the median of ``runs`` (one run from a million terms on)."""
     rows = []
     for n in sizes:
         expr, at = write_chain(tmp, n, kind)
         print(f"  {kind} N = {n:,} ...", file=sys.stderr, flush=True)
-        mine = run(gv + ["-f", expr, "--at-file", at, "--json"], env, timeout=timeout, mem_limit=mem_limit)
+        count = runs if n < 1_000_000 else 1
+        mine = _median([run(gv + ["-f", expr, "--at-file", at, "--json"], env, timeout=timeout, mem_limit=mem_limit)
+                        for _ in range(count)], lambda r: r.wall)
         theirs = None
         if torch_ok:
-            theirs = run([sys.executable, "-c", TORCH_SCALE_SCRIPT, str(n), at, kind], env, timeout=timeout,
-                         mem_limit=mem_limit, keep_stdout=True)
+            theirs = _median([run([sys.executable, "-c", TORCH_SCALE_SCRIPT, str(n), at, kind], env, timeout=timeout,
+                                  mem_limit=mem_limit, keep_stdout=True) for _ in range(count)], _torch_time)
         rows.append((n, mine, theirs))
     return rows
+
+
+def _torch_time(r: Run) -> float:
+    parts = json.loads(r.out.strip().splitlines()[-1])
+    return parts["forward"] + parts["backward"]
+
+
+def _median(results: list, key) -> Run:
+    """The run with the median ``key`` among those that succeeded (else the first)."""
+    ok = sorted((r for r in results if r.ok), key=key)
+    return ok[(len(ok) - 1) // 2] if ok else results[0]
 
 
 def scale_table(rows) -> None:
@@ -241,8 +255,7 @@ def scale_table(rows) -> None:
     for n, mine, theirs in rows:
         their_time = None
         if theirs is not None and theirs.ok:
-            parts = json.loads(theirs.out.strip().splitlines()[-1])
-            their_time = parts["forward"] + parts["backward"]
+            their_time = _torch_time(theirs)
         per_mine = f"{mine.wall / n * 1e6:.1f}" if mine.ok else "–"
         per_theirs = f"{their_time / n * 1e6:.1f}" if their_time else "–"
         print(f"| {n:,} | {secs(mine)} | {per_mine} | {mb(mine)} | {secs(theirs, their_time)} | {per_theirs} "
@@ -315,6 +328,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7, help="runs per cold-start command (median shown)")
     ap.add_argument("--max-n", type=int, default=SIZES[-1], help="largest expression size to run")
+    ap.add_argument("--scale-runs", type=int, default=3, help="runs per scale row below 1,000,000 (median shown)")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     ap.add_argument("--mem-limit-gb", type=float, default=12.0,
                     help="address-space limit for each scale run (a runaway run fails instead of swapping)")
@@ -342,21 +356,22 @@ def main(argv=None) -> int:
             print(f"| {label} | {secs(mine)} | {mb(mine)} | {their_label or '–'} | {secs(theirs)} | {mb(theirs)} "
                   f"| {ratio(theirs.wall if theirs and theirs.ok else None, mine.wall if mine.ok else None)} |")
 
-        print("\n### Scale: x0*x1 + x1*x2 + ... (N products), one run each\n")
+        print(f"\n### Scale: x0*x1 + x1*x2 + ... (N products), median of {args.scale_runs} runs (one at 1,000,000)\n")
         print("gradviz: `gradviz -f chain.txt --at-file chain.json --json > /dev/null` (whole process: "
               "start-up, read, parse, forward, backward, JSON). PyTorch: the same leaves and graph built "
               "in a Python loop, then backward (import and file reading excluded; peak RSS includes the import).\n")
-        scale_table(scale(gv, env, sizes, tmp, torch_ok, mem_limit, args.timeout))
+        scale_table(scale(gv, env, sizes, tmp, torch_ok, mem_limit, args.timeout, runs=args.scale_runs))
 
         smaller = [n for n in sizes if n <= GENERAL_MAX_N]
-        print("\n### Scale with a function: sin(x0)*x1 + sin(x1)*x2 + ... (N terms), one run each\n")
+        print(f"\n### Scale with a function: sin(x0)*x1 + sin(x1)*x2 + ... (N terms), median of {args.scale_runs} runs\n")
         print("Still the scalar fast path, with `sin` (forward and gradient rule) computed by numpy on "
               "numpy scalars; same measurement as above.\n")
-        scale_table(scale(gv, env, smaller, tmp, torch_ok, mem_limit, args.timeout, kind="sin"))
-        print("\n### Scale on the general path: x0**3*x1 + x1**3*x2 + ... (N terms), one run each\n")
-        print("`x**3` is not among the scalar fast path's ops, so this runs gradviz's general path "
-              "(expression tree, tracer with numpy values, engine); same measurement as above.\n")
-        scale_table(scale(gv, env, smaller, tmp, torch_ok, mem_limit, args.timeout, kind="cube"))
+        scale_table(scale(gv, env, smaller, tmp, torch_ok, mem_limit, args.timeout, kind="sin", runs=args.scale_runs))
+        print(f"\n### Scale on the general path: maximum(x0, x1)*x1 + ... (N terms), median of {args.scale_runs} runs\n")
+        print("A function of two tensors is not for the scalar fast path, so this runs gradviz's general "
+              "path (expression tree, tracer with numpy values, engine); same measurement as above.\n")
+        scale_table(scale(gv, env, smaller, tmp, torch_ok, mem_limit, args.timeout, kind="maximum",
+                          runs=args.scale_runs))
 
         print(f"\n### SVG of a {SVG_FUNCTIONS:,}-node graph\n")
         n, mine, size, viz = large_svg(gv, env, tmp, torchviz_ok, dot_ok, args.timeout)
