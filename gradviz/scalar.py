@@ -1,24 +1,28 @@
-"""The scalar fast path: large arithmetic expressions on number inputs, without numpy.
+"""The scalar fast path: large expressions on number inputs, in flat arrays.
 
 ``gradviz -f chain.txt --at-file values.json --json`` on a million-term ``x0*x1 + x1*x2 + ...``
 is a million tiny 0-d tensors. The general path (parser → tree → tracer → engine → JSON) builds
 an object per node and runs a numpy call per value; here the same work is done in one pass over
-the tokens with flat lists and Python floats:
+the tokens, with one array entry per tensor:
 
 * the tokens are read with one regular expression and evaluated as the operator-precedence
   loop reduces them (post-order, so tensors are created in the order the tracer creates them);
-* values and gradients are Python floats rounded to the dtype by the op rows' ``scalar``
-  forwards and the scalar ops namespaces (:class:`gradviz.ops.Float32Ops`), which give numpy's
-  bits exactly; the gradient rules are the rows' own ``vjp``;
+* arithmetic values and gradients are Python floats rounded to the dtype by the op rows'
+  ``scalar`` forwards and the scalar ops namespaces (:class:`gradviz.ops.Float32Ops`), which
+  give numpy's bits exactly; the gradient rules are the rows' own ``vjp``;
+* functions of one tensor (``sin(x)``, ``exp(x)``...) and ``x ** 3`` run their rows' own numpy
+  forward and rule on numpy scalars (numpy is imported only then);
 * backward runs in PyTorch's priority order, as :mod:`gradviz.engine` does;
 * the ``gradviz/1`` JSON is written entry by entry, byte-identical to the general path's
-  (tests/test_scalar.py compares the two on every eligible golden case and random expressions).
+  (tests/test_scalar.py compares the two on tables, every eligible golden case and random
+  expressions).
 
-It takes only what it can answer exactly: inputs that are numbers, and ``+ - * /``, unary
-``-``/``+``, parentheses and ``** 0|1|2``. Anything else — another operator or function, a list
-input, a name without a value, a syntax error, a limit exceeded — makes :func:`fast_trace` return
-None, and the general path runs (and reports any error with its own message). numpy is never
-imported here: a small ``--json`` run starts in about half the time.
+It takes only what it can answer exactly: inputs that are numbers; ``+ - * /``, unary
+``-``/``+``, parentheses, ``tensor ** number`` and ``f(tensor)`` for the one-tensor functions.
+Anything else — tensors, ``@``, reductions, methods, ``torch.`` names, a name without a value,
+a syntax error, a limit exceeded — makes :func:`fast_trace` return None, and the general path
+runs (and reports any error with its own message). An arithmetic ``--json`` run never imports
+numpy, so it starts in about half the time.
 """
 
 from __future__ import annotations
