@@ -333,7 +333,7 @@ def emit(result, opts) -> int:
     learned = learn(result, opts)
     code = EXIT_CHECK_FAILED if learned is not None and learned.failed else EXIT_OK
     if opts["as_json"] and not opts.get("format") and not opts.get("output"):
-        out = click.get_text_stream("stdout")
+        out = _Utf8Out(_stdout_bytes())
         result.write_json(out)  # streamed: a million-term document never sits in memory whole
         out.write("\n")
         out.flush()
@@ -500,12 +500,32 @@ def _show(result, opts, learned=None) -> int:
     if out is None or out == "-":
         if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
             raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
-        stream = click.get_binary_stream("stdout")
+        stream = _stdout_bytes()
         stream.write(data)
         stream.flush()
         return EXIT_OK
     write_output(out, data)
     return EXIT_OK
+
+
+def _stdout_bytes():
+    """stdout as bytes (after what was written to it as text); JSON and pictures go out as UTF-8
+    whatever the locale says."""
+    sys.stdout.flush()
+    return sys.stdout.buffer
+
+
+class _Utf8Out:
+    """A text stream over a byte stream, in UTF-8."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self.stream.write(text.encode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _StringIO():
