@@ -18,8 +18,9 @@ the tokens, with one array entry per tensor:
   expressions).
 
 It takes only what it can answer exactly: inputs that are numbers; ``+ - * /``, unary
-``-``/``+``, parentheses, ``tensor ** number`` and ``f(tensor)`` for the one-tensor functions.
-Anything else — tensors, ``@``, reductions, methods, ``torch.`` names, a name without a value,
+``-``/``+``, parentheses, ``tensor ** number``, and the one-tensor functions as ``f(x)``,
+``torch.f(x)`` or ``x.f()``. Anything else — tensors, ``@``, reductions, other methods and
+attributes, a name without a value,
 a syntax error, a limit exceeded — makes :func:`fast_trace` return None, and the general path
 runs (and reports any error with its own message). An arithmetic ``--json`` run never imports
 numpy, so it starts in about half the time.
@@ -49,10 +50,14 @@ class _Unsupported(Exception):
 # Numbers and names are the general tokenizer's (ASCII digits only: anything else falls back).
 # Every run of whitespace ends in a token, another character or the end, so no match is ever
 # retried from a later position (which made long runs of spaces quadratic).
+# A name may be dotted after "torch" (torch.sin, torch.nn.functional.relu); an operator may be a
+# method call without arguments, ".sin()".
 _TOKEN = re.compile(
     r"(\s*)(?:([0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)"
-    r"|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|[-+*/()])|(\S)|\Z)"
+    r"|(torch(?:\.[A-Za-z_][A-Za-z_0-9]*)+|[A-Za-z_][A-Za-z_0-9]*)"
+    r"|(\*\*|\.\s*[A-Za-z_][A-Za-z_0-9]*\s*\(\s*\)|[-+*/()])|(\S)|\Z)"
 )
+_PREFIXES = ("torch.nn.functional.", "torch.special.", "torch.linalg.", "torch.")  # graph._PREFIXES
 _SPACES = re.compile(r"\s*")
 _BINARY = {"+": (10, False), "-": (10, False), "*": (20, False), "/": (20, False), "**": (40, True)}
 _UNARY_POWER = 30
@@ -611,7 +616,7 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                 if name:
                     i = index.get(name)
                     if i is None:  # a function call, f(x), or something for the general path
-                        row = _CALLS.get(name)
+                        row = _CALLS.get(_function_name(name))
                         if row is None or _SPACES.match(source, pos).end() != source.find("(", pos):
                             raise _Unsupported
                         depth += 1
@@ -668,6 +673,13 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                         break
                 ops.append(("b", op, power, right))
                 expect_operand = True
+            elif op[:1] == ".":  # x.f(): the function of the operand just read
+                row = _CALLS.get(op[1:op.index("(")].strip())
+                is_t, v, p, _, _ = operands.pop()
+                if row is None or not is_t or depth + 1 > max_depth:
+                    raise _Unsupported
+                k = apply(row, v, -2, None, p, pos)
+                operands.append((True, k, p, pos, (k,)))
             elif op == ")":
                 while ops and ops[-1][0] in "bu":
                     reduce_top()
@@ -723,6 +735,14 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
         st.order = _depth_first(st)
         _backward(st, F, numpy_ops[0] if numpy_ops else None)
     return st
+
+
+def _function_name(name: str) -> str:
+    """graph._function_name: torch.sin, torch.nn.functional.sin... are sin."""
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
 
 
 def _depth_first(st: ScalarTrace) -> array:

@@ -339,8 +339,19 @@ CASES = [
     ("sum(x)", {"x": 1}, {}, NONE),
     ("square(x)", {"x": 1}, {}, NONE),
     # --- not the fast path's: it must decline ---
-    ("x.sin()", {"x": 1}, {}, NONE),
-    ("torch.sin(x)", {"x": 1}, {}, NONE),
+    ("x.sin()", {"x": 1}, {}, HANDLE),
+    ("x .sin ( ).cos()*y + (x*y).exp()", {"x": 0.1, "y": 0.2}, {}, HANDLE),
+    ("-x.sin() + sin(x).tanh()", {"x": 1}, {}, HANDLE),
+    ("torch.sin(x)", {"x": 1}, {}, HANDLE),
+    ("torch.nn.functional.relu(x) + torch.special.erf(x)", {"x": 0.3}, {}, HANDLE),
+    ("torch . sin(x)", {"x": 1}, {}, MAYBE),
+    ("x.T", {"x": 1}, {}, NONE),
+    ("x.sin(1)", {"x": 1}, {}, NONE),
+    ("x.sum()", {"x": 1}, {}, NONE),
+    ("torch.foo(x)", {"x": 1}, {}, NONE),
+    ("torch.sin", {"x": 1}, {}, NONE),
+    ("2 .sin()", {}, {}, NONE),
+    ("torch.__class__(x)", {"x": 1}, {}, NONE),
     ("x**3", {"x": 2}, {}, HANDLE),
     ("x**0.5", {"x": 2}, {}, HANDLE),
     ("x**-1", {"x": 2}, {}, HANDLE),
@@ -500,6 +511,9 @@ FUNCTIONS = ["sin", "cos", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs
              "reciprocal", "neg", "log1p", "expm1", "rsqrt"]
 
 
+TORCH_FUNCTIONS = ["torch.sin", "torch.exp", "torch.nn.functional.relu", "torch.special.erf"]
+
+
 def _binary(op, left, right, space):
     p = POWER[op]
     left = _wrap(left, left[1] < p)
@@ -517,8 +531,9 @@ def _extend(tensors):
                       st.sampled_from(["0", "1", "2", "0.0", "1.0", "2.0", "2.", "(2)", "+2", "1e0",
                                        "3", "0.5", "(-1)", "-2.5", "1e10"]))
     paren = tensors.map(_paren)
-    call = st.builds(lambda f, a: (f"{f}({a[0]})", ATOM), st.sampled_from(FUNCTIONS), tensors)
-    return st.one_of(both, left, right, unary, power, paren, call)
+    call = st.builds(lambda f, a: (f"{f}({a[0]})", ATOM), st.sampled_from(FUNCTIONS + TORCH_FUNCTIONS), tensors)
+    method = st.builds(lambda f, a: (_wrap(a, a[1] < ATOM)[0] + f".{f}()", ATOM), st.sampled_from(FUNCTIONS), tensors)
+    return st.one_of(both, left, right, unary, power, paren, call, method)
 
 
 _names = st.sampled_from(["x", "y", "z"]).map(lambda n: (n, ATOM))
