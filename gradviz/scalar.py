@@ -778,28 +778,21 @@ def _backward(st: ScalarTrace, F, numpy_ops=None) -> None:
             y = b[f]
             if y >= 0 and req[y]:
                 deps[y] += 1
-    # The ready queue holds one int per function: -f for an operation's function (the latest
-    # created runs first), and for AccumulateGrad a key below all of those, in the order they
-    # became ready — engine.backward's (-sequence_nr, counter) order, without tuples.
-    n = len(code)
-    first_acc = -(n + 1) * (n + 2)  # (counter - (n + 2)) * (n + 1) + f < -n for every counter <= n
-
-    def acc_key(counter: int, f: int) -> int:
-        return first_acc + counter * (n + 1) + f
-
-    buffers: dict[int, float] = {st.root: 1.0}
-    counter = 0
-    ready = [acc_key(0, st.root) if code[st.root] == 0 else -st.root]
+    # Ready operations run latest-created first (engine.backward's -sequence_nr order): the
+    # queue holds -f. An input's AccumulateGrad runs as soon as its last gradient has arrived,
+    # before any operation (PyTorch gives it the highest priority); it only stores that sum in
+    # the input's .grad, so it is done right there instead of through the queue.
+    root = st.root
+    if code[root] == 0:  # the output is an input itself
+        grads[root] = 1.0
+        return
+    buffers: dict[int, float] = {root: 1.0}
+    ready = [-root]
     pop, push = heapq.heappop, heapq.heappush
     while ready:
-        key = pop(ready)
-        f = -key if key >= -n else key % (n + 1)
+        f = -pop(ready)
         g = buffers.pop(f)
         c = code[f]
-        if c == 0:  # AccumulateGrad
-            before = grads[f]
-            grads[f] = g if before is None else add(before, g)
-            continue
         row = _ROWS[c]
         x, y = a[f], b[f]
         context = {}
@@ -823,8 +816,7 @@ def _backward(st: ScalarTrace, F, numpy_ops=None) -> None:
             buffers[slot] = g if prev is None else add(prev, g)
             deps[slot] -= 1
             if deps[slot] == 0:
-                if code[slot] == 0:
-                    counter += 1
-                    push(ready, acc_key(counter, slot))
+                if code[slot] == 0:  # AccumulateGrad: the input's .grad is the sum
+                    grads[slot] = buffers.pop(slot)
                 else:
                     push(ready, -slot)
