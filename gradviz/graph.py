@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import EvalError
 from .ops import OPS, UNARY_FUNCTIONS, Op, saved_values
-from .parser import Node, iter_postorder
+from .parser import Node, function_name, iter_postorder
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -621,16 +621,6 @@ FUNCTIONS.update({
     "contiguous": _fn_contiguous,
 })
 
-_PREFIXES = ("torch.nn.functional.", "torch.special.", "torch.linalg.", "torch.")
-
-
-def _function_name(name: str) -> str:
-    for p in _PREFIXES:
-        if name.startswith(p):
-            return name[len(p):]
-    return name
-
-
 def _closest(name: str, known) -> str:
     import difflib  # only for error messages
 
@@ -705,7 +695,7 @@ def trace_tree(
                 kwargs_nodes = node.kwargs
                 kw = {k: values.pop() for k, _ in reversed(kwargs_nodes)}
                 args = [values.pop() for _ in node.args][::-1]
-                fname = _function_name(node.op)
+                fname = function_name(node.op)
                 impl = FUNCTIONS.get(fname)
                 if impl is None:
                     where = "method" if node.method else "function"

@@ -81,6 +81,17 @@ _UNSUPPORTED_OPS = {
 }
 
 
+FUNCTION_PREFIXES = ("torch.nn.functional.", "torch.special.", "torch.linalg.", "torch.")
+
+
+def function_name(name: str) -> str:
+    """The function a called name means: torch.sin, torch.nn.functional.relu... are sin, relu."""
+    for prefix in FUNCTION_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
 class Token:
     """One lexical token: ``kind`` is 'number', 'name', 'op' or 'end'; ``pos`` is 0-based."""
 

@@ -37,7 +37,7 @@ from typing import Iterator, Mapping, Sequence
 
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, NumpyOps, saved_values
-from .parser import _KEYWORDS
+from .parser import _KEYWORDS, BINARY, UNARY_POWER, function_name
 
 SCHEMA = "gradviz/1"
 
@@ -57,10 +57,7 @@ _TOKEN = re.compile(
     r"|(torch(?:\.[A-Za-z_][A-Za-z_0-9]*)+|[A-Za-z_][A-Za-z_0-9]*)"
     r"|(\*\*|\.\s*[A-Za-z_][A-Za-z_0-9]*\s*\(\s*\)|[-+*/()])|(\S)|\Z)"
 )
-_PREFIXES = ("torch.nn.functional.", "torch.special.", "torch.linalg.", "torch.")  # graph._PREFIXES
 _SPACES = re.compile(r"\s*")
-_BINARY = {"+": (10, False), "-": (10, False), "*": (20, False), "/": (20, False), "**": (40, True)}
-_UNARY_POWER = 30
 _EXPONENTS = (0, 1, 2)  # tensor ** these in Python floats (numpy's power is then exact); others in numpy
 _CHUNK = 1 << 20  # tokenize about a megabyte of text at a time
 _ALPHA = {"alpha": 1}
@@ -616,7 +613,7 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                 if name:
                     i = index.get(name)
                     if i is None:  # a function call, f(x), or something for the general path
-                        row = _CALLS.get(_function_name(name))
+                        row = _CALLS.get(function_name(name))
                         if row is None or _SPACES.match(source, pos).end() != source.find("(", pos):
                             raise _Unsupported
                         depth += 1
@@ -656,15 +653,15 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                     raise _Unsupported
                 if terms > max_terms or depth > max_depth:
                     raise _Unsupported
-            elif op in _BINARY:
-                power, right = _BINARY[op]
+            elif op in BINARY:  # ("@" never comes: it is not among this path's tokens)
+                power, right = BINARY[op]
                 while ops:
                     top = ops[-1]
                     kind = top[0]
                     if kind == "b":
                         p = top[2]
                     elif kind == "u":
-                        p = _UNARY_POWER
+                        p = UNARY_POWER
                     else:  # "(" or a call
                         break
                     if p > power or (p == power and not right):
@@ -735,14 +732,6 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
         st.order = _depth_first(st)
         _backward(st, F, numpy_ops[0] if numpy_ops else None)
     return st
-
-
-def _function_name(name: str) -> str:
-    """graph._function_name: torch.sin, torch.nn.functional.sin... are sin."""
-    for prefix in _PREFIXES:
-        if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
 
 
 def _depth_first(st: ScalarTrace) -> array:

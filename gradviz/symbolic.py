@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import CONSTANTS, _function_name
+from .graph import CONSTANTS
+from .parser import function_name
 from .parser import iter_postorder
 
 #: expressions with more nodes than this get no formulas (SymPy gets slow)
@@ -143,7 +144,7 @@ def to_sympy(tree, symbols: dict):
         elif kind == "call":
             kw = {k: results.pop(id(v)) for k, v in reversed(node.kwargs)}
             args = [results.pop(id(a)) for a in reversed(node.args)][::-1]
-            name = _function_name(node.op)
+            name = function_name(node.op)
             if name in _POSITIONAL:
                 names = _POSITIONAL[name]
                 bound = dict(zip(names, args))
