@@ -284,20 +284,7 @@ def _common(opts) -> tuple[dict, list[str], object]:
 
 
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
-    """Trace one expression with the options (the single place that calls the library).
-
-    A JSON document with nothing else asked of it goes to the scalar fast path first
-    (:mod:`gradviz.scalar`: no numpy, flat lists); it declines what it cannot answer exactly.
-    """
-    if (grad_output is None and output_format(opts) == "json"
-            and not any(opts.get(k) for k in ("steps", "check", "symbolic", "retain_grad"))
-            and int(opts.get("order") or 1) == 1 and (opts.get("graph_kind") or "forward") == "forward"):
-        from .scalar import fast_trace
-
-        fast = fast_trace(expr, at, no_grad=no_grad, dtype=opts["dtype"], max_terms=opts["max_terms"],
-                          max_depth=opts["max_depth"], drop_unused=batch)
-        if fast is not None:
-            return fast
+    """Trace one expression with the options (the single place that calls the library)."""
     from .result import trace
 
     return trace(

@@ -34,17 +34,23 @@ from typing import Callable
 class _LazyNumpy:
     """This module's ``np``: numpy itself once anything has imported it, else deferred functions.
 
-    The table names numpy functions as its rows' forward rules (``np.sin``), but the scalar
-    fast path (:mod:`gradviz.scalar`) reads the rows without ever calling them, and numpy
-    takes ~70 ms to import: a row built before numpy is loaded holds a :class:`_Deferred`
-    that imports numpy on its first call. Function bodies look ``np`` up when they run; by
-    then it is numpy itself (the first lookup after numpy is loaded rebinds it).
+    The table names numpy functions as its rows' forward rules (``np.sin``), but arithmetic on
+    0-d values runs the rows' ``scalar`` forwards on Python floats without ever calling them,
+    and numpy takes ~70 ms to import: a row built before numpy is loaded holds a
+    :class:`_Deferred` that imports numpy on its first call. Function bodies look ``np`` up
+    when they run; after the table is built any lookup imports numpy.
     """
+
+    #: while the table is being built: numpy's functions as :class:`_Deferred` (afterwards any
+    #: attribute imports numpy)
+    deferring = True
 
     def __getattr__(self, name):
         numpy = sys.modules.get("numpy")
         if numpy is None:
-            return _Deferred(name)
+            if self.deferring:
+                return _Deferred(name)
+            import numpy
         globals()["np"] = numpy
         return getattr(numpy, name)
 
@@ -100,9 +106,14 @@ class Op:
     #: one human formula per input (``"grad·other"``), in the order of ``inputs``
     rules: tuple[str, ...] = ()
     #: the forward rule on Python floats through a scalar ops namespace (:class:`Float32Ops`),
-    #: ``scalar(F, *inputs, **params)``, for rows the scalar fast path (:mod:`gradviz.scalar`)
-    #: runs; it must give numpy's bits exactly (tests/test_scalar.py checks it)
+    #: ``scalar(F, *inputs, **params)``, which the tracer runs on 0-d values (Python floats);
+    #: it must give numpy's bits exactly (tests/test_floats.py checks it)
     scalar: Callable | None = None
+    #: where each saved value comes from, in ``saved_values``' (sorted) order:
+    #: (name, source, arg, when) with source "input" (arg: the slot's index), "param" (arg: its
+    #: name), "result" or "derived"; ``when`` the index of the slot that must require grad
+    #: for PyTorch to save it, or None. Filled in from the row by :func:`_saving_plan`.
+    plan: tuple = ()
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +243,7 @@ class NumpyOps:
 
 
 # ---------------------------------------------------------------------------
-# The scalar ops namespaces (the scalar fast path): Python floats, rounded as numpy rounds.
+# The scalar ops namespaces (0-d values on the tape): Python floats, rounded as numpy rounds.
 # ---------------------------------------------------------------------------
 
 _ROUND = array("f", [0.0])  # storing a float here rounds it to float32 (IEEE, to nearest even)
@@ -391,21 +402,21 @@ def _axis(a, dim):
 
 def _sum_backward(F, g, s):
     sizes = s["self_sym_sizes"]
-    dims = _norm_dims(s["dim"], len(sizes))
+    dims = normalized_dims(s["dim"], len(sizes))
     if sizes and not s["keepdim"]:
         for d in sorted(dims):
             g = F.unsqueeze(g, d)
     return F.expand(g, sizes)
 
 
-def _norm_dims(dim, ndim):
+def normalized_dims(dim, ndim):
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     return tuple(d % ndim if ndim else 0 for d in dims)
 
 
 def _numel_of_dims(sizes, dim):
     n = 1
-    for d in _norm_dims(dim, len(sizes)):
+    for d in normalized_dims(dim, len(sizes)):
         n *= sizes[d] if sizes else 1
     return n
 
@@ -685,6 +696,25 @@ def _swap_perm(ndim, d0, d1):
     return tuple(perm)
 
 
+def _saving_plan(op: Op) -> tuple:
+    plan = []
+    for name in sorted(op.saves):
+        if name in op.inputs:
+            source, arg = "input", op.inputs.index(name)
+        elif name == "result":
+            source, arg = "result", None
+        elif name in op.params:
+            source, arg = "param", name
+        else:
+            source, arg = "derived", None
+        slot = op.save_when.get(name)
+        plan.append((name, source, arg, None if slot is None else op.inputs.index(slot)))
+    return tuple(plan)
+
+
+for _row in ROWS:
+    object.__setattr__(_row, "plan", _saving_plan(_row))
+
 OPS: dict[str, Op] = {row.key: row for row in ROWS}
 assert len(OPS) == len(ROWS), "duplicate op key"
 
@@ -707,3 +737,6 @@ def saved_values(op: Op, args: dict, params: dict, result) -> dict:
         else:
             saved[name] = args[name]
     return saved
+
+
+_LazyNumpy.deferring = False  # the table is built: from here on, numpy is imported where it is used

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from typing import Mapping, Sequence
-
-import numpy as np
 
 from .engine import Step, backward
 from .errors import EvalError
 from .graph import DTYPES, Graph, trace_tree
+from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 from .parser import parse
 
@@ -67,6 +67,11 @@ class Trace:
         """The output's data (a numpy array; 0-d for a scalar)."""
         return self.graph.output.data
 
+    def grad(self, name: str):
+        """An input's ``.grad`` as the graph holds it (a Python float for a 0-d input, an array,
+        or None), without numpy."""
+        return self.graph.grad.get(self.graph.input_index[name])
+
     @property
     def grads(self) -> dict:
         """Each input's ``.grad`` after backward (None for inputs that need no grad)."""
@@ -76,8 +81,7 @@ class Trace:
         """The ``gradviz/1`` document as Python objects."""
         from .render.jsondoc import document
 
-        with gc_paused():
-            return document(self)
+        return document(self)
 
     def to_json(self) -> str:
         """The ``gradviz/1`` JSON document, byte-identical to ``gradviz EXPR --json``."""
@@ -115,7 +119,7 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 
     Raises EvalError naming the input when it is not a number, ragged, or too large.
     """
-    if isinstance(value, np.ndarray):
+    if _is_ndarray(value):
         if value.size > max_elements:
             raise EvalError(f"--at {name}: {value.size} elements is more than the limit of {max_elements}")
         if value.dtype.kind not in "fiu":
@@ -160,6 +164,11 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
         return np.array(value, dtype=np.float64)
     except (OverflowError, ValueError):
         raise EvalError(f"--at {name}: not a rectangular list of numbers") from None
+
+
+def _is_ndarray(value) -> bool:
+    numpy = sys.modules.get("numpy")  # an array can only have come from numpy once it is loaded
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 def _used_names(tree) -> set:
@@ -232,7 +241,7 @@ def trace(
                         raise EvalError(
                             f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
                         ) from None
-            elif out.data.size != 1:
+            elif _numel(out.shape) != 1:
                 backward_error = (
                     f"output has shape {tuple(out.shape)}; backward needs a scalar: "
                     f"wrap it in sum(...) or pass --grad-output ones"
@@ -240,6 +249,13 @@ def trace(
             if backward_error is None:
                 steps = backward(graph, start, retain_grad=retain_grad, record_steps=record_steps)
         return Trace(graph, steps, backward_error, warnings)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def format_shape(shape) -> str:

@@ -7,12 +7,12 @@ assigned deterministically and keys are written in a fixed order.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
+from array import array as _array
 from typing import Iterator
 
-import numpy as np
+from ..ops import np
 
 SCHEMA = "gradviz/1"
 
@@ -68,14 +68,15 @@ def saved_value(v):
     return number(v)
 
 
-def tensor_entry(t, graph) -> dict:
+def tensor_entry(t, graph=None) -> dict:
+    """A Tensor view's entry (small documents: the double-backward section)."""
     node = t.node
     return {
         "id": t.id,
         "name": t.name,
         "span": None if t.name or node is None else [node.start, node.end],
         "data": array(t.data),
-        "shape": list(t.data.shape),
+        "shape": list(t.shape),
         "requires_grad": bool(t.requires_grad),
         "is_leaf": bool(t.is_leaf),
         "grad_fn": t.grad_fn.id if t.grad_fn is not None and t.grad_fn.id else None,
@@ -84,6 +85,7 @@ def tensor_entry(t, graph) -> dict:
 
 
 def function_entry(fn) -> dict:
+    """A BackwardFunction view's entry (small documents: the double-backward section)."""
     entry = {
         "id": fn.id,
         "name": fn.name,
@@ -98,84 +100,21 @@ def function_entry(fn) -> dict:
     return entry
 
 
-class Lazy:
-    """A big part of a document — the inputs, the graph's functions or its tensors — kept as
-    its items and how to write one, so that :func:`iter_json` can write it a batch at a time
-    and a million-term document never exists whole in memory.
-
-    ``entry(item)`` is the item's dict; ``text(item)`` is exactly ``dumps(entry(item))``.
-    For an object (``inputs``) the items are ``(name, item)`` pairs.
-    """
-
-    __slots__ = ("items", "entry", "text", "is_object")
-
-    def __init__(self, items, entry, text, is_object: bool = False):
-        self.items = items
-        self.entry = entry
-        self.text = text
-        self.is_object = is_object
-
-    def materialize(self):
-        if self.is_object:
-            return {name: self.entry(item) for name, item in self.items}
-        return [self.entry(item) for item in self.items]
-
-
-def input_entry(t) -> dict:
-    return {
-        "data": array(t.data),
-        "shape": list(t.data.shape),
-        "requires_grad": bool(t.requires_grad),
-        "grad": array(t.grad),
-    }
-
-
-def document(result, lazy: bool = False) -> dict:
-    """The ``gradviz/1`` document for a :class:`gradviz.result.Trace`.
-
-    With ``lazy``, ``inputs``, ``graph.functions`` and ``graph.tensors`` are :class:`Lazy`
-    (for :func:`iter_json`); otherwise every part is plain dicts and lists.
-    """
-    g = result.graph
-    out = g.output
-    texts = _Texts()
-    inputs = Lazy(g.inputs.items(), input_entry, texts.input, is_object=True)
-    functions = Lazy(g.functions, function_entry, texts.function)
-    tensors = Lazy(g.tensors, lambda t: tensor_entry(t, g), texts.tensor)
-    if not lazy:
-        inputs, functions, tensors = inputs.materialize(), functions.materialize(), tensors.materialize()
-    doc = {
-        "schema": SCHEMA,
-        "expression": g.source,
-        "dtype": g.dtype,
-        "output": {
-            "data": array(out.data),
-            "shape": list(out.data.shape),
-            "requires_grad": bool(out.requires_grad),
-            "grad_fn": out.grad_fn.name if out.grad_fn is not None else None,
-        },
-        "inputs": inputs,
-        "graph": {
-            "root": g.root.id if g.root is not None else None,
-            "functions": functions,
-            "tensors": tensors,
-        },
-    }
-    if result.backward_error:
-        doc["backward_error"] = result.backward_error
-    doc.update(result.extras)
-    return doc
+def document(result) -> dict:
+    """The ``gradviz/1`` document for a :class:`gradviz.result.Trace`, as Python objects
+    (read back from the one writer's text, so the two never differ)."""
+    return json.loads("".join(iter_json(result)))
 
 
 # ---------------------------------------------------------------------------
-# The entries' text, written directly. A large graph is millions of 0-d tensors and
-# their functions: building a dict for each and encoding it cost three times as much
-# as writing the text. Each method of _Texts returns exactly ``dumps`` of its entry
-# (tests/test_jsondoc.py checks it on every golden expression) and falls back to
-# that for anything but 0-d values.
+# Numbers as JSON text. A large graph is millions of 0-d tensors: their values are Python
+# floats on the tape, written here without numpy (f32_text gives numpy's shortest float32
+# text, ``str(np.float32(v))``, exactly: tests/test_jsondoc.py checks it).
 # ---------------------------------------------------------------------------
 
 _string = json.encoder.encode_basestring  # a str as a quoted JSON string (what dumps writes)
+_F32 = _array("f", [0.0])
+_SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
 
 
 def _str(s) -> str:
@@ -186,59 +125,65 @@ def _bool(b) -> str:
     return "true" if b else "false"
 
 
-class _Texts:
-    """Writes entries' text, remembering each 0-d array's (a leaf's value is written as its
-    tensor's data, its input's data and the saved self/other of every function using it)."""
+def f32_text(v: float) -> str:
+    """A float32 value's JSON text: the shortest decimal that reads back to it in float32
+    (numpy's ``str(np.float32(v))``: 0.1, not 0.10000000149); nan and ±inf as the strings
+    the schema uses."""
+    if v != v:
+        return '"NaN"'
+    if v == 0:
+        return repr(v)  # 0.0 or -0.0
+    if v in (math.inf, -math.inf):
+        return '"Infinity"' if v > 0 else '"-Infinity"'
+    a = abs(v)
+    if a < _SMALLEST_NORMAL_F32 or math.frexp(a)[0] == 0.5:
+        return _f32_text_careful(v)
+    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: find the
+    # shortest from 8 down (most values need 8 or 9 digits).
+    b = _F32
+    f8 = float("%.8g" % v)
+    b[0] = f8
+    if b[0] != v:
+        return repr(float("%.9g" % v))
+    f7 = float("%.7g" % v)
+    b[0] = f7
+    if b[0] != v:
+        return repr(f8)
+    # Six significant digits are always finer than a float32 interval is wide, so when the
+    # shortest has at most 6 digits it is '%.6g' (which drops trailing zeros).
+    f6 = float("%.6g" % v)
+    b[0] = f6
+    return repr(f6 if b[0] == v else f7)
 
-    def __init__(self):
-        self.memo: dict[int, str] = {}  # id of a live 0-d array -> its text
 
-    def scalar(self, a) -> str | None:
-        """``dumps(array(a))`` for None or a 0-d value; None for anything else."""
-        if a is None:
-            return "null"
-        if type(a) is np.ndarray:
-            if a.shape:
-                return None
-            text = self.memo.get(id(a))
-            if text is None:
-                text = self.memo[id(a)] = _number_text(number(a[()]))
-            return text
-        if not isinstance(a, (int, float, np.integer, np.floating, bool, np.bool_)):
-            return None
-        return _number_text(number(a))
+def _f32_text_careful(v: float) -> str:
+    """f32_text for subnormals (coarser than 6 digits) and powers of two (whose interval is
+    twice as wide above as below): every digit count, the nearest decimal first."""
+    b = _F32
+    for p in range(1, 10):
+        s = "%.*e" % (p - 1, v)
+        f = float(s)
+        b[0] = f
+        if b[0] == v:
+            return repr(f)
+        mantissa, exponent = s.split("e")
+        digits = int(mantissa.replace(".", ""))
+        e = int(exponent) - (p - 1)
+        for d in ((digits - 1, digits + 1) if v > 0 else (digits + 1, digits - 1)):
+            f = float(f"{d}e{e}")
+            b[0] = f
+            if b[0] == v:
+                return repr(f)
+    return repr(float("%.9g" % v))
 
-    def tensor(self, t) -> str:
-        """``dumps(tensor_entry(t, None))``."""
-        data, grad = self.scalar(t.data), self.scalar(t.grad)
-        if data is None or grad is None or t.data.shape:
-            return dumps(tensor_entry(t, None))
-        node = t.node
-        span = "null" if t.name or node is None else f"[{node.start},{node.end}]"
-        grad_fn = t.grad_fn.id if t.grad_fn is not None and t.grad_fn.id else None
-        return (f'{{"id":{_string(t.id)},"name":{_str(t.name)},"span":{span},"data":{data},"shape":[],'
-                f'"requires_grad":{_bool(t.requires_grad)},"is_leaf":{_bool(t.is_leaf)},'
-                f'"grad_fn":{_str(grad_fn)},"grad":{grad}}}')
 
-    def function(self, fn) -> str:
-        """``dumps(function_entry(fn))``."""
-        nexts = ",".join(["null" if n is None else _string(n.id) for n in fn.next_functions])
-        head = f'{{"id":{_string(fn.id)},"name":{_string(fn.name)},"next_functions":[{nexts}]'
-        if fn.variable is not None:
-            return f'{head},"variable":{_str(fn.variable.name)},"tensor":{_str(fn.variable.id)}}}'
-        saved = []
-        for k, v in fn.saved.items():
-            text = None if isinstance(v, (tuple, list)) else self.scalar(v)
-            saved.append(f"{_str(k)}:{dumps(saved_value(v)) if text is None else text}")
-        tensor = fn.output.id if fn.output is not None else None
-        return f'{head},"saved":{{{",".join(saved)}}},"tensor":{_str(tensor)}}}'
-
-    def input(self, t) -> str:
-        """``dumps(input_entry(t))``."""
-        data, grad = self.scalar(t.data), self.scalar(t.grad)
-        if data is None or grad is None or t.data.shape:
-            return dumps(input_entry(t))
-        return f'{{"data":{data},"shape":[],"requires_grad":{_bool(t.requires_grad)},"grad":{grad}}}'
+def f64_text(v: float) -> str:
+    """A float64 value's JSON text (nan and ±inf as the schema's strings)."""
+    if v != v:
+        return '"NaN"'
+    if v in (math.inf, -math.inf):
+        return '"Infinity"' if v > 0 else '"-Infinity"'
+    return repr(v)
 
 
 def _number_text(v) -> str:
@@ -252,51 +197,128 @@ def _number_text(v) -> str:
     return repr(v)  # an int
 
 
-def dumps(doc: dict) -> str:
+def saved_text(v) -> str:
+    """A saved attribute's JSON text: ``dumps(saved_value(v))``."""
+    if v is None:
+        return "null"
+    t = type(v)
+    if t is int:
+        return repr(v)
+    if t is float:
+        return f64_text(v)
+    if t is bool:
+        return _bool(v)
+    return dumps(saved_value(v))
+
+
+def dumps(doc) -> str:
     """Serialize a document: one line, strict JSON (no NaN literals), stable key order."""
     return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def iter_json(result, batch: int = 1000) -> Iterator[str]:
-    """``dumps(document(result))`` in pieces, byte for byte, holding one batch of entries at a time.
-
-    Objects are written key by key (descending into those that hold a :class:`Lazy` part) and
-    Lazy parts ``batch`` entries at a time; everything else is one :func:`dumps` call.
-    """
-    stack = [iter(document(result, lazy=True).items())]
-    yield "{"
-    first = True
-    while stack:
-        for key, value in stack[-1]:
-            yield ("" if first else ",") + dumps(key) + ":"
-            first = False
-            if isinstance(value, Lazy):
-                yield from _lazy_pieces(value, batch)
-            elif isinstance(value, dict) and any(isinstance(v, Lazy) for v in value.values()):
-                yield "{"
-                stack.append(iter(value.items()))
-                first = True
-                break
-            else:
-                yield dumps(value)
-        else:  # this object is finished
-            stack.pop()
-            yield "}"
-            first = False
+_MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
 
 
-def _lazy_pieces(part: Lazy, batch: int) -> Iterator[str]:
-    text = part.text
-    if part.is_object:
-        texts = (f"{_string(name)}:{text(item)}" for name, item in part.items)
-    else:
-        texts = map(text, part.items)
-    yield "{" if part.is_object else "["
-    separator = ""
-    while True:
-        chunk = list(itertools.islice(texts, batch))
-        if not chunk:
-            break
-        yield separator + ",".join(chunk)
-        separator = ","
-    yield "}" if part.is_object else "]"
+class _Values:
+    """Tensor values' text for one document: the tape's floats (remembered, as a leaf's value is
+    written up to four times) and arrays."""
+
+    def __init__(self, dtype: str):
+        self.text = f32_text if dtype == "float32" else f64_text
+        self.memo: dict = {}
+
+    def __call__(self, v) -> str:
+        if type(v) is float:
+            memo = self.memo
+            t = memo.get(v)
+            if t is None:
+                t = self.text(v)
+                if v == v and v != 0 and len(memo) < _MEMO:  # 0.0 and -0.0 are equal keys
+                    memo[v] = t
+            return t
+        if v is None:
+            return "null"
+        return dumps(array(v))
+
+
+def _shape_text(shape) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+def iter_json(result, batch: int = 4096) -> Iterator[str]:
+    """The ``gradviz/1`` document's text in pieces of ``batch`` entries, read from the graph's tape
+    (a million-term document never exists whole in memory)."""
+    g = result.graph
+    value = _Values(g.dtype)
+    out = g.output_index
+    fpos = g.function_ids()
+    out_fn = g.op[out] is not None and g.req[out]
+    yield (f'{{"schema":"{SCHEMA}","expression":{_string(g.source)},"dtype":"{g.dtype}",'
+           f'"output":{{"data":{value(g.value[out])},"shape":{_shape_text(g.shape[out])},'
+           f'"requires_grad":{_bool(g.req[out])},'
+           f'"grad_fn":{_string(g.op[out].torch_name) if out_fn else "null"}}},"inputs":{{')
+    yield ",".join(
+        f'{_string(name)}:{{"data":{value(g.value[i])},"shape":{_shape_text(g.shape[i])},'
+        f'"requires_grad":{_bool(g.req[i])},"grad":{value(g.grad.get(i))}}}'
+        for name, i in g.input_index.items())
+    yield f'}},"graph":{{"root":{"null" if g.root_index is None else chr(34) + "f0" + chr(34)},"functions":['
+    order = g.order()
+    for lo in range(0, len(order), batch):
+        yield ("," if lo else "") + ",".join([_function_text(g, i, fpos, value) for i in order[lo:lo + batch]])
+    yield '],"tensors":['
+    n = len(g.value)
+    for lo in range(0, n, batch):
+        yield ("," if lo else "") + ",".join([_tensor_text(g, i, fpos, value) for i in range(lo, min(lo + batch, n))])
+    yield "]}"
+    if result.backward_error:
+        yield f',"backward_error":{dumps(result.backward_error)}'
+    for key, section in result.extras.items():
+        yield f",{dumps(key)}:{dumps(section)}"
+    yield "}"
+
+
+def _function_text(g, i: int, fpos, value) -> str:
+    op = g.op[i]
+    if op is None:
+        return (f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
+                f'"variable":{_str(g.names.get(i))},"tensor":"t{i}"}}')
+    nexts = ",".join(["null" if k is None or fpos[k] < 0 else f'"f{fpos[k]}"' for k in g.next_functions(i)])
+    saved = ",".join([f"{_string(name)}:{text}" for name, text in _saved_texts(g, i, value)])
+    return (f'{{"id":"f{fpos[i]}","name":{_string(op.torch_name)},"next_functions":[{nexts}],'
+            f'"saved":{{{saved}}},"tensor":"t{i}"}}')
+
+
+def _saved_texts(g, i: int, value):
+    """(name, text) of function ``i``'s saved values, in ``saved_values``' order, from the tape."""
+    op = g.op[i]
+    plan = op.plan
+    derived = None
+    req = g.req
+    for name, source, arg, when in plan:
+        if when is not None:
+            k = g.a[i] if when == 0 else g.b[i]
+            if not (k >= 0 and req[k]):
+                yield name, "null"
+                continue
+        if source == "input":
+            k = g.a[i] if arg == 0 else g.b[i]
+            yield name, (value(g.value[k]) if k >= 0 else saved_text(g.consts[(i, arg)]))
+        elif source == "result":
+            yield name, value(g.value[i])
+        elif source == "param":
+            yield name, saved_text(g.params[i][arg])
+        else:
+            if derived is None:
+                derived = g.context(i)
+            yield name, saved_text(derived[name])
+
+
+def _tensor_text(g, i: int, fpos, value) -> str:
+    name = g.names.get(i)
+    node = g.node[i]
+    span = "null" if name or node is None else f"[{node.start},{node.end}]"
+    has_fn = g.op[i] is not None and g.req[i]
+    grad_fn = f'"f{fpos[i]}"' if has_fn and fpos is not None and fpos[i] >= 0 else "null"
+    return (f'{{"id":"t{i}","name":{_str(name)},"span":{span},"data":{value(g.value[i])},'
+            f'"shape":{_shape_text(g.shape[i])},"requires_grad":{_bool(g.req[i])},'
+            f'"is_leaf":{_bool(not has_fn)},"grad_fn":{grad_fn},"grad":{value(g.grad.get(i))}}}')
