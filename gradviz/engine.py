@@ -78,17 +78,22 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     run.count_leaf_edges(order)
     buffers = run.buffers
     buffers[root] = start
+    ops, scalar = graph.op, graph.scalar
+    fast = run.numeric and not run.record and not retain_grad and not any(
+        view._context is not None for view in graph._function_views.values())
     for i in range(root, -1, -1):
         grad = buffers.pop(i, None)
         if grad is None:
             continue
-        if graph.op[i] is None:
+        if ops[i] is None:
             run.accumulate(i, grad)
-            continue
-        if retain_grad:
-            graph.grad[i] = grad
-            graph.retained.add(i)
-        run.execute(i, grad)
+        elif fast and scalar[i]:
+            run.execute_floats(i, grad)
+        else:
+            if retain_grad:
+                graph.grad[i] = grad
+                graph.retained.add(i)
+            run.execute(i, grad)
     if retain_grad and graph.op[graph.output_index] is not None:
         graph.grad[graph.output_index] = start
         graph.retained.add(graph.output_index)
@@ -173,6 +178,34 @@ class _Run:
         for k, out in zip(slots, sent):
             if out is not None:
                 self._deliver(k, out)
+
+    def execute_floats(self, i: int, grad: float) -> None:
+        """:meth:`execute` for an entry computed on Python floats (all its values are floats),
+        with nothing recorded: the rule on the scalar ops namespace, the sums added in place."""
+        g = self.graph
+        op = g.op[i]
+        values, req = g.value, g.req
+        x, y = g.a[i], g.b[i]
+        ctx = {}
+        for name, source, arg, _ in op.plan:
+            if source == "input":
+                k = x if arg == 0 else y
+                ctx[name] = values[k] if k >= 0 else self.SF.cast(g.consts[(i, arg)])
+            elif source == "result":
+                ctx[name] = values[i]
+            else:
+                ctx[name] = g.params[i][arg]
+        grads = op.vjp(self.SF, grad, ctx)
+        buffers, pending, add = self.buffers, self.pending, self.SF.add
+        for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
+            if k < 0 or not req[k]:
+                continue
+            prev = buffers.get(k)
+            buffers[k] = out if prev is None else add(prev, out)
+            if k in pending:
+                pending[k] -= 1
+                if pending[k] == 0:
+                    self.accumulate(k, buffers.pop(k))
 
     def _rule(self, i: int, op, grad):
         g = self.graph

@@ -596,6 +596,29 @@ class Tracer:
                 g.consts[(i, k)] = operands[k]
         return self.view(i)
 
+    def float_arithmetic(self, row: tuple, x: Tensor, y: Tensor, node) -> Tensor | None:
+        """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (None when
+        the values are not both floats): the same entry, appended without the general checks."""
+        g = self.graph
+        values = g.value
+        i, j = x.index, y.index
+        vx, vy = values[i], values[j]
+        if type(vx) is not float or type(vy) is not float or not self.use_floats:
+            return None
+        op, params = row
+        k = len(values)
+        values.append(op.scalar(self.F, vx, vy))
+        g.op.append(op)
+        g.a.append(i)
+        g.b.append(j)
+        g.params.append(params)
+        req = g.req
+        req.append(req[i] or req[j])
+        g.shape.append(())
+        g.node.append(node)
+        g.scalar.append(1)
+        return self.view(k)
+
     def _numpy_forward(self, op, slots, operands, params):
         self.quiet_numpy()
         g = self.graph
@@ -619,6 +642,11 @@ class Tracer:
         if type(value) is not Tensor or not self.graph.req[value.index]:
             return None
         return self.graph.function(value.index)
+
+
+#: tensor (+ - * /) tensor: the row and its params (one shared dict, never changed)
+_TENSOR_ARITHMETIC = {"+": (OPS["add"], _ALPHA), "-": (OPS["sub"], _ALPHA), "*": (OPS["mul"], _EMPTY),
+                      "/": (OPS["div"], _EMPTY)}
 
 
 def _broadcast_check(a: Tensor, b: Tensor, node: Node, source: str):
@@ -664,7 +692,11 @@ def _fold(op: str, a, b, node: Node):
 
 def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     """Dispatch a binary operator as PyTorch's Tensor dunder methods do."""
-    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    ta, tb = type(a) is Tensor, type(b) is Tensor
+    if ta and tb and op in _TENSOR_ARITHMETIC:
+        out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a, b, node)
+        if out is not None:
+            return out
     if not ta and not tb:
         return _fold(op, a, b, node)
     if op == "@":
@@ -677,22 +709,22 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     else:
         _to_float(b if ta else a, node)  # a Python int too large for a float is PyTorch's overflow error
     if op == "+":
-        return tr.apply(OPS["add"], (a, b) if ta else (b, a), {"alpha": 1}, node)
+        return tr.apply(OPS["add"], (a, b) if ta else (b, a), _ALPHA, node)
     if op == "-":
         if ta:
-            return tr.apply(OPS["sub"], (a, b), {"alpha": 1}, node)
+            return tr.apply(OPS["sub"], (a, b), _ALPHA, node)
         return tr.apply(OPS["rsub"], (b,), {"other": a, "alpha": 1}, node)
     if op == "*":
-        return tr.apply(OPS["mul"], (a, b) if ta else (b, a), {}, node)
+        return tr.apply(OPS["mul"], (a, b) if ta else (b, a), _EMPTY, node)
     if op == "/":
         if ta:
-            return tr.apply(OPS["div"], (a, b), {}, node)
+            return tr.apply(OPS["div"], (a, b), _EMPTY, node)
         # number / tensor is tensor.reciprocal() * number in PyTorch
-        recip = tr.apply(OPS["reciprocal"], (b,), {}, node)
-        return tr.apply(OPS["mul"], (recip, a), {}, node)
+        recip = tr.apply(OPS["reciprocal"], (b,), _EMPTY, node)
+        return tr.apply(OPS["mul"], (recip, a), _EMPTY, node)
     if op == "**":
         if ta and tb:
-            return tr.apply(OPS["pow_tensor"], (a, b), {}, node)
+            return tr.apply(OPS["pow_tensor"], (a, b), _EMPTY, node)
         if ta:
             return tr.apply(OPS["pow"], (a,), {"exponent": b}, node)
         return tr.apply(OPS["pow_scalar_base"], (b,), {"self": a}, node)
@@ -723,20 +755,20 @@ def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
     if da == 1 and db == 1:
         if sa != sb:
             raise mismatch()
-        return tr.apply(OPS["dot"], (a, b), {}, node)
+        return tr.apply(OPS["dot"], (a, b), _EMPTY, node)
     if da == 2 and db == 1:
         if sa[1] != sb[0]:
             raise mismatch()
-        return tr.apply(OPS["mv"], (a, b), {}, node)
+        return tr.apply(OPS["mv"], (a, b), _EMPTY, node)
     if da == 2 and db == 2:
         if sa[1] != sb[0]:
             raise mismatch()
-        return tr.apply(OPS["mm"], (a, b), {}, node)
+        return tr.apply(OPS["mm"], (a, b), _EMPTY, node)
     if da == 1 and db == 2:
         if sa[0] != sb[0]:
             raise mismatch()
         row = tr.apply(OPS["unsqueeze"], (a,), {"dim": 0}, node)
-        prod = tr.apply(OPS["mm"], (row, b), {}, node)
+        prod = tr.apply(OPS["mm"], (row, b), _EMPTY, node)
         return tr.apply(OPS["squeeze"], (prod,), {"dim": 0}, node)
     raise EvalError(f"'@' on tensors of {da} and {db} dimensions is not supported at column {node.column}")
 
@@ -804,7 +836,7 @@ def _fn_unary(row: Op):
             # torch.sin(2) is a TypeError in PyTorch: its functions take tensors, not numbers
             raise EvalError(f"{node.op}() needs a tensor argument, not the number {x!r} at column {node.column} "
                             f"(PyTorch's functions take tensors: give the value a name and --at)")
-        return tr.apply(row, (x,), {}, node)
+        return tr.apply(row, (x,), _EMPTY, node)
     return impl
 
 
@@ -825,7 +857,7 @@ def _fn_reduce(plain: str, with_dim: str):
         if b["dim"] is None:
             if b["keepdim"]:
                 raise EvalError(f"keepdim needs a dim at column {node.column}")
-            return tr.apply(OPS[plain], (x,), {}, node)
+            return tr.apply(OPS[plain], (x,), _EMPTY, node)
         if not isinstance(b["keepdim"], (bool, int)):
             raise EvalError(f"keepdim must be True or False at column {node.column}")
         dim = _dim_arg(b["dim"], x.ndim, node)
@@ -840,7 +872,7 @@ def _fn_full_reduce(key: str):
         x = _tensor_arg(b["input"], node.op, node)
         if x.data.size == 0:
             raise EvalError(f"{node.op}() of an empty tensor at column {node.column}")
-        return tr.apply(OPS[key], (x,), {}, node)
+        return tr.apply(OPS[key], (x,), _EMPTY, node)
     return impl
 
 
@@ -851,7 +883,7 @@ def _fn_two(key: str):
         if not isinstance(x, Tensor) or not isinstance(y, Tensor):
             raise EvalError(f"{node.op}() needs two tensors at column {node.column}")
         _broadcast_check(x, y, node, source)
-        return tr.apply(OPS[key], (x, y), {}, node)
+        return tr.apply(OPS[key], (x, y), _EMPTY, node)
     return impl
 
 
@@ -892,7 +924,7 @@ def _fn_reshape(tr, node, args, kwargs, source):
     if viewable:  # a non-contiguous tensor whose strides still allow a view (e.g. M.T.reshape(3, 2))
         return tr.apply(OPS["reshape_alias"], (x,), {"shape": target}, node)
     # Not viewable (e.g. a transposed matrix flattened): PyTorch copies, then views the copy.
-    copy = tr.apply(OPS["clone"], (x,), {}, node)
+    copy = tr.apply(OPS["clone"], (x,), _EMPTY, node)
     return tr.apply(OPS["unsafe_view"], (copy,), {"shape": target}, node)
 
 
@@ -909,7 +941,7 @@ def _fn_t(tr, node, args, kwargs, source):
     x = _tensor_arg(b["input"], "t", node)
     if x.ndim > 2:
         raise EvalError(f"t() expects a tensor with at most 2 dimensions at column {node.column}")
-    return tr.apply(OPS["t"], (x,), {}, node)
+    return tr.apply(OPS["t"], (x,), _EMPTY, node)
 
 
 def _fn_softmax(tr, node, args, kwargs, source):
@@ -957,12 +989,12 @@ def _fn_contiguous(tr, node, args, kwargs, source):
     x = _tensor_arg(b["input"], "contiguous", node)
     if x.data.flags.c_contiguous:
         return x  # already contiguous: the same tensor
-    return tr.apply(OPS["clone"], (x,), {}, node)
+    return tr.apply(OPS["clone"], (x,), _EMPTY, node)
 
 
 def _fn_norm(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input",))
-    return tr.apply(OPS["norm"], (_tensor_arg(b["input"], "norm", node),), {}, node)
+    return tr.apply(OPS["norm"], (_tensor_arg(b["input"], "norm", node),), _EMPTY, node)
 
 
 def _fn_reciprocal(tr, node, args, kwargs, source):
@@ -970,7 +1002,7 @@ def _fn_reciprocal(tr, node, args, kwargs, source):
     x = b["input"]
     if not isinstance(x, Tensor):
         return _fold("/", 1, x, node)
-    return tr.apply(OPS["reciprocal"], (x,), {}, node)
+    return tr.apply(OPS["reciprocal"], (x,), _EMPTY, node)
 
 
 FUNCTIONS: dict[str, FunctionImpl] = {name: _fn_unary(row) for name, row in UNARY_FUNCTIONS.items()

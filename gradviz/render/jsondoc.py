@@ -263,12 +263,13 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
         for name, i in g.input_index.items())
     yield f'}},"graph":{{"root":{"null" if g.root_index is None else chr(34) + "f0" + chr(34)},"functions":['
     order = g.order()
+    functions = _Functions(g, fpos, value)
     for lo in range(0, len(order), batch):
-        yield ("," if lo else "") + ",".join([_function_text(g, i, fpos, value) for i in order[lo:lo + batch]])
+        yield ("," if lo else "") + ",".join(functions.texts(order[lo:lo + batch]))
     yield '],"tensors":['
     n = len(g.value)
     for lo in range(0, n, batch):
-        yield ("," if lo else "") + ",".join([_tensor_text(g, i, fpos, value) for i in range(lo, min(lo + batch, n))])
+        yield ("," if lo else "") + ",".join(_tensor_texts(g, range(lo, min(lo + batch, n)), fpos, value))
     yield "]}"
     if result.backward_error:
         yield f',"backward_error":{dumps(result.backward_error)}'
@@ -277,48 +278,78 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     yield "}"
 
 
-def _function_text(g, i: int, fpos, value) -> str:
-    op = g.op[i]
-    if op is None:
-        return (f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
-                f'"variable":{_str(g.names.get(i))},"tensor":"t{i}"}}')
-    nexts = ",".join(["null" if k is None or fpos[k] < 0 else f'"f{fpos[k]}"' for k in g.next_functions(i)])
-    saved = ",".join([f"{_string(name)}:{text}" for name, text in _saved_texts(g, i, value)])
-    return (f'{{"id":"f{fpos[i]}","name":{_string(op.torch_name)},"next_functions":[{nexts}],'
-            f'"saved":{{{saved}}},"tensor":"t{i}"}}')
+class _Functions:
+    """The graph's functions' entries as text, with what is the same for every use of an op row
+    (its name's text; the saved values' text when they are only its params) written once."""
 
+    def __init__(self, g, fpos, value):
+        self.g, self.fpos, self.value = g, fpos, value
+        self.fixed: dict = {}  # (id of the op, id of its params dict) -> the saved values' text
 
-def _saved_texts(g, i: int, value):
-    """(name, text) of function ``i``'s saved values, in ``saved_values``' order, from the tape."""
-    op = g.op[i]
-    plan = op.plan
-    derived = None
-    req = g.req
-    for name, source, arg, when in plan:
-        if when is not None:
-            k = g.a[i] if when == 0 else g.b[i]
-            if not (k >= 0 and req[k]):
-                yield name, "null"
+    def texts(self, indices) -> list[str]:
+        g, fpos, value = self.g, self.fpos, self.value
+        ops, a, b, req, values, consts, params = g.op, g.a, g.b, g.req, g.value, g.consts, g.params
+        fixed = self.fixed
+        parts = []
+        for i in indices:
+            op = ops[i]
+            if op is None:
+                parts.append(f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
+                             f'"variable":{_str(g.names.get(i))},"tensor":"t{i}"}}')
                 continue
-        if source == "input":
-            k = g.a[i] if arg == 0 else g.b[i]
-            yield name, (value(g.value[k]) if k >= 0 else saved_text(g.consts[(i, arg)]))
-        elif source == "result":
-            yield name, value(g.value[i])
-        elif source == "param":
-            yield name, saved_text(g.params[i][arg])
-        else:
-            if derived is None:
-                derived = g.context(i)
-            yield name, saved_text(derived[name])
+            x, y = a[i], b[i]
+            nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
+            if y != -2:
+                nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+            p = params[i]
+            key = (id(op), id(p))
+            saved = fixed.get(key)
+            if saved is None:
+                texts = []
+                only_params = True
+                for name, source, arg, when in op.plan:
+                    if when is not None:
+                        only_params = False
+                        k = x if when == 0 else y
+                        if not (k >= 0 and req[k]):
+                            texts.append(f'"{name}":null')
+                            continue
+                    if source == "input":
+                        only_params = False
+                        k = x if arg == 0 else y
+                        texts.append(f'"{name}":{value(values[k]) if k >= 0 else saved_text(consts[(i, arg)])}')
+                    elif source == "result":
+                        only_params = False
+                        texts.append(f'"{name}":{value(values[i])}')
+                    elif source == "param":
+                        texts.append(f'"{name}":{saved_text(p[arg])}')
+                    else:
+                        only_params = False
+                        texts.append(f'"{name}":{saved_text(g.context(i)[name])}')
+                saved = ",".join(texts)
+                if only_params and len(fixed) < 256:
+                    fixed[key] = saved
+            parts.append(f'{{"id":"f{fpos[i]}","name":"{op.torch_name}","next_functions":[{nexts}],'
+                         f'"saved":{{{saved}}},"tensor":"t{i}"}}')
+        return parts
 
 
-def _tensor_text(g, i: int, fpos, value) -> str:
-    name = g.names.get(i)
-    node = g.node[i]
-    span = "null" if name or node is None else f"[{node.start},{node.end}]"
-    has_fn = g.op[i] is not None and g.req[i]
-    grad_fn = f'"f{fpos[i]}"' if has_fn and fpos is not None and fpos[i] >= 0 else "null"
-    return (f'{{"id":"t{i}","name":{_str(name)},"span":{span},"data":{value(g.value[i])},'
-            f'"shape":{_shape_text(g.shape[i])},"requires_grad":{_bool(g.req[i])},'
-            f'"is_leaf":{_bool(not has_fn)},"grad_fn":{grad_fn},"grad":{value(g.grad.get(i))}}}')
+
+def _tensor_texts(g, indices, fpos, value) -> list[str]:
+    ops, req, values, shapes, nodes, names, grads = g.op, g.req, g.value, g.shape, g.node, g.names, g.grad
+    parts = []
+    for i in indices:
+        v = values[i]
+        name = names.get(i) if names else None
+        node = nodes[i]
+        span = "null" if name or node is None else f"[{node.start},{node.end}]"
+        shape = shapes[i]
+        has_fn = ops[i] is not None and req[i]
+        grad_fn = f'"f{fpos[i]}"' if has_fn and fpos is not None and fpos[i] >= 0 else "null"
+        grad = grads.get(i)
+        parts.append(f'{{"id":"t{i}","name":{_str(name)},"span":{span},'
+                     f'"data":{value(v)},"shape":{_shape_text(shape) if shape else "[]"},'
+                     f'"requires_grad":{"true" if req[i] else "false"},'
+                     f'"is_leaf":{"false" if has_fn else "true"},"grad_fn":{grad_fn},'
+                     f'"grad":{"null" if grad is None else value(grad)}}}')
+    return parts
