@@ -290,6 +290,7 @@ class _Functions:
         g, fpos, value = self.g, self.fpos, self.value
         ops, a, b, req, values, consts, params = g.op, g.a, g.b, g.req, g.value, g.consts, g.params
         fixed = self.fixed
+        memo_get = value.memo.get
         parts = []
         for i in indices:
             op = ops[i]
@@ -317,7 +318,12 @@ class _Functions:
                     if source == "input":
                         only_params = False
                         k = x if arg == 0 else y
-                        texts.append(f'"{name}":{value(values[k]) if k >= 0 else saved_text(consts[(i, arg)])}')
+                        if k >= 0:
+                            v = values[k]
+                            vt = memo_get(v) if type(v) is float else None
+                            texts.append(f'"{name}":{vt or value(v)}')
+                        else:
+                            texts.append(f'"{name}":{saved_text(consts[(i, arg)])}')
                     elif source == "result":
                         only_params = False
                         texts.append(f'"{name}":{value(values[i])}')
@@ -337,19 +343,22 @@ class _Functions:
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
     ops, req, values, shapes, nodes, names, grads = g.op, g.req, g.value, g.shape, g.node, g.names, g.grad
+    memo_get = value.memo.get
     parts = []
     for i in indices:
         v = values[i]
-        name = names.get(i) if names else None
+        vt = memo_get(v) if type(v) is float else None
+        if vt is None:
+            vt = value(v)
+        name = names.get(i)
         node = nodes[i]
-        span = "null" if name or node is None else f"[{node.start},{node.end}]"
-        shape = shapes[i]
         has_fn = ops[i] is not None and req[i]
-        grad_fn = f'"f{fpos[i]}"' if has_fn and fpos is not None and fpos[i] >= 0 else "null"
         grad = grads.get(i)
-        parts.append(f'{{"id":"t{i}","name":{_str(name)},"span":{span},'
-                     f'"data":{value(v)},"shape":{_shape_text(shape) if shape else "[]"},'
+        parts.append(f'{{"id":"t{i}","name":{"null" if name is None else _string(name)},'
+                     f'"span":{"null" if name or node is None else f"[{node.start},{node.end}]"},'
+                     f'"data":{vt},"shape":{_shape_text(shapes[i]) if shapes[i] else "[]"},'
                      f'"requires_grad":{"true" if req[i] else "false"},'
-                     f'"is_leaf":{"false" if has_fn else "true"},"grad_fn":{grad_fn},'
+                     f'"is_leaf":{"false" if has_fn else "true"},'
+                     f'"grad_fn":{chr(34) + "f" + str(fpos[i]) + chr(34) if has_fn and fpos is not None and fpos[i] >= 0 else "null"},'
                      f'"grad":{"null" if grad is None else value(grad)}}}')
     return parts
