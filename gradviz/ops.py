@@ -259,11 +259,55 @@ def _divide(a, b):
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
-class Float64Ops:
+class _FloatSelection:
+    """What both scalar namespaces share: choosing between values, which rounds nothing.
+
+    ``maximum``/``minimum`` as numpy's on 0-d values: nan propagates, and between equal values
+    (0.0 and -0.0) the second operand is the result."""
+
+    @staticmethod
+    def maximum(a, b):
+        return a if a > b or a != a else b
+
+    @staticmethod
+    def minimum(a, b):
+        return a if a < b or a != a else b
+
+    @staticmethod
+    def where(mask, a, b):
+        return a if mask else b
+
+    @staticmethod
+    def lt(a, b):
+        return a < b
+
+    @staticmethod
+    def gt(a, b):
+        return a > b
+
+    @staticmethod
+    def le(a, b):
+        return a <= b
+
+    @staticmethod
+    def ge(a, b):
+        return a >= b
+
+    @staticmethod
+    def eq(a, b):
+        return a == b
+
+    @staticmethod
+    def logical_and(a, b):
+        return bool(a and b)
+
+
+class Float64Ops(_FloatSelection):
     """``F`` on Python floats for float64: Python's float arithmetic is IEEE double, as numpy's.
 
-    Only what the rows with a ``scalar`` forward use: + - * /, negation and ``pow`` to the
-    exponents 0, 1 and 2 (where numpy's ``power`` is exactly 1, x and x·x).
+    Only what the rows with a ``scalar`` forward use: + - * /, negation, ``pow`` to the
+    exponents 0, 1 and 2 (where numpy's ``power`` is exactly 1, x and x·x), and selection
+    (maximum, minimum, where and comparisons).
     """
 
     @staticmethod
@@ -304,7 +348,7 @@ class Float64Ops:
         return 0.0
 
 
-class Float32Ops:
+class Float32Ops(_FloatSelection):
     """``F`` on Python floats for float32: each result computed in double, then rounded to float32.
 
     For + - * / (and x·x) that is exactly float32 arithmetic: a double holds more than
@@ -555,8 +599,9 @@ ROWS: list[Op] = [
            lambda F, g, s: (F.mul(g, F.sub(1, F.mul(s["result"], s["result"]))),), ("result",), "hyperbolic tangent", rule="grad·(1 - result²)"),
     _unary("sigmoid", "SigmoidBackward0", _sigmoid,
            lambda F, g, s: (F.mul(F.mul(g, F.sub(1, s["result"])), s["result"]),), ("result",), "1 / (1 + e ** -x)", rule="grad·(1 - result)·result"),
-    _unary("relu", "ReluBackward0", lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
-           lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), ("result",), "max(x, 0)", rule="grad where result > 0, else 0"),
+    Op("relu", "ReluBackward0", ("self",), lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
+       lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), saves=("result",), doc="max(x, 0)",
+       elementwise=True, rules=("grad where result > 0, else 0",), scalar=lambda F, a: F.maximum(a, 0.0)),
     _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)"),
     _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine", rule="grad·cosh(self)"),
     _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine", rule="grad·sinh(self)"),
@@ -585,14 +630,16 @@ ROWS: list[Op] = [
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
            F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
-       saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0")),
+       saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0"),
+       scalar=lambda F, a, b: F.maximum(a, b)),
     Op("minimum", "MinimumBackward0", ("self", "other"), np.minimum,
        lambda F, g, s: (
            F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
            F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
-       saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0")),
+       saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0"),
+       scalar=lambda F, a, b: F.minimum(a, b)),
     Op("clamp", "ClampBackward1", ("self",), _clamp_forward,
        lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
        params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None", rules=("grad where min ≤ self ≤ max, else 0",)),

@@ -240,13 +240,17 @@ def parse(
     source: str,
     max_terms: int = DEFAULT_MAX_TERMS,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    names: set | None = None,
 ) -> Node:
     """Parse ``source`` into a :class:`Node` tree.
 
     Raises :class:`ParseError` naming the problem and its 1-based column.
     ``max_terms`` bounds the number of operands (numbers and names);
     ``max_depth`` bounds nesting (parentheses, calls, prefix operators).
+    ``names``, when given, receives every name used as an operand (the inputs the expression
+    reads), so that a caller need not walk the tree again for them.
     """
+    add_name = names.add if names is not None else None
     if not source.strip():
         raise ParseError("empty expression")
     operands: list[Node] = []
@@ -369,6 +373,8 @@ def parse(
                         )
                     terms += 1
                     operands.append(Node("name", name, start=pos, end=name_end))
+                    if add_name is not None:
+                        add_name(name)
                     expect_operand = False
             elif kind == "op" and text in ("-", "+"):
                 depth += 1

@@ -171,12 +171,6 @@ def _is_ndarray(value) -> bool:
     return numpy is not None and isinstance(value, numpy.ndarray)
 
 
-def _used_names(tree) -> set:
-    from .parser import iter_postorder
-
-    return {n.op for n in iter_postorder(tree) if n.kind == "name"}
-
-
 def trace(
     expr: str,
     at: Mapping[str, object] | None = None,
@@ -206,9 +200,9 @@ def trace(
             raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
         at = dict(at or {})
         values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
-        tree = parse(expr, max_terms=max_terms, max_depth=max_depth)
+        used: set = set()
+        tree = parse(expr, max_terms=max_terms, max_depth=max_depth, names=used)
         warnings = []
-        used = _used_names(tree)
         if drop_unused:
             values = {name: v for name, v in values.items() if name in used}
             at = {name: v for name, v in at.items() if name in used}

@@ -363,6 +363,17 @@ CASES = [
     ("sin(x)(x)", {"x": 1}, {}, NONE),
     ("sum(x)", {"x": 1}, {}, NONE),
     ("square(x)", {"x": 1}, {}, NONE),
+    # --- selection on floats: maximum/minimum/relu with nan and signed zeros, as numpy's ---
+    ("maximum(x, y)*y", {"x": 1, "y": 2}, {}, HANDLE),
+    ("maximum(x, y)*y", {"x": 2, "y": 2}, {}, HANDLE),          # equal: the gradient is shared
+    ("maximum(x, y) + minimum(x, y)", {"x": -0.0, "y": 0.0}, {}, HANDLE),
+    ("maximum(x, y) + minimum(x, y)", {"x": 0.0, "y": -0.0}, {}, HANDLE),
+    ("maximum(x, y)*minimum(y, x)", {"x": NAN, "y": 1}, {}, HANDLE),
+    ("torch.maximum(x, y)*x", {"x": 1, "y": NAN}, {"dtype": "float64"}, HANDLE),
+    ("minimum(x, 2*y)*y", {"x": INF, "y": -INF}, {}, HANDLE),
+    ("relu(x)*x + x.relu()", {"x": -0.0}, {}, HANDLE),
+    ("relu(x)*x", {"x": NAN}, {}, HANDLE),
+    ("relu(x - 1)*relu(1 - x)", {"x": 1}, {}, HANDLE),
     # --- not the fast path's: it must decline ---
     ("x.sin()", {"x": 1}, {}, HANDLE),
     ("x .sin ( ).cos()*y + (x*y).exp()", {"x": 0.1, "y": 0.2}, {}, HANDLE),
@@ -558,7 +569,9 @@ def _extend(tensors):
     paren = tensors.map(_paren)
     call = st.builds(lambda f, a: (f"{f}({a[0]})", ATOM), st.sampled_from(FUNCTIONS + TORCH_FUNCTIONS), tensors)
     method = st.builds(lambda f, a: (_wrap(a, a[1] < ATOM)[0] + f".{f}()", ATOM), st.sampled_from(FUNCTIONS), tensors)
-    return st.one_of(both, left, right, unary, power, paren, call, method)
+    two = st.builds(lambda f, a, b: (f"{f}({a[0]}, {b[0]})", ATOM),
+                    st.sampled_from(["maximum", "minimum", "torch.maximum"]), tensors, tensors)
+    return st.one_of(both, left, right, unary, power, paren, call, method, two)
 
 
 _names = st.sampled_from(["x", "y", "z"]).map(lambda n: (n, ATOM))
