@@ -34,6 +34,9 @@ class Step:
     #: for AccumulateGrad: the leaf's .grad before and after adding grad_in
     before: object = None
     after: object = None
+    #: per input slot: what the gradient rule computed, before it was summed back to the
+    #: input's shape (the ``--steps`` view shows both)
+    computed: list = field(default_factory=list)
 
 
 def dependencies(functions) -> dict[int, int]:
@@ -174,7 +177,8 @@ class _Run:
             if n < len(slots) and needed[n]:
                 sent[n] = self._conform(out, slots[n])
         if self.record:  # recorded before the AccumulateGrads it makes ready run
-            self.steps.append(Step(g.function(i), _array(g, grad), [_array(g, s) for s in sent]))
+            self.steps.append(Step(g.function(i), _array(g, grad), [_array(g, s) for s in sent],
+                                   computed=[_array(g, r) for r in grads]))
         for k, out in zip(slots, sent):
             if out is not None:
                 self._deliver(k, out)

@@ -18,7 +18,6 @@ import numpy as np
 from rich.console import Group
 from rich.text import Text
 
-from ..ops import NumpyOps
 from .flow import tensor_text
 from .numbers import abbreviate, format_math
 
@@ -85,10 +84,8 @@ def describe(trace, limit: int | None = None) -> list[StepView]:
 def _rules(fn, step) -> list[RuleView]:
     op = fn.op
     needed = [nxt is not None for nxt in fn.next_functions]
-    with np.errstate(all="ignore"):
-        raw = op.vjp(NumpyOps, step.grad_in, fn.context)  # the rule's own output, before summing back
     out = []
-    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, raw, step.grads_out):
+    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, step.computed, step.grads_out):
         if not need:
             continue
         out.append(RuleView(slot, formula, _fill(formula, fn.context, step.grad_in), value, sent))
