@@ -435,9 +435,7 @@ def _show(result, opts, learned=None) -> int:
     fmt, out = output_format(opts), opts.get("output")
     drawn = [result]  # the traces whose graphs the tree / diagram draws (--graph double selects)
     if learned is not None and learned.double:
-        from .learn import double_backward_traces
-
-        drawn = [t for t in double_backward_traces(result, learned.second).values() if t.graph.root is not None]
+        drawn = [t for t in learned.second.traces().values() if t.graph.root is not None]
         drawn = drawn or [result]
         if len(drawn) > 1 and fmt in ("dot", "svg", "png", "pdf"):
             click.echo(f"note: --graph double draws the first gradient's graph ({drawn[0].graph.output.name}); "

@@ -252,6 +252,16 @@ class SecondOrder:
         self.functions = functions
         self.tensors = tensors
 
+    def traces(self) -> dict:
+        """name → a :class:`gradviz.result.Trace` whose graph is that input's double-backward graph.
+
+        The graph's root is the gradient's grad_fn, so every renderer that takes a trace
+        (the terminal tree, DOT/SVG) draws it; there are no steps (nothing ran backward on it).
+        """
+        from .result import Trace
+
+        return {n: Trace(g, [], None, []) for n, g in self.graphs.items()}
+
 
 def _tensor_of(fn: BackwardFunction) -> Tensor:
     """The tensor whose gradient flows into ``fn`` (its leaf, or the output it produced)."""
