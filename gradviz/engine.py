@@ -82,7 +82,7 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     buffers = run.buffers
     buffers[root] = start
     ops, scalar = graph.op, graph.scalar
-    fast = run.numeric and not run.record and not retain_grad and not any(
+    fast = run.numeric and not retain_grad and not any(
         view._context is not None for view in graph._function_views.values())
     for i in range(root, -1, -1):
         grad = buffers.pop(i, None)
@@ -116,6 +116,12 @@ class _Run:
         self.buffers: dict = {}
         self.pending: dict = {}  # leaf -> edges still to deliver a gradient
         self._np_errors = None
+        if record_steps:  # recorded gradients are numpy values of the dtype, as the renderers read them
+            import numpy
+
+            dtype = graph.np_dtype
+            asarray = numpy.asarray
+            self.array = lambda v: asarray(v, dtype) if type(v) is float else v
 
     def quiet(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off while numpy computes."""
@@ -162,7 +168,8 @@ class _Run:
             after = np.add(before, grad, dtype=g.np_dtype)
         g.grad[leaf] = after
         if self.record:
-            self.steps.append(Step(g.function(leaf), _array(g, grad), [], _array(g, before), _array(g, after)))
+            array = self.array
+            self.steps.append(Step(g.function(leaf), array(grad), [], array(before), array(after)))
 
     def execute(self, i: int, grad) -> None:
         """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
@@ -177,15 +184,16 @@ class _Run:
             if n < len(slots) and needed[n]:
                 sent[n] = self._conform(out, slots[n])
         if self.record:  # recorded before the AccumulateGrads it makes ready run
-            self.steps.append(Step(g.function(i), _array(g, grad), [_array(g, s) for s in sent],
-                                   computed=[_array(g, r) for r in grads]))
+            array = self.array
+            self.steps.append(Step(g.function(i), array(grad), [array(s) for s in sent],
+                                   computed=[array(r) for r in grads]))
         for k, out in zip(slots, sent):
             if out is not None:
                 self._deliver(k, out)
 
     def execute_floats(self, i: int, grad: float) -> None:
-        """:meth:`execute` for an entry computed on Python floats (all its values are floats),
-        with nothing recorded: the rule on the scalar ops namespace, the sums added in place."""
+        """:meth:`execute` for an entry computed on Python floats (all its values are floats):
+        the rule on the scalar ops namespace, the sums added in place."""
         g = self.graph
         op = g.op[i]
         values, req = g.value, g.req
@@ -200,6 +208,10 @@ class _Run:
             else:
                 ctx[name] = g.params[i][arg]
         grads = op.vjp(self.SF, grad, ctx)
+        if self.record:
+            array = self.array
+            sent = [array(out) if k >= 0 and req[k] else None for k, out in zip(g.operands(i), grads)]
+            self.steps.append(Step(g.function(i), array(grad), sent, computed=[array(r) for r in grads]))
         buffers, pending, add = self.buffers, self.pending, self.SF.add
         for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
             if k < 0 or not req[k]:
@@ -258,13 +270,6 @@ class _Run:
             pending[k] -= 1
             if pending[k] == 0:
                 self.accumulate(k, buffers.pop(k))
-
-
-def _array(graph: Graph, v):
-    """A recorded gradient as the renderers read it: a numpy array (Python floats as 0-d arrays)."""
-    if type(v) is float:
-        return np.asarray(v, dtype=graph.np_dtype)
-    return v
 
 
 def _conform_graph(F, g, shape, dtype):

@@ -178,13 +178,14 @@ class BackwardFunction:
     ``sequence_nr`` orders execution as PyTorch's engine does (later nodes first).
     """
 
-    __slots__ = ("graph", "index", "_id", "_context")
+    __slots__ = ("graph", "index", "_id", "_context", "_next")
 
     def __init__(self, graph: "Graph", index: int):
         self.graph = graph
         self.index = index
         self._id = None
         self._context = None
+        self._next = None  # next_functions, once asked for (an entry's operands never change)
 
     @property
     def id(self) -> str:
@@ -208,8 +209,11 @@ class BackwardFunction:
 
     @property
     def next_functions(self) -> tuple:
-        g = self.graph
-        return tuple(None if k is None else g.function(k) for k in g.next_functions(self.index))
+        nexts = self._next
+        if nexts is None:
+            g = self.graph
+            nexts = self._next = tuple(None if k is None else g.function(k) for k in g.next_functions(self.index))
+        return nexts
 
     @property
     def variable(self) -> Tensor | None:
@@ -285,6 +289,7 @@ class Graph:
         self.retained: set = set()
         self.output_index = -1
         self.root_index: int | None = None  # where backward starts (None: nothing needs grad)
+        self._np_dtype = None
         self._tensor_views: dict = {}
         self._function_views: dict = {}
         self._order = None  # depth-first order from the root (array of indices)
@@ -296,7 +301,11 @@ class Graph:
 
     @property
     def np_dtype(self):
-        return numpy_dtype(self.dtype)
+        """numpy's dtype of the values (imports numpy)."""
+        dtype = self._np_dtype
+        if dtype is None:
+            dtype = self._np_dtype = numpy_dtype(self.dtype)
+        return dtype
 
     # --- views ---------------------------------------------------------------------------
     def tensor(self, i: int) -> Tensor:
