@@ -116,12 +116,8 @@ class _Run:
         self.buffers: dict = {}
         self.pending: dict = {}  # leaf -> edges still to deliver a gradient
         self._np_errors = None
-        if record_steps:  # recorded gradients are numpy values of the dtype, as the renderers read them
-            import numpy
-
-            dtype = graph.np_dtype
-            asarray = numpy.asarray
-            self.array = lambda v: asarray(v, dtype) if type(v) is float else v
+        #: recorded gradients as the tape holds them (a 0-d value is a Python float of the dtype)
+        self.array = _as_recorded
 
     def quiet(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off while numpy computes."""
@@ -270,6 +266,10 @@ class _Run:
             pending[k] -= 1
             if pending[k] == 0:
                 self.accumulate(k, buffers.pop(k))
+
+
+def _as_recorded(v):
+    return v
 
 
 def _conform_graph(F, g, shape, dtype):
