@@ -71,7 +71,7 @@ class Tensor:
     ``data`` (numpy array), ``grad`` (array or None), ``grad_fn`` (the
     :class:`BackwardFunction` that produced it, None for leaves), ``is_leaf``,
     ``requires_grad``. ``name`` is the input's name for leaves; ``node`` is the
-    expression sub-tree the tensor holds (for showing its text); ``index`` its entry.
+    span of source text it holds (for showing its text); ``index`` its entry.
     """
 
     __slots__ = ("graph", "index", "_id")
@@ -146,8 +146,12 @@ class Tensor:
         self.graph.names[self.index] = value
 
     @property
-    def node(self) -> Node | None:
-        return self.graph.node[self.index]
+    def span(self) -> tuple | None:
+        """The 0-based half-open span of source text of the sub-expression the tensor holds
+        (None for an input, or a tensor made by a gradient rule)."""
+        g = self.graph
+        start = g.start[self.index]
+        return None if start < 0 else (start, g.end[self.index])
 
     @property
     def retains_grad(self) -> bool:
@@ -282,7 +286,8 @@ class Graph:
         self.scalar = bytearray()
         self.value: list = []
         self.shape: list = []
-        self.node: list = []
+        self.start = array("q")  # the span of source text each tensor holds (-1: none)
+        self.end = array("q")
         self.grad: dict = {}
         self.names: dict = {}  # index -> an input's name (or a label given later)
         self.input_index: dict = {}  # name -> index, in order of first use
@@ -443,10 +448,10 @@ class Graph:
         """The name of a leaf, or the source text of the sub-expression a tensor holds."""
         if tensor.name:
             return tensor.name
-        node = tensor.node
-        if node is None:
+        span = tensor.span
+        if span is None:
             return tensor.id
-        return self.source[node.start:node.end].strip()
+        return self.source[span[0]:span[1]].strip()
 
 
 class Selection:
@@ -561,7 +566,12 @@ class Tracer:
         g.req.append(req)
         g.value.append(value)
         g.shape.append(shape)
-        g.node.append(node)
+        if node is None:
+            g.start.append(-1)
+            g.end.append(-1)
+        else:
+            g.start.append(node.start)
+            g.end.append(node.end)
         g.scalar.append(scalar)
         return i
 
@@ -624,7 +634,8 @@ class Tracer:
         req = g.req
         req.append(req[i] or req[j])
         g.shape.append(())
-        g.node.append(node)
+        g.start.append(node.start)
+        g.end.append(node.end)
         g.scalar.append(1)
         return self.view(k)
 

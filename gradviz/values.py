@@ -62,11 +62,11 @@ def saved_value(v):
 
 def tensor_entry(t, graph=None) -> dict:
     """A Tensor view's entry (small documents: the double-backward section)."""
-    node = t.node
+    span = t.span
     return {
         "id": t.id,
         "name": t.name,
-        "span": None if t.name or node is None else [node.start, node.end],
+        "span": None if t.name or span is None else list(span),
         "data": array(t.data),
         "shape": list(t.shape),
         "requires_grad": bool(t.requires_grad),

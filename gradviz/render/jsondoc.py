@@ -259,7 +259,7 @@ class _Functions:
 
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
-    ops, req, values, shapes, nodes, names, grads = g.op, g.req, g.value, g.shape, g.node, g.names, g.grad
+    ops, req, values, shapes, starts, ends, names, grads = g.op, g.req, g.value, g.shape, g.start, g.end, g.names, g.grad
     memo_get = value.memo.get
     parts = []
     for i in indices:
@@ -268,11 +268,11 @@ def _tensor_texts(g, indices, fpos, value) -> list[str]:
         if vt is None:
             vt = value(v)
         name = names.get(i)
-        node = nodes[i]
+        start = starts[i]
         has_fn = ops[i] is not None and req[i]
         grad = grads.get(i)
         parts.append(f'{{"id":"t{i}","name":{"null" if name is None else _string(name)},'
-                     f'"span":{"null" if name or node is None else f"[{node.start},{node.end}]"},'
+                     f'"span":{"null" if name or start < 0 else f"[{start},{ends[i]}]"},'
                      f'"data":{vt},"shape":{_shape_text(shapes[i]) if shapes[i] else "[]"},'
                      f'"requires_grad":{"true" if req[i] else "false"},'
                      f'"is_leaf":{"false" if has_fn else "true"},'
