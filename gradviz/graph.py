@@ -139,7 +139,7 @@ class Tensor:
 
     @property
     def name(self) -> str | None:
-        return self.graph.names.get(self.index)
+        return self.graph.name_of(self.index)
 
     @name.setter
     def name(self, value) -> None:
@@ -266,7 +266,7 @@ class Graph:
     constant in that tensor slot — a Python number, kept in ``consts`` — or ``-2`` for no
     such slot), ``params``, ``req`` (requires_grad), ``value``, ``shape``, ``node``,
     ``scalar`` (1 when the value was computed on Python floats by the row's scalar forward).
-    ``grad`` holds the leaves' (and retained) gradients, ``names`` the inputs' names.
+    ``grad`` holds the leaves' (and retained) gradients, ``input_names`` the inputs' names.
 
     For the renderers it reads as before: ``output``, ``inputs``, ``root``, ``tensors`` and
     ``functions`` (views, in creation and depth-first order), ``source``, ``dtype``.
@@ -289,7 +289,8 @@ class Graph:
         self.start = array("q")  # the span of source text each tensor holds (-1: none)
         self.end = array("q")
         self.grad: dict = {}
-        self.names: dict = {}  # index -> an input's name (or a label given later)
+        self.input_names: list = []  # the inputs' names: the inputs are the first entries
+        self.names: dict = {}  # index -> a name given otherwise (a label, an input created late)
         self.input_index: dict = {}  # name -> index, in order of first use
         self.retained: set = set()
         self.output_index = -1
@@ -444,6 +445,14 @@ class Graph:
                 out.append(tuple(np.shape(c)) if not isinstance(c, Number) else ())
         return tuple(out)
 
+    def name_of(self, i: int) -> str | None:
+        """Entry ``i``'s name: an input's, or a label given to it (None for most tensors)."""
+        if self.names:
+            name = self.names.get(i)
+            if name is not None:
+                return name
+        return self.input_names[i] if i < len(self.input_names) else None
+
     def text_of(self, tensor: Tensor) -> str:
         """The name of a leaf, or the source text of the sub-expression a tensor holds."""
         if tensor.name:
@@ -544,7 +553,10 @@ class Tracer:
             data = np.asarray(value, dtype=g.np_dtype)
             v, shape = (float(data), ()) if data.ndim == 0 else (data, tuple(data.shape))
         i = self._append(None, -2, -2, _EMPTY, requires_grad, v, shape, None, 0)
-        g.names[i] = name
+        if i == len(g.input_names):
+            g.input_names.append(name)
+        else:
+            g.names[i] = name
         g.input_index[name] = i
         return self.view(i)
 
@@ -1078,10 +1090,11 @@ def trace_tree(
     return graph
 
 
-def _lookup(node: Node, inputs: dict, at: dict):
+def _lookup(tr: Tracer, node: Node, at: dict):
     name = node.op
-    if name in inputs:
-        return inputs[name]
+    i = tr.graph.input_index.get(name)
+    if i is not None:
+        return tr.view(i)
     if name in CONSTANTS:
         return CONSTANTS[name]
     if name in FUNCTIONS:
@@ -1094,7 +1107,8 @@ def _lookup(node: Node, inputs: dict, at: dict):
 def _trace_into(tr: Tracer, tree: Node, source: str, at: dict, no_grad: set) -> None:
     graph = tr.graph
     # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
-    inputs = {name: tr.leaf(name, value, requires_grad=name not in no_grad) for name, value in at.items()}
+    for name, value in at.items():
+        tr.leaf(name, value, requires_grad=name not in no_grad)
     # Post-order evaluation: every node's value is pushed after its children's, so a node
     # finds its operands on top of the stack.
     values: list = []
@@ -1105,7 +1119,7 @@ def _trace_into(tr: Tracer, tree: Node, source: str, at: dict, no_grad: set) -> 
             b = pop()
             push(_binary(tr, node.op, pop(), b, node, source))
         elif kind == "name":
-            push(_lookup(node, inputs, at))
+            push(_lookup(tr, node, at))
         elif kind == "number":
             push(node.value)
         elif kind == "unary":

@@ -213,7 +213,7 @@ class _Functions:
             op = ops[i]
             if op is None:
                 parts.append(f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
-                             f'"variable":{_str(g.names.get(i))},"tensor":"t{i}"}}')
+                             f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
                 continue
             x, y = a[i], b[i]
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
@@ -259,7 +259,9 @@ class _Functions:
 
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
-    ops, req, values, shapes, starts, ends, names, grads = g.op, g.req, g.value, g.shape, g.start, g.end, g.names, g.grad
+    ops, req, values, shapes, starts, ends, grads = g.op, g.req, g.value, g.shape, g.start, g.end, g.grad
+    name_of, labels, input_names = g.name_of, g.names, g.input_names
+    n_inputs = len(input_names)
     memo_get = value.memo.get
     parts = []
     for i in indices:
@@ -267,7 +269,7 @@ def _tensor_texts(g, indices, fpos, value) -> list[str]:
         vt = memo_get(v) if type(v) is float else None
         if vt is None:
             vt = value(v)
-        name = names.get(i)
+        name = name_of(i) if labels else (input_names[i] if i < n_inputs else None)
         start = starts[i]
         has_fn = ops[i] is not None and req[i]
         grad = grads.get(i)
