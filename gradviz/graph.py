@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 
 from .errors import EvalError
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, np, saved_values
-from .parser import Node, function_name, iter_postorder
+from .parser import Node, function_name, postorder
 
 DTYPE_NAMES = ("float32", "float64")
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -1081,10 +1081,18 @@ def trace_tree(
     dtype: str = "float32",
 ) -> Graph:
     """Evaluate ``tree`` at the point ``at`` (name → number or array), building the graph."""
+    return trace_nodes(postorder(tree), source, at, no_grad, dtype)
+
+
+def trace_nodes(nodes: list, source: str, at: dict, no_grad: Sequence[str] = (), dtype: str = "float32",
+                consume: bool = False) -> Graph:
+    """:func:`trace_tree` on the tree's nodes in post-order; with ``consume`` the list is emptied
+    as it is read, so that (when the caller keeps no other reference to the tree) each node is
+    freed once its parent has been traced: a million-term tree never coexists with its graph."""
     graph = Graph(source, dtype)
     tr = Tracer(graph)
     try:
-        _trace_into(tr, tree, source, at, set(no_grad))
+        _trace_into(tr, nodes, source, at, set(no_grad), consume)
     finally:
         tr.finish()
     return graph
@@ -1104,7 +1112,7 @@ def _lookup(tr: Tracer, node: Node, at: dict):
     raise EvalError(f"{name} has no value: add --at {name}=...{hint}")
 
 
-def _trace_into(tr: Tracer, tree: Node, source: str, at: dict, no_grad: set) -> None:
+def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, consume: bool) -> None:
     graph = tr.graph
     # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
     for name, value in at.items():
@@ -1113,7 +1121,10 @@ def _trace_into(tr: Tracer, tree: Node, source: str, at: dict, no_grad: set) -> 
     # finds its operands on top of the stack.
     values: list = []
     push, pop = values.append, values.pop
-    for node in iter_postorder(tree):
+    root = _Span(nodes[-1].start, nodes[-1].end)  # not the node itself: it holds the whole tree
+    for k, node in enumerate(nodes):
+        if consume:
+            nodes[k] = None
         kind = node.kind
         if kind == "binary":
             b = pop()
@@ -1146,10 +1157,20 @@ def _trace_into(tr: Tracer, tree: Node, source: str, at: dict, no_grad: set) -> 
             raise EvalError(f"unsupported expression at column {node.column}")
     output = pop()
     if type(output) is not Tensor:
-        output = tr.constant(output, tree)
+        output = tr.constant(output, root)
     graph.output_index = output.index
     if graph.req[output.index]:
         graph.root_index = output.index
+
+
+class _Span:
+    """Where a tensor's text is, without the expression node (which holds its sub-tree)."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start: int, end: int):
+        self.start = start
+        self.end = end
 
 
 def _attribute(tr: Tracer, node: Node, x):

@@ -172,8 +172,8 @@ _set_kind, _set_op, _set_args, _set_kwargs, _set_value, _set_method, _set_start,
 )
 
 
-def iter_postorder(root: Node) -> Iterator[Node]:
-    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+def postorder(root: Node) -> list[Node]:
+    """Every node after its children (kwargs' values after positional args), as a list, iteratively."""
     # Visit each node before its children, last child first; that order reversed is the
     # post-order (children left to right, then the node), with one push per node.
     order = []
@@ -184,7 +184,13 @@ def iter_postorder(root: Node) -> Iterator[Node]:
         stack.extend(node.args)
         if node.kwargs:
             stack.extend(value for _, value in node.kwargs)
-    yield from reversed(order)
+    order.reverse()
+    return order
+
+
+def iter_postorder(root: Node) -> Iterator[Node]:
+    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+    yield from postorder(root)
 
 
 def to_sexpr(root: Node) -> str:

@@ -9,10 +9,10 @@ from typing import Mapping, Sequence
 
 from .engine import Step, backward
 from .errors import EvalError
-from .graph import DTYPES, Graph, trace_tree
+from .graph import DTYPES, Graph, trace_nodes
 from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
-from .parser import parse
+from .parser import parse, postorder
 
 
 @contextlib.contextmanager
@@ -213,7 +213,9 @@ def trace(
         for name in no_grad:
             if name not in used:
                 warnings.append(f"warning: --no-grad {name} is not used by the expression")
-        graph = trace_tree(tree, expr, values, no_grad=no_grad, dtype=dtype)
+        nodes = postorder(tree)
+        del tree  # the nodes are freed as they are traced
+        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True)
 
         backward_error = None
         steps: list[Step] = []
