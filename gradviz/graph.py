@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from functools import partial
 from typing import Callable, Iterator, Sequence
 
 from .errors import EvalError
@@ -531,7 +532,7 @@ class Tracer:
         self._np_errors = None
         # The expression tracer hands out short-lived views (a million-term expression keeps
         # none); the second-order pass keeps the ones it makes (its results are the grads).
-        self.view = graph.tensor if cached_views else (lambda i: Tensor(graph, i))
+        self.view = graph.tensor if cached_views else partial(Tensor, graph)
 
     def quiet_numpy(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off until :meth:`finish`."""
@@ -1121,6 +1122,7 @@ def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, co
     # finds its operands on top of the stack.
     values: list = []
     push, pop = values.append, values.pop
+    input_index, view = graph.input_index, tr.view
     root = _Span(nodes[-1].start, nodes[-1].end)  # not the node itself: it holds the whole tree
     for k, node in enumerate(nodes):
         if consume:
@@ -1130,7 +1132,8 @@ def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, co
             b = pop()
             push(_binary(tr, node.op, pop(), b, node, source))
         elif kind == "name":
-            push(_lookup(tr, node, at))
+            i = input_index.get(node.op)
+            push(view(i) if i is not None else _lookup(tr, node, at))
         elif kind == "number":
             push(node.value)
         elif kind == "unary":
