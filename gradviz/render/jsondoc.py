@@ -252,10 +252,17 @@ class _Functions:
                 saved = ",".join(texts)
                 if only_params and len(fixed) < 256:
                     fixed[key] = saved
-            parts.append(f'{{"id":"f{fpos[i]}","name":"{op.torch_name}","next_functions":[{nexts}],'
-                         f'"saved":{{{saved}}},"tensor":"t{i}"}}')
+            parts.append(_FUNCTION % (fpos[i], op.torch_name, nexts, saved, i))
         return parts
 
+
+_FUNCTION = '{"id":"f%d","name":"%s","next_functions":[%s],"saved":{%s},"tensor":"t%d"}'
+
+
+
+# The commonest tensor entry: a 0-d result of an op that needs grad, reached from the root.
+_OP_TENSOR = ('{"id":"t%d","name":null,"span":[%d,%d],"data":%s,"shape":[],"requires_grad":true,'
+              '"is_leaf":false,"grad_fn":"f%d","grad":null}')
 
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
@@ -264,20 +271,25 @@ def _tensor_texts(g, indices, fpos, value) -> list[str]:
     n_inputs = len(input_names)
     memo_get = value.memo.get
     parts = []
+    append = parts.append
     for i in indices:
         v = values[i]
         vt = memo_get(v) if type(v) is float else None
         if vt is None:
             vt = value(v)
-        name = name_of(i) if labels else (input_names[i] if i < n_inputs else None)
         start = starts[i]
+        if (i >= n_inputs and not labels and start >= 0 and ops[i] is not None and req[i]
+                and not shapes[i] and fpos is not None and fpos[i] >= 0 and i not in grads):
+            append(_OP_TENSOR % (i, start, ends[i], vt, fpos[i]))
+            continue
+        name = name_of(i) if labels else (input_names[i] if i < n_inputs else None)
         has_fn = ops[i] is not None and req[i]
         grad = grads.get(i)
-        parts.append(f'{{"id":"t{i}","name":{"null" if name is None else _string(name)},'
-                     f'"span":{"null" if name or start < 0 else f"[{start},{ends[i]}]"},'
-                     f'"data":{vt},"shape":{_shape_text(shapes[i]) if shapes[i] else "[]"},'
-                     f'"requires_grad":{"true" if req[i] else "false"},'
-                     f'"is_leaf":{"false" if has_fn else "true"},'
-                     f'"grad_fn":{chr(34) + "f" + str(fpos[i]) + chr(34) if has_fn and fpos is not None and fpos[i] >= 0 else "null"},'
-                     f'"grad":{"null" if grad is None else value(grad)}}}')
+        append(f'{{"id":"t{i}","name":{"null" if name is None else _string(name)},'
+               f'"span":{"null" if name or start < 0 else f"[{start},{ends[i]}]"},'
+               f'"data":{vt},"shape":{_shape_text(shapes[i]) if shapes[i] else "[]"},'
+               f'"requires_grad":{"true" if req[i] else "false"},'
+               f'"is_leaf":{"false" if has_fn else "true"},'
+               f'"grad_fn":{chr(34) + "f" + str(fpos[i]) + chr(34) if has_fn and fpos is not None and fpos[i] >= 0 else "null"},'
+               f'"grad":{"null" if grad is None else value(grad)}}}')
     return parts
