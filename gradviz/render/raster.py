@@ -84,7 +84,7 @@ def pdf_from_svg(svg: bytes, background: str = "white") -> bytes:
 
 
 # Graphviz paints the page first: the graph's title, then one polygon filled with bgcolor.
-_PAGE = re.compile(rb'(<g id="graph0" class="graph"[^>]*>\s*<title>[^<]*</title>\s*<polygon fill=")([^"]*)(")')
+_PAGE = re.compile(rb'(<g id="graph0" class="graph"[^>]*>\s*(?:<title>[^<]*</title>\s*)?<polygon fill=")([^"]*)(")')
 
 
 def set_background(svg: bytes, background: str) -> bytes:
