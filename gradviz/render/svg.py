@@ -114,7 +114,7 @@ def render(dot_source: str, fmt: str, renderer: str = "auto", *, scale: float | 
         return render_system(dot_source, fmt, dpi=_system_dpi(scale, dpi) if fmt == "png" else None,
                              background=background)
     if fmt == "svg":
-        return raster.set_background(svg, background)
+        return raster.embed_font(raster.set_background(svg, background))
     if fmt == "png":
         return raster.png_from_svg(svg, scale=scale, dpi=dpi, background=background)
     return raster.pdf_from_svg(svg, background=background)
