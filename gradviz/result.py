@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from typing import Mapping, Sequence
-
-import numpy as np
 
 from .engine import Step, backward
 from .errors import EvalError
-from .graph import DTYPES, Graph, trace_tree
+from .graph import DTYPES, Graph, trace_nodes
+from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
-from .parser import parse
+from .parser import parse, postorder
 
 
 @contextlib.contextmanager
@@ -67,6 +67,11 @@ class Trace:
         """The output's data (a numpy array; 0-d for a scalar)."""
         return self.graph.output.data
 
+    def grad(self, name: str):
+        """An input's ``.grad`` as the graph holds it (a Python float for a 0-d input, an array,
+        or None), without numpy."""
+        return self.graph.grad.get(self.graph.input_index[name])
+
     @property
     def grads(self) -> dict:
         """Each input's ``.grad`` after backward (None for inputs that need no grad)."""
@@ -76,8 +81,7 @@ class Trace:
         """The ``gradviz/1`` document as Python objects."""
         from .render.jsondoc import document
 
-        with gc_paused():
-            return document(self)
+        return document(self)
 
     def to_json(self) -> str:
         """The ``gradviz/1`` JSON document, byte-identical to ``gradviz EXPR --json``."""
@@ -115,7 +119,7 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 
     Raises EvalError naming the input when it is not a number, ragged, or too large.
     """
-    if isinstance(value, np.ndarray):
+    if _is_ndarray(value):
         if value.size > max_elements:
             raise EvalError(f"--at {name}: {value.size} elements is more than the limit of {max_elements}")
         if value.dtype.kind not in "fiu":
@@ -162,10 +166,9 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
         raise EvalError(f"--at {name}: not a rectangular list of numbers") from None
 
 
-def _used_names(tree) -> set:
-    from .parser import iter_postorder
-
-    return {n.op for n in iter_postorder(tree) if n.kind == "name"}
+def _is_ndarray(value) -> bool:
+    numpy = sys.modules.get("numpy")  # an array can only have come from numpy once it is loaded
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 def trace(
@@ -197,9 +200,9 @@ def trace(
             raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
         at = dict(at or {})
         values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
-        tree = parse(expr, max_terms=max_terms, max_depth=max_depth)
+        used: set = set()
+        tree = parse(expr, max_terms=max_terms, max_depth=max_depth, names=used)
         warnings = []
-        used = _used_names(tree)
         if drop_unused:
             values = {name: v for name, v in values.items() if name in used}
             at = {name: v for name, v in at.items() if name in used}
@@ -210,7 +213,9 @@ def trace(
         for name in no_grad:
             if name not in used:
                 warnings.append(f"warning: --no-grad {name} is not used by the expression")
-        graph = trace_tree(tree, expr, values, no_grad=no_grad, dtype=dtype)
+        nodes = postorder(tree)
+        del tree  # the nodes are freed as they are traced
+        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True)
 
         backward_error = None
         steps: list[Step] = []
@@ -232,7 +237,7 @@ def trace(
                         raise EvalError(
                             f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
                         ) from None
-            elif out.data.size != 1:
+            elif _numel(out.shape) != 1:
                 backward_error = (
                     f"output has shape {tuple(out.shape)}; backward needs a scalar: "
                     f"wrap it in sum(...) or pass --grad-output ones"
@@ -240,6 +245,13 @@ def trace(
             if backward_error is None:
                 steps = backward(graph, start, retain_grad=retain_grad, record_steps=record_steps)
         return Trace(graph, steps, backward_error, warnings)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def format_shape(shape) -> str:
