@@ -282,6 +282,8 @@ def test_svg_embeds_the_glyphs_it_uses(font):
         assert woff["hmtx"][woff.getBestCmap()[ord(ch)]][0] == font["hmtx"][font.getBestCmap()[ord(ch)]][0]
     assert len(match.group(1)) < 40_000
     assert raster.embed_font(svg) == svg  # once only
+    raster._woff_subset.cache_clear()
+    assert run(["sigmoid(w*x + b)", "--at", "w=0.5,x=2,b=-1", "--format", "svg", "-o", "-"]) == svg  # same bytes
 
 
 def test_svg_background_transparent():

@@ -125,7 +125,7 @@ def _woff_subset(chars: str) -> bytes:
     options.hinting = False
     options.notdef_outline = True
     options.drop_tables += ["FFTM"]  # FontForge's timestamps: fontTools would warn on stderr
-    font = TTFont(str(FONT_FILE))
+    font = TTFont(str(FONT_FILE), recalcTimestamp=False)  # same SVG bytes for the same graph
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=chars)
     subsetter.subset(font)
