@@ -63,10 +63,10 @@ def test_missing_optional_package_is_exit_2_naming_it():
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_missing_picture_package_is_exit_2_naming_it(tmp_path):
+def test_missing_picture_package_is_exit_2_naming_it(tmp_path, gradviz_cache_dir):
     suffix, module, package = "png", "resvg_py", "resvg-py"  # (PDF's typst: tests/test_raster.py)
     out = tmp_path / f"g.{suffix}"
-    proc, _ = run_child(["x**2", "--at", "x=3", "-o", str(out)], blocked=[module], tmp_path=tmp_path)
+    proc, _ = run_child(["x**2", "--at", "x=3", "-o", str(out)], blocked=[module], tmp_path=gradviz_cache_dir)
     assert proc.returncode == 2, proc.stderr
     assert f"pip install {package}" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()

@@ -10,7 +10,7 @@ font's own advance widths: so the text drawn is the text measured, and it fits
 its box on every machine, whatever fonts it has.
 
 An SVG carries the same font for browsers: :func:`embed_font` adds the glyphs
-it uses (a WOFF subset made with fontTools, a few kB) as an ``@font-face``, so a
+it uses (a WOFF subset made with fontTools, 3-10 kB) as an ``@font-face``, so a
 browser without DejaVu Sans (macOS, Windows) draws the text Graphviz measured.
 
 The libraries are imported lazily; a missing one is a :class:`RenderError`
@@ -112,7 +112,11 @@ def embed_font(svg: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=64)
 def _woff_subset(chars: str) -> bytes:
-    """Base64 of a WOFF holding the shipped font's glyphs for ``chars`` (kerning kept)."""
+    """Base64 of a WOFF holding the shipped font's glyphs for ``chars``.
+
+    Without kerning (no GPOS): a browser then advances exactly by the glyph widths,
+    which is what Graphviz's width table adds up.
+    """
     import base64
     import io
 
@@ -121,11 +125,12 @@ def _woff_subset(chars: str) -> bytes:
 
     options = subset.Options()
     options.flavor = "woff"
-    options.layout_features = ["kern"]
+    options.layout_features = []
     options.hinting = False
     options.notdef_outline = True
-    options.drop_tables += ["FFTM"]  # FontForge's timestamps: fontTools would warn on stderr
-    font = TTFont(str(FONT_FILE), recalcTimestamp=False)  # same SVG bytes for the same graph
+    options.drop_tables += ["FFTM", "GSUB", "GPOS", "GDEF"]  # FFTM: FontForge's timestamps
+    # lazy: only the glyphs asked for are parsed; no timestamp: same SVG bytes for the same graph
+    font = TTFont(str(FONT_FILE), lazy=True, recalcTimestamp=False)
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=chars)
     subsetter.subset(font)
