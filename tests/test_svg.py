@@ -473,3 +473,26 @@ def test_hung_system_dot_times_out(monkeypatch, tmp_path):
     with pytest.raises(RenderError, match=r"'dot' did not finish in 0.5 s"):
         render(SIMPLE, "svg", renderer="system")
     assert time.monotonic() - start < 10
+
+
+def test_renders_without_a_writable_temporary_folder(monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    assert "b" in svg_texts(render_svg(SIMPLE))
+    with pytest.raises(RenderError, match="could not render"):
+        render_svg("digraph { a -> ")
+
+
+def test_no_thread_left_running_after_renders():
+    import threading
+    import time
+
+    render_svg(SIMPLE)
+    deadline = time.monotonic() + 5
+    while any(t.name == "gradviz-wasm-epoch" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "gradviz-wasm-epoch" for t in threading.enumerate())

@@ -72,6 +72,8 @@ _lock = threading.Lock()
 _state: tuple[Any, Any, Any] | None = None
 _ticker: threading.Thread | None = None
 _ticked: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_tick_lock = threading.Lock()
+_active = 0  # renders in flight
 _TICK = 0.25  # seconds per epoch: the resolution of the embedded render's timeout
 
 
@@ -432,25 +434,41 @@ def _engine() -> Any:
     return wasmtime.Engine(config)
 
 
-def _start_ticker(engine: Any) -> None:
-    """Advance ``engine``'s epoch every ``_TICK`` s from one daemon thread (render deadlines count these)."""
+def _render_started(engine: Any) -> None:
+    """Count a render in flight; the ticker thread advances ``engine``'s epoch every ``_TICK`` s
+    while any is (render deadlines count these ticks), and ends when none is."""
+    global _ticker, _active
+    with _tick_lock:
+        _active += 1
+        _ticked.add(engine)
+        if _ticker is not None:
+            return
+        _ticker = threading.Thread(target=_tick, name="gradviz-wasm-epoch", daemon=True)
+        _ticker.start()
+
+
+def _render_finished() -> None:
+    global _active
+    with _tick_lock:
+        _active -= 1
+
+
+def _tick() -> None:
     global _ticker
-    _ticked.add(engine)
-    if _ticker is not None:
-        return
     import time
 
-    def tick() -> None:
-        while True:
-            time.sleep(_TICK)
-            for current in list(_ticked):
-                try:
-                    current.increment_epoch()
-                except Exception:
-                    _ticked.discard(current)
-
-    _ticker = threading.Thread(target=tick, name="gradviz-wasm-epoch", daemon=True)
-    _ticker.start()
+    while True:
+        time.sleep(_TICK)
+        with _tick_lock:
+            if _active == 0:
+                _ticker = None
+                return
+            engines = list(_ticked)
+        for engine in engines:
+            try:
+                engine.increment_epoch()
+            except Exception:
+                _ticked.discard(engine)
 
 
 def _release() -> None:
@@ -494,7 +512,6 @@ def _load_module() -> tuple[Any, Any, Any]:
                 f"could not load the embedded Graphviz: {_first_line(str(exc))}"
             ) from exc
         _state = (engine, module, linker)
-        _start_ticker(engine)
         # Free the wasm objects while wasmtime is still importable: left to interpreter
         # shutdown, their finalizers can run after wasmtime's own globals are gone.
         atexit.register(_release)
@@ -518,18 +535,31 @@ def _run_wasm(state: tuple[Any, Any, Any], dot_source: str) -> bytes:
     store = wasmtime.Store(engine)
     store.set_epoch_deadline(max(1, int(timeout / _TICK) + 1))
     store.set_limits(memory_size=MEMORY_LIMIT)
-    with tempfile.NamedTemporaryFile(prefix="gradviz-graphviz-", suffix=".err") as err_file:
+    try:
+        err_file = tempfile.NamedTemporaryFile(prefix="gradviz-graphviz-", suffix=".err")
+    except OSError:  # no writable temporary folder: render all the same, with a vaguer message on failure
+        err_file = None
+    try:
         wasi = wasmtime.WasiConfig()
-        wasi.stderr_file = err_file.name
+        if err_file is not None:
+            wasi.stderr_file = err_file.name
         store.set_wasi(wasi)
+        _render_started(engine)
         try:
             return _call_render(store, linker, module, dot_source)
         except RenderError:
             raise
         except Exception as exc:
-            err_file.seek(0)
-            stderr = err_file.read(4096).decode("utf-8", errors="replace")
+            stderr = ""
+            if err_file is not None:
+                err_file.seek(0)
+                stderr = err_file.read(4096).decode("utf-8", errors="replace")
             raise _wasm_failure(exc, stderr, dot_source, timeout) from exc
+        finally:
+            _render_finished()
+    finally:
+        if err_file is not None:
+            err_file.close()
 
 
 def _wasm_failure(exc: Exception, stderr: str, dot_source: str, timeout: float) -> RenderError:
