@@ -52,7 +52,9 @@ class _LazyNumpy:
                 return _Deferred(name)
             import numpy
         globals()["np"] = numpy
-        return getattr(numpy, name)
+        value = getattr(numpy, name)
+        setattr(self, name, value)  # modules holding this proxy find it directly from now on
+        return value
 
 
 class _Deferred:

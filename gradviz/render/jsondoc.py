@@ -143,6 +143,9 @@ class _Values:
     def __init__(self, dtype: str):
         self.text = f32_text if dtype == "float32" else f64_text
         self.memo: dict = {}
+        #: id of an array the graph holds (alive while the document is written) -> its text:
+        #: a weight matrix is saved by every function that uses it
+        self.arrays: dict = {}
 
     def __call__(self, v) -> str:
         if type(v) is float:
@@ -155,7 +158,20 @@ class _Values:
             return t
         if v is None:
             return "null"
-        return dumps(array(v))
+        t = self.arrays.get(id(v))
+        if t is None:
+            t = self.arrays[id(v)] = self.array_text(v)
+        return t
+
+    def array_text(self, a) -> str:
+        """``dumps(array(a))``, written directly for float arrays."""
+        if a.size == 0 or a.ndim == 0 or a.dtype.kind != "f":
+            return dumps(array(a))
+        text, memo_get = self.text, self.memo.get
+        items = [memo_get(x) or text(x) for x in a.ravel().tolist()]
+        for size in reversed(a.shape[1:]):
+            items = ["[" + ",".join(items[k:k + size]) + "]" for k in range(0, len(items), size)]
+        return "[" + ",".join(items) + "]"
 
 
 def _shape_text(shape) -> str:
