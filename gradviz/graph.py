@@ -320,6 +320,7 @@ class Graph:
         self._function_views: dict = {}
         self._order = None  # depth-first order from the root (array of indices)
         self._fpos = None
+        self._functions = None
 
     # --- size and numpy ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -371,7 +372,9 @@ class Graph:
     @property
     def functions(self) -> list:
         """Every BackwardFunction reachable from the root, in depth-first order (ids f0, f1, ...)."""
-        return [self.function(i) for i in self.order()]
+        if self._functions is None:
+            self._functions = [self.function(i) for i in self.order()]
+        return self._functions
 
     def order(self) -> array:
         """The functions reachable from the root, depth-first pre-order, as indices."""
@@ -389,11 +392,6 @@ class Graph:
                 pos[i] = k
             self._fpos = pos
         return self._fpos
-
-    def forget_order(self) -> None:
-        """After appending (the second-order pass): the orders are computed again when asked."""
-        self._order = None
-        self._fpos = None
 
     # --- one entry -----------------------------------------------------------------------
     def operands(self, i: int) -> tuple:

@@ -146,20 +146,20 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     no_grad = _no_grad_links(g, functions)
     drawn_leaves = [fn.variable for fn in functions if fn.variable is not None]
     leaf_ids = {id(t) for t in drawn_leaves}
-    for t in g.tensors:
+    for t in g.inputs.values():  # the leaves drawn are inputs (in creation order: they come first)
         if not t.is_leaf or t is g.output and t.name is None:
             continue
         if id(t) in leaf_ids:
             _leaf_node(dot, g, t, rankdir, is_output=t is g.output)
         elif not t.requires_grad and t.name is not None:
-            fields = [_titled(t.name, t), f"data = {format_tensor(t.data, LABEL_ITEMS)}", "requires_grad=False"]
+            fields = [_titled(t.name, t), f"data = {format_tensor(t.value, LABEL_ITEMS)}", "requires_grad=False"]
             dot.node(t.id, _label(fields, rankdir),
                      **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
     out = g.output
     out_is_leaf_node = id(out) in leaf_ids
     if not out_is_leaf_node:
         fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out),
-                  f"data = {format_tensor(out.data, LABEL_ITEMS)}"]
+                  f"data = {format_tensor(out.value, LABEL_ITEMS)}"]
         if g.root is None:
             fields.append("requires_grad=False: no backward graph")
         dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000),
@@ -179,7 +179,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
         if fn.variable is not None:
             dot.node(fn.id, _label(["AccumulateGrad"], rankdir), **_style("accumulate", fontsize="10"))
             continue
-        saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved.items()]
+        saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved_raw.items()]
         fields = [fn.name] + ([saved] if saved else [])
         tip = fn.name + (f" (from {tensor_text(g, fn.output)})" if fn.output is not None else "")
         dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(tip), **_style("function"))
@@ -190,7 +190,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     for fn in nodes:
         if type(fn) is not Collapsed and fn.variable is not None:
             leaf = fn.variable
-            grad = leaf.grad if trace.steps else None
+            grad = leaf.grad_value if trace.steps else None
             dot.edge(leaf.id, fn.id, label=_grad_label(grad, prefix="+= "))
             continue
         for i, nxt in enumerate(view.next_functions(fn)):
@@ -261,12 +261,12 @@ def _label(fields: list, rankdir: str):
 
 def _titled(title: str, t) -> str:
     """A node's title, with the tensor's shape when it is not a scalar: ``W  shape (2, 3)``."""
-    return f"{title}  shape {format_shape(t.data.shape)}" if t.data.ndim else title
+    return f"{title}  shape {format_shape(t.shape)}" if t.ndim else title
 
 
 def _leaf_node(dot, g, t, rankdir: str, is_output: bool) -> None:
-    grad = "None" if t.grad is None else format_tensor(t.grad, LABEL_ITEMS)
-    fields = [_titled(t.name or tensor_text(g, t), t), f"data = {format_tensor(t.data, LABEL_ITEMS)}",
+    grad = "None" if t.grad_value is None else format_tensor(t.grad_value, LABEL_ITEMS)
+    fields = [_titled(t.name or tensor_text(g, t), t), f"data = {format_tensor(t.value, LABEL_ITEMS)}",
               f"grad = {grad}"]
     extra = {"penwidth": "2", "color": COLORS["output"][1]} if is_output else {}
     dot.node(t.id, _label(fields, rankdir), **_style("leaf", **extra))
