@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import EvalError
+from .limits import MAX_DIMS
 from .ops import OPS, UNARY_FUNCTIONS, Op, saved_values
 from .parser import Node, function_name, iter_postorder
 
@@ -144,8 +145,10 @@ def walk_functions(root: BackwardFunction | None) -> list[BackwardFunction]:
 class Tracer:
     """Applies op rows to tensors, building the backward graph as PyTorch would."""
 
-    def __init__(self, dtype: str):
+    def __init__(self, dtype: str, max_elements: int | None = None):
         self.np_dtype = DTYPES[dtype]
+        #: no op may make a tensor of more elements (checked from the shapes, before computing)
+        self.max_elements = max_elements
         self.tensors: list[Tensor] = []
         self.accumulators: dict[int, BackwardFunction] = {}
         self._seq = itertools.count()
@@ -182,6 +185,24 @@ class Tracer:
             return value.data
         return value  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
 
+    def _check_size(self, op: Op, arrays: list, node: Node | None) -> None:
+        shapes = [np.shape(a) for a in arrays]
+        if all(s == shapes[0] for s in shapes) and op.key != "mm":
+            return  # the common case: the result has the inputs' size
+        if op.key == "mm":
+            shape = (shapes[0][0], shapes[1][1]) if len(shapes[0]) == len(shapes[1]) == 2 else ()
+        elif op.key in ("dot", "mv"):
+            return
+        else:  # numpy's broadcasting, on sizes only (np.broadcast_shapes stops at 32 dimensions)
+            n = max(len(s) for s in shapes)
+            padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+            shape = tuple(next((d for d in dims if d != 1), 1) for dims in zip(*padded))
+        size = math.prod(shape)
+        if size > self.max_elements:
+            where = f" at column {node.column}" if node is not None else ""
+            raise EvalError(f"the result{where} would have shape {_fmt_shape(shape)}: {size} elements, more "
+                            f"than the limit of {self.max_elements} (--max-elements)")
+
     def apply(self, op: Op, tensors: Sequence, params: dict | None = None, node: Node | None = None) -> Tensor:
         """Run ``op`` forward on ``tensors`` (Tensors or Python numbers in tensor slots).
 
@@ -191,6 +212,8 @@ class Tracer:
         """
         params = params or {}
         arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
+        if len(arrays) > 1 and self.max_elements is not None:
+            self._check_size(op, arrays, node)  # only ops of several tensors make larger ones
         if self.ignore_fp_errors:
             result = op.forward(*arrays, **params)
         else:
@@ -255,30 +278,49 @@ def _fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+#: Python ints folded beyond this are refused: each step stays cheap (no quadratic growth)
+MAX_INT = 1 << 65536
+
+
 def _fold(op: str, a, b, node: Node):
     """Python-number arithmetic, folded as Python folds it (no graph node)."""
     try:
         if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
             return a / b
-        if op == "**":
+        elif op == "**":
             if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
                 if b * math.log2(abs(a)) > 65536:
-                    raise EvalError(f"the number {a}**{b} is too large (at column {node.column})")
+                    raise EvalError(f"the number {node_text(a)}**{node_text(b)} is too large, over 2**65536 "
+                                    f"(at column {node.column})")
             r = a ** b
             if isinstance(r, complex):
                 return math.nan  # Python gives a complex number; PyTorch has none here
+            return r
+        else:
+            r = None
+        if r is not None:
+            if type(r) is int and not -MAX_INT <= r <= MAX_INT:
+                raise EvalError(f"the number in constant arithmetic at column {node.column} is too large, "
+                                f"over 2**65536")
             return r
     except ZeroDivisionError:
         raise EvalError(f"division by zero in constant arithmetic at column {node.column}") from None
     except OverflowError:
         raise EvalError(f"the number overflows in constant arithmetic at column {node.column}") from None
     raise EvalError(f"operator {op!r} needs a tensor operand at column {node.column}")
+
+
+def node_text(v) -> str:
+    """A number for a message: huge ints by their size (str() of one over 4,300 digits fails)."""
+    if type(v) is int and v.bit_length() > 256:
+        return f"<an integer of {int(v.bit_length() * 0.30103) + 1} digits>"
+    return repr(v)
 
 
 def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
@@ -481,6 +523,8 @@ def _fn_clamp(tr, node, args, kwargs, source):
     for v in (lo, hi):
         if v is not None and not isinstance(v, Number):
             raise EvalError(f"clamp() bounds must be numbers at column {node.column}")
+        if v is not None:
+            _to_float(v, node)  # clamp(x, 2**2000) overflows in PyTorch too
     if lo is None and hi is None:
         raise EvalError(f"clamp() needs min or max at column {node.column}")
     return tr.apply(OPS["clamp"], (x,), {"min": lo, "max": hi}, node)
@@ -495,6 +539,8 @@ def _fn_reshape(tr, node, args, kwargs, source):
         shape = [kwargs["shape"]]
     if not shape or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
         raise EvalError(f"reshape() needs integer sizes, e.g. x.reshape(3, 2), at column {node.column}")
+    if len(shape) > MAX_DIMS:
+        raise EvalError(f"reshape() to {len(shape)} dimensions: the limit is {MAX_DIMS} at column {node.column}")
     try:
         target = np.empty(x.shape, dtype=np.int8).reshape(shape).shape
     except ValueError:
@@ -558,6 +604,9 @@ def _fn_unsqueeze(tr, node, args, kwargs, source):
     x = _tensor_arg(b["input"], "unsqueeze", node)
     d = _int_arg(b["dim"], "dim", node)
     n = x.data.ndim + 1
+    if n > MAX_DIMS:
+        raise EvalError(f"unsqueeze() would make a tensor of {n} dimensions, more than the limit of {MAX_DIMS} "
+                        f"at column {node.column}")
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for unsqueeze at column {node.column}")
     return tr.apply(OPS["unsqueeze"], (x,), {"dim": d % n}, node)
@@ -634,11 +683,14 @@ def trace_tree(
     at: dict,
     no_grad: Sequence[str] = (),
     dtype: str = "float32",
+    max_elements: int | None = None,
 ) -> Graph:
-    """Evaluate ``tree`` at the point ``at`` (name → number or nested list), building the graph."""
+    """Evaluate ``tree`` at the point ``at`` (name → number or nested list), building the graph.
+
+    ``max_elements`` bounds every intermediate tensor's size (checked before computing it)."""
     if dtype not in DTYPES:
         raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
-    tr = Tracer(dtype)
+    tr = Tracer(dtype, max_elements)
     inputs: dict[str, Tensor] = {}
     no_grad = set(no_grad)
 

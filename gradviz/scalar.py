@@ -37,7 +37,8 @@ from typing import Iterator, Mapping, Sequence
 
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, NumpyOps, saved_values
-from .parser import _KEYWORDS, BINARY, UNARY_POWER, function_name
+from .parser import _KEYWORDS, BINARY, MAX_INT_DIGITS, UNARY_POWER, check_terms, function_name
+from .errors import ParseError
 
 SCHEMA = "gradviz/1"
 
@@ -445,7 +446,11 @@ def fast_trace(
     A result is what ``gradviz.trace(..., record_steps=False)`` gives, as far as its JSON and
     warnings show; None means "use gradviz.trace", which then raises any error.
     """
-    if dtype not in SCALAR_OPS:
+    if dtype not in SCALAR_OPS or not isinstance(expr, str):
+        return None
+    try:
+        check_terms(expr, max_terms)  # before any work: the general path reports it
+    except ParseError:
         return None
     numpy_ops: list = []  # the numpy rows' F, once one is used
     try:
@@ -535,6 +540,8 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                     raise _Unsupported  # ** and division by zero: the general path folds and reports
             except (OverflowError, ZeroDivisionError):
                 raise _Unsupported from None
+            if type(value) is int and value.bit_length() > 1100:
+                raise _Unsupported  # growing ints: the general path bounds them
             return (False, value, s, e, ())
         if ta and tb and sym != "**":  # the common case, apply() inlined: tensor (+ - * /) tensor
             row = _TENSOR_TENSOR[sym]
@@ -631,8 +638,8 @@ def _trace(source, at, no_grad_names, dtype, max_terms, max_depth, drop_unused, 
                 elif num:
                     if "." in num or "e" in num or "E" in num:
                         value = float(num)
-                    elif len(num) > 1 and num[0] == "0":
-                        raise _Unsupported  # leading zeros: an error in the general path
+                    elif len(num) > 1 and num[0] == "0" or len(num) > MAX_INT_DIGITS:
+                        raise _Unsupported  # leading zeros, 4,301 digits: an error in the general path
                     else:
                         value = int(num)
                     if pos < n and (source[pos].isalnum() or source[pos] == "_"):
