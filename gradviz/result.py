@@ -166,6 +166,20 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
         raise EvalError(f"--at {name}: not a rectangular list of numbers") from None
 
 
+def value_size(value) -> int:
+    """The number of elements an input value will have (1 for a number), without converting it;
+    a ragged list counts along its first rows (coerce_value refuses it later)."""
+    if isinstance(value, np.ndarray):
+        return int(value.size)
+    size = 1
+    while isinstance(value, (list, tuple)):
+        size *= len(value)
+        if not value:
+            break
+        value = value[0]
+    return size
+
+
 def _short(value) -> str:
     """A value for a message: its repr, cut short (and huge ints by their size)."""
     if type(value) is int:
