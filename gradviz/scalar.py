@@ -38,7 +38,6 @@ from typing import Iterator, Mapping, Sequence
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, NumpyOps, saved_values
 from .parser import _KEYWORDS, BINARY, MAX_INT_DIGITS, UNARY_POWER, check_terms, function_name
-from .errors import ParseError
 
 SCHEMA = "gradviz/1"
 
@@ -444,14 +443,12 @@ def fast_trace(
 
     Arguments as :func:`gradviz.trace`'s (without a start gradient: the output is a scalar).
     A result is what ``gradviz.trace(..., record_steps=False)`` gives, as far as its JSON and
-    warnings show; None means "use gradviz.trace", which then raises any error.
+    warnings show; None means "use gradviz.trace", which then raises any error (except a
+    --max-terms ParseError, raised here before any work, as gradviz.trace would raise it).
     """
     if dtype not in SCALAR_OPS or not isinstance(expr, str):
         return None
-    try:
-        check_terms(expr, max_terms)  # before any work: the general path reports it
-    except ParseError:
-        return None
+    check_terms(expr, max_terms)  # before any work (the general path's ParseError)
     numpy_ops: list = []  # the numpy rows' F, once one is used
     try:
         return _trace(expr, dict(at or {}), list(no_grad), dtype, max_terms, max_depth, drop_unused, numpy_ops)

@@ -62,7 +62,11 @@ def compare(expr, at, no_grad=(), dtype="float32", drop_unused=False, **limits):
     try:
         general = general_trace(expr, at, no_grad, dtype, drop_unused, **limits)
     except gradviz.GradvizError as e:
-        fast = fast_trace(expr, at, no_grad=no_grad, dtype=dtype, drop_unused=drop_unused, **limits)
+        try:
+            fast = fast_trace(expr, at, no_grad=no_grad, dtype=dtype, drop_unused=drop_unused, **limits)
+        except gradviz.GradvizError as fast_error:  # a limit checked before any work: the same error
+            assert (type(fast_error), fast_error.message) == (type(e), e.message)
+            return None
         assert fast is None, (
             f"{expr!r} at {at!r}: the general path raises {type(e).__name__}({e}) but fast_trace "
             f"answered {fast.to_json()[:300]!r}")
