@@ -203,7 +203,7 @@ def _looks_like_expression(a: str) -> bool:
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf); '-' writes it to stdout (SVG unless --format).")
+              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain text); '-' writes it to stdout (SVG unless --format).")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (SVG only, nothing to install), the system "
                    "'dot' program, or auto (embedded for SVG, system for PNG/PDF).")
@@ -511,7 +511,7 @@ def output_format(opts) -> str | None:
             pass  # the terminal view, as plain text
         elif fmt is None:
             if by_ext is None:
-                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, "
+                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, .txt, "
                                  f".json, .png or .pdf, or give --format")
             fmt = by_ext
         elif by_ext is not None and by_ext != fmt:
