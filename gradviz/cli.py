@@ -344,21 +344,8 @@ def _common(opts) -> tuple[dict, list[str], object]:
 
 
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
-    """Trace one expression with the options (the single place that calls the library).
-
-    A JSON document with nothing else asked of it goes to the scalar fast path first
-    (:mod:`gradviz.scalar`: no numpy, flat lists); it declines what it cannot answer exactly.
-    """
+    """Trace one expression with the options (the single place that calls the library)."""
     _analysis_limits(expr, at, no_grad, opts, batch)
-    if (grad_output is None and output_format(opts) == "json"
-            and not any(opts.get(k) for k in ("steps", "check", "symbolic", "retain_grad"))
-            and int(opts.get("order") or 1) == 1 and (opts.get("graph_kind") or "forward") == "forward"):
-        from .scalar import fast_trace
-
-        fast = fast_trace(expr, at, no_grad=no_grad, dtype=opts["dtype"], max_terms=opts["max_terms"],
-                          max_depth=opts["max_depth"], drop_unused=batch)
-        if fast is not None:
-            return fast
     from .result import trace
 
     return trace(
@@ -533,9 +520,7 @@ def _show(result, opts, learned=None) -> int:
     fmt, out = output_format(opts), opts.get("output")
     drawn = [result]  # the traces whose graphs the tree / diagram draws (--graph double selects)
     if learned is not None and learned.double:
-        from .learn import double_backward_traces
-
-        drawn = [t for t in double_backward_traces(result, learned.second).values() if t.graph.root is not None]
+        drawn = [t for t in learned.second.traces().values() if t.graph.root is not None]
         drawn = drawn or [result]
         if len(drawn) > 1 and fmt in ("dot", "svg", "png", "pdf"):
             click.echo(f"note: --graph double draws the first gradient's graph ({drawn[0].graph.output.name}); "

@@ -92,22 +92,9 @@ def function_name(name: str) -> str:
     return name
 
 
-class Token:
-    """One lexical token: ``kind`` is 'number', 'name', 'op' or 'end'; ``pos`` is 0-based."""
-
-    __slots__ = ("kind", "text", "pos")
-
-    def __init__(self, kind: str, text: str, pos: int):
-        self.kind = kind
-        self.text = text
-        self.pos = pos
-
-    def __repr__(self) -> str:
-        return f"Token({self.kind}, {self.text!r}, {self.pos})"
-
-
-def tokenize(source: str) -> Iterator[Token]:
-    """Yield the tokens of ``source`` and a final 'end' token; raise ParseError on bad text."""
+def tokenize(source: str) -> Iterator[tuple]:
+    """Yield the tokens of ``source`` as ``(kind, text, pos)`` — kind 'number', 'name', 'op' or
+    'end', pos 0-based — ending with an 'end' token; raise ParseError on bad text."""
     pos = 0
     n = len(source)
     match = _TOKEN.match
@@ -128,15 +115,15 @@ def tokenize(source: str) -> Iterator[Token]:
                 raise ParseError(
                     f"invalid number {source[pos:end + 1]!r} (missing '*'?)", source, pos + 1
                 )
-            yield Token("number", text, pos)
+            yield ("number", text, pos)
         elif kind == "name":
-            yield Token("name", text, pos)
+            yield ("name", text, pos)
         elif kind == "op":
             if text in _UNSUPPORTED_OPS:
                 raise ParseError(_UNSUPPORTED_OPS[text], source, pos + 1)
-            yield Token("op", text, pos)
+            yield ("op", text, pos)
         pos = m.end()
-    yield Token("end", "", n)
+    yield ("end", "", n)
 
 
 class Node:
@@ -185,8 +172,8 @@ _set_kind, _set_op, _set_args, _set_kwargs, _set_value, _set_method, _set_start,
 )
 
 
-def iter_postorder(root: Node) -> Iterator[Node]:
-    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+def postorder(root: Node) -> list[Node]:
+    """Every node after its children (kwargs' values after positional args), as a list, iteratively."""
     # Visit each node before its children, last child first; that order reversed is the
     # post-order (children left to right, then the node), with one push per node.
     order = []
@@ -197,7 +184,13 @@ def iter_postorder(root: Node) -> Iterator[Node]:
         stack.extend(node.args)
         if node.kwargs:
             stack.extend(value for _, value in node.kwargs)
-    yield from reversed(order)
+    order.reverse()
+    return order
+
+
+def iter_postorder(root: Node) -> Iterator[Node]:
+    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+    yield from postorder(root)
 
 
 def to_sexpr(root: Node) -> str:
@@ -273,13 +266,17 @@ def parse(
     source: str,
     max_terms: int = DEFAULT_MAX_TERMS,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    names: set | None = None,
 ) -> Node:
     """Parse ``source`` into a :class:`Node` tree.
 
     Raises :class:`ParseError` naming the problem and its 1-based column.
     ``max_terms`` bounds the number of operands (numbers and names);
     ``max_depth`` bounds nesting (parentheses, calls, prefix operators).
+    ``names``, when given, receives every name used as an operand (the inputs the expression
+    reads), so that a caller need not walk the tree again for them.
     """
+    add_name = names.add if names is not None else None
     if not source.strip():
         raise ParseError("empty expression")
     check_terms(source, max_terms)
@@ -297,7 +294,7 @@ def parse(
         if entry[0] == "bin":
             right = operands.pop()
             left = operands.pop()
-            operands.append(Node("binary", entry[1], (left, right), start=left.start, end=right.end))
+            operands.append(Node("binary", entry[1], (left, right), (), None, False, left.start, right.end))
         else:  # unary
             operand = operands.pop()
             operands.append(Node("unary", entry[1], (operand,), start=entry[3], end=operand.end))
@@ -326,23 +323,23 @@ def parse(
 
     tokens = tokenize(source)
     tok = next(tokens)
-    lookahead: Token | None = None
+    lookahead: tuple | None = None
 
-    def advance() -> Token:
+    def advance() -> tuple:
         nonlocal lookahead
         if lookahead is not None:
             t, lookahead = lookahead, None
             return t
         return next(tokens)
 
-    def peek() -> Token:
+    def peek() -> tuple:
         nonlocal lookahead
         if lookahead is None:
             lookahead = next(tokens)
         return lookahead
 
     while True:
-        kind, text, pos = tok.kind, tok.text, tok.pos
+        kind, text, pos = tok
         if expect_operand:
             if kind == "number":
                 terms += 1
@@ -361,7 +358,7 @@ def parse(
                 # keyword argument "dim=1" at the start of a call argument
                 if ops and ops[-1][0] == "call" and ops[-1][7] is None:
                     nxt = peek()
-                    if nxt.kind == "op" and nxt.text == "=":
+                    if nxt[0] == "op" and nxt[1] == "=":
                         advance()
                         entry = ops.pop()
                         if entry[7] is not None:
@@ -372,27 +369,27 @@ def parse(
                 # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
                 name, name_end = text, pos + len(text)
                 nxt = peek()
-                while text == "torch" and nxt.kind == "op" and nxt.text == ".":
+                while text == "torch" and nxt[0] == "op" and nxt[1] == ".":
                     advance()
                     part = advance()
-                    if part.kind != "name":
-                        raise err("expected a name after '.'", part.pos)
-                    if part.text.startswith("__"):
-                        raise err(f"attribute {part.text!r} is not allowed (no dunder names)", part.pos)
-                    name += "." + part.text
-                    name_end = part.pos + len(part.text)
+                    if part[0] != "name":
+                        raise err("expected a name after '.'", part[2])
+                    if part[1].startswith("__"):
+                        raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
+                    name += "." + part[1]
+                    name_end = part[2] + len(part[1])
                     nxt = peek()
-                if nxt.kind == "op" and nxt.text == "(":
+                if nxt[0] == "op" and nxt[1] == "(":
                     advance()
                     depth += 1
                     if depth > max_depth:
-                        raise err(f"nesting deeper than {max_depth} levels", nxt.pos)
+                        raise err(f"nesting deeper than {max_depth} levels", nxt[2])
                     ops.append(("call", name, pos, False, None, [], [], None))
-                    if peek().kind == "op" and peek().text == ")":
+                    if peek()[0] == "op" and peek()[1] == ")":
                         close = advance()
                         depth -= 1
                         ops.pop()
-                        operands.append(Node("call", name, (), (), start=pos, end=close.pos + 1))
+                        operands.append(Node("call", name, (), (), start=pos, end=close[2] + 1))
                         expect_operand = False
                     # else: stay expecting the first argument
                 else:
@@ -402,7 +399,9 @@ def parse(
                             pos,
                         )
                     terms += 1
-                    operands.append(Node("name", name, start=pos, end=name_end))
+                    operands.append(Node("name", name, (), (), None, False, pos, name_end))
+                    if add_name is not None:
+                        add_name(name)
                     expect_operand = False
             elif kind == "op" and text in ("-", "+"):
                 depth += 1
@@ -433,33 +432,33 @@ def parse(
             expect_operand = True
         elif kind == "op" and text == ".":
             part = advance()
-            if part.kind != "name":
-                raise err("expected a method name after '.'", part.pos)
-            if part.text.startswith("__"):
-                raise err(f"attribute {part.text!r} is not allowed (no dunder names)", part.pos)
+            if part[0] != "name":
+                raise err("expected a method name after '.'", part[2])
+            if part[1].startswith("__"):
+                raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
             receiver = operands.pop()
             nxt = peek()
-            if nxt.kind == "op" and nxt.text == "(":
+            if nxt[0] == "op" and nxt[1] == "(":
                 advance()
                 depth += 1
                 if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", nxt.pos)
-                ops.append(("call", part.text, receiver.start, True, receiver, [], [], None))
-                if peek().kind == "op" and peek().text == ")":
+                    raise err(f"nesting deeper than {max_depth} levels", nxt[2])
+                ops.append(("call", part[1], receiver.start, True, receiver, [], [], None))
+                if peek()[0] == "op" and peek()[1] == ")":
                     close = advance()
                     depth -= 1
                     ops.pop()
                     operands.append(
-                        Node("call", part.text, (receiver,), (), method=True, start=receiver.start, end=close.pos + 1)
+                        Node("call", part[1], (receiver,), (), method=True, start=receiver.start, end=close[2] + 1)
                     )
                 else:
                     expect_operand = True
             else:
-                if part.text not in ATTRIBUTES:
-                    raise err(f"attribute access '.{part.text}' is not supported (only .T and method calls)",
-                              part.pos - 1)
+                if part[1] not in ATTRIBUTES:
+                    raise err(f"attribute access '.{part[1]}' is not supported (only .T and method calls)",
+                              part[2] - 1)
                 operands.append(
-                    Node("attr", part.text, (receiver,), start=receiver.start, end=part.pos + len(part.text))
+                    Node("attr", part[1], (receiver,), start=receiver.start, end=part[2] + len(part[1]))
                 )
         elif kind == "op" and text in (",", ")"):
             marker = reduce_group()

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import numbers
+import sys
 from typing import Mapping, Sequence
-
-import numpy as np
 
 from .engine import Step, backward
 from .errors import EvalError, UsageError
-from .graph import DTYPES, Graph, node_text, trace_tree
+from .graph import DTYPES, Graph, node_text, trace_nodes
+from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
-from .parser import parse
+from .parser import parse, postorder
 
 
 @contextlib.contextmanager
@@ -67,6 +68,11 @@ class Trace:
         """The output's data (a numpy array; 0-d for a scalar)."""
         return self.graph.output.data
 
+    def grad(self, name: str):
+        """An input's ``.grad`` as the graph holds it (a Python float for a 0-d input, an array,
+        or None), without numpy."""
+        return self.graph.grad.get(self.graph.input_index[name])
+
     @property
     def grads(self) -> dict:
         """Each input's ``.grad`` after backward (None for inputs that need no grad)."""
@@ -76,8 +82,7 @@ class Trace:
         """The ``gradviz/1`` document as Python objects."""
         from .render.jsondoc import document
 
-        with gc_paused():
-            return document(self)
+        return document(self)
 
     def to_json(self) -> str:
         """The ``gradviz/1`` JSON document, byte-identical to ``gradviz EXPR --json``."""
@@ -115,9 +120,10 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 
     Raises EvalError naming the input when it is not a number, ragged, or too large.
     """
-    if isinstance(value, np.generic) and value.dtype.kind in "fiu":
+    numpy = sys.modules.get("numpy")  # a numpy value can only have come from numpy once it is loaded
+    if numpy is not None and isinstance(value, numpy.generic) and value.dtype.kind in "fiu":
         value = value.item()  # np.float32(2), np.int64(2): numbers
-    if isinstance(value, np.ndarray):
+    if _is_ndarray(value):
         if value.size > max_elements:
             raise EvalError(f"--at {name}: {value.size} elements is more than the limit of {max_elements}")
         if value.dtype.kind not in "fiu":
@@ -169,7 +175,7 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 def value_size(value) -> int:
     """The number of elements an input value will have (1 for a number), without converting it;
     a ragged list counts along its first rows (coerce_value refuses it later)."""
-    if isinstance(value, np.ndarray):
+    if _is_ndarray(value):
         return int(value.size)
     size = 1
     while isinstance(value, (list, tuple)):
@@ -203,17 +209,16 @@ def _check_arguments(expr, at, no_grad, dtype, retain_grad, limits: dict, flags:
     if not isinstance(dtype, str) or dtype not in DTYPES:
         raise UsageError(f"dtype must be 'float32' or 'float64', not {_short(dtype)}")
     for name, value in flags.items():
-        if not isinstance(value, (bool, np.bool_)):
+        if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's too
             raise UsageError(f"{name} must be True or False, not {_short(value)}")
     for name, value in limits.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise UsageError(f"{name} must be a positive integer, not {_short(value)}")
 
 
-def _used_names(tree) -> set:
-    from .parser import iter_postorder
-
-    return {n.op for n in iter_postorder(tree) if n.kind == "name"}
+def _is_ndarray(value) -> bool:
+    numpy = sys.modules.get("numpy")  # an array can only have come from numpy once it is loaded
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 def trace(
@@ -247,9 +252,9 @@ def trace(
         max_terms, max_depth, max_elements = int(max_terms), int(max_depth), int(max_elements)
         at = dict(at or {})
         values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
-        tree = parse(expr, max_terms=max_terms, max_depth=max_depth)
+        used: set = set()
+        tree = parse(expr, max_terms=max_terms, max_depth=max_depth, names=used)
         warnings = []
-        used = _used_names(tree)
         if drop_unused:
             values = {name: v for name, v in values.items() if name in used}
             at = {name: v for name, v in at.items() if name in used}
@@ -260,7 +265,10 @@ def trace(
         for name in no_grad:
             if name not in used:
                 warnings.append(f"warning: --no-grad {name} is not used by the expression")
-        graph = trace_tree(tree, expr, values, no_grad=no_grad, dtype=dtype, max_elements=max_elements)
+        nodes = postorder(tree)
+        del tree  # the nodes are freed as they are traced
+        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True,
+                            max_elements=max_elements)
 
         backward_error = None
         steps: list[Step] = []
@@ -282,7 +290,7 @@ def trace(
                         raise EvalError(
                             f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
                         ) from None
-            elif out.data.size != 1:
+            elif _numel(out.shape) != 1:
                 backward_error = (
                     f"output has shape {tuple(out.shape)}; backward needs a scalar: "
                     f"wrap it in sum(...) or pass --grad-output ones"
@@ -290,6 +298,13 @@ def trace(
             if backward_error is None:
                 steps = backward(graph, start, retain_grad=retain_grad, record_steps=record_steps)
         return Trace(graph, steps, backward_error, warnings)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def format_shape(shape) -> str:

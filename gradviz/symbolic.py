@@ -404,7 +404,7 @@ def _symbolic(trace) -> Symbolic:
 
 def symbolic_json(result: Symbolic) -> dict:
     """The ``"symbolic"`` section of the JSON document."""
-    from .render.jsondoc import number
+    from .values import number
 
     return {
         "output": str(result.output) if result.output is not None else None,

@@ -84,33 +84,25 @@ def _style(kind: str, **extra) -> dict:
 def _no_grad_links(graph, functions) -> list:
     """(input Tensor, function) pairs: an input with requires_grad=False that ``function`` used.
 
-    PyTorch keeps no such edge (the entry is None in next_functions), so it is
-    found in the expression: the operands of the function's sub-expression
-    that need no grad, searched down to the names they read.
+    PyTorch keeps no such edge (the entry is None in next_functions), so it is found on the
+    tape: the function's operands that need no grad, followed down to the inputs they read.
     """
-    tensor_of = None
     links, seen = [], set()
     for fn in functions:
         out = fn.output
-        if out is None or out.node is None or None not in fn.next_functions:
+        if out is None or None not in fn.next_functions:
             continue
-        if tensor_of is None:
-            tensor_of = {id(t.node): t for t in graph.tensors if t.node is not None}
-        operands = list(out.node.args) + [value for _, value in out.node.kwargs]
-        stack = operands[::-1]
+        g = out.graph
+        stack = [k for k in reversed(g.operands(out.index)) if k >= 0 and not g.req[k]]
         while stack:
-            node = stack.pop()
-            if node.kind == "name":
-                t = graph.inputs.get(node.op)
-                if t is not None and not t.requires_grad and (id(t), id(fn)) not in seen:
-                    seen.add((id(t), id(fn)))
+            k = stack.pop()
+            if g.op[k] is None:  # a leaf: an input (or a constant expression's value)
+                t = g.tensor(k)
+                if t.name is not None and (k, id(fn)) not in seen:
+                    seen.add((k, id(fn)))
                     links.append((t, fn))
                 continue
-            t = tensor_of.get(id(node))
-            if t is not None and t.requires_grad:
-                continue  # its inputs are reached through next_functions, not here
-            stack.extend(reversed(node.args))
-            stack.extend(value for _, value in reversed(node.kwargs))
+            stack.extend(j for j in reversed(g.operands(k)) if j >= 0)
     return links
 
 

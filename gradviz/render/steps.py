@@ -18,7 +18,6 @@ import numpy as np
 from rich.console import Group
 from rich.text import Text
 
-from ..ops import NumpyOps
 from .flow import tensor_text
 from .numbers import abbreviate, format_math
 
@@ -64,34 +63,39 @@ def describe(trace, limit: int | None = None) -> list[StepView]:
     """The backward pass of ``trace`` as :class:`StepView` objects, in execution order (the first ``limit``)."""
     arrived: dict = {}
     root = trace.graph.root
+    dtype = trace.graph.np_dtype
     views = []
     steps = trace.steps if limit is None else trace.steps[:limit]
     for i, step in enumerate(steps, 1):
         fn = step.function
+        # the engine records a 0-d gradient as the tape's Python float: shown as the dtype's value
+        grad_in, sent = _value(step.grad_in, dtype), [_value(g, dtype) for g in step.grads_out]
         received = arrived.pop(id(fn), None)
         if received is None:
-            received = [(None, step.grad_in)] if fn is root else []
-        view = StepView(i, fn, step.grad_in, received, grads_out=list(step.grads_out),
-                        before=step.before, after=step.after)
+            received = [(None, grad_in)] if fn is root else []
+        view = StepView(i, fn, grad_in, received, grads_out=sent,
+                        before=_value(step.before, dtype), after=_value(step.after, dtype))
         if fn.op is not None:
-            view.rules = _rules(fn, step)
-        for nxt, g in zip(fn.next_functions, step.grads_out):
+            view.rules = _rules(fn, grad_in, [_value(g, dtype) for g in step.computed], sent)
+        for nxt, g in zip(fn.next_functions, sent):
             if nxt is not None and g is not None:
                 arrived.setdefault(id(nxt), []).append((fn, g))
         views.append(view)
     return views
 
 
-def _rules(fn, step) -> list[RuleView]:
+def _value(v, dtype):
+    return np.asarray(v, dtype=dtype) if type(v) is float else v
+
+
+def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
     op = fn.op
     needed = [nxt is not None for nxt in fn.next_functions]
-    with np.errstate(all="ignore"):
-        raw = op.vjp(NumpyOps, step.grad_in, fn.context)  # the rule's own output, before summing back
     out = []
-    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, raw, step.grads_out):
+    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, computed, grads_out):
         if not need:
             continue
-        out.append(RuleView(slot, formula, _fill(formula, fn.context, step.grad_in), value, sent))
+        out.append(RuleView(slot, formula, _fill(formula, fn.context, grad_in), value, sent))
     return out
 
 
