@@ -276,20 +276,53 @@ def parse(
     ``names``, when given, receives every name used as an operand (the inputs the expression
     reads), so that a caller need not walk the tree again for them.
     """
-    add_name = names.add if names is not None else None
     if not source.strip():
         raise ParseError("empty expression")
     check_terms(source, max_terms)
-    operands: list[Node] = []
-    ops: list[tuple] = []
-    depth = 0
-    terms = 0
-    expect_operand = True
+    return _Parser(source, max_terms, max_depth, names).run()
 
-    def err(msg: str, pos: int) -> ParseError:
-        return ParseError(msg, source, pos + 1)
 
-    def reduce_top() -> None:
+class _Parser:
+    """The operator-precedence loop's state: an operand stack, an operator stack (entries
+    ``("bin", op, power, right, pos)``, ``("un", op, power, pos)``, ``("paren", pos)`` and
+    ``("call", name, start, method, receiver, args, kwargs, pending keyword)``), the tokens
+    with one token of lookahead, and the limits."""
+
+    def __init__(self, source: str, max_terms: int, max_depth: int, names: set | None):
+        self.source = source
+        self.max_terms = max_terms
+        self.max_depth = max_depth
+        self.add_name = names.add if names is not None else None
+        self.operands: list[Node] = []
+        self.ops: list[tuple] = []
+        self.depth = 0
+        self.terms = 0
+        self.tokens = tokenize(source)
+        self.lookahead: tuple | None = None
+
+    def err(self, msg: str, pos: int) -> ParseError:
+        return ParseError(msg, self.source, pos + 1)
+
+    def advance(self) -> tuple:
+        if self.lookahead is not None:
+            t, self.lookahead = self.lookahead, None
+            return t
+        return next(self.tokens)
+
+    def peek(self) -> tuple:
+        if self.lookahead is None:
+            self.lookahead = next(self.tokens)
+        return self.lookahead
+
+    def enter(self, pos: int) -> None:
+        """One level deeper (a parenthesis, a call, a sign), within the limit."""
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise self.err(f"nesting deeper than {self.max_depth} levels", pos)
+
+    # --- reductions ----------------------------------------------------------------
+    def reduce_top(self) -> None:
+        ops, operands = self.ops, self.operands
         entry = ops.pop()
         if entry[0] == "bin":
             right = operands.pop()
@@ -299,215 +332,207 @@ def parse(
             operand = operands.pop()
             operands.append(Node("unary", entry[1], (operand,), start=entry[3], end=operand.end))
 
-    def reduce_while(power: int, right_assoc: bool) -> None:
+    def reduce_while(self, power: int, right_assoc: bool) -> None:
+        ops = self.ops
         while ops:
             top = ops[-1]
-            if top[0] == "bin":
-                p = top[2]
-            elif top[0] == "un":
-                p = top[2]
-            else:
+            if top[0] not in ("bin", "un"):
                 break
+            p = top[2]
             if p > power or (p == power and not right_assoc):
-                reduce_top()
+                self.reduce_top()
             else:
                 break
 
-    def reduce_group() -> tuple:
+    def reduce_group(self) -> tuple:
         """Reduce down to the innermost '(' or call marker and return that marker."""
+        ops = self.ops
         while ops and ops[-1][0] in ("bin", "un"):
-            reduce_top()
+            self.reduce_top()
         if not ops:
             return ()
         return ops[-1]
 
-    tokens = tokenize(source)
-    tok = next(tokens)
-    lookahead: tuple | None = None
-
-    def advance() -> tuple:
-        nonlocal lookahead
-        if lookahead is not None:
-            t, lookahead = lookahead, None
-            return t
-        return next(tokens)
-
-    def peek() -> tuple:
-        nonlocal lookahead
-        if lookahead is None:
-            lookahead = next(tokens)
-        return lookahead
-
-    while True:
-        kind, text, pos = tok
-        if expect_operand:
-            if kind == "number":
-                terms += 1
-                operands.append(Node("number", value=_number(text, source, pos), start=pos, end=pos + len(text)))
-                expect_operand = False
-            elif kind == "name":
-                if text in ("True", "False"):
-                    operands.append(Node("number", value=text == "True", start=pos, end=pos + len(text)))
-                    expect_operand = False
-                    tok = advance()
-                    continue
-                if text in _KEYWORDS:
-                    raise err(f"keyword {text!r} is not supported", pos)
-                if text.startswith("__"):
-                    raise err(f"name {text!r} is not allowed (no dunder names)", pos)
-                # keyword argument "dim=1" at the start of a call argument
-                if ops and ops[-1][0] == "call" and ops[-1][7] is None:
-                    nxt = peek()
-                    if nxt[0] == "op" and nxt[1] == "=":
-                        advance()
-                        entry = ops.pop()
-                        if entry[7] is not None:
-                            raise err("expected a value after '='", pos)
-                        ops.append(entry[:7] + (text,))
-                        tok = advance()
-                        continue
-                # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
-                name, name_end = text, pos + len(text)
-                nxt = peek()
-                while text == "torch" and nxt[0] == "op" and nxt[1] == ".":
-                    advance()
-                    part = advance()
-                    if part[0] != "name":
-                        raise err("expected a name after '.'", part[2])
-                    if part[1].startswith("__"):
-                        raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
-                    name += "." + part[1]
-                    name_end = part[2] + len(part[1])
-                    nxt = peek()
-                if nxt[0] == "op" and nxt[1] == "(":
-                    advance()
-                    depth += 1
-                    if depth > max_depth:
-                        raise err(f"nesting deeper than {max_depth} levels", nxt[2])
-                    ops.append(("call", name, pos, False, None, [], [], None))
-                    if peek()[0] == "op" and peek()[1] == ")":
-                        close = advance()
-                        depth -= 1
-                        ops.pop()
-                        operands.append(Node("call", name, (), (), start=pos, end=close[2] + 1))
-                        expect_operand = False
-                    # else: stay expecting the first argument
-                else:
-                    if "." in name:
-                        raise err(
-                            f"attribute access {name!r} is not supported (only torch.<function>(...) calls)",
-                            pos,
-                        )
-                    terms += 1
-                    operands.append(Node("name", name, (), (), None, False, pos, name_end))
-                    if add_name is not None:
-                        add_name(name)
-                    expect_operand = False
-            elif kind == "op" and text in ("-", "+"):
-                depth += 1
-                if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", pos)
-                ops.append(("un", text, UNARY_POWER, pos))
-            elif kind == "op" and text == "(":
-                depth += 1
-                if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", pos)
-                ops.append(("paren", pos))
-            elif kind == "end":
-                raise err("unexpected end of expression (an operand is missing)", pos)
-            elif kind == "op" and text == ")" and ops and ops[-1][0] == "paren":
-                raise err("empty parentheses '()'", pos)
+    # --- the loop ------------------------------------------------------------------
+    def run(self) -> Node:
+        tok = self.advance()
+        expect_operand = True
+        while True:
+            if expect_operand:
+                expect_operand = self.operand(tok)
+                if not expect_operand and self.terms > self.max_terms:
+                    raise self.err(f"expression has more than {self.max_terms} terms", tok[2])
+            elif self.after_operand(tok):
+                break
             else:
-                raise err(f"unexpected {text!r} (expected a number, name or '(')", pos)
-            if terms > max_terms:
-                raise err(f"expression has more than {max_terms} terms", pos)
-            tok = advance()
-            continue
+                expect_operand = self.expect_operand_next
+            tok = self.advance()
+        operands = self.operands
+        assert len(operands) == 1, "parser invariant"
+        return operands[0]
 
-        # --- after an operand: operator, postfix, ',' or ')' ---
-        if kind == "op" and text in BINARY:
-            power, right = BINARY[text]
-            reduce_while(power, right)
-            ops.append(("bin", text, power, right, pos))
-            expect_operand = True
-        elif kind == "op" and text == ".":
+    def operand(self, tok: tuple) -> bool:
+        """Read a token where an operand is expected; True while an operand is still expected."""
+        kind, text, pos = tok
+        if kind == "number":
+            self.terms += 1
+            self.operands.append(Node("number", value=_number(text, self.source, pos), start=pos, end=pos + len(text)))
+            return False
+        if kind == "name":
+            return self.name(text, pos)
+        if kind == "op" and text in ("-", "+"):
+            self.enter(pos)
+            self.ops.append(("un", text, UNARY_POWER, pos))
+            return True
+        if kind == "op" and text == "(":
+            self.enter(pos)
+            self.ops.append(("paren", pos))
+            return True
+        if kind == "end":
+            raise self.err("unexpected end of expression (an operand is missing)", pos)
+        if kind == "op" and text == ")" and self.ops and self.ops[-1][0] == "paren":
+            raise self.err("empty parentheses '()'", pos)
+        raise self.err(f"unexpected {text!r} (expected a number, name or '(')", pos)
+
+    def name(self, text: str, pos: int) -> bool:
+        """A name as an operand: True/False, a keyword argument, a call (maybe dotted), an input."""
+        ops, operands, err, peek, advance = self.ops, self.operands, self.err, self.peek, self.advance
+        if text in ("True", "False"):
+            operands.append(Node("number", value=text == "True", start=pos, end=pos + len(text)))
+            return False
+        if text in _KEYWORDS:
+            raise err(f"keyword {text!r} is not supported", pos)
+        if text.startswith("__"):
+            raise err(f"name {text!r} is not allowed (no dunder names)", pos)
+        # keyword argument "dim=1" at the start of a call argument
+        if ops and ops[-1][0] == "call" and ops[-1][7] is None:
+            nxt = peek()
+            if nxt[0] == "op" and nxt[1] == "=":
+                advance()
+                ops.append(ops.pop()[:7] + (text,))
+                return True
+        # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
+        name, name_end = text, pos + len(text)
+        nxt = peek()
+        while text == "torch" and nxt[0] == "op" and nxt[1] == ".":
+            advance()
             part = advance()
             if part[0] != "name":
-                raise err("expected a method name after '.'", part[2])
+                raise err("expected a name after '.'", part[2])
             if part[1].startswith("__"):
                 raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
-            receiver = operands.pop()
+            name += "." + part[1]
+            name_end = part[2] + len(part[1])
             nxt = peek()
-            if nxt[0] == "op" and nxt[1] == "(":
-                advance()
-                depth += 1
-                if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", nxt[2])
-                ops.append(("call", part[1], receiver.start, True, receiver, [], [], None))
-                if peek()[0] == "op" and peek()[1] == ")":
-                    close = advance()
-                    depth -= 1
-                    ops.pop()
-                    operands.append(
-                        Node("call", part[1], (receiver,), (), method=True, start=receiver.start, end=close[2] + 1)
-                    )
-                else:
-                    expect_operand = True
-            else:
-                if part[1] not in ATTRIBUTES:
-                    raise err(f"attribute access '.{part[1]}' is not supported (only .T and method calls)",
-                              part[2] - 1)
-                operands.append(
-                    Node("attr", part[1], (receiver,), start=receiver.start, end=part[2] + len(part[1]))
-                )
-        elif kind == "op" and text in (",", ")"):
-            marker = reduce_group()
-            if not marker:
-                raise err(f"unmatched {text!r}", pos)
-            if marker[0] == "paren":
-                if text == ",":
-                    raise err("tuples are not supported (',' outside a call)", pos)
+        if nxt[0] == "op" and nxt[1] == "(":
+            advance()
+            self.enter(nxt[2])
+            ops.append(("call", name, pos, False, None, [], [], None))
+            if peek()[0] == "op" and peek()[1] == ")":
+                close = advance()
+                self.depth -= 1
                 ops.pop()
-                depth -= 1
-                inner = operands.pop()
-                operands.append(inner.with_span(marker[1], pos + 1))
-            else:
-                _, name, start, method, receiver, args, kwargs, pending = marker
-                value = operands.pop()
-                if pending is not None:
-                    kwargs.append((pending, value))
-                else:
-                    if kwargs:
-                        raise err("positional argument after keyword argument", value.start)
-                    args.append(value)
-                if text == ",":
-                    ops[-1] = marker[:7] + (None,)
-                    expect_operand = True
-                else:
-                    ops.pop()
-                    depth -= 1
-                    all_args = ([receiver] if method else []) + args
-                    operands.append(
-                        Node("call", name, all_args, kwargs, method=method, start=start, end=pos + 1)
-                    )
-        elif kind == "end":
-            marker = reduce_group()
-            if marker:
-                where = marker[1] if marker[0] == "paren" else marker[2]
-                if marker[0] == "call":
-                    # point at the call's '(' rather than its name
-                    where = source.find("(", where)
-                raise err("'(' was never closed", where)
-            break
-        elif kind == "op" and text == "(":
-            raise err("unexpected '(' (calling the result of an expression is not supported)", pos)
-        elif kind in ("number", "name"):
-            raise err(f"unexpected {text!r} (missing an operator before it?)", pos)
-        elif kind == "op" and text == "=":
-            raise err("unexpected '=' (keyword arguments go inside a call: sum(x, dim=0))", pos)
-        else:
-            raise err(f"unexpected {text!r}", pos)
-        tok = advance()
+                operands.append(Node("call", name, (), (), start=pos, end=close[2] + 1))
+                return False
+            return True  # expecting the first argument
+        if "." in name:
+            raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls)", pos)
+        self.terms += 1
+        operands.append(Node("name", name, (), (), None, False, pos, name_end))
+        if self.add_name is not None:
+            self.add_name(name)
+        return False
 
-    assert len(operands) == 1, "parser invariant"
-    return operands[0]
+    def after_operand(self, tok: tuple) -> bool:
+        """Read a token after an operand: an operator, a method or attribute, ',' or ')', or the end.
+        True at the end; sets ``expect_operand_next`` otherwise."""
+        kind, text, pos = tok
+        self.expect_operand_next = False
+        if kind == "op" and text in BINARY:
+            power, right = BINARY[text]
+            self.reduce_while(power, right)
+            self.ops.append(("bin", text, power, right, pos))
+            self.expect_operand_next = True
+        elif kind == "op" and text == ".":
+            self.expect_operand_next = self.method_or_attribute()
+        elif kind == "op" and text in (",", ")"):
+            self.expect_operand_next = self.close(text, pos)
+        elif kind == "end":
+            self.finish()
+            return True
+        elif kind == "op" and text == "(":
+            raise self.err("unexpected '(' (calling the result of an expression is not supported)", pos)
+        elif kind in ("number", "name"):
+            raise self.err(f"unexpected {text!r} (missing an operator before it?)", pos)
+        elif kind == "op" and text == "=":
+            raise self.err("unexpected '=' (keyword arguments go inside a call: sum(x, dim=0))", pos)
+        else:
+            raise self.err(f"unexpected {text!r}", pos)
+        return False
+
+    def method_or_attribute(self) -> bool:
+        """``.name(...)`` on the operand just read, or ``.T``; True when a first argument follows."""
+        err, peek, advance, operands = self.err, self.peek, self.advance, self.operands
+        part = advance()
+        if part[0] != "name":
+            raise err("expected a method name after '.'", part[2])
+        if part[1].startswith("__"):
+            raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
+        receiver = operands.pop()
+        nxt = peek()
+        if nxt[0] == "op" and nxt[1] == "(":
+            advance()
+            self.enter(nxt[2])
+            self.ops.append(("call", part[1], receiver.start, True, receiver, [], [], None))
+            if peek()[0] == "op" and peek()[1] == ")":
+                close = advance()
+                self.depth -= 1
+                self.ops.pop()
+                operands.append(
+                    Node("call", part[1], (receiver,), (), method=True, start=receiver.start, end=close[2] + 1)
+                )
+                return False
+            return True
+        if part[1] not in ATTRIBUTES:
+            raise err(f"attribute access '.{part[1]}' is not supported (only .T and method calls)", part[2] - 1)
+        operands.append(Node("attr", part[1], (receiver,), start=receiver.start, end=part[2] + len(part[1])))
+        return False
+
+    def close(self, text: str, pos: int) -> bool:
+        """',' or ')' after an operand; True when another argument follows."""
+        ops, operands, err = self.ops, self.operands, self.err
+        marker = self.reduce_group()
+        if not marker:
+            raise err(f"unmatched {text!r}", pos)
+        if marker[0] == "paren":
+            if text == ",":
+                raise err("tuples are not supported (',' outside a call)", pos)
+            ops.pop()
+            self.depth -= 1
+            inner = operands.pop()
+            operands.append(inner.with_span(marker[1], pos + 1))
+            return False
+        _, name, start, method, receiver, args, kwargs, pending = marker
+        value = operands.pop()
+        if pending is not None:
+            kwargs.append((pending, value))
+        else:
+            if kwargs:
+                raise err("positional argument after keyword argument", value.start)
+            args.append(value)
+        if text == ",":
+            ops[-1] = marker[:7] + (None,)
+            return True
+        ops.pop()
+        self.depth -= 1
+        all_args = ([receiver] if method else []) + args
+        operands.append(Node("call", name, all_args, kwargs, method=method, start=start, end=pos + 1))
+        return False
+
+    def finish(self) -> None:
+        marker = self.reduce_group()
+        if marker:
+            where = marker[1] if marker[0] == "paren" else marker[2]
+            if marker[0] == "call":
+                where = self.source.find("(", where)  # point at the call's '(' rather than its name
+            raise self.err("'(' was never closed", where)
