@@ -32,6 +32,7 @@ from .errors import EvalError
 from .limits import MAX_DIMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, np, saved_values
 from .parser import Node, function_name, postorder
+from .shapes import format_shape
 
 DTYPE_NAMES = ("float32", "float64")
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -648,7 +649,7 @@ class Tracer:
         size = math.prod(shape)
         if size > self.max_elements:
             where = f" at column {node.column}" if node is not None else ""
-            raise EvalError(f"the result{where} would have shape {_fmt_shape(shape)}: {size} elements, more "
+            raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
                             f"than the limit of {self.max_elements} (--max-elements)")
 
     def float_arithmetic(self, row: tuple, x: Tensor, y: Tensor, node) -> Tensor | None:
@@ -713,13 +714,9 @@ def _broadcast_check(a: Tensor, b: Tensor, node: Node, source: str):
         np.broadcast_shapes(sa, sb)
     except ValueError:
         raise EvalError(
-            f"shapes {_fmt_shape(sa)} and {_fmt_shape(sb)} cannot be broadcast together "
+            f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be broadcast together "
             f"in '{source[node.start:node.end].strip()}' at column {node.column}"
         ) from None
-def _fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 #: Python ints folded beyond this are refused: each step stays cheap (no quadratic growth)
 MAX_INT = 1 << 65536
 
@@ -820,13 +817,13 @@ def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
 
     def mismatch():
         return EvalError(
-            f"shapes {_fmt_shape(sa)} and {_fmt_shape(sb)} cannot be multiplied with '@' "
+            f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be multiplied with '@' "
             f"in '{source[node.start:node.end].strip()}' at column {node.column}"
         )
 
     if da == 0 or db == 0:
-        raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {_fmt_shape(sa)} and "
-                        f"{_fmt_shape(sb)} at column {node.column}")
+        raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {format_shape(sa)} and "
+                        f"{format_shape(sb)} at column {node.column}")
     if da == 1 and db == 1:
         if sa != sb:
             raise mismatch()
@@ -990,8 +987,8 @@ def _fn_reshape(tr, node, args, kwargs, source):
     try:
         target = np.empty(x.shape, dtype=np.int8).reshape(shape).shape
     except ValueError:
-        raise EvalError(f"shape {_fmt_shape(tuple(shape))} is invalid for a tensor of shape "
-                        f"{_fmt_shape(x.shape)} at column {node.column}") from None
+        raise EvalError(f"shape {format_shape(tuple(shape))} is invalid for a tensor of shape "
+                        f"{format_shape(x.shape)} at column {node.column}") from None
     viewable = x.data.size <= 1 or np.shares_memory(np.reshape(x.data, target), x.data)
     if node.op == "view":
         if not viewable:
@@ -1040,7 +1037,7 @@ def _fn_linalg(key: str, ranks: tuple):
         x, y = _tensor_arg(b["input"], node.op, node), _tensor_arg(b["other"], node.op, node)
         if (x.ndim, y.data.ndim) != ranks:
             raise EvalError(f"{node.op}() expects tensors of {ranks[0]} and {ranks[1]} dimensions, got shapes "
-                            f"{_fmt_shape(x.shape)} and {_fmt_shape(y.shape)} at column {node.column}")
+                            f"{format_shape(x.shape)} and {format_shape(y.shape)} at column {node.column}")
         return _matmul(tr, x, y, node, source)
     return impl
 

@@ -14,6 +14,7 @@ from .graph import DTYPES, Graph, node_text, trace_nodes
 from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
 from .parser import parse, postorder
+from .shapes import format_shape  # noqa: F401 (part of this module's names)
 
 
 @contextlib.contextmanager
@@ -305,11 +306,3 @@ def _numel(shape) -> int:
     for s in shape:
         n *= s
     return n
-
-
-def format_shape(shape) -> str:
-    """(2, 3), (3,), () — as Python writes tuples."""
-    shape = tuple(shape)
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-

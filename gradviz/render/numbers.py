@@ -19,6 +19,8 @@ import re
 
 import numpy as np
 
+from ..shapes import format_shape
+
 __all__ = ["format_tensor", "format_math", "format_saved", "format_shape", "abbreviate"]
 
 PRECISION = 4
@@ -26,12 +28,6 @@ PRECISION = 4
 MAX_ITEMS = 6
 
 _NEWLINES = re.compile(r",?\n\s*")
-
-
-def format_shape(shape) -> str:
-    """``(2, 3)``, ``(3,)``, ``()`` — as Python writes tuples."""
-    shape = tuple(shape)
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def format_tensor(value, max_items: int = MAX_ITEMS) -> str:
