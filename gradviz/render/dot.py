@@ -35,7 +35,10 @@ TEXT_WIDTH = 48
 #: collapsed runs described one by one in the note under the diagram
 NOTED_RUNS = 3
 
-FONT = "Helvetica"
+# Graphviz sizes boxes with its built-in width table for this font, which is the font's
+# own advance widths; PNG and PDF are drawn with the same font file (render/fonts/), so
+# the text drawn is the text measured (render/raster.py).
+FONT = "DejaVu Sans"
 COLORS = {
     "leaf": ("#dbeafe", "#2563eb"),  # (fill, border)
     "function": ("#ffedd5", "#ea580c"),
@@ -125,7 +128,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     fl = flow(trace)
     dot = graphviz.Digraph("gradviz")
     dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
-    # Generous margins: viewers without Helvetica draw text wider than Graphviz measured it.
+    # Margins also cover what Graphviz underestimates: it counts a non-ASCII character as spaces.
     dot.attr("node", shape="Mrecord", style="filled", fontname=FONT, fontsize="11", penwidth="1.2",
              margin="0.16,0.06")
     dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
