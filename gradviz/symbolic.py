@@ -109,6 +109,14 @@ def _number(sp, value):
     return sp.Rational(repr(value))  # exact: 0.1 is 1/10, so formulas simplify exactly
 
 
+def _rational_float(r) -> float:
+    """p/q as Python's int true division rounds it (inf past the float range)."""
+    try:
+        return int(r.p) / int(r.q)
+    except OverflowError:
+        return math.inf if (r.p > 0) else -math.inf
+
+
 def to_sympy(tree, symbols: dict):
     """The SymPy expression of a parsed tree; ``symbols`` maps input names to SymPy symbols."""
     import sympy as sp
@@ -148,6 +156,10 @@ def to_sympy(tree, symbols: dict):
                 value = a ** b
             else:
                 raise Unsupported(f"operator '{node.op}' (scalars only)")
+            if value.is_Rational and value.q != 1 and max(abs(value.p), value.q).bit_length() > 1100:
+                # 2**15000/3**9500: beyond a float's digits the constant is the float Python folds
+                # it to (the tracer's value), not an exact fraction of 4,500-digit numbers
+                value = _number(sp, _rational_float(value))
         elif kind == "call":
             kw = {k: results.pop(id(v)) for k, v in reversed(node.kwargs)}
             args = [results.pop(id(a)) for a in reversed(node.args)][::-1]
