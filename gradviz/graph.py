@@ -1158,7 +1158,7 @@ def _lookup(tr: Tracer, node: Node, at: dict):
         raise EvalError(f"{name!r} is a function: call it, e.g. {name}(x), at column {node.column}")
     known = set(CONSTANTS) | set(FUNCTIONS)
     hint = _closest(name, known) if name not in at else ""
-    raise EvalError(f"{name} has no value: add --at {name}=...{hint}")
+    raise EvalError(f"{name} at column {node.column} has no value: add --at {name}=...{hint}")
 
 
 def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, consume: bool) -> None:

@@ -93,7 +93,7 @@ def test_plain_output_lists_value_partials_and_graph():
 
 BAD = [
     # (args, fragment of the one-line message)
-    (["u*v", "--at", "u=1"], "v has no value: add --at v=..."),
+    (["u*v", "--at", "u=1"], "v at column 3 has no value: add --at v=..."),
     (["sine(x)", "--at", "x=1"], "did you mean 'sin'"),
     (["x +* 2", "--at", "x=1"], "column 4"),
     (["x", "--at", "x=abc"], "x=abc is not a number"),

@@ -232,7 +232,7 @@ def test_numpy_numbers_are_numbers(value):
 # (args, kind, line, column)
 JSON_ERRORS = [
     (["x +* 2", "--at", "x=1"], "parse", 1, 4),
-    (["u*v", "--at", "u=1"], "eval", 1, None),
+    (["u*v", "--at", "u=1"], "eval", 1, 3),
     (["x + y", "--at", "x=[1,2,3],y=[1,2]"], "eval", 1, 1),
     (["x", "--at", "x=abc"], "usage", None, None),
     (["x", "--at", "x=1", "--at", "x=2"], "usage", None, None),
@@ -259,7 +259,7 @@ def test_batch_error_records_have_column_and_kind(tmp_path):
     for doc in docs:
         VALIDATOR.validate(doc)
     assert [d["error"] and (d["error"]["line"], d["error"]["column"], d["error"]["kind"])
-            for d in docs[1:]] == [(2, 4, "parse"), (3, 1, "eval"), (4, None, "eval")]
+            for d in docs[1:]] == [(2, 4, "parse"), (3, 1, "eval"), (4, 3, "eval")]
 
 
 def test_schema_refuses_a_bad_error_document():
