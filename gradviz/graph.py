@@ -68,6 +68,13 @@ class _Dtypes:
 DTYPES = _Dtypes()
 
 
+class TensorValue(float):
+    """A 0-d tensor's value among saved values, as the tape holds it (a Python float), marked so
+    that views show it as a tensor (``2.``) and not as a Python number PyTorch saved (``2``)."""
+
+    __slots__ = ()
+
+
 class Tensor:
     """A view of one tensor of the graph, with the five attributes the lecture names.
 
@@ -115,6 +122,11 @@ class Tensor:
         if type(g) is float:
             return np.asarray(g, dtype=self.graph.np_dtype)
         return g
+
+    @property
+    def grad_value(self):
+        """``grad`` as the graph holds it: a Python float for a 0-d tensor, an array, or None."""
+        return self.graph.grad.get(self.index)
 
     @grad.setter
     def grad(self, value) -> None:
@@ -236,6 +248,12 @@ class BackwardFunction:
     def saved(self) -> dict:
         """What PyTorch keeps as ``_saved_<name>`` (None where it saves nothing; Python numbers as given)."""
         return self.graph.saved(self.index)
+
+    @property
+    def saved_raw(self) -> dict:
+        """``saved`` as the tape holds it (a 0-d tensor's value a :class:`TensorValue`): what the
+        views show, without making numpy arrays."""
+        return self.graph.saved(self.index, floats=True)
 
     @property
     def context(self) -> dict:
@@ -420,13 +438,19 @@ class Graph:
             result = np.asarray(result, dtype=self.np_dtype)
         return saved_values(op, args, self.params[i], result)
 
-    def saved(self, i: int) -> dict:
+    def saved(self, i: int, floats: bool = False) -> dict:
         """What PyTorch shows as ``_saved_*`` on function ``i``: the context, with a Python number
-        PyTorch wrapped shown as given, and None where PyTorch saves nothing."""
+        PyTorch wrapped shown as given, and None where PyTorch saves nothing. With ``floats``,
+        0-d tensor values are :class:`TensorValue` floats instead of numpy arrays."""
         op = self.op[i]
         if op is None:
             return {}
-        saved = self.context(i)
+        saved = self.context(i, floats=floats)
+        if floats:  # mark the values that come from tensors (not a Python number as given)
+            for name, source, arg, _ in op.plan:
+                v = saved[name]
+                if type(v) is float and (source == "result" or (source == "input" and self.operands(i)[arg] >= 0)):
+                    saved[name] = TensorValue(v)
         for k, slot in enumerate(op.inputs):
             if slot in saved and (i, k) in self.consts and (self.a[i] if k == 0 else self.b[i]) < 0:
                 saved[slot] = self.consts[(i, k)]

@@ -14,10 +14,10 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 from rich.console import Group
 from rich.text import Text
 
+from ..ops import np
 from .flow import tensor_text
 from .numbers import abbreviate, format_math
 
@@ -297,10 +297,17 @@ def grad_note(trace) -> Text | None:
     own: "if is_leaf is True, PyTorch won't evaluate its derivative"): it is the
     other way round.
     """
-    intermediates = [t for t in trace.graph.tensors if not t.is_leaf and t.requires_grad]
-    if not intermediates or not trace.steps:
+    g = trace.graph
+    if hasattr(g, "retained"):  # a tape: read it, not a view per tensor
+        has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))
+        retained = bool(g.retained)
+    else:
+        intermediates = [t for t in g.tensors if not t.is_leaf and t.requires_grad]
+        has_intermediates = bool(intermediates)
+        retained = any(getattr(t, "retains_grad", False) for t in intermediates)
+    if not has_intermediates or not trace.steps:
         return None
-    if any(getattr(t, "retains_grad", False) for t in intermediates):
+    if retained:
         return Text("grad of intermediate tensors (is_leaf=False) is shown because of --retain-grad, as "
                     "retain_grad() keeps it; without it PyTorch leaves it None.", style=STYLES["note"])
     return Text("grad is None for intermediates (is_leaf=False): PyTorch keeps .grad only on leaves, "
