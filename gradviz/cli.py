@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .errors import GradvizError, UsageError
+from .errors import LIMIT_MESSAGES, GradvizError, UsageError, document_of, internal_message
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -59,7 +59,7 @@ def _clip(text: str, n: int = 40) -> str:
 
 
 def parse_at(items, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
-    """All ``--at`` options into one ``{name: value}`` dict (later ones win)."""
+    """All ``--at`` options into one ``{name: value}`` dict; a name given twice is an error."""
     at: dict = {}
     for item in items:
         for part in split_assignments(item):
@@ -69,6 +69,8 @@ def parse_at(items, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
                 raise UsageError(f"--at {_clip(part)}: expected NAME=VALUE, e.g. --at x=2")
             if not name.isidentifier() or not name.isascii():
                 raise UsageError(f"--at {_clip(part)}: {name!r} is not a valid input name")
+            if name in at:
+                raise UsageError(f"--at gives {name} twice: give each input one value")
             at[name] = parse_value(name, value, max_elements)
     return at
 
@@ -102,35 +104,79 @@ class ExprCommand(click.Command):
                 for opt in p.opts + p.secondary_opts:
                     known[opt] = not p.is_flag and not p.count
         out, i, moved = [], 0, None
+        positional, options = [], []  # for the hint when there are too many arguments
         while i < len(args):
             a = args[i]
             if a == "--":
                 out.extend(args[i:])
+                positional.extend(args[i + 1:])
                 break
             if a.startswith("-") and len(a) > 1 and moved is None:
                 name = a.split("=", 1)[0]
                 if name in known:
                     out.append(a)
+                    options.append(a)
                     if known[name] and "=" not in a and i + 1 < len(args):
                         out.append(args[i + 1])
+                        options.append(args[i + 1])
                         i += 1
                     i += 1
                     continue
                 if a[:2] in known and not a.startswith("--") and known[a[:2]]:
                     out.append(a)  # short option with its value attached: -fexprs.txt
+                    options.append(a)
                     i += 1
                     continue
                 if not a.startswith("--") or _looks_like_expression(a):
                     moved = a  # "-x**2": the expression, not an option
+                    positional.append(a)
                     i += 1
                     continue
             out.append(a)
+            (options if a.startswith("-") and len(a) > 1 else positional).append(a)
             i += 1
         if moved is not None:
             if "--" in out:
                 raise click.UsageError(f"got two expressions: {moved!r} and one after '--'")
             out = out + ["--", moved]
-        return super().parse_args(ctx, out)
+        try:
+            return super().parse_args(ctx, out)
+        except click.UsageError as exc:
+            hint = _arguments_hint(positional, options) if len(positional) > 1 else None
+            if hint:
+                exc.message = f"{exc.message}\n{hint}"
+            if "--json" in options:
+                _json_error(UsageError(exc.message.splitlines()[0]), {"as_json": True})
+            raise
+
+
+_ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=(?!=)")
+
+
+def _arguments_hint(positional: list[str], options: list[str]) -> str | None:
+    """What to type instead of several positional arguments: the quoted expression, or one
+    comma-separated --at (``--at x=2 y=3`` → ``--at x=2,y=3``)."""
+    rest = positional[1:]
+    if all(_ASSIGNMENT.match(p) for p in rest) and "--at" in options:
+        at = [options[i + 1] for i, o in enumerate(options[:-1]) if o == "--at"]
+        others = [o for i, o in enumerate(options) if o != "--at" and (i == 0 or options[i - 1] != "--at")]
+        values = ",".join(at + rest)
+        command = ["gradviz", positional[0], *others, "--at", values]
+        return ("hint: --at takes one comma-separated list (no spaces), or repeat --at: "
+                + " ".join(map(_quote, command)))
+    expression = " ".join(positional)
+    command = ["gradviz", expression, *options]
+    return ("hint: quote the expression, so that the shell passes it as one argument: "
+            + " ".join(map(_quote, command)))
+
+
+def _quote(word: str) -> str:
+    """A shell word as the README writes it: "u*v + u**2" in double quotes where that is safe."""
+    import shlex
+
+    if shlex.quote(word) == word:
+        return word
+    return f'"{word}"' if not any(c in word for c in '"$`\\!') else shlex.quote(word)
 
 
 _LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.S)
@@ -158,7 +204,7 @@ def _looks_like_expression(a: str) -> bool:
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf); '-' writes it to stdout (SVG unless --format).")
+              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain text); '-' writes it to stdout (SVG unless --format).")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
                    "its SVG with gradviz's own font), the system 'dot' program, or auto (embedded, else system).")
@@ -228,6 +274,7 @@ def main(expression, **opts):
         code = run(expression, opts)
     except GradvizError as exc:
         click.echo(f"error: {exc.render()}", err=True)
+        _json_error(exc, opts)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
@@ -237,11 +284,9 @@ def main(expression, **opts):
         except (OSError, ValueError):
             pass
         code = EXIT_OK
-    except RecursionError:
-        click.echo("error: the input is nested too deeply to process", err=True)
-        code = EXIT_BAD_INPUT
-    except MemoryError:
-        click.echo("error: out of memory: the input is too large (see the --max-* limits)", err=True)
+    except (RecursionError, MemoryError) as exc:
+        click.echo(f"error: {LIMIT_MESSAGES[type(exc)]}", err=True)
+        _json_error(exc, opts)
         code = EXIT_BAD_INPUT
     except ImportError as exc:  # a package missing from this install: name it, never an "internal error"
         package = (exc.name or "").split(".")[0]
@@ -254,12 +299,27 @@ def main(expression, **opts):
                        f"pip install {package}", err=True)
             code = EXIT_BAD_INPUT
     except Exception as exc:  # a bug: still no traceback for the user
-        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); please report it", err=True)
+        click.echo(f"error: {internal_message(exc)}", err=True)
+        _json_error(exc, opts)
         code = EXIT_INTERNAL
     finally:
         if gc_was_enabled:
             gc.enable()  # for callers in the same process (tests, CliRunner)
     sys.exit(code)
+
+
+def _json_error(exc: BaseException, opts) -> None:
+    """With --json, the error as a gradviz/1 error document on stdout too (programs read that)."""
+    if not opts.get("as_json"):
+        return
+    from .render.jsondoc import dumps
+
+    try:
+        out = _stdout_bytes()
+        out.write((dumps(document_of(exc)) + "\n").encode("utf-8"))
+        out.flush()
+    except (OSError, ValueError):
+        pass  # stdout is gone: the line on stderr is all there is
 
 
 def _read_source(expression, file) -> str:
@@ -302,6 +362,7 @@ def _common(opts) -> tuple[dict, list[str], object]:
 
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
     """Trace one expression with the options (the single place that calls the library)."""
+    _analysis_limits(expr, at, no_grad, opts, batch)
     from .result import trace
 
     return trace(
@@ -313,6 +374,29 @@ def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool =
         or int(opts.get("order") or 1) > 1
         or not (opts["as_json"] or output_format(opts) == "json"),
     )
+
+
+def _analysis_limits(expr: str, at: dict, no_grad, opts, batch: bool) -> None:
+    """--check and --order 2 refuse too many input elements before anything is traced."""
+    limits = []
+    if opts.get("check"):
+        from .check import MAX_CHECK_ELEMENTS
+
+        limits.append(("--check traces the expression twice per input element", MAX_CHECK_ELEMENTS))
+    if int(opts.get("order") or 1) == 2 or opts.get("graph_kind") == "double":
+        from .higher import MAX_HESSIAN_ELEMENTS
+
+        limits.append(("--order 2 runs one backward pass per input element", MAX_HESSIAN_ELEMENTS))
+    if not limits:
+        return
+    from .result import value_size
+
+    skip = set(no_grad)
+    words = set(re.findall(r"[A-Za-z_]\w*", expr)) if batch else None  # batch lines drop unused inputs
+    total = sum(value_size(v) for n, v in at.items() if n not in skip and (words is None or n in words))
+    for what, limit in limits:
+        if total > limit:
+            raise UsageError(f"{what}: {total} elements is more than the limit of {limit}")
 
 
 def learn(result, opts):
@@ -376,8 +460,7 @@ def run_batch(lines, at, names, go, opts) -> int:
         except GradvizError as exc:
             failed = True
             if opts["as_json"]:
-                err = {"line": lineno, "message": exc.message, "column": getattr(exc, "column", None)}
-                click.echo(dumps({"error": err}))
+                click.echo(dumps(document_of(exc, lineno)))
             else:
                 click.echo(f"── line {lineno}: {_clip(line, 60)}")
             click.echo(f"error: line {lineno}: {exc.render()}", err=True)
@@ -385,7 +468,7 @@ def run_batch(lines, at, names, go, opts) -> int:
             failed = True
             msg = "the input is too large or nested too deeply"
             if opts["as_json"]:
-                click.echo(dumps({"error": {"line": lineno, "message": msg, "column": None}}))
+                click.echo(dumps(document_of(exc, lineno)))
             click.echo(f"error: line {lineno}: {msg} ({type(exc).__name__})", err=True)
     return EXIT_BAD_INPUT if failed else code
 
@@ -429,9 +512,11 @@ def output_format(opts) -> str | None:
     if out and out != "-":
         ext = os.path.splitext(out)[1].lower()
         by_ext = EXTENSIONS.get(ext)
-        if fmt is None:
+        if fmt is None and ext == ".txt":
+            pass  # the terminal view, as plain text
+        elif fmt is None:
             if by_ext is None:
-                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, "
+                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, .txt, "
                                  f".json, .png or .pdf, or give --format")
             fmt = by_ext
         elif by_ext is not None and by_ext != fmt:

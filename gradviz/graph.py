@@ -29,6 +29,7 @@ from functools import partial
 from typing import Callable, Iterator, Sequence
 
 from .errors import EvalError
+from .limits import MAX_DIMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, np, saved_values
 from .parser import Node, function_name, postorder
 from .shapes import format_shape
@@ -548,6 +549,8 @@ class Tracer:
     #: 0-d arithmetic on Python floats through the rows' scalar forwards (False: every value
     #: through numpy, the reference the tests hold the floats to)
     use_floats = True
+    #: no op may make a tensor of more elements (checked from the shapes, before computing)
+    max_elements: int | None = None
 
     def __init__(self, graph: Graph, cached_views: bool = False):
         self.graph = graph
@@ -643,6 +646,8 @@ class Tracer:
                 result = None
         if result is None:
             floats = False
+            if len(slots) > 1 and self.max_elements is not None:
+                self._check_size(op, operands, node)  # only ops of several tensors make larger ones
             result, shape = self._numpy_forward(op, slots, operands, params)
         i = self._append(op, slots[0], slots[1] if len(slots) > 1 else -2, params, needs, result, shape,
                          node, floats)
@@ -650,6 +655,24 @@ class Tracer:
             if o < 0:
                 g.consts[(i, k)] = operands[k]
         return self.view(i)
+
+    def _check_size(self, op: Op, operands: Sequence, node: Node | None) -> None:
+        shapes = [o.shape if type(o) is Tensor else () for o in operands]
+        if all(s == shapes[0] for s in shapes) and op.key != "mm":
+            return  # the common case: the result has the inputs' size
+        if op.key == "mm":
+            shape = (shapes[0][0], shapes[1][1]) if len(shapes[0]) == len(shapes[1]) == 2 else ()
+        elif op.key in ("dot", "mv"):
+            return
+        else:  # numpy's broadcasting, on sizes only (np.broadcast_shapes stops at 32 dimensions)
+            n = max(len(s) for s in shapes)
+            padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+            shape = tuple(next((d for d in dims if d != 1), 1) for dims in zip(*padded))
+        size = math.prod(shape)
+        if size > self.max_elements:
+            where = f" at column {node.column}" if node is not None else ""
+            raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
+                            f"than the limit of {self.max_elements} (--max-elements)")
 
     def float_arithmetic(self, row: tuple, x: Tensor, y: Tensor, node) -> Tensor | None:
         """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (None when
@@ -716,24 +739,43 @@ def _broadcast_check(a: Tensor, b: Tensor, node: Node, source: str):
             f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be broadcast together "
             f"in '{source[node.start:node.end].strip()}' at column {node.column}"
         ) from None
+#: Python ints folded beyond this are refused: each step stays cheap (no quadratic growth)
+MAX_INT = 1 << 65536
+
+
+def node_text(v) -> str:
+    """A number for a message: huge ints by their size (str() of one over 4,300 digits fails)."""
+    if type(v) is int and v.bit_length() > 256:
+        return f"<an integer of {int(v.bit_length() * 0.30103) + 1} digits>"
+    return repr(v)
+
+
 def _fold(op: str, a, b, node: Node):
     """Python-number arithmetic, folded as Python folds it (no graph node)."""
     try:
         if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
             return a / b
-        if op == "**":
+        elif op == "**":
             if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
                 if b * math.log2(abs(a)) > 65536:
-                    raise EvalError(f"the number {a}**{b} is too large (at column {node.column})")
+                    raise EvalError(f"the number {node_text(a)}**{node_text(b)} is too large, over 2**65536 "
+                                    f"(at column {node.column})")
             r = a ** b
             if isinstance(r, complex):
                 return math.nan  # Python gives a complex number; PyTorch has none here
+            return r
+        else:
+            r = None
+        if r is not None:
+            if type(r) is int and not -MAX_INT <= r <= MAX_INT:
+                raise EvalError(f"the number in constant arithmetic at column {node.column} is too large, "
+                                f"over 2**65536")
             return r
     except ZeroDivisionError:
         raise EvalError(f"division by zero in constant arithmetic at column {node.column}") from None
@@ -946,6 +988,8 @@ def _fn_clamp(tr, node, args, kwargs, source):
     for v in (lo, hi):
         if v is not None and not isinstance(v, Number):
             raise EvalError(f"clamp() bounds must be numbers at column {node.column}")
+        if v is not None:
+            _to_float(v, node)  # clamp(x, 2**2000) overflows in PyTorch too
     if lo is None and hi is None:
         raise EvalError(f"clamp() needs min or max at column {node.column}")
     return tr.apply(OPS["clamp"], (x,), {"min": lo, "max": hi}, node)
@@ -960,6 +1004,8 @@ def _fn_reshape(tr, node, args, kwargs, source):
         shape = [kwargs["shape"]]
     if not shape or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
         raise EvalError(f"reshape() needs integer sizes, e.g. x.reshape(3, 2), at column {node.column}")
+    if len(shape) > MAX_DIMS:
+        raise EvalError(f"reshape() to {len(shape)} dimensions: the limit is {MAX_DIMS} at column {node.column}")
     try:
         target = np.empty(x.shape, dtype=np.int8).reshape(shape).shape
     except ValueError:
@@ -1023,6 +1069,9 @@ def _fn_unsqueeze(tr, node, args, kwargs, source):
     x = _tensor_arg(b["input"], "unsqueeze", node)
     d = _int_arg(b["dim"], "dim", node)
     n = x.ndim + 1
+    if n > MAX_DIMS:
+        raise EvalError(f"unsqueeze() would make a tensor of {n} dimensions, more than the limit of {MAX_DIMS} "
+                        f"at column {node.column}")
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for unsqueeze at column {node.column}")
     return tr.apply(OPS["unsqueeze"], (x,), {"dim": d % n}, node)
@@ -1105,12 +1154,14 @@ def trace_tree(
 
 
 def trace_nodes(nodes: list, source: str, at: dict, no_grad: Sequence[str] = (), dtype: str = "float32",
-                consume: bool = False) -> Graph:
+                consume: bool = False, max_elements: int | None = None) -> Graph:
     """:func:`trace_tree` on the tree's nodes in post-order; with ``consume`` the list is emptied
     as it is read, so that (when the caller keeps no other reference to the tree) each node is
-    freed once its parent has been traced: a million-term tree never coexists with its graph."""
+    freed once its parent has been traced: a million-term tree never coexists with its graph.
+    ``max_elements`` bounds every intermediate tensor's size (checked before computing it)."""
     graph = Graph(source, dtype)
     tr = Tracer(graph)
+    tr.max_elements = max_elements
     try:
         _trace_into(tr, nodes, source, at, set(no_grad), consume)
     finally:
@@ -1129,7 +1180,7 @@ def _lookup(tr: Tracer, node: Node, at: dict):
         raise EvalError(f"{name!r} is a function: call it, e.g. {name}(x), at column {node.column}")
     known = set(CONSTANTS) | set(FUNCTIONS)
     hint = _closest(name, known) if name not in at else ""
-    raise EvalError(f"{name} has no value: add --at {name}=...{hint}")
+    raise EvalError(f"{name} at column {node.column} has no value: add --at {name}=...{hint}")
 
 
 def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, consume: bool) -> None:

@@ -470,7 +470,7 @@ def _numel_of_dims(sizes, dim):
 def _softmax(x, dim):
     x = np.asarray(x)
     dim = _axis(x, dim)
-    m = np.max(x, axis=dim, keepdims=True)
+    m = np.max(x, axis=dim, keepdims=True, initial=-np.inf)  # initial: an empty x has no max
     e = np.exp(x - m)
     return np.divide(e, np.sum(e, axis=dim, keepdims=True), dtype=x.dtype)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import numbers
 import sys
 from typing import Mapping, Sequence
 
 from .engine import Step, backward
-from .errors import EvalError
-from .graph import DTYPES, Graph, trace_nodes
+from .errors import EvalError, UsageError
+from .graph import DTYPES, Graph, node_text, trace_nodes
 from .ops import np
-from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
 from .parser import parse, postorder
 from .shapes import format_shape  # noqa: F401 (part of this module's names)
 
@@ -120,11 +121,16 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 
     Raises EvalError naming the input when it is not a number, ragged, or too large.
     """
+    numpy = sys.modules.get("numpy")  # a numpy value can only have come from numpy once it is loaded
+    if numpy is not None and isinstance(value, numpy.generic) and value.dtype.kind in "fiu":
+        value = value.item()  # np.float32(2), np.int64(2): numbers
     if _is_ndarray(value):
         if value.size > max_elements:
             raise EvalError(f"--at {name}: {value.size} elements is more than the limit of {max_elements}")
         if value.dtype.kind not in "fiu":
             raise EvalError(f"--at {name}: values must be numbers")
+        if value.ndim > MAX_DIMS:
+            raise EvalError(f"--at {name}: more than {MAX_DIMS} dimensions")
         return value
     if isinstance(value, bool):
         raise EvalError(f"--at {name}: {value!r} is not a number")
@@ -132,14 +138,16 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
         try:
             return float(value)
         except OverflowError:
-            raise EvalError(f"--at {name}: {value} is too large") from None
+            raise EvalError(f"--at {name}: {node_text(value)} is too large") from None
     if not isinstance(value, (list, tuple)):
-        raise EvalError(f"--at {name}: {value!r} is not a number or a list of numbers")
+        raise EvalError(f"--at {name}: {_short(value)} is not a number or a list of numbers")
     # Walk the nesting level by level (iteratively) to find the shape and check it is rectangular.
     shape = []
     level = [value]
     count = 0
     while True:
+        if len(shape) > MAX_DIMS:
+            raise EvalError(f"--at {name}: more than {MAX_DIMS} dimensions")
         first = level[0]
         if isinstance(first, (list, tuple)):
             n = len(first)
@@ -156,15 +164,57 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
             level = next_level
         else:
             for item in level:
-                if isinstance(item, bool) or not isinstance(item, (int, float)):
-                    raise EvalError(f"--at {name}: {item!r} is not a number")
+                if isinstance(item, bool) or not isinstance(item, (int, float, np.integer, np.floating)):
+                    raise EvalError(f"--at {name}: {_short(item)} is not a number")
             break
-    if len(shape) > 8:
-        raise EvalError(f"--at {name}: more than 8 dimensions")
     try:
         return np.array(value, dtype=np.float64)
     except (OverflowError, ValueError):
         raise EvalError(f"--at {name}: not a rectangular list of numbers") from None
+
+
+def value_size(value) -> int:
+    """The number of elements an input value will have (1 for a number), without converting it;
+    a ragged list counts along its first rows (coerce_value refuses it later)."""
+    if _is_ndarray(value):
+        return int(value.size)
+    size = 1
+    while isinstance(value, (list, tuple)):
+        size *= len(value)
+        if not value:
+            break
+        value = value[0]
+    return size
+
+
+def _short(value) -> str:
+    """A value for a message: its repr, cut short (and huge ints by their size)."""
+    if type(value) is int:
+        return node_text(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _check_arguments(expr, at, no_grad, dtype, retain_grad, limits: dict, flags: dict) -> None:
+    """trace()'s arguments, each refused by name when it has the wrong type."""
+    if not isinstance(expr, str):
+        raise UsageError(f"expr must be a string like 'u*v + u**2', not {_short(expr)}")
+    if at is not None and not isinstance(at, Mapping):
+        raise UsageError(f"at must be a dict of input name -> number or list, not {_short(at)}")
+    for name in at or {}:
+        if not isinstance(name, str):
+            raise UsageError(f"at: the input name {_short(name)} is not a string")
+    if isinstance(no_grad, str) or not isinstance(no_grad, (list, tuple, set, frozenset)) \
+            or not all(isinstance(n, str) for n in no_grad):
+        raise UsageError(f"no_grad must be a list of input names, not {_short(no_grad)}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise UsageError(f"dtype must be 'float32' or 'float64', not {_short(dtype)}")
+    for name, value in flags.items():
+        if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's too
+            raise UsageError(f"{name} must be True or False, not {_short(value)}")
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, not {_short(value)}")
 
 
 def _is_ndarray(value) -> bool:
@@ -197,8 +247,10 @@ def trace(
     Raises :class:`gradviz.errors.GradvizError` subclasses for bad input.
     """
     with gc_paused():
-        if dtype not in DTYPES:
-            raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
+        _check_arguments(expr, at, no_grad, dtype, retain_grad,
+                         dict(max_terms=max_terms, max_depth=max_depth, max_elements=max_elements),
+                         dict(retain_grad=retain_grad, drop_unused=drop_unused, record_steps=record_steps))
+        max_terms, max_depth, max_elements = int(max_terms), int(max_depth), int(max_elements)
         at = dict(at or {})
         values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
         used: set = set()
@@ -216,7 +268,8 @@ def trace(
                 warnings.append(f"warning: --no-grad {name} is not used by the expression")
         nodes = postorder(tree)
         del tree  # the nodes are freed as they are traced
-        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True)
+        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True,
+                            max_elements=max_elements)
 
         backward_error = None
         steps: list[Step] = []

@@ -37,6 +37,8 @@ def array(a):
     a = np.asarray(a)
     if a.ndim == 0:
         return number(a[()])
+    if a.size == 0:
+        return a.tolist()  # [[], [], []]: nested empty lists, no numbers
     if a.dtype == np.float64:
         flat = [number(v) for v in a.ravel().tolist()]
     elif a.dtype.kind == "f":
