@@ -739,6 +739,8 @@ def _broadcast_check(a: Tensor, b: Tensor, node: Node, source: str):
             f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be broadcast together "
             f"in '{source[node.start:node.end].strip()}' at column {node.column}"
         ) from None
+
+
 #: Python ints folded beyond this are refused: each step stays cheap (no quadratic growth)
 MAX_INT = 1 << 65536
 
