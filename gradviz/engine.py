@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .graph import BackwardFunction, Graph, Tensor, depth_first
-from .ops import SCALAR_OPS, NumpyOps, np
+from .ops import SCALAR_OPS, NumpyOps, QuietNumpy, np
 
 
 @dataclass(slots=True)  # one per function: a million of them at a million terms
@@ -115,18 +115,13 @@ class _Run:
         self.steps: list[Step] = []
         self.buffers: dict = {}
         self.pending: dict = {}  # leaf -> edges still to deliver a gradient
-        self._np_errors = None
+        self.quiet_numpy = QuietNumpy()
+        self.quiet = self.quiet_numpy.on
         #: recorded gradients as the tape holds them (a 0-d value is a Python float of the dtype)
         self.array = _as_recorded
 
-    def quiet(self) -> None:
-        """inf and nan are values, as in PyTorch: numpy's warnings off while numpy computes."""
-        if self._np_errors is None:
-            self._np_errors = np.seterr(all="ignore")
-
     def finish(self) -> None:
-        if self._np_errors is not None:
-            np.seterr(**self._np_errors)
+        self.quiet_numpy.restore()
 
     def start(self, root: int, grad_output):
         g = self.graph

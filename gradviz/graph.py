@@ -30,7 +30,7 @@ from typing import Callable, Iterator, Sequence
 
 from .errors import EvalError
 from .limits import MAX_DIMS
-from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, np, saved_values
+from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
 from .parser import Node, function_name, postorder
 from .shapes import format_shape
 
@@ -555,20 +555,17 @@ class Tracer:
     def __init__(self, graph: Graph, cached_views: bool = False):
         self.graph = graph
         self.F = SCALAR_OPS[graph.dtype]
-        self._np_errors = None
+        self._quiet = QuietNumpy()
         # The expression tracer hands out short-lived views (a million-term expression keeps
         # none); the second-order pass keeps the ones it makes (its results are the grads).
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
 
     def quiet_numpy(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off until :meth:`finish`."""
-        if self._np_errors is None:
-            self._np_errors = np.seterr(all="ignore")
+        self._quiet.on()
 
     def finish(self) -> None:
-        if self._np_errors is not None:
-            np.seterr(**self._np_errors)
-            self._np_errors = None
+        self._quiet.restore()
 
     def leaf(self, name: str, value, requires_grad: bool) -> Tensor:
         """An input: a number (kept as a float of the dtype) or an array."""

@@ -84,6 +84,25 @@ class _Deferred:
 
 np = _LazyNumpy()
 
+class QuietNumpy:
+    """inf and nan are values, as in PyTorch: numpy's floating-point warnings off from the first
+    numpy computation (:meth:`on`) until :meth:`restore`; numpy is imported only if ``on`` is."""
+
+    __slots__ = ("_saved",)
+
+    def __init__(self):
+        self._saved = None
+
+    def on(self) -> None:
+        if self._saved is None:
+            self._saved = np.seterr(all="ignore")
+
+    def restore(self) -> None:
+        if self._saved is not None:
+            np.seterr(**self._saved)
+            self._saved = None
+
+
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
 
