@@ -82,8 +82,7 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     buffers = run.buffers
     buffers[root] = start
     ops, scalar = graph.op, graph.scalar
-    fast = run.numeric and not retain_grad and not any(
-        view._context is not None for view in graph._function_views.values())
+    fast = run.numeric and not retain_grad and not graph.has_context_overrides()
     for i in range(root, -1, -1):
         grad = buffers.pop(i, None)
         if grad is None:
@@ -216,10 +215,10 @@ class _Run:
 
     def _rule(self, i: int, op, grad):
         g = self.graph
-        view = g._function_views.get(i)
-        if view is not None and view._context is not None:  # the second-order pass's context
+        override = g.context_override(i)
+        if override is not None:  # the second-order pass's context
             self.quiet()
-            return op.vjp(self.F, grad, view._context)
+            return op.vjp(self.F, grad, override)
         if self.numeric and g.scalar[i]:
             return op.vjp(self.SF, grad, g.context(i, floats=True))
         self.quiet()

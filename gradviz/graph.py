@@ -394,6 +394,15 @@ class Graph:
             self._fpos = pos
         return self._fpos
 
+    def context_override(self, i: int):
+        """The context a caller set on function ``i``'s view (the second-order pass gives the
+        rules Tensors to record), or None: the rule reads the tape's own values."""
+        view = self._function_views.get(i)
+        return None if view is None else view._context
+
+    def has_context_overrides(self) -> bool:
+        return any(view._context is not None for view in self._function_views.values())
+
     # --- one entry -----------------------------------------------------------------------
     def operands(self, i: int) -> tuple:
         """The tensor slots of entry ``i``: tensor indices, or -1 for a constant."""
