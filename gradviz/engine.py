@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .graph import BackwardFunction, Graph, Tensor, depth_first
+from .graph import BackwardFunction, Graph, Tensor, Tracer, depth_first
 from .ops import SCALAR_OPS, NumpyOps, QuietNumpy, np
 
 
@@ -223,6 +223,8 @@ class _Run:
             return op.vjp(self.SF, grad, g.context(i, floats=True))
         self.quiet()
         if type(grad) is float:
+            if self.numeric and Tracer.use_floats and type(g.value[i]) is float:
+                return op.vjp(self.F, g.np_dtype(grad), g.context_scalars(i))  # a 0-d entry
             grad = np.asarray(grad, dtype=g.np_dtype)
         return op.vjp(self.F, grad, g.context(i))
 

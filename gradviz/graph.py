@@ -445,6 +445,16 @@ class Graph:
             result = np.asarray(result, dtype=self.np_dtype)
         return saved_values(op, args, self.params[i], result)
 
+    def context_scalars(self, i: int) -> dict:
+        """:meth:`context` with each 0-d tensor value as numpy's scalar of the dtype (for a numpy
+        rule on a 0-d entry: numpy's bits at a fraction of a 0-d array's cost)."""
+        ctx = self.context(i, floats=True)
+        scalar = self.np_dtype
+        for name, source, _, _ in self.op[i].plan:
+            if (source == "input" or source == "result") and type(ctx[name]) is float:
+                ctx[name] = scalar(ctx[name])
+        return ctx
+
     def saved(self, i: int, floats: bool = False) -> dict:
         """What PyTorch shows as ``_saved_*`` on function ``i``: the context, with a Python number
         PyTorch wrapped shown as given, and None where PyTorch saves nothing. With ``floats``,
@@ -708,11 +718,14 @@ class Tracer:
         self.quiet_numpy()
         g = self.graph
         dtype = g.np_dtype
+        # a 0-d value as numpy's scalar of the dtype (numpy's bits, at a fraction of a 0-d array's
+        # cost); the numpy reference (use_floats off) makes 0-d arrays
+        scalar = dtype if self.use_floats else partial(np.asarray, dtype=dtype)
         arrays = []
         for k, o in zip(slots, operands):
             if k >= 0:
                 v = g.value[k]
-                arrays.append(np.asarray(v, dtype=dtype) if type(v) is float else v)
+                arrays.append(scalar(v) if type(v) is float else v)
             else:
                 arrays.append(o)  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
         result = np.asarray(op.forward(*arrays, **params))
