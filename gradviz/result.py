@@ -276,7 +276,7 @@ def trace(
         backward_error = None
         steps: list[Step] = []
         out = graph.output
-        if graph.root is not None:
+        if graph.root_index is not None:
             start = None
             if grad_output is not None:
                 if isinstance(grad_output, str):
