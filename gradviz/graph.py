@@ -394,6 +394,25 @@ class Graph:
             self._fpos = pos
         return self._fpos
 
+    def function_count(self) -> int:
+        """How many backward functions are reachable from the root."""
+        return len(self.order())
+
+    def edge_count(self) -> int:
+        """How many next_functions entries the reachable functions have (None entries too)."""
+        next_functions = self.next_functions
+        return sum(len(next_functions(i)) for i in self.order())
+
+    def dependency_counts(self) -> dict:
+        """Function index -> how many edges point at it (PyTorch's compute_dependencies)."""
+        counts: dict = {}
+        next_functions = self.next_functions
+        for i in self.order():
+            for j in next_functions(i):
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+        return counts
+
     def context_override(self, i: int):
         """The context a caller set on function ``i``'s view (the second-order pass gives the
         rules Tensors to record), or None: the rule reads the tape's own values."""
@@ -523,6 +542,20 @@ class Selection:
 
     def text_of(self, tensor: Tensor) -> str:
         return tensor.graph.text_of(tensor)
+
+    def function_count(self) -> int:
+        return len(self.functions)
+
+    def edge_count(self) -> int:
+        return sum(len(fn.next_functions) for fn in self.functions)
+
+    def dependency_counts(self) -> dict:
+        counts: dict = {}
+        for fn in self.functions:
+            for nxt in fn.next_functions:
+                if nxt is not None:
+                    counts[nxt.index] = counts.get(nxt.index, 0) + 1
+        return counts
 
 
 def depth_first(graph: Graph, root: int | None) -> array:

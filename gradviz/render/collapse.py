@@ -26,6 +26,10 @@ never values):
 
 from __future__ import annotations
 
+from array import array
+
+from ..graph import depth_first
+
 __all__ = ["Collapsed", "View", "plain_view", "collapse_view", "KEEP", "MAX_PERIOD"]
 
 #: repetitions drawn before and after a collapsed run
@@ -115,35 +119,54 @@ def plain_view(root) -> View:
     return View(root)
 
 
-def collapse_view(root, functions) -> View:
-    """The graph with every run of repeated structure collapsed (``functions``: all reachable from ``root``)."""
+def collapse_view(root, functions=None) -> View:
+    """The graph with every run of repeated structure collapsed.
+
+    ``functions``: all reachable from ``root`` as views (a double-backward graph's); without
+    them the whole graph of ``root``'s tape is read as indices, making views only for what
+    is drawn."""
     if root is None:
         return View(root)
-    replaced = _find_runs(root, functions)
+    if functions is None:
+        g = root.graph
+        order = depth_first(g, root.index)
+        position = array("q", [_NONE]) * len(g)
+        for k, i in enumerate(order):
+            position[i] = k
+        inputs = [[_NONE if j is None else position[j] for j in g.next_functions(i)] for i in order]
+        names = [g.op[i].torch_name if g.op[i] is not None else "AccumulateGrad" for i in order]
+        replaced = _find_runs(0, inputs, names, lambda k: g.function(order[k]))
+    else:
+        position = {id(fn): k for k, fn in enumerate(functions)}
+        try:
+            inputs = [[_NONE if nxt is None else position[id(nxt)] for nxt in fn.next_functions]
+                      for fn in functions]
+        except KeyError:
+            return View(root)  # ``functions`` is not everything reachable: draw the graph as it is
+        replaced = _find_runs(position[id(root)], inputs, [fn.name for fn in functions], functions.__getitem__)
     view = View(root, replaced)
     if replaced:
-        _count_hidden(view, len(functions))
+        _count_hidden(view, len(inputs))
     return view
 
 
 # --------------------------------------------------------------------------- finding runs
 
 
-def _find_runs(root, functions) -> dict:
-    """{id(parent): its next_functions with the run's first hidden function replaced by a Collapsed}."""
-    # Functions as their positions in ``functions``: list indexing is what keeps 100,000s cheap.
-    position = {id(fn): k for k, fn in enumerate(functions)}
-    try:
-        inputs = [[_NONE if nxt is None else position[id(nxt)] for nxt in fn.next_functions] for fn in functions]
-    except KeyError:
-        return {}  # ``functions`` is not everything reachable: draw the graph as it is
-    indegree = [0] * len(functions)
+def _find_runs(root: int, inputs: list, names: list, function) -> dict:
+    """{id(parent): its next_functions with the run's first hidden function replaced by a Collapsed}.
+
+    Functions are positions: ``inputs[k]`` their next_functions' positions (``_NONE`` for None),
+    ``names[k]`` their class names, ``function(k)`` the view (made only for what a run needs):
+    list indexing is what keeps 100,000s cheap."""
+    n = len(inputs)
+    indegree = [0] * n
     for ks in inputs:
         for k in ks:
             if k >= 0:
                 indegree[k] += 1
     # Parents before children (Kahn), so that the reverse order sees every input first.
-    order = [position[id(root)]]
+    order = [root]
     waiting = indegree[:]
     for k in order:  # the list grows while it is read
         for j in inputs[k]:
@@ -151,14 +174,14 @@ def _find_runs(root, functions) -> dict:
                 waiting[j] -= 1
                 if waiting[j] == 0:
                     order.append(j)
-    if len(order) != len(functions):
+    if len(order) != n:
         return {}  # not all reachable from root (or a cycle): draw the graph as it is
 
     shapes: dict[tuple, int] = {}
     kids_of: list[tuple] = []  # shape id -> (class name, its inputs' shape ids)
-    shape = [0] * len(functions)
-    height = [0] * len(functions)
-    heavy = [_NONE] * len(functions)  # the input with the longest chain below it
+    shape = [0] * n
+    height = [0] * n
+    heavy = [_NONE] * n  # the input with the longest chain below it
     for k in reversed(order):
         best, best_j, kids = -1, _NONE, ()
         if inputs[k]:  # (AccumulateGrad, a third of a typical graph, has none)
@@ -166,7 +189,7 @@ def _find_runs(root, functions) -> dict:
             for j, i in enumerate(inputs[k]):
                 if i >= 0 and height[i] > best:
                     best, best_j = height[i], j
-        key = (functions[k].name, kids)
+        key = (names[k], kids)
         sid = shapes.get(key)
         if sid is None:
             sid = shapes[key] = len(kids_of)
@@ -177,7 +200,7 @@ def _find_runs(root, functions) -> dict:
 
     replaced: dict = {}
     motif_keys: dict[tuple, int] = {}
-    on_path = [False] * len(functions)
+    on_path = [False] * n
     min_repeats = 2 * KEEP + MIN_HIDDEN
     for start in order:
         if on_path[start]:
@@ -194,18 +217,18 @@ def _find_runs(root, functions) -> dict:
             kids = list(kids_of[shape[k]][1])
             if heavy[k] >= 0:
                 kids[heavy[k]] = _SPINE
-            keys.append(motif_keys.setdefault((functions[k].name, tuple(kids)), len(motif_keys)))
+            keys.append(motif_keys.setdefault((names[k], tuple(kids)), len(motif_keys)))
         single = [indegree[k] == 1 for k in path]
         for i, period, repeats in _runs(keys, single, min_repeats):
             first, last = i + KEEP * period, i + (repeats - KEEP) * period - 1
             parent, entry = path[first - 1], path[first]
-            motif = [_motif_part(inputs[k], heavy[k], functions[k].name, shape, kids_of)
+            motif = [_motif_part(inputs[k], heavy[k], names[k], shape, kids_of)
                      for k in path[i:i + period]]
-            collapsed = Collapsed(functions[entry], functions[path[last]], heavy[path[last]],
+            collapsed = Collapsed(function(entry), function(path[last]), heavy[path[last]],
                                   repeats - 2 * KEEP, motif)
-            nxt = list(functions[parent].next_functions)
+            nxt = list(function(parent).next_functions)
             nxt[heavy[parent]] = collapsed
-            replaced[id(functions[parent])] = tuple(nxt)
+            replaced[id(function(parent))] = tuple(nxt)
     return replaced
 
 
@@ -300,16 +323,18 @@ def _count_hidden(view: View, total: int) -> None:
         view.collapsed[0].hidden = view.hidden
         return
     # What a Collapsed hides: all that is reached from its first hidden function and not drawn
-    # (the first Collapsed to reach a function counts it).
+    # (the first Collapsed to reach a function counts it), walked on the tape as indices.
+    seen_index = {node.index for node in queue if type(node) is not Collapsed}
     for collapsed in view.collapsed:
-        seen.add(id(collapsed.entry))
-        stack = [collapsed.entry]
+        g = collapsed.entry.graph
+        seen_index.add(collapsed.entry.index)
+        stack = [collapsed.entry.index]
         count = 0
         while stack:
-            fn = stack.pop()
+            i = stack.pop()
             count += 1
-            for nxt in fn.next_functions:
-                if nxt is not None and id(nxt) not in seen:
-                    seen.add(id(nxt))
-                    stack.append(nxt)
+            for j in g.next_functions(i):
+                if j is not None and j not in seen_index:
+                    seen_index.add(j)
+                    stack.append(j)
         collapsed.hidden = count

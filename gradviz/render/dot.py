@@ -134,13 +134,14 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
              arrowsize="0.7", dir="back")
 
-    too_big = collapse and len(g.functions) > max_nodes
-    view = collapse_view(g.root, g.functions) if too_big else plain_view(g.root)
+    too_big = collapse and g.function_count() > max_nodes
+    view = (collapse_view(g.root) if hasattr(g, "tensor") else collapse_view(g.root, g.functions)) \
+        if too_big else plain_view(g.root)
     nodes = _nearest_functions(view, max_nodes, max_depth)
     kept = {id(node) for node in nodes}
     functions = [node for node in nodes if type(node) is not Collapsed]
     collapsed = [node for node in nodes if type(node) is Collapsed]
-    hidden = len(g.functions) - len(functions)
+    hidden = g.function_count() - len(functions)
 
     # Tensors: leaves (only those whose AccumulateGrad is drawn, plus no-grad inputs) and the output.
     no_grad = _no_grad_links(g, functions)
@@ -214,7 +215,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
         notes.append(f"⋯ {len(collapsed) - NOTED_RUNS} more runs of repeated structure, each drawn as one node "
                      f"({sum(c.hidden for c in collapsed[NOTED_RUNS:])} backward functions)")
     if hidden:
-        notes.append(f"{hidden} of {len(g.functions)} backward functions not drawn (see --max-nodes, --depth)")
+        notes.append(f"{hidden} of {g.function_count()} backward functions not drawn (see --max-nodes, --depth)")
     if legend:
         notes += _legend_lines(bool(no_grad) or g.root is None, bool(collapsed))
     if notes:

@@ -16,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..engine import dependencies
 from .collapse import Collapsed, View, collapse_view, plain_view
 from .flow import Flow, flow, tensor_text
 from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
@@ -130,6 +129,12 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
     return table
 
 
+def _collapsed(g):
+    """The collapsed view of a tape's whole graph (read as indices), or of a double-backward
+    graph's functions."""
+    return collapse_view(g.root) if hasattr(g, "tensor") else collapse_view(g.root, g.functions)
+
+
 def _tensors(g) -> "_Rows | list":
     """The graph's tensors in creation order, made into views only as they are read."""
     return _Rows(g) if hasattr(g, "tensor") else g.tensors
@@ -230,7 +235,7 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
         text.append(fn.title, style=STYLES["collapsed"])
         text.append(f"  ({fn.hidden} functions hidden)", style=STYLES["note"])
         return text
-    count = counts.get(id(fn), 0)
+    count = counts.get(fn.index, 0)
     is_last = last_drawn.get(id(fn)) is line
     if fn.variable is not None:
         leaf = fn.variable.name or fn.variable.id
@@ -289,10 +294,10 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
         title.append(f"  (on each edge: gradient {ARROW} the function it flows into)", style=STYLES["note"])
     max_nodes = max(max_nodes, 1)
     # Every function is expanded once, one line per next_functions entry, plus the root's line.
-    too_big = collapse and 1 + sum(len(fn.next_functions) for fn in g.functions) > max_nodes
-    view = collapse_view(g.root, g.functions) if too_big else plain_view(g.root)
+    too_big = collapse and 1 + g.edge_count() > max_nodes
+    view = _collapsed(g) if too_big else plain_view(g.root)
     lines, more = _drawn_lines(view, fl, max_nodes, max(max_depth, 0))
-    counts = dependencies(g.functions)
+    counts = g.dependency_counts()
 
     # Number the drawn edges into each function; the sum goes on the last one drawn.
     contributions: dict = {}
@@ -317,11 +322,11 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
         hidden = sum(c.hidden for c in collapsed)
         runs = "collapsed repeated structure hides" if len(collapsed) == 1 else \
             f"{len(collapsed)} collapsed runs of repeated structure hide"
-        parts.append(Text(f"⋯ {runs} {hidden} of {len(g.functions)} functions (--max-nodes)",
+        parts.append(Text(f"⋯ {runs} {hidden} of {g.function_count()} functions (--max-nodes)",
                           style=STYLES["note"]))
     if more:
         parts.append(Text(f"… more not shown: {len(lines)} lines drawn of a graph with "
-                          f"{len(g.functions)} functions (--max-nodes)", style=STYLES["note"]))
+                          f"{g.function_count()} functions (--max-nodes)", style=STYLES["note"]))
     return Group(*parts)
 
 
