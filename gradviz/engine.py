@@ -93,16 +93,6 @@ class Steps:
         return None if k is None else self.grad_in[k]
 
 
-def dependencies(functions) -> dict[int, int]:
-    """How many edges point at each function (PyTorch's compute_dependencies), by id of the view."""
-    deps: dict[int, int] = {}
-    for fn in functions:
-        for nxt in fn.next_functions:
-            if nxt is not None:
-                deps[id(nxt)] = deps.get(id(nxt), 0) + 1
-    return deps
-
-
 def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyOps,
              record_steps: bool = True, root: int | None = None) -> list[Step]:
     """Run backward from ``root`` (default: the graph's); fill leaves' ``.grad``; return the steps.
