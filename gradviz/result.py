@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from .collector import gc_paused  # noqa: F401  (also imported from here)
 from .engine import Step, backward
 from .errors import EvalError
 from .graph import DTYPES, Graph, trace_tree
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 from .parser import parse
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector for a block.
-
-    Tracing a million-term expression allocates millions of small objects that
-    all stay alive (tensors and functions point at each other): each automatic
-    collection would re-scan every one of them and free nothing, which made a
-    100,000-term run spend 40% of its time in the collector.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Trace:
