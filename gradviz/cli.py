@@ -412,9 +412,13 @@ def learn(result, opts):
     if not (wanted["steps"] or wanted["order"] == 2 or wanted["graph"] == "double" or wanted["symbolic"]
             or wanted["check"] or wanted["retain_grad"]):
         return None
+    from .collector import gc_paused
     from .learn import analyse
 
-    return analyse(result, json=output_format(opts) == "json", **wanted)
+    if wanted["check"]:  # thousands of traces thrown away: the collector frees them
+        return analyse(result, json=output_format(opts) == "json", **wanted)
+    with gc_paused():  # the steps and second-order graphs stay alive: nothing to collect
+        return analyse(result, json=output_format(opts) == "json", **wanted)
 
 
 def emit(result, opts, whole: bool = False) -> int:
@@ -464,12 +468,16 @@ def run(expression, opts) -> int:
             raise UsageError("-o writes one view: give one expression, not a file of several")
         return run_batch(lines, at, names, go, opts)
     expr = text.strip() if opts.get("file") else text
+    # The graph lives until exit: frozen (before the collector is back on, or it would scan
+    # the graph once more), it is never re-scanned, yet what the views and analyses throw
+    # away (--check's thousands of traces) is still collected.
     with gc_paused():
         result = compute(expr, at, names, go, opts)
-    # The graph lives until exit: frozen, it is never re-scanned, yet what the views and
-    # analyses throw away (--check's thousands of traces) is still collected.
-    with frozen():
+        gc.freeze()
+    try:
         return emit(result, opts)
+    finally:
+        gc.unfreeze()
 
 
 def run_batch(lines, at, names, go, opts) -> int:
