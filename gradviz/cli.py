@@ -628,10 +628,9 @@ def _show(result, opts, learned=None) -> int:
             from .render.learn import learn_view
 
             views.append(learn_view(result, learned, double_graph=fmt != "tree"))
-        with console.capture() as captured:  # drawn in full before any of it is written
-            for v in views:
-                console.print(v)
-        text = captured.get()
+        for v in views:  # into memory: drawn in full before any of it is written
+            console.print(v)
+        text = console.file.getvalue()
         if to_file:
             write_output(out, text.encode("utf-8"))
             return EXIT_OK
@@ -665,14 +664,23 @@ def _show(result, opts, learned=None) -> int:
 
 
 def _console(to_file: bool):
-    """A rich Console for the terminal views: 80 columns and plain text into a file (-o),
-    else stdout at the terminal's width (colors unless NO_COLOR)."""
+    """A rich Console for the terminal views: 80 columns and plain text for a file (-o),
+    else for stdout at the terminal's width (colors unless NO_COLOR)."""
     from rich.console import Console
 
     plain = to_file or bool(os.environ.get("NO_COLOR"))  # no-color.org: no escape codes at all
     width = 80 if to_file else _columns()
-    return Console(file=_StringIO() if to_file else None, width=width,
-                    color_system=None if plain else "auto", highlight=False)
+    # It draws into memory, as for stdout when stdout is a terminal (colors, its width).
+    terminal = not to_file and _isatty(sys.stdout) or None
+    return Console(file=_StringIO(), width=width, force_terminal=terminal,
+                   color_system=None if plain else "auto", highlight=False)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 #: the narrowest terminal view drawn (COLUMNS=1 would print one character a line)

@@ -7,8 +7,6 @@ exits with ``exit_code`` (2: bad input or usage).
 
 from __future__ import annotations
 
-import unicodedata
-
 
 class GradvizError(Exception):
     """Base class: a problem with the user's input, reported without a traceback."""
@@ -73,6 +71,8 @@ def printable(text: str) -> str:
     echoing the user's text must not set the terminal's title or hide part of itself."""
     if text.isprintable():  # the common case, and fast
         return text
+    import unicodedata
+
     return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _ESCAPED else ch for ch in text)
 
 
@@ -100,8 +100,8 @@ class Interrupted(BaseException):
     def render(self) -> str:
         import signal
 
-        name = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}.get(self.signum, "hung up")
-        return f"{name} ({signal.Signals(self.signum).name})"
+        name = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+        return f"{name.get(self.signum, 'stopped')} ({signal.Signals(self.signum).name})"
 
 
 def raise_interrupted(signum, frame):
