@@ -204,7 +204,9 @@ def _looks_like_expression(a: str) -> bool:
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf); '-' writes it to stdout (SVG unless --format).")
+              help="Write the view to PATH (.svg .dot .json .png .pdf); '-' writes it to stdout (SVG unless --format). "
+                   "A file is replaced atomically (mode and owner kept; a link's target replaced); a device "
+                   "or FIFO is written to.")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (SVG only, nothing to install), the system "
                    "'dot' program, or auto (embedded for SVG, system for PNG/PDF).")
@@ -258,7 +260,8 @@ def main(expression, **opts):
     EXPRESSION uses Python/PyTorch syntax: numbers, names, + - * / ** @,
     calls like sin(x) or torch.sin(x), methods like x.pow(2) or x.sum().
 
-    Exit codes: 0 success, 1 a --check failed, 2 bad input or usage.
+    Exit codes: 0 success, 1 a --check failed, 2 bad input or usage,
+    3 a bug in gradviz, 130 interrupted (128 + the signal).
     """
     _claim_standard_fds()
     try:
@@ -458,7 +461,7 @@ class _Pieces(list):
 
 
 def run(expression, opts) -> int:
-    from .collector import frozen, gc_paused
+    from .collector import gc_paused
 
     text = _read_source(expression, opts.get("file"))
     lines = _batch_lines(text) if opts.get("file") else None
