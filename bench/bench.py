@@ -30,7 +30,8 @@ EXPR = "u*v + u**2"
 AT = "u=1,v=2"
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 SVG_FUNCTIONS = 2_000  # backward functions in the large diagram
-GENERAL_MAX_N = 100_000  # largest N of the general-path table
+GENERAL_MAX_N = 100_000  # largest N of the function tables
+TENSOR_MAX_N = 10_000  # largest N of the tensor table (each term is five small-array ops)
 
 # The lecture's example as a PyTorch user writes it.
 TORCH_SCRIPT = """
@@ -64,7 +65,7 @@ n = int(sys.argv[1])
 with open(sys.argv[2]) as fh:
     values = json.load(fh)
 start = time.perf_counter()
-xs = [torch.tensor(values[f"x{i}"], requires_grad=True) for i in range(n + 1)]
+xs = [torch.tensor(values[f"x{i}"], requires_grad=True) for i in range(n + (sys.argv[3] != "tensor"))]
 if sys.argv[3] == "sin":
     f = torch.sin(xs[0]) * xs[1]
     for i in range(1, n):
@@ -73,6 +74,12 @@ elif sys.argv[3] == "maximum":
     f = torch.maximum(xs[0], xs[1]) * xs[1]
     for i in range(1, n):
         f = f + torch.maximum(xs[i], xs[i + 1]) * xs[i + 1]
+elif sys.argv[3] == "tensor":
+    W = torch.tensor(values["W"], requires_grad=True)
+    b = torch.tensor(values["b"], requires_grad=True)
+    f = torch.sigmoid(W @ xs[0] + b).sum()
+    for i in range(1, n):
+        f = f + torch.sigmoid(W @ xs[i] + b).sum()
 else:
     f = xs[0] * xs[1]
     for i in range(1, n):
@@ -183,16 +190,17 @@ def importable(name: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
-#: term templates: "mul" is arithmetic (gradviz's scalar fast path, pure Python floats), "sin"
-#: calls a function (the scalar fast path, sin through numpy scalars), "maximum" needs the
-#: general path (the fast path takes functions of one tensor only)
-TERMS = {"mul": "x{i}*x{j}", "sin": "sin(x{i})*x{j}", "maximum": "maximum(x{i}, x{j})*x{j}"}
+#: term templates: "mul" is arithmetic (0-d values as Python floats on the tape), "sin" calls a
+#: function (numpy's sin on the float, for numpy's bits), "maximum" a function of two tensors
+#: (floats too), "tensor" small matrices and vectors (numpy arrays: W is 3x3, x_i and b 3)
+TERMS = {"mul": "x{i}*x{j}", "sin": "sin(x{i})*x{j}", "maximum": "maximum(x{i}, x{j})*x{j}",
+         "tensor": "sigmoid(W @ x{i} + b).sum()"}
 
 
 def write_chain(directory: str, n: int, kind: str = "mul") -> tuple[str, str]:
     """x0*x1 + x1*x2 + ... (n products; sin(x0)*x1 + ... for "sin", ...) and values for x0..xn."""
     expr = os.path.join(directory, f"{'chain' if kind == 'mul' else kind}_{n}.txt")
-    at = os.path.join(directory, f"chain_{n}.json")
+    at = os.path.join(directory, f"{'tensor' if kind == 'tensor' else 'chain'}_{n}.json")
     if not os.path.exists(expr):
         with open(expr, "w") as fh:
             fh.write(" + ".join(TERMS[kind].format(i=i, j=i + 1) for i in range(n)))
@@ -200,7 +208,13 @@ def write_chain(directory: str, n: int, kind: str = "mul") -> tuple[str, str]:
     if not os.path.exists(at):
         with open(at, "w") as fh:
             # multiples of 1/8: exact in float32, so both sides start from the same numbers
-            json.dump({f"x{i}": 0.5 + (i % 7) / 8 for i in range(n + 1)}, fh)
+            if kind == "tensor":
+                values = {"W": [[0.25, -0.5, 0.125], [0.5, 0.375, -0.25], [-0.125, 0.25, 0.5]],
+                          "b": [0.125, -0.25, 0.375]}
+                values.update({f"x{i}": [(i % 7) / 8 - 0.25, (i % 5) / 8, 0.5 - (i % 3) / 8] for i in range(n)})
+                json.dump(values, fh)
+            else:
+                json.dump({f"x{i}": 0.5 + (i % 7) / 8 for i in range(n + 1)}, fh)
     return expr, at
 
 
@@ -235,6 +249,19 @@ def scale(gv, env, sizes, tmp, torch_ok, mem_limit, timeout, kind: str = "mul", 
             theirs = _median([run([sys.executable, "-c", TORCH_SCALE_SCRIPT, str(n), at, kind], env, timeout=timeout,
                                   mem_limit=mem_limit, keep_stdout=True) for _ in range(count)], _torch_time)
         rows.append((n, mine, theirs))
+    return rows
+
+
+def views(gv, env, sizes, tmp, mem_limit, timeout) -> list[tuple]:
+    """Per N: the terminal tree and the SVG of the chain (both read the same graph as --json)."""
+    rows = []
+    for n in sizes:
+        expr, at = write_chain(tmp, n)
+        print(f"  views N = {n:,} ...", file=sys.stderr, flush=True)
+        tree = run(gv + ["-f", expr, "--at-file", at, "--format", "tree"], env, timeout=timeout, mem_limit=mem_limit)
+        svg = run(gv + ["-f", expr, "--at-file", at, "-o", os.path.join(tmp, f"big_{n}.svg")], env,
+                  timeout=timeout, mem_limit=mem_limit)
+        rows.append((n, tree, svg))
     return rows
 
 
@@ -364,14 +391,22 @@ def main(argv=None) -> int:
 
         smaller = [n for n in sizes if n <= GENERAL_MAX_N]
         print(f"\n### Scale with a function: sin(x0)*x1 + sin(x1)*x2 + ... (N terms), median of {args.scale_runs} runs\n")
-        print("Still the scalar fast path, with `sin` (forward and gradient rule) computed by numpy on "
-              "numpy scalars; same measurement as above.\n")
+        print("`sin` (forward and gradient rule) runs numpy on the tape's float; same measurement as above.\n")
         scale_table(scale(gv, env, smaller, tmp, torch_ok, mem_limit, args.timeout, kind="sin", runs=args.scale_runs))
-        print(f"\n### Scale on the general path: maximum(x0, x1)*x1 + ... (N terms), median of {args.scale_runs} runs\n")
-        print("A function of two tensors is not for the scalar fast path, so this runs gradviz's general "
-              "path (expression tree, tracer with numpy values, engine); same measurement as above.\n")
+        print(f"\n### A function of two tensors: maximum(x0, x1)*x1 + ... (N terms), median of {args.scale_runs} runs\n")
+        print("maximum selects between floats (no numpy); same measurement as above.\n")
         scale_table(scale(gv, env, smaller, tmp, torch_ok, mem_limit, args.timeout, kind="maximum",
                           runs=args.scale_runs))
+        print(f"\n### Tensors: sigmoid(W @ x0 + b).sum() + ... (N terms, W 3x3), median of {args.scale_runs} runs\n")
+        print("Every value a small numpy array (W @ x_i is MvBackward0); same measurement as above.\n")
+        scale_table(scale(gv, env, [n for n in smaller if n <= TENSOR_MAX_N], tmp, torch_ok, mem_limit,
+                          args.timeout, kind="tensor", runs=args.scale_runs))
+
+        print(f"\n### Views of the chain: `--format tree` and `-o big.svg` (whole process, one run each)\n")
+        print("| N | tree wall | peak RSS | svg wall | peak RSS |")
+        print("|---:|---:|---:|---:|---:|")
+        for n, tree, svg in views(gv, env, sizes, tmp, mem_limit, args.timeout):
+            print(f"| {n:,} | {secs(tree)} | {mb(tree)} | {secs(svg)} | {mb(svg)} |")
 
         print(f"\n### SVG of a {SVG_FUNCTIONS:,}-node graph\n")
         n, mine, size, viz = large_svg(gv, env, tmp, torchviz_ok, dot_ok, args.timeout)

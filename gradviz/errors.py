@@ -7,15 +7,27 @@ exits with ``exit_code`` (2: bad input or usage).
 
 from __future__ import annotations
 
+import re
+
+_AT_COLUMN = re.compile(r"\bat column (\d+)")
+
 
 class GradvizError(Exception):
     """Base class: a problem with the user's input, reported without a traceback."""
 
     exit_code = 2
+    #: what the JSON error document calls it (``"error": {"kind": ...}``)
+    kind = "usage"
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+    @property
+    def column(self) -> int | None:
+        """The 1-based column in the expression the message names ("at column 5"), or None."""
+        m = _AT_COLUMN.search(self.message)
+        return int(m.group(1)) if m else None
 
     def render(self) -> str:
         """The text shown to the user (may span lines, e.g. a caret under a column); user
@@ -25,6 +37,9 @@ class GradvizError(Exception):
 
 class ParseError(GradvizError):
     """The expression text is not valid; ``column`` is 1-based (None if unknown)."""
+
+    kind = "parse"
+    column = None  # set per instance
 
     def __init__(self, message: str, source: str | None = None, column: int | None = None):
         if column is not None and "column" not in message:
@@ -55,13 +70,44 @@ class ParseError(GradvizError):
 class EvalError(GradvizError):
     """The expression parsed but cannot be evaluated (missing value, shape mismatch...)."""
 
+    kind = "eval"
+
 
 class RenderError(GradvizError):
     """A view cannot be produced (e.g. PNG asked for and no Graphviz 'dot' installed)."""
 
+    kind = "render"
+
 
 class UsageError(GradvizError):
     """Command-line options that do not fit together or cannot be read."""
+
+
+def error_document(message: str, kind: str, line: int | None = None, column: int | None = None) -> dict:
+    """The ``gradviz/1`` document --json prints for an error (the schema's ``error_document``)."""
+    return {"schema": "gradviz/1", "error": {"message": message, "line": line, "column": column, "kind": kind}}
+
+
+def document_of(exc: BaseException, line: int | None = None) -> dict:
+    """:func:`error_document` for an exception: a GradvizError, a resource limit, or a bug."""
+    if isinstance(exc, GradvizError):
+        if line is None and exc.kind in ("parse", "eval"):
+            line = 1  # the one expression
+        return error_document(exc.message, exc.kind, line, exc.column)
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return error_document(LIMIT_MESSAGES[type(exc)], "limit", line)
+    return error_document(internal_message(exc), "internal", line)
+
+
+LIMIT_MESSAGES = {
+    RecursionError: "the input is nested too deeply to process",
+    MemoryError: "out of memory: the input is too large (see the --max-* limits)",
+}
+
+
+def internal_message(exc: BaseException) -> str:
+    """The one line for a bug in gradviz (never a traceback)."""
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
 def printable(text: str) -> str:

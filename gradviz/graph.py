@@ -1,68 +1,193 @@
-"""Tensors and backward functions; tracing an expression tree into PyTorch's graph.
+"""The one graph: a flat tape of tensors, their backward functions at the same index, and the tracer.
 
-Tracing walks the tree in post-order (iteratively) and, like PyTorch running the
-same expression, either folds Python-number arithmetic in Python or applies an op
-row from :mod:`gradviz.ops` to tensors, creating a :class:`BackwardFunction` node
-whenever an input requires grad. Python numbers never become graph nodes; tensors
-that need no grad appear as ``None`` in ``next_functions``; each leaf that
-requires grad is reached through exactly one shared ``AccumulateGrad`` node.
+Tracing walks the expression tree in post-order (iteratively) and, like PyTorch running the
+same expression, either folds Python-number arithmetic in Python or applies an op row from
+:mod:`gradviz.ops` to tensors. Every tensor is one entry of the :class:`Graph` (the tape):
+its op row, its operands (tensor indices, or a Python number in a tensor slot), its params,
+requires_grad, its value, shape and the expression node it holds. A tensor that requires
+grad has exactly one backward function, addressed by the same index: its ``grad_fn`` when an
+op made it, or the ``AccumulateGrad`` of a leaf. Functions are created in tensor order,
+which is the order of PyTorch's ``sequence_nr``; ``next_functions`` need not be stored (an
+operand that requires grad leads to its own function, one that does not to None).
+
+Values of 0-d tensors are Python floats holding the dtype's exact value (float32 values
+rounded as numpy rounds them): arithmetic on them runs the op rows' ``scalar`` forwards on
+floats, which give numpy's bits (tests/test_ops.py checks it); everything else runs the
+rows' numpy forwards. numpy is imported only when a row needs it.
+
+PyTorch's vocabulary — :class:`Tensor` (data, grad, grad_fn, is_leaf, requires_grad) and
+:class:`BackwardFunction` (name, next_functions, saved...) — are views of one entry,
+created on demand (``graph.tensor(i)``, ``graph.function(i)``) and kept, so a view is the
+same object every time it is asked for.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+from array import array
+from functools import partial
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
-
 from .errors import EvalError
-from .ops import OPS, UNARY_FUNCTIONS, Op, saved_values
-from .parser import Node, function_name, iter_postorder
+from .limits import MAX_DIMS
+from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
+from .parser import Node, function_name, postorder
+from .shapes import format_shape
 
-DTYPES = {"float32": np.float32, "float64": np.float64}
+DTYPE_NAMES = ("float32", "float64")
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
 Number = (int, float)
+_EMPTY: dict = {}
+_ALPHA = {"alpha": 1}
+_BIG_INT = 1 << 53  # beyond this an int's conversion to float32 could round twice
+
+
+def numpy_dtype(dtype: str):
+    """numpy's dtype for "float32" / "float64" (imports numpy)."""
+    import numpy
+
+    return getattr(numpy, dtype)
+
+
+class _Dtypes:
+    """``DTYPES[name]``: numpy's dtype, looked up (and numpy imported) only when asked for."""
+
+    def __contains__(self, name) -> bool:
+        return name in DTYPE_NAMES
+
+    def __getitem__(self, name):
+        if name not in DTYPE_NAMES:
+            raise KeyError(name)
+        return numpy_dtype(name)
+
+    def __iter__(self):
+        return iter(DTYPE_NAMES)
+
+
+DTYPES = _Dtypes()
+
+
+class TensorValue(float):
+    """A 0-d tensor's value among saved values, as the tape holds it (a Python float), marked so
+    that views show it as a tensor (``2.``) and not as a Python number PyTorch saved (``2``)."""
+
+    __slots__ = ()
 
 
 class Tensor:
-    """A value in the graph, with the five attributes the lecture names.
+    """A view of one tensor of the graph, with the five attributes the lecture names.
 
     ``data`` (numpy array), ``grad`` (array or None), ``grad_fn`` (the
     :class:`BackwardFunction` that produced it, None for leaves), ``is_leaf``,
     ``requires_grad``. ``name`` is the input's name for leaves; ``node`` is the
-    expression sub-tree the tensor holds (for showing its text).
+    span of source text it holds (for showing its text); ``index`` its entry.
     """
 
-    __slots__ = ("id", "name", "data", "grad", "grad_fn", "is_leaf", "requires_grad", "node", "retains_grad")
+    __slots__ = ("graph", "index", "_id")
 
-    def __init__(self, data, requires_grad=False, grad_fn=None, name=None, node=None):
-        self.id = ""
-        self.name = name
-        self.data = data
-        self.grad = None
-        self.grad_fn = grad_fn
-        self.is_leaf = grad_fn is None
-        self.requires_grad = requires_grad
-        self.node = node
-        self.retains_grad = False
+    def __init__(self, graph: "Graph", index: int):
+        self.graph = graph
+        self.index = index
+        self._id = None
+
+    @property
+    def id(self) -> str:
+        return self._id if self._id is not None else f"t{self.index}"
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = value
+
+    @property
+    def data(self):
+        g = self.graph
+        v = g.value[self.index]
+        if type(v) is float:
+            return np.asarray(v, dtype=g.np_dtype)
+        return v
+
+    @data.setter
+    def data(self, value) -> None:
+        self.graph.value[self.index] = value
+
+    @property
+    def value(self):
+        """The value as stored: a Python float for a 0-d tensor, else a numpy array."""
+        return self.graph.value[self.index]
+
+    @property
+    def grad(self):
+        g = self.graph.grad.get(self.index)
+        if type(g) is float:
+            return np.asarray(g, dtype=self.graph.np_dtype)
+        return g
+
+    @property
+    def grad_value(self):
+        """``grad`` as the graph holds it: a Python float for a 0-d tensor, an array, or None."""
+        return self.graph.grad.get(self.index)
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is None:
+            self.graph.grad.pop(self.index, None)
+        else:
+            self.graph.grad[self.index] = value
+
+    @property
+    def requires_grad(self) -> bool:
+        return bool(self.graph.req[self.index])
+
+    @property
+    def is_leaf(self) -> bool:
+        g = self.graph
+        return g.op[self.index] is None or not g.req[self.index]
+
+    @property
+    def grad_fn(self) -> "BackwardFunction | None":
+        g = self.graph
+        i = self.index
+        if g.op[i] is None or not g.req[i]:
+            return None
+        return g.function(i)
+
+    @property
+    def name(self) -> str | None:
+        return self.graph.name_of(self.index)
+
+    @name.setter
+    def name(self, value) -> None:
+        self.graph.names[self.index] = value
+
+    @property
+    def span(self) -> tuple | None:
+        """The 0-based half-open span of source text of the sub-expression the tensor holds
+        (None for an input, or a tensor made by a gradient rule)."""
+        g = self.graph
+        start = g.start[self.index]
+        return None if start < 0 else (start, g.end[self.index])
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.index in self.graph.retained
 
     @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return self.graph.shape[self.index]
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return len(self.graph.shape[self.index])
 
     def __repr__(self) -> str:
-        fn = f", grad_fn=<{self.grad_fn.name}>" if self.grad_fn else ""
+        fn = self.grad_fn
+        fn = f", grad_fn=<{fn.name}>" if fn is not None else ""
         return f"Tensor({self.name or self.id}, data={self.data!r}{fn})"
 
 
 class BackwardFunction:
-    """A node of the backward graph (what ``tensor.grad_fn`` points to).
+    """A view of a node of the backward graph (what ``tensor.grad_fn`` points to).
 
     ``name`` is PyTorch's class name (MulBackward0, AccumulateGrad...);
     ``next_functions`` lists, per tensor input in PyTorch's order, the function
@@ -72,68 +197,364 @@ class BackwardFunction:
     ``sequence_nr`` orders execution as PyTorch's engine does (later nodes first).
     """
 
-    __slots__ = ("id", "name", "op", "next_functions", "saved", "context", "variable", "output",
-                 "input_shapes", "sequence_nr")
+    __slots__ = ("graph", "index", "_id", "_context", "_next")
 
-    def __init__(self, name, op=None, next_functions=(), saved=None, context=None, variable=None,
-                 output=None, input_shapes=(), sequence_nr=0):
-        self.id = ""
-        self.name = name
-        self.op = op
-        self.next_functions = tuple(next_functions)
-        #: what PyTorch keeps as ``_saved_<name>`` (None where it saves nothing; Python numbers as given)
-        self.saved = saved or {}
-        #: every value the gradient rule reads (``saved`` with nothing left out)
-        self.context = context if context is not None else self.saved
-        self.variable = variable
-        self.output = output
-        self.input_shapes = tuple(input_shapes)
-        self.sequence_nr = sequence_nr
+    def __init__(self, graph: "Graph", index: int):
+        self.graph = graph
+        self.index = index
+        self._id = None
+        self._context = None
+        self._next = None  # next_functions, once asked for (an entry's operands never change)
+
+    @property
+    def id(self) -> str:
+        if self._id is not None:
+            return self._id
+        pos = self.graph.function_ids()
+        return f"f{pos[self.index]}" if pos is not None and pos[self.index] >= 0 else ""
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = value
+
+    @property
+    def op(self) -> Op | None:
+        return self.graph.op[self.index]
+
+    @property
+    def name(self) -> str:
+        op = self.graph.op[self.index]
+        return "AccumulateGrad" if op is None else op.torch_name
+
+    @property
+    def next_functions(self) -> tuple:
+        nexts = self._next
+        if nexts is None:
+            g = self.graph
+            nexts = self._next = tuple(None if k is None else g.function(k) for k in g.next_functions(self.index))
+        return nexts
+
+    @property
+    def variable(self) -> Tensor | None:
+        g = self.graph
+        return g.tensor(self.index) if g.op[self.index] is None else None
+
+    @property
+    def output(self) -> Tensor | None:
+        g = self.graph
+        return g.tensor(self.index) if g.op[self.index] is not None else None
+
+    @property
+    def saved(self) -> dict:
+        """What PyTorch keeps as ``_saved_<name>`` (None where it saves nothing; Python numbers as given)."""
+        return self.graph.saved(self.index)
+
+    @property
+    def saved_raw(self) -> dict:
+        """``saved`` as the tape holds it (a 0-d tensor's value a :class:`TensorValue`): what the
+        views show, without making numpy arrays."""
+        return self.graph.saved(self.index, floats=True)
+
+    @property
+    def context(self) -> dict:
+        """Every value the gradient rule reads (``saved`` with nothing left out)."""
+        if self._context is not None:
+            return self._context
+        return self.graph.context(self.index)
+
+    @context.setter
+    def context(self, value) -> None:
+        self._context = value
+
+    @property
+    def input_shapes(self) -> tuple:
+        return self.graph.input_shapes(self.index)
+
+    @property
+    def sequence_nr(self):
+        # PyTorch gives AccumulateGrad the highest priority (sequence_nr UINT64_MAX).
+        return math.inf if self.graph.op[self.index] is None else self.index
 
     def __repr__(self) -> str:
         return f"<{self.name} {self.id}>"
 
 
 class Graph:
-    """The traced result: the output, the named inputs, every tensor and backward function."""
+    """The traced graph, as a tape: one entry per tensor, in creation order.
 
-    def __init__(self, output: "Tensor", inputs: dict, tensors: list, root, functions: list,
-                 source: str, dtype: str):
-        self.output = output  # the output Tensor
-        self.inputs = inputs  # name -> leaf Tensor, in order of first use
-        self.tensors = tensors  # every Tensor, in creation order (ids t0, t1, ...)
-        #: Where backward starts: the output's grad_fn, the AccumulateGrad of an output that is
-        #: itself a leaf requiring grad, or None when the output needs no grad.
-        self.root = root
-        self.functions = functions  # every BackwardFunction reachable from the root, in DFS order
+    Columns (index = tensor = its backward function): ``op`` (the op row; None for a leaf
+    or a constant), ``a``/``b`` (the first and second operand: a tensor index, ``-1`` for a
+    constant in that tensor slot — a Python number, kept in ``consts`` — or ``-2`` for no
+    such slot), ``params``, ``req`` (requires_grad), ``value``, ``shape``, ``node``,
+    ``scalar`` (1 when the value was computed on Python floats by the row's scalar forward).
+    ``grad`` holds the leaves' (and retained) gradients, ``input_names`` the inputs' names.
+
+    For the renderers it reads as before: ``output``, ``inputs``, ``root``, ``tensors`` and
+    ``functions`` (views, in creation and depth-first order), ``source``, ``dtype``.
+    """
+
+    def __init__(self, source: str, dtype: str):
+        if dtype not in DTYPE_NAMES:
+            raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
         self.source = source
         self.dtype = dtype
+        self.op: list = []
+        self.a = array("q")
+        self.b = array("q")
+        self.params: list = []
+        self.consts: dict = {}  # (index, slot) -> the constant in a tensor slot
+        self.req = bytearray()
+        self.scalar = bytearray()
+        self.value: list = []
+        self.shape: list = []
+        self.start = array("q")  # the span of source text each tensor holds (-1: none)
+        self.end = array("q")
+        self.grad: dict = {}
+        self.input_names: list = []  # the inputs' names: the inputs are the first entries
+        self.names: dict = {}  # index -> a name given otherwise (a label, an input created late)
+        self.input_index: dict = {}  # name -> index, in order of first use
+        self.retained: set = set()
+        self.output_index = -1
+        self.root_index: int | None = None  # where backward starts (None: nothing needs grad)
+        self._np_dtype = None
+        self._tensor_views: dict = {}
+        self._function_views: dict = {}
+        self._order = None  # depth-first order from the root (array of indices)
+        self._fpos = None
+        self._functions = None
+
+    # --- size and numpy ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.value)
+
+    @property
+    def np_dtype(self):
+        """numpy's dtype of the values (imports numpy)."""
+        dtype = self._np_dtype
+        if dtype is None:
+            dtype = self._np_dtype = numpy_dtype(self.dtype)
+        return dtype
+
+    # --- views ---------------------------------------------------------------------------
+    def tensor(self, i: int) -> Tensor:
+        """The :class:`Tensor` view of entry ``i`` (the same object each time)."""
+        t = self._tensor_views.get(i)
+        if t is None:
+            t = self._tensor_views[i] = Tensor(self, i)
+        return t
+
+    def function(self, i: int) -> BackwardFunction:
+        """The :class:`BackwardFunction` view of entry ``i``'s function."""
+        fn = self._function_views.get(i)
+        if fn is None:
+            fn = self._function_views[i] = BackwardFunction(self, i)
+        return fn
+
+    @property
+    def output(self) -> Tensor:
+        return self.tensor(self.output_index)
+
+    @property
+    def inputs(self) -> dict:
+        """name -> leaf Tensor, in order of first use."""
+        return {name: self.tensor(i) for name, i in self.input_index.items()}
+
+    @property
+    def root(self) -> BackwardFunction | None:
+        """Where backward starts: the output's grad_fn, the AccumulateGrad of an output that is
+        itself a leaf requiring grad, or None when the output needs no grad."""
+        return None if self.root_index is None else self.function(self.root_index)
+
+    @property
+    def tensors(self) -> list:
+        """Every Tensor, in creation order (ids t0, t1, ...)."""
+        return [self.tensor(i) for i in range(len(self.value))]
+
+    @property
+    def functions(self) -> list:
+        """Every BackwardFunction reachable from the root, in depth-first order (ids f0, f1, ...)."""
+        if self._functions is None:
+            self._functions = [self.function(i) for i in self.order()]
+        return self._functions
+
+    def order(self) -> array:
+        """The functions reachable from the root, depth-first pre-order, as indices."""
+        if self._order is None:
+            self._order = depth_first(self, self.root_index)
+        return self._order
+
+    def function_ids(self):
+        """Per entry: its function's position in :meth:`order` (-1 when not reachable)."""
+        if self._fpos is None:
+            if self.root_index is None:
+                return None
+            pos = array("q", [-1]) * len(self.value)
+            for k, i in enumerate(self.order()):
+                pos[i] = k
+            self._fpos = pos
+        return self._fpos
+
+    def context_override(self, i: int):
+        """The context a caller set on function ``i``'s view (the second-order pass gives the
+        rules Tensors to record), or None: the rule reads the tape's own values."""
+        view = self._function_views.get(i)
+        return None if view is None else view._context
+
+    def has_context_overrides(self) -> bool:
+        return any(view._context is not None for view in self._function_views.values())
+
+    # --- one entry -----------------------------------------------------------------------
+    def operands(self, i: int) -> tuple:
+        """The tensor slots of entry ``i``: tensor indices, or -1 for a constant."""
+        b = self.b[i]
+        return (self.a[i],) if b == -2 else (self.a[i], b)
+
+    def next_functions(self, i: int) -> tuple:
+        """Function ``i``'s next_functions as indices (None for no edge)."""
+        if self.op[i] is None:
+            return ()
+        req = self.req
+        x, y = self.a[i], self.b[i]
+        first = x if x >= 0 and req[x] else None
+        if y == -2:
+            return (first,)
+        return (first, y if y >= 0 and req[y] else None)
+
+    def slot_value(self, i: int, slot: int, as_array: bool = True):
+        """The value in tensor slot ``slot`` of entry ``i`` (a constant cast to the dtype, as
+        PyTorch wraps a Python number into a 0-d tensor)."""
+        k = self.a[i] if slot == 0 else self.b[i]
+        if k >= 0:
+            v = self.value[k]
+        else:
+            v = self.consts[(i, slot)]
+            if isinstance(v, Number) and not isinstance(v, bool):
+                v = SCALAR_OPS[self.dtype].cast(v)
+        if as_array and type(v) is float:
+            return np.asarray(v, dtype=self.np_dtype)
+        return v
+
+    def context(self, i: int, floats: bool = False) -> dict:
+        """Every value entry ``i``'s gradient rule reads, keyed by saved name.
+
+        Tensor values are 0-d arrays (or, with ``floats``, the Python floats the tape holds)."""
+        op = self.op[i]
+        args = {slot: self.slot_value(i, k, not floats) for k, slot in enumerate(op.inputs)}
+        result = self.value[i]
+        if not floats and type(result) is float:
+            result = np.asarray(result, dtype=self.np_dtype)
+        return saved_values(op, args, self.params[i], result)
+
+    def context_scalars(self, i: int) -> dict:
+        """:meth:`context` with each 0-d tensor value as numpy's scalar of the dtype (for a numpy
+        rule on a 0-d entry: numpy's bits at a fraction of a 0-d array's cost)."""
+        ctx = self.context(i, floats=True)
+        scalar = self.np_dtype
+        for name, source, _, _ in self.op[i].plan:
+            if (source == "input" or source == "result") and type(ctx[name]) is float:
+                ctx[name] = scalar(ctx[name])
+        return ctx
+
+    def saved(self, i: int, floats: bool = False) -> dict:
+        """What PyTorch shows as ``_saved_*`` on function ``i``: the context, with a Python number
+        PyTorch wrapped shown as given, and None where PyTorch saves nothing. With ``floats``,
+        0-d tensor values are :class:`TensorValue` floats instead of numpy arrays."""
+        op = self.op[i]
+        if op is None:
+            return {}
+        saved = self.context(i, floats=floats)
+        if floats:  # mark the values that come from tensors (not a Python number as given)
+            for name, source, arg, _ in op.plan:
+                v = saved[name]
+                if type(v) is float and (source == "result" or (source == "input" and self.operands(i)[arg] >= 0)):
+                    saved[name] = TensorValue(v)
+        for k, slot in enumerate(op.inputs):
+            if slot in saved and (i, k) in self.consts and (self.a[i] if k == 0 else self.b[i]) < 0:
+                saved[slot] = self.consts[(i, k)]
+        if op.save_when:
+            req, nexts = self.req, self.operands(i)
+            for name, slot in op.save_when.items():
+                j = nexts[op.inputs.index(slot)]
+                if not (j >= 0 and req[j]):
+                    saved[name] = None
+        return saved
+
+    def input_shapes(self, i: int) -> tuple:
+        out = []
+        for k, j in enumerate(self.operands(i)):
+            if j >= 0:
+                out.append(self.shape[j])
+            else:
+                c = self.consts[(i, k)]
+                out.append(tuple(np.shape(c)) if not isinstance(c, Number) else ())
+        return tuple(out)
+
+    def name_of(self, i: int) -> str | None:
+        """Entry ``i``'s name: an input's, or a label given to it (None for most tensors)."""
+        if self.names:
+            name = self.names.get(i)
+            if name is not None:
+                return name
+        return self.input_names[i] if i < len(self.input_names) else None
 
     def text_of(self, tensor: Tensor) -> str:
         """The name of a leaf, or the source text of the sub-expression a tensor holds."""
         if tensor.name:
             return tensor.name
-        node = tensor.node
-        if node is None:
+        span = tensor.span
+        if span is None:
             return tensor.id
-        return self.source[node.start:node.end].strip()
+        return self.source[span[0]:span[1]].strip()
+
+
+class Selection:
+    """Part of a graph shown on its own (a double-backward graph): its own output, root,
+    tensors and functions, read as a :class:`Graph` is."""
+
+    def __init__(self, output: Tensor, inputs: dict, tensors: list, root, functions: list,
+                 source: str, dtype: str):
+        self.output = output
+        self.inputs = inputs
+        self.tensors = tensors
+        self.root = root
+        self.functions = functions
+        self.source = source
+        self.dtype = dtype
+
+    def text_of(self, tensor: Tensor) -> str:
+        return tensor.graph.text_of(tensor)
+
+
+def depth_first(graph: Graph, root: int | None) -> array:
+    """Every function reachable from ``root``, in depth-first pre-order, each once (no recursion)."""
+    order = array("q")
+    if root is None:
+        return order
+    op, a, b, req = graph.op, graph.a, graph.b, graph.req
+    seen = bytearray(len(graph.value))
+    seen[root] = 1
+    stack = [root]
+    while stack:
+        f = stack.pop()
+        order.append(f)
+        if op[f] is not None:
+            y = b[f]
+            if y >= 0 and req[y] and not seen[y]:
+                seen[y] = 1
+                stack.append(y)
+            x = a[f]
+            if x >= 0 and req[x] and not seen[x]:
+                seen[x] = 1
+                stack.append(x)
+    return order
 
 
 def walk_functions(root: BackwardFunction | None) -> list[BackwardFunction]:
-    """Every function reachable from ``root``, in depth-first pre-order, each once (no recursion)."""
+    """Every function reachable from ``root`` (a view), depth-first, each once (no recursion)."""
     if root is None:
         return []
-    seen = {id(root)}
-    order = []
-    stack = [root]
-    while stack:
-        fn = stack.pop()
-        order.append(fn)
-        for nxt in reversed(fn.next_functions):
-            if nxt is not None and id(nxt) not in seen:
-                seen.add(id(nxt))
-                stack.append(nxt)
-    return order
+    g = root.graph
+    return [g.function(i) for i in depth_first(g, root.index)]
 
 
 # ---------------------------------------------------------------------------
@@ -142,137 +563,240 @@ def walk_functions(root: BackwardFunction | None) -> list[BackwardFunction]:
 
 
 class Tracer:
-    """Applies op rows to tensors, building the backward graph as PyTorch would."""
+    """Applies op rows to tensors, appending to the graph as PyTorch builds it."""
 
-    def __init__(self, dtype: str):
-        self.np_dtype = DTYPES[dtype]
-        self.tensors: list[Tensor] = []
-        self.accumulators: dict[int, BackwardFunction] = {}
-        self._seq = itertools.count()
-        #: True while the caller holds np.errstate(all="ignore") around every apply
-        self.ignore_fp_errors = False
-        self._shapes: dict[tuple, tuple] = {}
+    #: 0-d arithmetic on Python floats through the rows' scalar forwards (False: every value
+    #: through numpy, the reference the tests hold the floats to)
+    use_floats = True
+    #: no op may make a tensor of more elements (checked from the shapes, before computing)
+    max_elements: int | None = None
 
-    def _shared(self, shapes: tuple) -> tuple:
-        """One tuple per distinct list of input shapes (a million scalar ops need one)."""
-        return self._shapes.setdefault(shapes, shapes)
+    def __init__(self, graph: Graph, cached_views: bool = False):
+        self.graph = graph
+        self.F = SCALAR_OPS[graph.dtype]
+        self._quiet = QuietNumpy()
+        # The expression tracer hands out short-lived views (a million-term expression keeps
+        # none); the second-order pass keeps the ones it makes (its results are the grads).
+        self.view = graph.tensor if cached_views else partial(Tensor, graph)
+
+    def quiet_numpy(self) -> None:
+        """inf and nan are values, as in PyTorch: numpy's warnings off until :meth:`finish`."""
+        self._quiet.on()
+
+    def finish(self) -> None:
+        self._quiet.restore()
 
     def leaf(self, name: str, value, requires_grad: bool) -> Tensor:
-        with np.errstate(all="ignore"):  # 1e300 in float32 is inf, as torch.tensor makes it
-            data = np.asarray(value, dtype=self.np_dtype)
-        t = Tensor(data, requires_grad=requires_grad, name=name)
-        self.tensors.append(t)
-        return t
+        """An input: a number (kept as a float of the dtype) or an array."""
+        g = self.graph
+        if type(value) is float or type(value) is int:
+            v, shape = self.F.cast(value), ()
+        else:
+            self.quiet_numpy()  # 1e300 in float32 is inf, as torch.tensor makes it
+            data = np.asarray(value, dtype=g.np_dtype)
+            v, shape = (float(data), ()) if data.ndim == 0 else (data, tuple(data.shape))
+        i = self._append(None, -2, -2, _EMPTY, requires_grad, v, shape, None, 0)
+        if i == len(g.input_names):
+            g.input_names.append(name)
+        else:
+            g.names[i] = name
+        g.input_index[name] = i
+        return self.view(i)
+
+    def constant(self, value, node) -> Tensor:
+        """A constant expression's value as a 0-d tensor (PyTorch would hold a Python number)."""
+        try:
+            v = self.F.cast(value)
+        except OverflowError:  # an int beyond any float, e.g. 9**999
+            raise EvalError("the expression is a constant too large for a float tensor") from None
+        return self.view(self._append(None, -2, -2, _EMPTY, False, v, (), node, 0))
+
+    def _append(self, op, x, y, params, req, value, shape, node, scalar) -> int:
+        g = self.graph
+        i = len(g.value)
+        g.op.append(op)
+        g.a.append(x)
+        g.b.append(y)
+        g.params.append(params)
+        g.req.append(req)
+        g.value.append(value)
+        g.shape.append(shape)
+        if node is None:
+            g.start.append(-1)
+            g.end.append(-1)
+        else:
+            g.start.append(node.start)
+            g.end.append(node.end)
+        g.scalar.append(scalar)
+        return i
+
+    def apply(self, op: Op, operands: Sequence, params: dict = _EMPTY, node: Node | None = None) -> Tensor:
+        """Run ``op`` forward on ``operands`` (Tensors, or constants in tensor slots)."""
+        g = self.graph
+        values, req = g.value, g.req
+        slots = []
+        floats = op.scalar is not None and self.use_floats
+        needs = False
+        for o in operands:
+            if type(o) is Tensor:
+                k = o.index
+                slots.append(k)
+                needs = needs or req[k]
+                if floats and type(values[k]) is not float:
+                    floats = False
+            else:
+                slots.append(-1)
+                if floats and (type(o) is not float and (type(o) is not int or not -_BIG_INT <= o <= _BIG_INT)):
+                    floats = False
+        result = None
+        if floats:
+            F = self.F
+            cast = F.cast
+            try:
+                args = [values[k] if k >= 0 else cast(o) for k, o in zip(slots, operands)]
+                ps = {p: (cast(v) if type(v) is int or type(v) is float else v) for p, v in params.items()} \
+                    if params else _EMPTY
+                result = op.scalar(F, *args, **ps)
+                shape = ()
+            except (ValueError, OverflowError):  # e.g. x ** 3: numpy's power gives numpy's bits
+                result = None
+        if result is None:
+            floats = False
+            if len(slots) > 1 and self.max_elements is not None:
+                self._check_size(op, operands, node)  # only ops of several tensors make larger ones
+            result, shape = self._numpy_forward(op, slots, operands, params)
+        i = self._append(op, slots[0], slots[1] if len(slots) > 1 else -2, params, needs, result, shape,
+                         node, floats)
+        for k, o in enumerate(slots):
+            if o < 0:
+                g.consts[(i, k)] = operands[k]
+        return self.view(i)
+
+    def _check_size(self, op: Op, operands: Sequence, node: Node | None) -> None:
+        shapes = [o.shape if type(o) is Tensor else () for o in operands]
+        if all(s == shapes[0] for s in shapes) and op.key != "mm":
+            return  # the common case: the result has the inputs' size
+        if op.key == "mm":
+            shape = (shapes[0][0], shapes[1][1]) if len(shapes[0]) == len(shapes[1]) == 2 else ()
+        elif op.key in ("dot", "mv"):
+            return
+        else:  # numpy's broadcasting, on sizes only (np.broadcast_shapes stops at 32 dimensions)
+            n = max(len(s) for s in shapes)
+            padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+            shape = tuple(next((d for d in dims if d != 1), 1) for dims in zip(*padded))
+        size = math.prod(shape)
+        if size > self.max_elements:
+            where = f" at column {node.column}" if node is not None else ""
+            raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
+                            f"than the limit of {self.max_elements} (--max-elements)")
+
+    def float_arithmetic(self, row: tuple, x: Tensor, y: Tensor, node) -> Tensor | None:
+        """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (None when
+        the values are not both floats): the same entry, appended without the general checks."""
+        g = self.graph
+        values = g.value
+        i, j = x.index, y.index
+        vx, vy = values[i], values[j]
+        if type(vx) is not float or type(vy) is not float or not self.use_floats:
+            return None
+        op, params = row
+        k = len(values)
+        values.append(op.scalar(self.F, vx, vy))
+        g.op.append(op)
+        g.a.append(i)
+        g.b.append(j)
+        g.params.append(params)
+        req = g.req
+        req.append(req[i] or req[j])
+        g.shape.append(())
+        g.start.append(node.start)
+        g.end.append(node.end)
+        g.scalar.append(1)
+        return self.view(k)
+
+    def _numpy_forward(self, op, slots, operands, params):
+        self.quiet_numpy()
+        g = self.graph
+        dtype = g.np_dtype
+        # a 0-d value as numpy's scalar of the dtype (numpy's bits, at a fraction of a 0-d array's
+        # cost); the numpy reference (use_floats off) makes 0-d arrays
+        scalar = dtype if self.use_floats else partial(np.asarray, dtype=dtype)
+        arrays = []
+        for k, o in zip(slots, operands):
+            if k >= 0:
+                v = g.value[k]
+                arrays.append(scalar(v) if type(v) is float else v)
+            else:
+                arrays.append(o)  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
+        result = np.asarray(op.forward(*arrays, **params))
+        if result.dtype != dtype:
+            result = result.astype(dtype)
+        if result.ndim == 0:
+            return float(result), ()
+        return result, tuple(result.shape)
 
     def edge(self, value) -> BackwardFunction | None:
         """Where a gradient for this operand goes: its grad_fn, its AccumulateGrad, or None."""
-        if not isinstance(value, Tensor) or not value.requires_grad:
+        if type(value) is not Tensor or not self.graph.req[value.index]:
             return None
-        if value.grad_fn is not None:
-            return value.grad_fn
-        acc = self.accumulators.get(id(value))
-        if acc is None:
-            # PyTorch gives AccumulateGrad the highest priority (sequence_nr UINT64_MAX).
-            acc = BackwardFunction("AccumulateGrad", variable=value, sequence_nr=math.inf)
-            self.accumulators[id(value)] = acc
-        return acc
-
-    def as_array(self, value):
-        if isinstance(value, Tensor):
-            return value.data
-        return value  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
-
-    def apply(self, op: Op, tensors: Sequence, params: dict | None = None, node: Node | None = None) -> Tensor:
-        """Run ``op`` forward on ``tensors`` (Tensors or Python numbers in tensor slots).
-
-        The forward rule runs under ``np.errstate(all="ignore")`` (inf and nan are values, as in
-        PyTorch); a caller that already holds that state sets ``ignore_fp_errors`` so that it is
-        not entered again for every op (a third of the cost of a scalar op).
-        """
-        params = params or {}
-        arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
-        if self.ignore_fp_errors:
-            result = op.forward(*arrays, **params)
-        else:
-            with np.errstate(all="ignore"):
-                result = op.forward(*arrays, **params)
-        result = np.asarray(result)
-        if result.dtype != self.np_dtype:
-            result = result.astype(self.np_dtype)
-        needs = [isinstance(t, Tensor) and t.requires_grad for t in tensors]
-        requires_grad = any(needs)
-        out = Tensor(result, requires_grad=requires_grad, node=node)
-        if requires_grad:
-            args = dict(zip(op.inputs, arrays))
-            # Python numbers in tensor slots are wrapped as 0-d tensors by PyTorch.
-            for k, v in args.items():
-                if not isinstance(v, np.ndarray):
-                    args[k] = np.asarray(v, dtype=self.np_dtype)
-            context = saved_values(op, args, params, result)
-            # What PyTorch shows as saved differs from what the rule reads only in a few
-            # entries; the two share one dict unless there is such an entry.
-            shown = {slot: t for slot, t in zip(op.inputs, tensors)
-                     if not isinstance(t, Tensor) and slot in context}  # the Python number PyTorch wrapped
-            if op.save_when:
-                needed = dict(zip(op.inputs, needs))
-                for name, slot in op.save_when.items():
-                    if not needed.get(slot, False):
-                        shown[name] = None
-            saved = context
-            if shown:
-                saved = dict(context)
-                saved.update(shown)
-            fn = BackwardFunction(
-                op.torch_name,
-                op=op,
-                next_functions=[self.edge(t) for t in tensors],
-                saved=saved,
-                context=context,
-                output=out,
-                input_shapes=self._shared(tuple(a.shape if isinstance(a, np.ndarray) else np.shape(a) for a in arrays)),
-                sequence_nr=next(self._seq),
-            )
-            out.grad_fn = fn
-            out.is_leaf = False
-        self.tensors.append(out)
-        return out
+        return self.graph.function(value.index)
 
 
-def _broadcast_check(a, b, node: Node, source: str):
-    sa, sb = np.shape(a), np.shape(b)
+#: tensor (+ - * /) tensor: the row and its params (one shared dict, never changed)
+_TENSOR_ARITHMETIC = {"+": (OPS["add"], _ALPHA), "-": (OPS["sub"], _ALPHA), "*": (OPS["mul"], _EMPTY),
+                      "/": (OPS["div"], _EMPTY)}
+
+
+def _broadcast_check(a: Tensor, b: Tensor, node: Node, source: str):
+    sa, sb = a.shape, b.shape
     if sa == sb:
         return  # the common case, decided without numpy's general rule
     try:
         np.broadcast_shapes(sa, sb)
     except ValueError:
         raise EvalError(
-            f"shapes {_fmt_shape(sa)} and {_fmt_shape(sb)} cannot be broadcast together "
+            f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be broadcast together "
             f"in '{source[node.start:node.end].strip()}' at column {node.column}"
         ) from None
 
 
-def _fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+#: Python ints folded beyond this are refused: each step stays cheap (no quadratic growth)
+MAX_INT = 1 << 65536
+
+
+def node_text(v) -> str:
+    """A number for a message: huge ints by their size (str() of one over 4,300 digits fails)."""
+    if type(v) is int and v.bit_length() > 256:
+        return f"<an integer of {int(v.bit_length() * 0.30103) + 1} digits>"
+    return repr(v)
 
 
 def _fold(op: str, a, b, node: Node):
     """Python-number arithmetic, folded as Python folds it (no graph node)."""
     try:
         if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
             return a / b
-        if op == "**":
+        elif op == "**":
             if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
                 if b * math.log2(abs(a)) > 65536:
-                    raise EvalError(f"the number {a}**{b} is too large (at column {node.column})")
+                    raise EvalError(f"the number {node_text(a)}**{node_text(b)} is too large, over 2**65536 "
+                                    f"(at column {node.column})")
             r = a ** b
             if isinstance(r, complex):
                 return math.nan  # Python gives a complex number; PyTorch has none here
+            return r
+        else:
+            r = None
+        if r is not None:
+            if type(r) is int and not -MAX_INT <= r <= MAX_INT:
+                raise EvalError(f"the number in constant arithmetic at column {node.column} is too large, "
+                                f"over 2**65536")
             return r
     except ZeroDivisionError:
         raise EvalError(f"division by zero in constant arithmetic at column {node.column}") from None
@@ -283,7 +807,11 @@ def _fold(op: str, a, b, node: Node):
 
 def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     """Dispatch a binary operator as PyTorch's Tensor dunder methods do."""
-    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    ta, tb = type(a) is Tensor, type(b) is Tensor
+    if ta and tb and op in _TENSOR_ARITHMETIC:
+        out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a, b, node)
+        if out is not None:
+            return out
     if not ta and not tb:
         return _fold(op, a, b, node)
     if op == "@":
@@ -291,27 +819,27 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
             raise EvalError(f"'@' needs two tensors at column {node.column}")
         return _matmul(tr, a, b, node, source)
     if ta and tb:
-        if a.data.shape != b.data.shape:
-            _broadcast_check(a.data, b.data, node, source)
+        if a.shape != b.shape:
+            _broadcast_check(a, b, node, source)
     else:
         _to_float(b if ta else a, node)  # a Python int too large for a float is PyTorch's overflow error
     if op == "+":
-        return tr.apply(OPS["add"], (a, b) if ta else (b, a), {"alpha": 1}, node)
+        return tr.apply(OPS["add"], (a, b) if ta else (b, a), _ALPHA, node)
     if op == "-":
         if ta:
-            return tr.apply(OPS["sub"], (a, b), {"alpha": 1}, node)
+            return tr.apply(OPS["sub"], (a, b), _ALPHA, node)
         return tr.apply(OPS["rsub"], (b,), {"other": a, "alpha": 1}, node)
     if op == "*":
-        return tr.apply(OPS["mul"], (a, b) if ta else (b, a), {}, node)
+        return tr.apply(OPS["mul"], (a, b) if ta else (b, a), _EMPTY, node)
     if op == "/":
         if ta:
-            return tr.apply(OPS["div"], (a, b), {}, node)
+            return tr.apply(OPS["div"], (a, b), _EMPTY, node)
         # number / tensor is tensor.reciprocal() * number in PyTorch
-        recip = tr.apply(OPS["reciprocal"], (b,), {}, node)
-        return tr.apply(OPS["mul"], (recip, a), {}, node)
+        recip = tr.apply(OPS["reciprocal"], (b,), _EMPTY, node)
+        return tr.apply(OPS["mul"], (recip, a), _EMPTY, node)
     if op == "**":
         if ta and tb:
-            return tr.apply(OPS["pow_tensor"], (a, b), {}, node)
+            return tr.apply(OPS["pow_tensor"], (a, b), _EMPTY, node)
         if ta:
             return tr.apply(OPS["pow"], (a,), {"exponent": b}, node)
         return tr.apply(OPS["pow_scalar_base"], (b,), {"self": a}, node)
@@ -327,35 +855,35 @@ def _to_float(value, node: Node):
 
 def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
     """torch.matmul's dispatch on ranks."""
-    da, db = a.data.ndim, b.data.ndim
+    da, db = a.ndim, b.ndim
     sa, sb = a.shape, b.shape
 
     def mismatch():
         return EvalError(
-            f"shapes {_fmt_shape(sa)} and {_fmt_shape(sb)} cannot be multiplied with '@' "
+            f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be multiplied with '@' "
             f"in '{source[node.start:node.end].strip()}' at column {node.column}"
         )
 
     if da == 0 or db == 0:
-        raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {_fmt_shape(sa)} and "
-                        f"{_fmt_shape(sb)} at column {node.column}")
+        raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {format_shape(sa)} and "
+                        f"{format_shape(sb)} at column {node.column}")
     if da == 1 and db == 1:
         if sa != sb:
             raise mismatch()
-        return tr.apply(OPS["dot"], (a, b), {}, node)
+        return tr.apply(OPS["dot"], (a, b), _EMPTY, node)
     if da == 2 and db == 1:
         if sa[1] != sb[0]:
             raise mismatch()
-        return tr.apply(OPS["mv"], (a, b), {}, node)
+        return tr.apply(OPS["mv"], (a, b), _EMPTY, node)
     if da == 2 and db == 2:
         if sa[1] != sb[0]:
             raise mismatch()
-        return tr.apply(OPS["mm"], (a, b), {}, node)
+        return tr.apply(OPS["mm"], (a, b), _EMPTY, node)
     if da == 1 and db == 2:
         if sa[0] != sb[0]:
             raise mismatch()
         row = tr.apply(OPS["unsqueeze"], (a,), {"dim": 0}, node)
-        prod = tr.apply(OPS["mm"], (row, b), {}, node)
+        prod = tr.apply(OPS["mm"], (row, b), _EMPTY, node)
         return tr.apply(OPS["squeeze"], (prod,), {"dim": 0}, node)
     raise EvalError(f"'@' on tensors of {da} and {db} dimensions is not supported at column {node.column}")
 
@@ -423,7 +951,7 @@ def _fn_unary(row: Op):
             # torch.sin(2) is a TypeError in PyTorch: its functions take tensors, not numbers
             raise EvalError(f"{node.op}() needs a tensor argument, not the number {x!r} at column {node.column} "
                             f"(PyTorch's functions take tensors: give the value a name and --at)")
-        return tr.apply(row, (x,), {}, node)
+        return tr.apply(row, (x,), _EMPTY, node)
     return impl
 
 
@@ -444,10 +972,10 @@ def _fn_reduce(plain: str, with_dim: str):
         if b["dim"] is None:
             if b["keepdim"]:
                 raise EvalError(f"keepdim needs a dim at column {node.column}")
-            return tr.apply(OPS[plain], (x,), {}, node)
+            return tr.apply(OPS[plain], (x,), _EMPTY, node)
         if not isinstance(b["keepdim"], (bool, int)):
             raise EvalError(f"keepdim must be True or False at column {node.column}")
-        dim = _dim_arg(b["dim"], x.data.ndim, node)
+        dim = _dim_arg(b["dim"], x.ndim, node)
         # PyTorch saves dim as a list (the IntArrayRef overload)
         return tr.apply(OPS[with_dim], (x,), {"dim": (dim,), "keepdim": bool(b["keepdim"])}, node)
     return impl
@@ -459,7 +987,7 @@ def _fn_full_reduce(key: str):
         x = _tensor_arg(b["input"], node.op, node)
         if x.data.size == 0:
             raise EvalError(f"{node.op}() of an empty tensor at column {node.column}")
-        return tr.apply(OPS[key], (x,), {}, node)
+        return tr.apply(OPS[key], (x,), _EMPTY, node)
     return impl
 
 
@@ -469,8 +997,8 @@ def _fn_two(key: str):
         x, y = b["input"], b["other"]
         if not isinstance(x, Tensor) or not isinstance(y, Tensor):
             raise EvalError(f"{node.op}() needs two tensors at column {node.column}")
-        _broadcast_check(x.data, y.data, node, source)
-        return tr.apply(OPS[key], (x, y), {}, node)
+        _broadcast_check(x, y, node, source)
+        return tr.apply(OPS[key], (x, y), _EMPTY, node)
     return impl
 
 
@@ -481,6 +1009,8 @@ def _fn_clamp(tr, node, args, kwargs, source):
     for v in (lo, hi):
         if v is not None and not isinstance(v, Number):
             raise EvalError(f"clamp() bounds must be numbers at column {node.column}")
+        if v is not None:
+            _to_float(v, node)  # clamp(x, 2**2000) overflows in PyTorch too
     if lo is None and hi is None:
         raise EvalError(f"clamp() needs min or max at column {node.column}")
     return tr.apply(OPS["clamp"], (x,), {"min": lo, "max": hi}, node)
@@ -495,11 +1025,13 @@ def _fn_reshape(tr, node, args, kwargs, source):
         shape = [kwargs["shape"]]
     if not shape or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
         raise EvalError(f"reshape() needs integer sizes, e.g. x.reshape(3, 2), at column {node.column}")
+    if len(shape) > MAX_DIMS:
+        raise EvalError(f"reshape() to {len(shape)} dimensions: the limit is {MAX_DIMS} at column {node.column}")
     try:
         target = np.empty(x.shape, dtype=np.int8).reshape(shape).shape
     except ValueError:
-        raise EvalError(f"shape {_fmt_shape(tuple(shape))} is invalid for a tensor of shape "
-                        f"{_fmt_shape(x.shape)} at column {node.column}") from None
+        raise EvalError(f"shape {format_shape(tuple(shape))} is invalid for a tensor of shape "
+                        f"{format_shape(x.shape)} at column {node.column}") from None
     viewable = x.data.size <= 1 or np.shares_memory(np.reshape(x.data, target), x.data)
     if node.op == "view":
         if not viewable:
@@ -511,30 +1043,30 @@ def _fn_reshape(tr, node, args, kwargs, source):
     if viewable:  # a non-contiguous tensor whose strides still allow a view (e.g. M.T.reshape(3, 2))
         return tr.apply(OPS["reshape_alias"], (x,), {"shape": target}, node)
     # Not viewable (e.g. a transposed matrix flattened): PyTorch copies, then views the copy.
-    copy = tr.apply(OPS["clone"], (x,), {}, node)
+    copy = tr.apply(OPS["clone"], (x,), _EMPTY, node)
     return tr.apply(OPS["unsafe_view"], (copy,), {"shape": target}, node)
 
 
 def _fn_transpose(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input", "dim0", "dim1"))
     x = _tensor_arg(b["input"], "transpose", node)
-    d0 = _dim_arg(b["dim0"], x.data.ndim, node)
-    d1 = _dim_arg(b["dim1"], x.data.ndim, node)
+    d0 = _dim_arg(b["dim0"], x.ndim, node)
+    d1 = _dim_arg(b["dim1"], x.ndim, node)
     return tr.apply(OPS["transpose"], (x,), {"dim0": d0, "dim1": d1}, node)
 
 
 def _fn_t(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input",))
     x = _tensor_arg(b["input"], "t", node)
-    if x.data.ndim > 2:
+    if x.ndim > 2:
         raise EvalError(f"t() expects a tensor with at most 2 dimensions at column {node.column}")
-    return tr.apply(OPS["t"], (x,), {}, node)
+    return tr.apply(OPS["t"], (x,), _EMPTY, node)
 
 
 def _fn_softmax(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input", "dim"))
     x = _tensor_arg(b["input"], "softmax", node)
-    return tr.apply(OPS["softmax"], (x,), {"dim": _dim_arg(b["dim"], x.data.ndim, node)}, node)
+    return tr.apply(OPS["softmax"], (x,), {"dim": _dim_arg(b["dim"], x.ndim, node)}, node)
 
 
 def _fn_matmul(tr, node, args, kwargs, source):
@@ -546,9 +1078,9 @@ def _fn_linalg(key: str, ranks: tuple):
     def impl(tr, node, args, kwargs, source):
         b = _sig(node, args, kwargs, ("input", "other"))
         x, y = _tensor_arg(b["input"], node.op, node), _tensor_arg(b["other"], node.op, node)
-        if (x.data.ndim, y.data.ndim) != ranks:
+        if (x.ndim, y.data.ndim) != ranks:
             raise EvalError(f"{node.op}() expects tensors of {ranks[0]} and {ranks[1]} dimensions, got shapes "
-                            f"{_fmt_shape(x.shape)} and {_fmt_shape(y.shape)} at column {node.column}")
+                            f"{format_shape(x.shape)} and {format_shape(y.shape)} at column {node.column}")
         return _matmul(tr, x, y, node, source)
     return impl
 
@@ -557,7 +1089,10 @@ def _fn_unsqueeze(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input", "dim"))
     x = _tensor_arg(b["input"], "unsqueeze", node)
     d = _int_arg(b["dim"], "dim", node)
-    n = x.data.ndim + 1
+    n = x.ndim + 1
+    if n > MAX_DIMS:
+        raise EvalError(f"unsqueeze() would make a tensor of {n} dimensions, more than the limit of {MAX_DIMS} "
+                        f"at column {node.column}")
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for unsqueeze at column {node.column}")
     return tr.apply(OPS["unsqueeze"], (x,), {"dim": d % n}, node)
@@ -566,7 +1101,7 @@ def _fn_unsqueeze(tr, node, args, kwargs, source):
 def _fn_flatten(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input",))
     x = _tensor_arg(b["input"], "flatten", node)
-    if x.data.ndim == 1:
+    if x.ndim == 1:
         return x  # flatten of a vector is the vector itself
     return _fn_reshape(tr, node, [x, -1], {}, source)
 
@@ -576,12 +1111,12 @@ def _fn_contiguous(tr, node, args, kwargs, source):
     x = _tensor_arg(b["input"], "contiguous", node)
     if x.data.flags.c_contiguous:
         return x  # already contiguous: the same tensor
-    return tr.apply(OPS["clone"], (x,), {}, node)
+    return tr.apply(OPS["clone"], (x,), _EMPTY, node)
 
 
 def _fn_norm(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input",))
-    return tr.apply(OPS["norm"], (_tensor_arg(b["input"], "norm", node),), {}, node)
+    return tr.apply(OPS["norm"], (_tensor_arg(b["input"], "norm", node),), _EMPTY, node)
 
 
 def _fn_reciprocal(tr, node, args, kwargs, source):
@@ -589,7 +1124,7 @@ def _fn_reciprocal(tr, node, args, kwargs, source):
     x = b["input"]
     if not isinstance(x, Tensor):
         return _fold("/", 1, x, node)
-    return tr.apply(OPS["reciprocal"], (x,), {}, node)
+    return tr.apply(OPS["reciprocal"], (x,), _EMPTY, node)
 
 
 FUNCTIONS: dict[str, FunctionImpl] = {name: _fn_unary(row) for name, row in UNARY_FUNCTIONS.items()
@@ -635,97 +1170,111 @@ def trace_tree(
     no_grad: Sequence[str] = (),
     dtype: str = "float32",
 ) -> Graph:
-    """Evaluate ``tree`` at the point ``at`` (name → number or nested list), building the graph."""
-    if dtype not in DTYPES:
-        raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
-    tr = Tracer(dtype)
-    inputs: dict[str, Tensor] = {}
-    no_grad = set(no_grad)
+    """Evaluate ``tree`` at the point ``at`` (name → number or array), building the graph."""
+    return trace_nodes(postorder(tree), source, at, no_grad, dtype)
 
+
+def trace_nodes(nodes: list, source: str, at: dict, no_grad: Sequence[str] = (), dtype: str = "float32",
+                consume: bool = False, max_elements: int | None = None) -> Graph:
+    """:func:`trace_tree` on the tree's nodes in post-order; with ``consume`` the list is emptied
+    as it is read, so that (when the caller keeps no other reference to the tree) each node is
+    freed once its parent has been traced: a million-term tree never coexists with its graph.
+    ``max_elements`` bounds every intermediate tensor's size (checked before computing it)."""
+    graph = Graph(source, dtype)
+    tr = Tracer(graph)
+    tr.max_elements = max_elements
+    try:
+        _trace_into(tr, nodes, source, at, set(no_grad), consume)
+    finally:
+        tr.finish()
+    return graph
+
+
+def _lookup(tr: Tracer, node: Node, at: dict):
+    name = node.op
+    i = tr.graph.input_index.get(name)
+    if i is not None:
+        return tr.view(i)
+    if name in CONSTANTS:
+        return CONSTANTS[name]
+    if name in FUNCTIONS:
+        raise EvalError(f"{name!r} is a function: call it, e.g. {name}(x), at column {node.column}")
+    known = set(CONSTANTS) | set(FUNCTIONS)
+    hint = _closest(name, known) if name not in at else ""
+    raise EvalError(f"{name} at column {node.column} has no value: add --at {name}=...{hint}")
+
+
+def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, consume: bool) -> None:
+    graph = tr.graph
     # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
     for name, value in at.items():
-        inputs[name] = tr.leaf(name, value, requires_grad=name not in no_grad)
-
-    def lookup(node: Node):
-        name = node.op
-        if name in inputs:
-            return inputs[name]
-        if name in CONSTANTS:
-            return CONSTANTS[name]
-        if name in FUNCTIONS:
-            raise EvalError(f"{name!r} is a function: call it, e.g. {name}(x), at column {node.column}")
-        known = set(CONSTANTS) | set(FUNCTIONS)
-        hint = _closest(name, known) if name not in at else ""
-        raise EvalError(f"{name} has no value: add --at {name}=...{hint}")
-
+        tr.leaf(name, value, requires_grad=name not in no_grad)
     # Post-order evaluation: every node's value is pushed after its children's, so a node
     # finds its operands on top of the stack.
     values: list = []
-    with np.errstate(all="ignore"):
-        tr.ignore_fp_errors = True
-        for node in iter_postorder(tree):
-            kind = node.kind
-            if kind == "number":
-                value = node.value
-            elif kind == "name":
-                value = lookup(node)
-            elif kind == "unary":
-                x = values.pop()
-                if node.op == "+":
-                    value = x  # +x is x itself (no node), as in PyTorch
-                elif isinstance(x, Tensor):
-                    value = tr.apply(OPS["neg"], (x,), {}, node)
-                else:
-                    value = -x
-            elif kind == "binary":
-                b = values.pop()
-                a = values.pop()
-                value = _binary(tr, node.op, a, b, node, source)
-            elif kind == "attr":
-                x = values.pop()
-                if node.op != "T":
-                    raise EvalError(f"attribute '.{node.op}' is not supported (only .T) at column {node.column}")
-                x = _tensor_arg(x, ".T", node)
-                if x.data.ndim > 2:
-                    raise EvalError(f".T on a tensor of {x.data.ndim} dimensions is not supported "
-                                    f"at column {node.column}")
-                # PyTorch permutes with the dims reversed, also for 0-D and 1-D (where it warns)
-                value = tr.apply(OPS["permute"], (x,), {"dims": tuple(range(x.data.ndim))[::-1]}, node)
-            elif kind == "call":
-                kwargs_nodes = node.kwargs
-                kw = {k: values.pop() for k, _ in reversed(kwargs_nodes)}
-                args = [values.pop() for _ in node.args][::-1]
-                fname = function_name(node.op)
-                impl = FUNCTIONS.get(fname)
-                if impl is None:
-                    where = "method" if node.method else "function"
-                    raise EvalError(f"unknown {where} {node.op!r} at column {node.column}"
-                                    f"{_closest(fname, FUNCTIONS)}")
-                value = impl(tr, node, args, kw, source)
-            else:  # pragma: no cover - the parser makes no other kinds
-                raise EvalError(f"unsupported expression at column {node.column}")
-            values.append(value)
-        output = values.pop()
-        tr.ignore_fp_errors = False
+    push, pop = values.append, values.pop
+    input_index, view = graph.input_index, tr.view
+    root = _Span(nodes[-1].start, nodes[-1].end)  # not the node itself: it holds the whole tree
+    for k, node in enumerate(nodes):
+        if consume:
+            nodes[k] = None
+        kind = node.kind
+        if kind == "binary":
+            b = pop()
+            push(_binary(tr, node.op, pop(), b, node, source))
+        elif kind == "name":
+            i = input_index.get(node.op)
+            push(view(i) if i is not None else _lookup(tr, node, at))
+        elif kind == "number":
+            push(node.value)
+        elif kind == "unary":
+            x = pop()
+            if node.op == "+":
+                push(x)  # +x is x itself (no node), as in PyTorch
+            elif type(x) is Tensor:
+                push(tr.apply(OPS["neg"], (x,), _EMPTY, node))
+            else:
+                push(-x)
+        elif kind == "attr":
+            push(_attribute(tr, node, pop()))
+        elif kind == "call":
+            kw = {k: pop() for k, _ in reversed(node.kwargs)}
+            args = [pop() for _ in node.args][::-1]
+            fname = function_name(node.op)
+            impl = FUNCTIONS.get(fname)
+            if impl is None:
+                where = "method" if node.method else "function"
+                raise EvalError(f"unknown {where} {node.op!r} at column {node.column}"
+                                f"{_closest(fname, FUNCTIONS)}")
+            push(impl(tr, node, args, kw, source))
+        else:  # pragma: no cover - the parser makes no other kinds
+            raise EvalError(f"unsupported expression at column {node.column}")
+    output = pop()
+    if type(output) is not Tensor:
+        output = tr.constant(output, root)
+    graph.output_index = output.index
+    if graph.req[output.index]:
+        graph.root_index = output.index
 
-    if not isinstance(output, Tensor):
-        # A constant expression: PyTorch would hold a Python number; show it as a 0-d tensor.
-        try:
-            with np.errstate(all="ignore"):
-                data = np.asarray(output, dtype=tr.np_dtype)
-        except OverflowError:  # an int beyond any float, e.g. 9**999
-            raise EvalError("the expression is a constant too large for a float tensor") from None
-        output = Tensor(data, node=tree)
-        tr.tensors.append(output)
-    root = output.grad_fn if output.grad_fn is not None else tr.edge(output)
-    functions = walk_functions(root)
-    graph = Graph(output, inputs, tr.tensors, root, functions, source, dtype)
-    # Deterministic ids: tensors in creation order, functions in depth-first order from the root.
-    for i, t in enumerate(tr.tensors):
-        t.id = f"t{i}"
-    for i, fn in enumerate(functions):
-        fn.id = f"f{i}"
-    return graph
+
+class _Span:
+    """Where a tensor's text is, without the expression node (which holds its sub-tree)."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start: int, end: int):
+        self.start = start
+        self.end = end
+
+
+def _attribute(tr: Tracer, node: Node, x):
+    if node.op != "T":
+        raise EvalError(f"attribute '.{node.op}' is not supported (only .T) at column {node.column}")
+    x = _tensor_arg(x, ".T", node)
+    if x.ndim > 2:
+        raise EvalError(f".T on a tensor of {x.ndim} dimensions is not supported at column {node.column}")
+    # PyTorch permutes with the dims reversed, also for 0-D and 1-D (where it warns)
+    return tr.apply(OPS["permute"], (x,), {"dims": tuple(range(x.ndim))[::-1]}, node)
 
 
 def iter_edges(functions: Sequence[BackwardFunction]) -> Iterator[tuple]:

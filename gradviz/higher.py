@@ -22,15 +22,12 @@ instead. The values are the same.
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 
 from .engine import backward
 from .errors import EvalError
-from .graph import BackwardFunction, Graph, Tensor, Tracer, trace_tree, walk_functions
-from .ops import OPS, NumpyOps, _norm_dims
+from .graph import BackwardFunction, Selection, Tensor, Tracer, trace_tree, walk_functions
+from .ops import OPS, NumpyOps, normalized_dims
 
 #: --order 2 runs one backward per input element; more than this is refused.
 MAX_HESSIAN_ELEMENTS = 256
@@ -202,7 +199,7 @@ class GraphOps:
             return NumpyOps.sum(_val(x), dim, keepdim)
         if dim is None:
             return self._apply("sum", (x,))
-        return self._apply("sum_dim", (x,), {"dim": _norm_dims(dim, x.ndim), "keepdim": bool(keepdim)})
+        return self._apply("sum_dim", (x,), {"dim": normalized_dims(dim, x.ndim), "keepdim": bool(keepdim)})
 
     def prod(self, x):
         return self._apply("prod", (x,)) if _grad_tensor(x) else NumpyOps.prod(_val(x))
@@ -255,20 +252,15 @@ class SecondOrder:
         self.functions = functions
         self.tensors = tensors
 
+    def traces(self) -> dict:
+        """name → a :class:`gradviz.result.Trace` whose graph is that input's double-backward graph.
 
-def _resume_tracer(graph: Graph) -> Tracer:
-    """A tracer that continues ``graph``: same leaves' AccumulateGrad nodes, later sequence numbers."""
-    tr = Tracer(graph.dtype)
-    tr.tensors = list(graph.tensors)
-    last = -1
-    for fn in graph.functions:
-        if fn.variable is not None:
-            tr.accumulators[id(fn.variable)] = fn
-        elif math.isfinite(fn.sequence_nr):
-            last = max(last, fn.sequence_nr)
-    # Nodes recorded by the gradient computation come after the forward ones, as in PyTorch.
-    tr._seq = itertools.count(last + 1)
-    return tr
+        The graph's root is the gradient's grad_fn, so every renderer that takes a trace
+        (the terminal tree, DOT/SVG) draws it; there are no steps (nothing ran backward on it).
+        """
+        from .result import Trace
+
+        return {n: Trace(g, [], None, []) for n, g in self.graphs.items()}
 
 
 def _tensor_of(fn: BackwardFunction) -> Tensor:
@@ -315,22 +307,22 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
     dtype = graph.output.data.dtype
 
     grads: dict = {n: None for n in names}
+    tr = None
     if graph.root is not None:
-        tr = _resume_tracer(graph)
+        # The gradient computation appends to the same graph, after the forward entries (as
+        # PyTorch's later sequence numbers), with the same leaves' AccumulateGrad nodes.
+        tr = Tracer(graph, cached_views=True)
         ops_fns = [fn for fn in graph.functions if fn.op is not None]
-        numeric_ctx = [fn.context for fn in ops_fns]
         for fn in ops_fns:
             fn.context = _graph_context(fn)
         try:
             backward(graph, None, F=GraphOps(tr))
         finally:
-            for fn, ctx in zip(ops_fns, numeric_ctx):
-                fn.context = ctx
+            tr.finish()
+            for fn in ops_fns:
+                fn.context = None
         for n in names:
             grads[n] = leaves[n].grad
-        tensors = tr.tensors
-    else:
-        tr, tensors = None, graph.tensors
     for t in leaves.values():
         t.grad = None
 
@@ -344,11 +336,10 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
         root = tr.edge(ga) if (tr is not None and _grad_tensor(ga)) else None
         roots[a] = root
         if root is not None:
-            g2 = Graph(ga, leaves, tensors, root, walk_functions(root), source, graph.dtype)
             for j in range(ga.data.size):
                 onehot = np.zeros(ga.data.size, dtype=dtype)
                 onehot[j] = 1
-                backward(g2, onehot.reshape(ga.shape))
+                backward(graph, onehot.reshape(ga.shape), root=root.index)
                 for b in names:
                     if leaves[b].grad is not None:
                         rows[b][j] = leaves[b].grad
@@ -366,8 +357,8 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
     shown = _tensors_of(functions)
     for i, t in enumerate(shown):
         t.id = f"t{i}"
-    graphs = {a: Graph(grads[a] if isinstance(grads[a], Tensor) else graph.output, leaves, shown, roots[a],
-                       walk_functions(roots[a]), source, graph.dtype) for a in names}
+    graphs = {a: Selection(grads[a] if isinstance(grads[a], Tensor) else graph.output, leaves, shown, roots[a],
+                           walk_functions(roots[a]), source, graph.dtype) for a in names}
     return SecondOrder(grads, hessian, graphs, functions, shown)
 
 

@@ -102,7 +102,7 @@ def analyse(trace, steps: bool = False, order: int = 1, graph: str = "forward",
 
 def hessian_json(second) -> dict:
     """``{"u": {"u": 2.0, "v": 1.0}, ...}``: numbers, or nested lists for tensor inputs."""
-    from .render.jsondoc import array
+    from .values import array
 
     return {a: {b: array(h) for b, h in row.items()} for a, row in second.hessian.items()}
 
@@ -110,7 +110,7 @@ def hessian_json(second) -> dict:
 def double_backward_json(second) -> dict:
     """The double-backward graph: roots per input, then functions and tensors as in ``graph``."""
     from .graph import Tensor
-    from .render.jsondoc import function_entry, tensor_entry
+    from .values import function_entry, tensor_entry
 
     return {
         "roots": {n: g.root.id if g.root is not None else None for n, g in second.graphs.items()},
@@ -118,18 +118,3 @@ def double_backward_json(second) -> dict:
         "functions": [function_entry(fn) for fn in second.functions],
         "tensors": [tensor_entry(t, None) for t in second.tensors],
     }
-
-
-def double_backward_traces(trace, second=None) -> dict:
-    """name → a :class:`gradviz.result.Trace` whose graph is that input's double-backward graph.
-
-    The graph's root is the gradient's grad_fn, so every renderer that takes a trace
-    (the terminal tree, DOT/SVG) draws it; there are no steps (nothing ran backward on it).
-    """
-    from .result import Trace
-
-    if second is None:
-        from .higher import second_order
-
-        second = second_order(trace)
-    return {n: Trace(g, [], None, []) for n, g in second.graphs.items()}

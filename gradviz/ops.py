@@ -34,19 +34,27 @@ from typing import Callable
 class _LazyNumpy:
     """This module's ``np``: numpy itself once anything has imported it, else deferred functions.
 
-    The table names numpy functions as its rows' forward rules (``np.sin``), but the scalar
-    fast path (:mod:`gradviz.scalar`) reads the rows without ever calling them, and numpy
-    takes ~70 ms to import: a row built before numpy is loaded holds a :class:`_Deferred`
-    that imports numpy on its first call. Function bodies look ``np`` up when they run; by
-    then it is numpy itself (the first lookup after numpy is loaded rebinds it).
+    The table names numpy functions as its rows' forward rules (``np.sin``), but arithmetic on
+    0-d values runs the rows' ``scalar`` forwards on Python floats without ever calling them,
+    and numpy takes ~70 ms to import: a row built before numpy is loaded holds a
+    :class:`_Deferred` that imports numpy on its first call. Function bodies look ``np`` up
+    when they run; after the table is built any lookup imports numpy.
     """
+
+    #: while the table is being built: numpy's functions as :class:`_Deferred` (afterwards any
+    #: attribute imports numpy)
+    deferring = True
 
     def __getattr__(self, name):
         numpy = sys.modules.get("numpy")
         if numpy is None:
-            return _Deferred(name)
+            if self.deferring:
+                return _Deferred(name)
+            import numpy
         globals()["np"] = numpy
-        return getattr(numpy, name)
+        value = getattr(numpy, name)
+        setattr(self, name, value)  # modules holding this proxy find it directly from now on
+        return value
 
 
 class _Deferred:
@@ -76,6 +84,25 @@ class _Deferred:
 
 np = _LazyNumpy()
 
+class QuietNumpy:
+    """inf and nan are values, as in PyTorch: numpy's floating-point warnings off from the first
+    numpy computation (:meth:`on`) until :meth:`restore`; numpy is imported only if ``on`` is."""
+
+    __slots__ = ("_saved",)
+
+    def __init__(self):
+        self._saved = None
+
+    def on(self) -> None:
+        if self._saved is None:
+            self._saved = np.seterr(all="ignore")
+
+    def restore(self) -> None:
+        if self._saved is not None:
+            np.seterr(**self._saved)
+            self._saved = None
+
+
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
 
@@ -100,9 +127,14 @@ class Op:
     #: one human formula per input (``"grad·other"``), in the order of ``inputs``
     rules: tuple[str, ...] = ()
     #: the forward rule on Python floats through a scalar ops namespace (:class:`Float32Ops`),
-    #: ``scalar(F, *inputs, **params)``, for rows the scalar fast path (:mod:`gradviz.scalar`)
-    #: runs; it must give numpy's bits exactly (tests/test_scalar.py checks it)
+    #: ``scalar(F, *inputs, **params)``, which the tracer runs on 0-d values (Python floats);
+    #: it must give numpy's bits exactly (tests/test_floats.py checks it)
     scalar: Callable | None = None
+    #: where each saved value comes from, in ``saved_values``' (sorted) order:
+    #: (name, source, arg, when) with source "input" (arg: the slot's index), "param" (arg: its
+    #: name), "result" or "derived"; ``when`` the index of the slot that must require grad
+    #: for PyTorch to save it, or None. Filled in from the row by :func:`_saving_plan`.
+    plan: tuple = ()
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +264,7 @@ class NumpyOps:
 
 
 # ---------------------------------------------------------------------------
-# The scalar ops namespaces (the scalar fast path): Python floats, rounded as numpy rounds.
+# The scalar ops namespaces (0-d values on the tape): Python floats, rounded as numpy rounds.
 # ---------------------------------------------------------------------------
 
 _ROUND = array("f", [0.0])  # storing a float here rounds it to float32 (IEEE, to nearest even)
@@ -248,11 +280,55 @@ def _divide(a, b):
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
-class Float64Ops:
+class _FloatSelection:
+    """What both scalar namespaces share: choosing between values, which rounds nothing.
+
+    ``maximum``/``minimum`` as numpy's on 0-d values: nan propagates, and between equal values
+    (0.0 and -0.0) the second operand is the result."""
+
+    @staticmethod
+    def maximum(a, b):
+        return a if a > b or a != a else b
+
+    @staticmethod
+    def minimum(a, b):
+        return a if a < b or a != a else b
+
+    @staticmethod
+    def where(mask, a, b):
+        return a if mask else b
+
+    @staticmethod
+    def lt(a, b):
+        return a < b
+
+    @staticmethod
+    def gt(a, b):
+        return a > b
+
+    @staticmethod
+    def le(a, b):
+        return a <= b
+
+    @staticmethod
+    def ge(a, b):
+        return a >= b
+
+    @staticmethod
+    def eq(a, b):
+        return a == b
+
+    @staticmethod
+    def logical_and(a, b):
+        return bool(a and b)
+
+
+class Float64Ops(_FloatSelection):
     """``F`` on Python floats for float64: Python's float arithmetic is IEEE double, as numpy's.
 
-    Only what the rows with a ``scalar`` forward use: + - * /, negation and ``pow`` to the
-    exponents 0, 1 and 2 (where numpy's ``power`` is exactly 1, x and x·x).
+    Only what the rows with a ``scalar`` forward use: + - * /, negation, ``pow`` to the
+    exponents 0, 1 and 2 (where numpy's ``power`` is exactly 1, x and x·x), and selection
+    (maximum, minimum, where and comparisons).
     """
 
     @staticmethod
@@ -293,7 +369,7 @@ class Float64Ops:
         return 0.0
 
 
-class Float32Ops:
+class Float32Ops(_FloatSelection):
     """``F`` on Python floats for float32: each result computed in double, then rounded to float32.
 
     For + - * / (and x·x) that is exactly float32 arithmetic: a double holds more than
@@ -391,21 +467,21 @@ def _axis(a, dim):
 
 def _sum_backward(F, g, s):
     sizes = s["self_sym_sizes"]
-    dims = _norm_dims(s["dim"], len(sizes))
+    dims = normalized_dims(s["dim"], len(sizes))
     if sizes and not s["keepdim"]:
         for d in sorted(dims):
             g = F.unsqueeze(g, d)
     return F.expand(g, sizes)
 
 
-def _norm_dims(dim, ndim):
+def normalized_dims(dim, ndim):
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     return tuple(d % ndim if ndim else 0 for d in dims)
 
 
 def _numel_of_dims(sizes, dim):
     n = 1
-    for d in _norm_dims(dim, len(sizes)):
+    for d in normalized_dims(dim, len(sizes)):
         n *= sizes[d] if sizes else 1
     return n
 
@@ -413,7 +489,7 @@ def _numel_of_dims(sizes, dim):
 def _softmax(x, dim):
     x = np.asarray(x)
     dim = _axis(x, dim)
-    m = np.max(x, axis=dim, keepdims=True)
+    m = np.max(x, axis=dim, keepdims=True, initial=-np.inf)  # initial: an empty x has no max
     e = np.exp(x - m)
     return np.divide(e, np.sum(e, axis=dim, keepdims=True), dtype=x.dtype)
 
@@ -544,8 +620,9 @@ ROWS: list[Op] = [
            lambda F, g, s: (F.mul(g, F.sub(1, F.mul(s["result"], s["result"]))),), ("result",), "hyperbolic tangent", rule="grad·(1 - result²)"),
     _unary("sigmoid", "SigmoidBackward0", _sigmoid,
            lambda F, g, s: (F.mul(F.mul(g, F.sub(1, s["result"])), s["result"]),), ("result",), "1 / (1 + e ** -x)", rule="grad·(1 - result)·result"),
-    _unary("relu", "ReluBackward0", lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
-           lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), ("result",), "max(x, 0)", rule="grad where result > 0, else 0"),
+    Op("relu", "ReluBackward0", ("self",), lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
+       lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), saves=("result",), doc="max(x, 0)",
+       elementwise=True, rules=("grad where result > 0, else 0",), scalar=lambda F, a: F.maximum(a, 0.0)),
     _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)"),
     _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine", rule="grad·cosh(self)"),
     _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine", rule="grad·sinh(self)"),
@@ -574,14 +651,16 @@ ROWS: list[Op] = [
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
            F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
-       saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0")),
+       saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0"),
+       scalar=lambda F, a, b: F.maximum(a, b)),
     Op("minimum", "MinimumBackward0", ("self", "other"), np.minimum,
        lambda F, g, s: (
            F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
            F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
                    F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
-       saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0")),
+       saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0"),
+       scalar=lambda F, a, b: F.minimum(a, b)),
     Op("clamp", "ClampBackward1", ("self",), _clamp_forward,
        lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
        params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None", rules=("grad where min ≤ self ≤ max, else 0",)),
@@ -685,6 +764,25 @@ def _swap_perm(ndim, d0, d1):
     return tuple(perm)
 
 
+def _saving_plan(op: Op) -> tuple:
+    plan = []
+    for name in sorted(op.saves):
+        if name in op.inputs:
+            source, arg = "input", op.inputs.index(name)
+        elif name == "result":
+            source, arg = "result", None
+        elif name in op.params:
+            source, arg = "param", name
+        else:
+            source, arg = "derived", None
+        slot = op.save_when.get(name)
+        plan.append((name, source, arg, None if slot is None else op.inputs.index(slot)))
+    return tuple(plan)
+
+
+for _row in ROWS:
+    object.__setattr__(_row, "plan", _saving_plan(_row))
+
 OPS: dict[str, Op] = {row.key: row for row in ROWS}
 assert len(OPS) == len(ROWS), "duplicate op key"
 
@@ -707,3 +805,6 @@ def saved_values(op: Op, args: dict, params: dict, result) -> dict:
         else:
             saved[name] = args[name]
     return saved
+
+
+_LazyNumpy.deferring = False  # the table is built: from here on, numpy is imported where it is used

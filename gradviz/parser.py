@@ -92,22 +92,9 @@ def function_name(name: str) -> str:
     return name
 
 
-class Token:
-    """One lexical token: ``kind`` is 'number', 'name', 'op' or 'end'; ``pos`` is 0-based."""
-
-    __slots__ = ("kind", "text", "pos")
-
-    def __init__(self, kind: str, text: str, pos: int):
-        self.kind = kind
-        self.text = text
-        self.pos = pos
-
-    def __repr__(self) -> str:
-        return f"Token({self.kind}, {self.text!r}, {self.pos})"
-
-
-def tokenize(source: str) -> Iterator[Token]:
-    """Yield the tokens of ``source`` and a final 'end' token; raise ParseError on bad text."""
+def tokenize(source: str) -> Iterator[tuple]:
+    """Yield the tokens of ``source`` as ``(kind, text, pos)`` — kind 'number', 'name', 'op' or
+    'end', pos 0-based — ending with an 'end' token; raise ParseError on bad text."""
     pos = 0
     n = len(source)
     match = _TOKEN.match
@@ -128,15 +115,15 @@ def tokenize(source: str) -> Iterator[Token]:
                 raise ParseError(
                     f"invalid number {source[pos:end + 1]!r} (missing '*'?)", source, pos + 1
                 )
-            yield Token("number", text, pos)
+            yield ("number", text, pos)
         elif kind == "name":
-            yield Token("name", text, pos)
+            yield ("name", text, pos)
         elif kind == "op":
             if text in _UNSUPPORTED_OPS:
                 raise ParseError(_UNSUPPORTED_OPS[text], source, pos + 1)
-            yield Token("op", text, pos)
+            yield ("op", text, pos)
         pos = m.end()
-    yield Token("end", "", n)
+    yield ("end", "", n)
 
 
 class Node:
@@ -185,8 +172,8 @@ _set_kind, _set_op, _set_args, _set_kwargs, _set_value, _set_method, _set_start,
 )
 
 
-def iter_postorder(root: Node) -> Iterator[Node]:
-    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+def postorder(root: Node) -> list[Node]:
+    """Every node after its children (kwargs' values after positional args), as a list, iteratively."""
     # Visit each node before its children, last child first; that order reversed is the
     # post-order (children left to right, then the node), with one push per node.
     order = []
@@ -197,7 +184,13 @@ def iter_postorder(root: Node) -> Iterator[Node]:
         stack.extend(node.args)
         if node.kwargs:
             stack.extend(value for _, value in node.kwargs)
-    yield from reversed(order)
+    order.reverse()
+    return order
+
+
+def iter_postorder(root: Node) -> Iterator[Node]:
+    """Yield every node after its children (kwargs' values after positional args), iteratively."""
+    yield from postorder(root)
 
 
 def to_sexpr(root: Node) -> str:
@@ -228,253 +221,318 @@ def to_sexpr(root: Node) -> str:
 #   ("call", name, pos, method, receiver_or_None, args_list, kwargs_list, pending_kw)
 
 
+#: Python refuses longer integer literals (sys.int_info.default_max_str_digits)
+MAX_INT_DIGITS = 4300
+
+
 def _number(text: str, source: str, pos: int):
     if any(c in text for c in ".eE"):
         return float(text)  # 1e999 is inf, as in Python
     if len(text) > 1 and text[0] == "0" and text.strip("0"):
         raise ParseError(f"leading zeros in {text!r} are not allowed (as in Python)", source, pos + 1)
+    if len(text) > MAX_INT_DIGITS:
+        raise ParseError(f"integer literal of {len(text)} digits: the limit is {MAX_INT_DIGITS} "
+                         f"(as in Python)", source, pos + 1)
     return int(text)
+
+
+# An operand after the first follows an operator, a ',' or a call's '(': their count bounds the terms.
+_OPERAND_AFTER = "+-*/@,("
+# The operands themselves, for an exact count when that bound is over the limit: numbers, and names
+# that are not called (f(x)), not after a '.' (x.sum(), torch.sin) and not torch.
+_TERM = re.compile(r"(?<![\w.])(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+                   r"|(?<![\w.])(?!(?:torch|True|False)\b)[A-Za-z_]\w*(?!\w|\s*[(=])")
+
+
+def check_terms(source: str, max_terms: int) -> None:
+    """Refuse a text with more than ``max_terms`` numbers and names before parsing any of it.
+
+    The parser counts too, but only after building the tree that far (2.4 GB at 5 million terms);
+    this count costs a few ``str.count`` calls, and one regex scan when those cannot decide.
+    """
+    bound = 1 + sum(source.count(c) for c in _OPERAND_AFTER)
+    if bound <= max_terms:
+        return
+    terms, pos, n = 0, 0, len(source)
+    while pos < n:  # in chunks cut where no token continues, so that findall's lists stay small
+        cut = min((i for i in (source.find(c, pos + (1 << 20)) for c in " (*") if i >= 0), default=n)
+        terms += len(_TERM.findall(source, pos, cut))
+        if terms > max_terms:
+            raise ParseError(f"expression has more than {max_terms} terms")
+        pos = cut
 
 
 def parse(
     source: str,
     max_terms: int = DEFAULT_MAX_TERMS,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    names: set | None = None,
 ) -> Node:
     """Parse ``source`` into a :class:`Node` tree.
 
     Raises :class:`ParseError` naming the problem and its 1-based column.
     ``max_terms`` bounds the number of operands (numbers and names);
     ``max_depth`` bounds nesting (parentheses, calls, prefix operators).
+    ``names``, when given, receives every name used as an operand (the inputs the expression
+    reads), so that a caller need not walk the tree again for them.
     """
     if not source.strip():
         raise ParseError("empty expression")
-    operands: list[Node] = []
-    ops: list[tuple] = []
-    depth = 0
-    terms = 0
-    expect_operand = True
+    check_terms(source, max_terms)
+    return _Parser(source, max_terms, max_depth, names).run()
 
-    def err(msg: str, pos: int) -> ParseError:
-        return ParseError(msg, source, pos + 1)
 
-    def reduce_top() -> None:
+class _Parser:
+    """The operator-precedence loop's state: an operand stack, an operator stack (entries
+    ``("bin", op, power, right, pos)``, ``("un", op, power, pos)``, ``("paren", pos)`` and
+    ``("call", name, start, method, receiver, args, kwargs, pending keyword)``), the tokens
+    with one token of lookahead, and the limits."""
+
+    def __init__(self, source: str, max_terms: int, max_depth: int, names: set | None):
+        self.source = source
+        self.max_terms = max_terms
+        self.max_depth = max_depth
+        self.add_name = names.add if names is not None else None
+        self.operands: list[Node] = []
+        self.ops: list[tuple] = []
+        self.depth = 0
+        self.terms = 0
+        self.tokens = tokenize(source)
+        self.lookahead: tuple | None = None
+
+    def err(self, msg: str, pos: int) -> ParseError:
+        return ParseError(msg, self.source, pos + 1)
+
+    def advance(self) -> tuple:
+        if self.lookahead is not None:
+            t, self.lookahead = self.lookahead, None
+            return t
+        return next(self.tokens)
+
+    def peek(self) -> tuple:
+        if self.lookahead is None:
+            self.lookahead = next(self.tokens)
+        return self.lookahead
+
+    def enter(self, pos: int) -> None:
+        """One level deeper (a parenthesis, a call, a sign), within the limit."""
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise self.err(f"nesting deeper than {self.max_depth} levels", pos)
+
+    # --- reductions ----------------------------------------------------------------
+    def reduce_top(self) -> None:
+        ops, operands = self.ops, self.operands
         entry = ops.pop()
         if entry[0] == "bin":
             right = operands.pop()
             left = operands.pop()
-            operands.append(Node("binary", entry[1], (left, right), start=left.start, end=right.end))
+            operands.append(Node("binary", entry[1], (left, right), (), None, False, left.start, right.end))
         else:  # unary
             operand = operands.pop()
             operands.append(Node("unary", entry[1], (operand,), start=entry[3], end=operand.end))
 
-    def reduce_while(power: int, right_assoc: bool) -> None:
+    def reduce_while(self, power: int, right_assoc: bool) -> None:
+        ops = self.ops
         while ops:
             top = ops[-1]
-            if top[0] == "bin":
-                p = top[2]
-            elif top[0] == "un":
-                p = top[2]
-            else:
+            if top[0] not in ("bin", "un"):
                 break
+            p = top[2]
             if p > power or (p == power and not right_assoc):
-                reduce_top()
+                self.reduce_top()
             else:
                 break
 
-    def reduce_group() -> tuple:
+    def reduce_group(self) -> tuple:
         """Reduce down to the innermost '(' or call marker and return that marker."""
+        ops = self.ops
         while ops and ops[-1][0] in ("bin", "un"):
-            reduce_top()
+            self.reduce_top()
         if not ops:
             return ()
         return ops[-1]
 
-    tokens = tokenize(source)
-    tok = next(tokens)
-    lookahead: Token | None = None
-
-    def advance() -> Token:
-        nonlocal lookahead
-        if lookahead is not None:
-            t, lookahead = lookahead, None
-            return t
-        return next(tokens)
-
-    def peek() -> Token:
-        nonlocal lookahead
-        if lookahead is None:
-            lookahead = next(tokens)
-        return lookahead
-
-    while True:
-        kind, text, pos = tok.kind, tok.text, tok.pos
-        if expect_operand:
-            if kind == "number":
-                terms += 1
-                operands.append(Node("number", value=_number(text, source, pos), start=pos, end=pos + len(text)))
-                expect_operand = False
-            elif kind == "name":
-                if text in ("True", "False"):
-                    operands.append(Node("number", value=text == "True", start=pos, end=pos + len(text)))
-                    expect_operand = False
-                    tok = advance()
-                    continue
-                if text in _KEYWORDS:
-                    raise err(f"keyword {text!r} is not supported", pos)
-                if text.startswith("__"):
-                    raise err(f"name {text!r} is not allowed (no dunder names)", pos)
-                # keyword argument "dim=1" at the start of a call argument
-                if ops and ops[-1][0] == "call" and ops[-1][7] is None:
-                    nxt = peek()
-                    if nxt.kind == "op" and nxt.text == "=":
-                        advance()
-                        entry = ops.pop()
-                        if entry[7] is not None:
-                            raise err("expected a value after '='", pos)
-                        ops.append(entry[:7] + (text,))
-                        tok = advance()
-                        continue
-                # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
-                name, name_end = text, pos + len(text)
-                nxt = peek()
-                while text == "torch" and nxt.kind == "op" and nxt.text == ".":
-                    advance()
-                    part = advance()
-                    if part.kind != "name":
-                        raise err("expected a name after '.'", part.pos)
-                    if part.text.startswith("__"):
-                        raise err(f"attribute {part.text!r} is not allowed (no dunder names)", part.pos)
-                    name += "." + part.text
-                    name_end = part.pos + len(part.text)
-                    nxt = peek()
-                if nxt.kind == "op" and nxt.text == "(":
-                    advance()
-                    depth += 1
-                    if depth > max_depth:
-                        raise err(f"nesting deeper than {max_depth} levels", nxt.pos)
-                    ops.append(("call", name, pos, False, None, [], [], None))
-                    if peek().kind == "op" and peek().text == ")":
-                        close = advance()
-                        depth -= 1
-                        ops.pop()
-                        operands.append(Node("call", name, (), (), start=pos, end=close.pos + 1))
-                        expect_operand = False
-                    # else: stay expecting the first argument
-                else:
-                    if "." in name:
-                        raise err(
-                            f"attribute access {name!r} is not supported (only torch.<function>(...) calls)",
-                            pos,
-                        )
-                    terms += 1
-                    operands.append(Node("name", name, start=pos, end=name_end))
-                    expect_operand = False
-            elif kind == "op" and text in ("-", "+"):
-                depth += 1
-                if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", pos)
-                ops.append(("un", text, UNARY_POWER, pos))
-            elif kind == "op" and text == "(":
-                depth += 1
-                if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", pos)
-                ops.append(("paren", pos))
-            elif kind == "end":
-                raise err("unexpected end of expression (an operand is missing)", pos)
-            elif kind == "op" and text == ")" and ops and ops[-1][0] == "paren":
-                raise err("empty parentheses '()'", pos)
+    # --- the loop ------------------------------------------------------------------
+    def run(self) -> Node:
+        tok = self.advance()
+        expect_operand = True
+        while True:
+            if expect_operand:
+                expect_operand = self.operand(tok)
+                if not expect_operand and self.terms > self.max_terms:
+                    raise self.err(f"expression has more than {self.max_terms} terms", tok[2])
+            elif self.after_operand(tok):
+                break
             else:
-                raise err(f"unexpected {text!r} (expected a number, name or '(')", pos)
-            if terms > max_terms:
-                raise err(f"expression has more than {max_terms} terms", pos)
-            tok = advance()
-            continue
+                expect_operand = self.expect_operand_next
+            tok = self.advance()
+        operands = self.operands
+        assert len(operands) == 1, "parser invariant"
+        return operands[0]
 
-        # --- after an operand: operator, postfix, ',' or ')' ---
+    def operand(self, tok: tuple) -> bool:
+        """Read a token where an operand is expected; True while an operand is still expected."""
+        kind, text, pos = tok
+        if kind == "number":
+            self.terms += 1
+            self.operands.append(Node("number", value=_number(text, self.source, pos), start=pos, end=pos + len(text)))
+            return False
+        if kind == "name":
+            return self.name(text, pos)
+        if kind == "op" and text in ("-", "+"):
+            self.enter(pos)
+            self.ops.append(("un", text, UNARY_POWER, pos))
+            return True
+        if kind == "op" and text == "(":
+            self.enter(pos)
+            self.ops.append(("paren", pos))
+            return True
+        if kind == "end":
+            raise self.err("unexpected end of expression (an operand is missing)", pos)
+        if kind == "op" and text == ")" and self.ops and self.ops[-1][0] == "paren":
+            raise self.err("empty parentheses '()'", pos)
+        raise self.err(f"unexpected {text!r} (expected a number, name or '(')", pos)
+
+    def name(self, text: str, pos: int) -> bool:
+        """A name as an operand: True/False, a keyword argument, a call (maybe dotted), an input."""
+        ops, operands, err, peek, advance = self.ops, self.operands, self.err, self.peek, self.advance
+        if text in ("True", "False"):
+            operands.append(Node("number", value=text == "True", start=pos, end=pos + len(text)))
+            return False
+        if text in _KEYWORDS:
+            raise err(f"keyword {text!r} is not supported", pos)
+        if text.startswith("__"):
+            raise err(f"name {text!r} is not allowed (no dunder names)", pos)
+        # keyword argument "dim=1" at the start of a call argument
+        if ops and ops[-1][0] == "call" and ops[-1][7] is None:
+            nxt = peek()
+            if nxt[0] == "op" and nxt[1] == "=":
+                advance()
+                ops.append(ops.pop()[:7] + (text,))
+                return True
+        # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
+        name, name_end = text, pos + len(text)
+        nxt = peek()
+        while text == "torch" and nxt[0] == "op" and nxt[1] == ".":
+            advance()
+            part = advance()
+            if part[0] != "name":
+                raise err("expected a name after '.'", part[2])
+            if part[1].startswith("__"):
+                raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
+            name += "." + part[1]
+            name_end = part[2] + len(part[1])
+            nxt = peek()
+        if nxt[0] == "op" and nxt[1] == "(":
+            advance()
+            self.enter(nxt[2])
+            ops.append(("call", name, pos, False, None, [], [], None))
+            if peek()[0] == "op" and peek()[1] == ")":
+                close = advance()
+                self.depth -= 1
+                ops.pop()
+                operands.append(Node("call", name, (), (), start=pos, end=close[2] + 1))
+                return False
+            return True  # expecting the first argument
+        if "." in name:
+            raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls)", pos)
+        self.terms += 1
+        operands.append(Node("name", name, (), (), None, False, pos, name_end))
+        if self.add_name is not None:
+            self.add_name(name)
+        return False
+
+    def after_operand(self, tok: tuple) -> bool:
+        """Read a token after an operand: an operator, a method or attribute, ',' or ')', or the end.
+        True at the end; sets ``expect_operand_next`` otherwise."""
+        kind, text, pos = tok
+        self.expect_operand_next = False
         if kind == "op" and text in BINARY:
             power, right = BINARY[text]
-            reduce_while(power, right)
-            ops.append(("bin", text, power, right, pos))
-            expect_operand = True
+            self.reduce_while(power, right)
+            self.ops.append(("bin", text, power, right, pos))
+            self.expect_operand_next = True
         elif kind == "op" and text == ".":
-            part = advance()
-            if part.kind != "name":
-                raise err("expected a method name after '.'", part.pos)
-            if part.text.startswith("__"):
-                raise err(f"attribute {part.text!r} is not allowed (no dunder names)", part.pos)
-            receiver = operands.pop()
-            nxt = peek()
-            if nxt.kind == "op" and nxt.text == "(":
-                advance()
-                depth += 1
-                if depth > max_depth:
-                    raise err(f"nesting deeper than {max_depth} levels", nxt.pos)
-                ops.append(("call", part.text, receiver.start, True, receiver, [], [], None))
-                if peek().kind == "op" and peek().text == ")":
-                    close = advance()
-                    depth -= 1
-                    ops.pop()
-                    operands.append(
-                        Node("call", part.text, (receiver,), (), method=True, start=receiver.start, end=close.pos + 1)
-                    )
-                else:
-                    expect_operand = True
-            else:
-                if part.text not in ATTRIBUTES:
-                    raise err(f"attribute access '.{part.text}' is not supported (only .T and method calls)",
-                              part.pos - 1)
-                operands.append(
-                    Node("attr", part.text, (receiver,), start=receiver.start, end=part.pos + len(part.text))
-                )
+            self.expect_operand_next = self.method_or_attribute()
         elif kind == "op" and text in (",", ")"):
-            marker = reduce_group()
-            if not marker:
-                raise err(f"unmatched {text!r}", pos)
-            if marker[0] == "paren":
-                if text == ",":
-                    raise err("tuples are not supported (',' outside a call)", pos)
-                ops.pop()
-                depth -= 1
-                inner = operands.pop()
-                operands.append(inner.with_span(marker[1], pos + 1))
-            else:
-                _, name, start, method, receiver, args, kwargs, pending = marker
-                value = operands.pop()
-                if pending is not None:
-                    kwargs.append((pending, value))
-                else:
-                    if kwargs:
-                        raise err("positional argument after keyword argument", value.start)
-                    args.append(value)
-                if text == ",":
-                    ops[-1] = marker[:7] + (None,)
-                    expect_operand = True
-                else:
-                    ops.pop()
-                    depth -= 1
-                    all_args = ([receiver] if method else []) + args
-                    operands.append(
-                        Node("call", name, all_args, kwargs, method=method, start=start, end=pos + 1)
-                    )
+            self.expect_operand_next = self.close(text, pos)
         elif kind == "end":
-            marker = reduce_group()
-            if marker:
-                where = marker[1] if marker[0] == "paren" else marker[2]
-                if marker[0] == "call":
-                    # point at the call's '(' rather than its name
-                    where = source.find("(", where)
-                raise err("'(' was never closed", where)
-            break
+            self.finish()
+            return True
         elif kind == "op" and text == "(":
-            raise err("unexpected '(' (calling the result of an expression is not supported)", pos)
+            raise self.err("unexpected '(' (calling the result of an expression is not supported)", pos)
         elif kind in ("number", "name"):
-            raise err(f"unexpected {text!r} (missing an operator before it?)", pos)
+            raise self.err(f"unexpected {text!r} (missing an operator before it?)", pos)
         elif kind == "op" and text == "=":
-            raise err("unexpected '=' (keyword arguments go inside a call: sum(x, dim=0))", pos)
+            raise self.err("unexpected '=' (keyword arguments go inside a call: sum(x, dim=0))", pos)
         else:
-            raise err(f"unexpected {text!r}", pos)
-        tok = advance()
+            raise self.err(f"unexpected {text!r}", pos)
+        return False
 
-    assert len(operands) == 1, "parser invariant"
-    return operands[0]
+    def method_or_attribute(self) -> bool:
+        """``.name(...)`` on the operand just read, or ``.T``; True when a first argument follows."""
+        err, peek, advance, operands = self.err, self.peek, self.advance, self.operands
+        part = advance()
+        if part[0] != "name":
+            raise err("expected a method name after '.'", part[2])
+        if part[1].startswith("__"):
+            raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
+        receiver = operands.pop()
+        nxt = peek()
+        if nxt[0] == "op" and nxt[1] == "(":
+            advance()
+            self.enter(nxt[2])
+            self.ops.append(("call", part[1], receiver.start, True, receiver, [], [], None))
+            if peek()[0] == "op" and peek()[1] == ")":
+                close = advance()
+                self.depth -= 1
+                self.ops.pop()
+                operands.append(
+                    Node("call", part[1], (receiver,), (), method=True, start=receiver.start, end=close[2] + 1)
+                )
+                return False
+            return True
+        if part[1] not in ATTRIBUTES:
+            raise err(f"attribute access '.{part[1]}' is not supported (only .T and method calls)", part[2] - 1)
+        operands.append(Node("attr", part[1], (receiver,), start=receiver.start, end=part[2] + len(part[1])))
+        return False
+
+    def close(self, text: str, pos: int) -> bool:
+        """',' or ')' after an operand; True when another argument follows."""
+        ops, operands, err = self.ops, self.operands, self.err
+        marker = self.reduce_group()
+        if not marker:
+            raise err(f"unmatched {text!r}", pos)
+        if marker[0] == "paren":
+            if text == ",":
+                raise err("tuples are not supported (',' outside a call)", pos)
+            ops.pop()
+            self.depth -= 1
+            inner = operands.pop()
+            operands.append(inner.with_span(marker[1], pos + 1))
+            return False
+        _, name, start, method, receiver, args, kwargs, pending = marker
+        value = operands.pop()
+        if pending is not None:
+            kwargs.append((pending, value))
+        else:
+            if kwargs:
+                raise err("positional argument after keyword argument", value.start)
+            args.append(value)
+        if text == ",":
+            ops[-1] = marker[:7] + (None,)
+            return True
+        ops.pop()
+        self.depth -= 1
+        all_args = ([receiver] if method else []) + args
+        operands.append(Node("call", name, all_args, kwargs, method=method, start=start, end=pos + 1))
+        return False
+
+    def finish(self) -> None:
+        marker = self.reduce_group()
+        if marker:
+            where = marker[1] if marker[0] == "paren" else marker[2]
+            if marker[0] == "call":
+                where = self.source.find("(", where)  # point at the call's '(' rather than its name
+            raise self.err("'(' was never closed", where)

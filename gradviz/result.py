@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
+import sys
 from typing import Mapping, Sequence
-
-import numpy as np
 
 from .collector import gc_paused  # noqa: F401  (also imported from here)
 from .engine import Step, backward
-from .errors import EvalError
-from .graph import DTYPES, Graph, trace_tree
-from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
-from .parser import parse
+from .errors import EvalError, UsageError
+from .graph import DTYPES, Graph, node_text, trace_nodes
+from .ops import np
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
+from .parser import parse, postorder
+from .shapes import format_shape  # noqa: F401 (part of this module's names)
 
 
 class Trace:
@@ -48,6 +50,11 @@ class Trace:
         """The output's data (a numpy array; 0-d for a scalar)."""
         return self.graph.output.data
 
+    def grad(self, name: str):
+        """An input's ``.grad`` as the graph holds it (a Python float for a 0-d input, an array,
+        or None), without numpy."""
+        return self.graph.grad.get(self.graph.input_index[name])
+
     @property
     def grads(self) -> dict:
         """Each input's ``.grad`` after backward (None for inputs that need no grad)."""
@@ -57,8 +64,7 @@ class Trace:
         """The ``gradviz/1`` document as Python objects."""
         from .render.jsondoc import document
 
-        with gc_paused():
-            return document(self)
+        return document(self)
 
     def to_json(self) -> str:
         """The ``gradviz/1`` JSON document, byte-identical to ``gradviz EXPR --json``."""
@@ -96,11 +102,16 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 
     Raises EvalError naming the input when it is not a number, ragged, or too large.
     """
-    if isinstance(value, np.ndarray):
+    numpy = sys.modules.get("numpy")  # a numpy value can only have come from numpy once it is loaded
+    if numpy is not None and isinstance(value, numpy.generic) and value.dtype.kind in "fiu":
+        value = value.item()  # np.float32(2), np.int64(2): numbers
+    if _is_ndarray(value):
         if value.size > max_elements:
             raise EvalError(f"--at {name}: {value.size} elements is more than the limit of {max_elements}")
         if value.dtype.kind not in "fiu":
             raise EvalError(f"--at {name}: values must be numbers")
+        if value.ndim > MAX_DIMS:
+            raise EvalError(f"--at {name}: more than {MAX_DIMS} dimensions")
         return value
     if isinstance(value, bool):
         raise EvalError(f"--at {name}: {value!r} is not a number")
@@ -108,14 +119,16 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
         try:
             return float(value)
         except OverflowError:
-            raise EvalError(f"--at {name}: {value} is too large") from None
+            raise EvalError(f"--at {name}: {node_text(value)} is too large") from None
     if not isinstance(value, (list, tuple)):
-        raise EvalError(f"--at {name}: {value!r} is not a number or a list of numbers")
+        raise EvalError(f"--at {name}: {_short(value)} is not a number or a list of numbers")
     # Walk the nesting level by level (iteratively) to find the shape and check it is rectangular.
     shape = []
     level = [value]
     count = 0
     while True:
+        if len(shape) > MAX_DIMS:
+            raise EvalError(f"--at {name}: more than {MAX_DIMS} dimensions")
         first = level[0]
         if isinstance(first, (list, tuple)):
             n = len(first)
@@ -132,21 +145,62 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
             level = next_level
         else:
             for item in level:
-                if isinstance(item, bool) or not isinstance(item, (int, float)):
-                    raise EvalError(f"--at {name}: {item!r} is not a number")
+                if isinstance(item, bool) or not isinstance(item, (int, float, np.integer, np.floating)):
+                    raise EvalError(f"--at {name}: {_short(item)} is not a number")
             break
-    if len(shape) > 8:
-        raise EvalError(f"--at {name}: more than 8 dimensions")
     try:
         return np.array(value, dtype=np.float64)
     except (OverflowError, ValueError):
         raise EvalError(f"--at {name}: not a rectangular list of numbers") from None
 
 
-def _used_names(tree) -> set:
-    from .parser import iter_postorder
+def value_size(value) -> int:
+    """The number of elements an input value will have (1 for a number), without converting it;
+    a ragged list counts along its first rows (coerce_value refuses it later)."""
+    if _is_ndarray(value):
+        return int(value.size)
+    size = 1
+    while isinstance(value, (list, tuple)):
+        size *= len(value)
+        if not value:
+            break
+        value = value[0]
+    return size
 
-    return {n.op for n in iter_postorder(tree) if n.kind == "name"}
+
+def _short(value) -> str:
+    """A value for a message: its repr, cut short (and huge ints by their size)."""
+    if type(value) is int:
+        return node_text(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _check_arguments(expr, at, no_grad, dtype, retain_grad, limits: dict, flags: dict) -> None:
+    """trace()'s arguments, each refused by name when it has the wrong type."""
+    if not isinstance(expr, str):
+        raise UsageError(f"expr must be a string like 'u*v + u**2', not {_short(expr)}")
+    if at is not None and not isinstance(at, Mapping):
+        raise UsageError(f"at must be a dict of input name -> number or list, not {_short(at)}")
+    for name in at or {}:
+        if not isinstance(name, str):
+            raise UsageError(f"at: the input name {_short(name)} is not a string")
+    if isinstance(no_grad, str) or not isinstance(no_grad, (list, tuple, set, frozenset)) \
+            or not all(isinstance(n, str) for n in no_grad):
+        raise UsageError(f"no_grad must be a list of input names, not {_short(no_grad)}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise UsageError(f"dtype must be 'float32' or 'float64', not {_short(dtype)}")
+    for name, value in flags.items():
+        if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's too
+            raise UsageError(f"{name} must be True or False, not {_short(value)}")
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, not {_short(value)}")
+
+
+def _is_ndarray(value) -> bool:
+    numpy = sys.modules.get("numpy")  # an array can only have come from numpy once it is loaded
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 def trace(
@@ -174,13 +228,15 @@ def trace(
     Raises :class:`gradviz.errors.GradvizError` subclasses for bad input.
     """
     with gc_paused():
-        if dtype not in DTYPES:
-            raise EvalError(f"unknown dtype {dtype!r}: use float32 or float64")
+        _check_arguments(expr, at, no_grad, dtype, retain_grad,
+                         dict(max_terms=max_terms, max_depth=max_depth, max_elements=max_elements),
+                         dict(retain_grad=retain_grad, drop_unused=drop_unused, record_steps=record_steps))
+        max_terms, max_depth, max_elements = int(max_terms), int(max_depth), int(max_elements)
         at = dict(at or {})
         values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
-        tree = parse(expr, max_terms=max_terms, max_depth=max_depth)
+        used: set = set()
+        tree = parse(expr, max_terms=max_terms, max_depth=max_depth, names=used)
         warnings = []
-        used = _used_names(tree)
         if drop_unused:
             values = {name: v for name, v in values.items() if name in used}
             at = {name: v for name, v in at.items() if name in used}
@@ -191,7 +247,10 @@ def trace(
         for name in no_grad:
             if name not in used:
                 warnings.append(f"warning: --no-grad {name} is not used by the expression")
-        graph = trace_tree(tree, expr, values, no_grad=no_grad, dtype=dtype)
+        nodes = postorder(tree)
+        del tree  # the nodes are freed as they are traced
+        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True,
+                            max_elements=max_elements)
 
         backward_error = None
         steps: list[Step] = []
@@ -213,7 +272,7 @@ def trace(
                         raise EvalError(
                             f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
                         ) from None
-            elif out.data.size != 1:
+            elif _numel(out.shape) != 1:
                 backward_error = (
                     f"output has shape {tuple(out.shape)}; backward needs a scalar: "
                     f"wrap it in sum(...) or pass --grad-output ones"
@@ -223,9 +282,8 @@ def trace(
         return Trace(graph, steps, backward_error, warnings)
 
 
-def format_shape(shape) -> str:
-    """(2, 3), (3,), () — as Python writes tuples."""
-    shape = tuple(shape)
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

@@ -28,6 +28,13 @@ MAX_NODES = 400
 #: derivatives with more operations than this get a cheaper tidy-up than simplify(), which can take
 #: tens of seconds on a 50-operation formula
 SIMPLIFY_MAX_OPS = 20
+#: the formulas' time budget in seconds (where a timer can run: the main thread); past it the
+#: section says it gave up and the rest of the document is written
+BUDGET_SECONDS = 10.0
+#: powers with a larger integer exponent (or numbers with more digits) are not simplified:
+#: simplify() expands (x+y)**1000000 into a million terms
+MAX_SIMPLIFY_EXPONENT = 64
+MAX_NUMBER_DIGITS = 200
 #: autograd vs the formula's value: as torch.autograd.gradcheck's tolerances, by dtype
 TOLERANCE = {"float32": (1e-3, 1e-5), "float64": (1e-7, 1e-10)}
 
@@ -102,6 +109,14 @@ def _number(sp, value):
     return sp.Rational(repr(value))  # exact: 0.1 is 1/10, so formulas simplify exactly
 
 
+def _rational_float(r) -> float:
+    """p/q as Python's int true division rounds it (inf past the float range)."""
+    try:
+        return int(r.p) / int(r.q)
+    except OverflowError:
+        return math.inf if (r.p > 0) else -math.inf
+
+
 def to_sympy(tree, symbols: dict):
     """The SymPy expression of a parsed tree; ``symbols`` maps input names to SymPy symbols."""
     import sympy as sp
@@ -141,6 +156,10 @@ def to_sympy(tree, symbols: dict):
                 value = a ** b
             else:
                 raise Unsupported(f"operator '{node.op}' (scalars only)")
+            if value.is_Rational and value.q != 1 and max(abs(value.p), value.q).bit_length() > 1100:
+                # 2**15000/3**9500: beyond a float's digits the constant is the float Python folds
+                # it to (the tracer's value), not an exact fraction of 4,500-digit numbers
+                value = _number(sp, _rational_float(value))
         elif kind == "call":
             kw = {k: results.pop(id(v)) for k, v in reversed(node.kwargs)}
             args = [results.pop(id(a)) for a in reversed(node.args)][::-1]
@@ -174,10 +193,26 @@ def to_sympy(tree, symbols: dict):
     return results.pop(id(tree))
 
 
-def tidy(d):
-    """``d`` simplified: ``simplify`` when it is small, else ``cancel`` + ``factor_terms`` (fast)."""
+def _has_large_numbers(d) -> bool:
+    """True when ``d`` has a power with a large exponent or a number of many digits, which
+    simplify() and cancel() would expand (``(x+y)**1000000``, ``(x+1)**1e300``)."""
     import sympy as sp
 
+    for e in sp.preorder_traversal(d):
+        if e.is_Pow and e.exp.is_Number and abs(e.exp) > MAX_SIMPLIFY_EXPONENT:
+            return True
+        if e.is_Rational and max(abs(e.p), abs(e.q)).bit_length() > MAX_NUMBER_DIGITS * 3.33:
+            return True
+    return False
+
+
+def tidy(d):
+    """``d`` simplified: ``simplify`` when it is small, else ``cancel`` + ``factor_terms`` (fast);
+    as it is when it holds large exponents or numbers (simplifying would expand them)."""
+    import sympy as sp
+
+    if _has_large_numbers(d):
+        return d
     ops = sp.count_ops(d)
     if ops <= SIMPLIFY_MAX_OPS:
         return sp.simplify(d)
@@ -281,8 +316,64 @@ def evaluate(expr, point: dict) -> float:
     return float(values[expr])
 
 
-def symbolic(trace) -> Symbolic:
-    """Formulas for ``trace``'s output and its partials, evaluated and compared with autograd."""
+class _OverBudget(BaseException):
+    """Raised by the timer inside SymPy (a BaseException: SymPy's ``except Exception`` lets it by)."""
+
+
+class _budget:
+    """A time budget for the block: a timer (SIGALRM) where one can be set, else none."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if self.seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            def expired(signum, frame):
+                raise _OverBudget()
+
+            self.previous = signal.signal(signal.SIGALRM, expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import signal
+
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def symbolic(trace, budget: float = BUDGET_SECONDS) -> Symbolic:
+    """Formulas for ``trace``'s output and its partials, evaluated and compared with autograd.
+
+    Never raises for what the expression holds: past the time ``budget`` (seconds), or when
+    SymPy cannot build, simplify or write a formula (nested too deeply, a number too long to
+    print), the result's ``error`` says so.
+    """
+    try:
+        with _budget(budget):
+            out = _symbolic(trace)
+            # written here, inside the budget: str() of a 5,000-digit number fails
+            str(out.output), [str(d) for d in out.grads.values()]
+            return out
+    except _OverBudget:
+        return Symbolic(error=f"gave up: the formulas took longer than {budget:g} s")
+    except RecursionError:
+        return Symbolic(error="gave up: the expression is nested too deeply for SymPy")
+    except MemoryError:
+        return Symbolic(error="gave up: out of memory building the formulas")
+    except ValueError as exc:
+        if "digits" in str(exc):
+            return Symbolic(error="gave up: a number in the formulas has more than 4300 digits")
+        raise
+
+
+def _symbolic(trace) -> Symbolic:
     from .parser import parse
 
     g = trace.graph
@@ -325,7 +416,7 @@ def symbolic(trace) -> Symbolic:
 
 def symbolic_json(result: Symbolic) -> dict:
     """The ``"symbolic"`` section of the JSON document."""
-    from .render.jsondoc import number
+    from .values import number
 
     return {
         "output": str(result.output) if result.output is not None else None,

@@ -1,10 +1,10 @@
-"""Regenerate every sample: its SVG, its terminal view (.txt) and samples/README.md.
+"""Regenerate every sample: its SVG and PNG, its terminal view (.txt) and samples/README.md.
 
     python samples/make_samples.py
 
 Each sample is one gradviz command; this script runs exactly that command (with
 ``-o NAME.svg``, then again for the terminal text), so the pictures, the text and
-the commands listed in the README never drift apart. SVG needs nothing but pip.
+the commands listed in the README never drift apart. SVG and PNG need nothing but pip.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def main() -> None:
         "# Samples",
         "",
         "Each picture is what one `gradviz` command writes; `python samples/make_samples.py` makes them",
-        "all again (plus the terminal view of each, in the `.txt` beside it).",
+        "all again (plus a PNG of each, drawn from the same SVG with the same font, and the terminal",
+        "view of each, in the `.txt` beside it).",
         "",
         "How to read them: inputs are on the left, the output (green) on the right. Blue boxes are leaf",
         "tensors with their `data` and `grad`; orange boxes are backward functions with the values they",
@@ -65,6 +66,7 @@ def main() -> None:
     ]
     for name, title, about, args in SAMPLES:
         run([*args, "-o", f"{name}.svg"], env)
+        run([*args, "-o", f"{name}.png"], env)
         (HERE / f"{name}.txt").write_bytes(run(args, env))
         readme += [
             f"## {title}",
@@ -77,10 +79,10 @@ def main() -> None:
             "",
             f"![{title}]({name}.svg)",
             "",
-            f"Terminal view: [{name}.txt]({name}.txt)",
+            f"PNG: [{name}.png]({name}.png) (`-o {name}.png`) · terminal view: [{name}.txt]({name}.txt)",
             "",
         ]
-        print(f"wrote samples/{name}.svg and samples/{name}.txt")
+        print(f"wrote samples/{name}.svg, {name}.png and {name}.txt")
     (HERE / "README.md").write_text("\n".join(readme), encoding="utf-8")
     print("wrote samples/README.md")
 

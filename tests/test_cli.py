@@ -93,7 +93,7 @@ def test_plain_output_lists_value_partials_and_graph():
 
 BAD = [
     # (args, fragment of the one-line message)
-    (["u*v", "--at", "u=1"], "v has no value: add --at v=..."),
+    (["u*v", "--at", "u=1"], "v at column 3 has no value: add --at v=..."),
     (["sine(x)", "--at", "x=1"], "did you mean 'sin'"),
     (["x +* 2", "--at", "x=1"], "column 4"),
     (["x", "--at", "x=abc"], "x=abc is not a number"),
@@ -128,7 +128,11 @@ def test_bad_input_is_one_clear_error_and_exit_2(args, fragment):
     assert r.exit_code == 2, r.output
     assert fragment in r.stderr
     assert "Traceback" not in r.output + r.stderr
-    assert r.stdout == ""
+    if "--json" in args:  # a program asking for JSON gets the error as a gradviz/1 document
+        doc = json.loads(r.stdout)
+        assert doc["schema"] == "gradviz/1" and fragment in doc["error"]["message"]
+    else:
+        assert r.stdout == ""
 
 
 def test_caret_under_the_column():
@@ -167,7 +171,8 @@ def test_batch_json_lines(tmp_path):
     assert len(docs) == 4
     assert docs[0]["output"]["data"] == 4.0 and list(docs[0]["inputs"]) == ["x"]
     assert docs[1]["inputs"]["u"]["grad"] == 4.0
-    assert docs[2] == {"error": {"line": 5, "message": docs[2]["error"]["message"], "column": 5}}
+    assert docs[2] == {"schema": "gradviz/1", "error": {"line": 5, "message": docs[2]["error"]["message"],
+                                                        "column": 5, "kind": "parse"}}
     assert docs[3]["inputs"]["a"]["grad"] == 3.0 and docs[3]["inputs"]["b"]["grad"] is None
 
 

@@ -86,13 +86,16 @@ def test_format_svg_to_stdout():
     assert "AddBackward0" in svg_texts(r.stdout_bytes)
 
 
-@pytest.mark.parametrize("fmt", ["png", "pdf"])
-def test_png_pdf_without_system_dot_exit_2_naming_graphviz(fmt, no_dot_on_path, tmp_path):
+@pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("pdf", b"%PDF")])
+def test_png_pdf_without_system_dot(fmt, magic, no_dot_on_path, tmp_path):
     r = run([*UV, "-o", str(tmp_path / f"g.{fmt}")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / f"g.{fmt}").read_bytes().startswith(magic)
+    r = run([*UV, "--renderer", "system", "-o", str(tmp_path / f"h.{fmt}")])
     assert r.exit_code == 2
     assert "Graphviz" in r.output and "install" in r.output
     assert "Traceback" not in r.output
-    assert not (tmp_path / f"g.{fmt}").exists()
+    assert not (tmp_path / f"h.{fmt}").exists()
 
 
 def test_json_and_another_format_conflict():

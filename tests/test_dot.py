@@ -168,19 +168,21 @@ NASTY_SOURCE = '<f>|{"g"}'
 
 
 def _nasty_trace():
-    """A hand-made graph whose names, saved values and expression hold every DOT/record metacharacter."""
-    leaf = Tensor(np.float32(2.0), requires_grad=True, name=NASTY_NAME)
-    acc = BackwardFunction("AccumulateGrad", variable=leaf)
-    fn = BackwardFunction("MulBackward0", next_functions=[acc, None],
-                          saved={"other": NASTY_SAVED, "self": np.float32(2.0)})
-    out = Tensor(np.float32(4.0), requires_grad=True, grad_fn=fn,
-                 node=types.SimpleNamespace(start=0, end=len(NASTY_SOURCE), args=(), kwargs=()))
-    fn.output = out
-    leaf.grad = np.float32(2.0)
-    leaf.id, out.id, fn.id, acc.id = "t0", "t1", "f0", "f1"
-    graph = Graph(out, {NASTY_NAME: leaf}, [leaf, out], fn, [fn, acc], NASTY_SOURCE, "float32")
-    steps = [Step(fn, np.float32(1.0), [np.float32(2.0), None]), Step(acc, np.float32(2.0), [], None, leaf.grad)]
-    return types.SimpleNamespace(graph=graph, steps=steps, backward_error=None, warnings=[], extras={})
+    """A graph whose names, saved values and expression hold every DOT/record metacharacter
+    (built with the tracer directly: the expression language has no such names)."""
+    from gradviz.engine import backward
+    from gradviz.graph import Graph, Tracer
+    from gradviz.ops import OPS
+    from gradviz.result import Trace
+
+    graph = Graph(NASTY_SOURCE, "float32")
+    tr = Tracer(graph)
+    leaf = tr.leaf(NASTY_NAME, 2.0, True)
+    out = tr.apply(OPS["mul"], (leaf, 2.0), {}, types.SimpleNamespace(start=0, end=len(NASTY_SOURCE), args=(), kwargs=()))
+    graph.output_index = graph.root_index = out.index
+    steps = backward(graph)
+    graph.consts[(out.index, 1)] = NASTY_SAVED  # what the function shows as its saved "other"
+    return Trace(graph, steps, None, [])
 
 
 @pytest.mark.parametrize("rankdir", ["LR", "TB"])

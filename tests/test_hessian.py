@@ -13,7 +13,7 @@ from expressions import EXPRESSIONS, VALUES, trace_or_reject, used_names
 from gradviz.cli import main
 from gradviz.errors import EvalError
 from gradviz.higher import second_order
-from gradviz.learn import double_backward_json, double_backward_traces, hessian_json
+from gradviz.learn import double_backward_json, hessian_json
 from test_golden import graph_str
 
 
@@ -83,7 +83,7 @@ def test_a_constant_gradient_has_no_graph():
 def test_double_backward_traces_draw_with_the_existing_renderers():
     from gradviz.render.dot import dot_source
 
-    traces = double_backward_traces(gradviz.trace("x**2", at={"x": 2}))
+    traces = second_order(gradviz.trace("x**2", at={"x": 2})).traces()
     assert traces["x"].graph.root.name == "MulBackward0"
     assert "∂f/∂x" in dot_source(traces["x"])
 

@@ -249,3 +249,16 @@ def test_retained_grads_match_pytorch_random(expr, values):
     ours, pairs, received = _torch_retained(expr, at, "float64")
     for fn in pairs:
         np.testing.assert_allclose(fn.output.grad, received[id(fn)].numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_steps_json_writes_float32_values_as_float32_text():
+    # 0-d gradients are Python floats on the tape; the section still writes the dtype's shortest text
+    doc = steps_json(gradviz.trace("x*y", at={"x": 0.1, "y": 0.3}))
+    mul = doc[0]
+    assert [r["grad"] for r in mul["rules"]] == [0.3, 0.1]
+    assert mul["grads_out"] == [0.3, 0.1]
+    text = gradviz.trace("x*y", at={"x": 0.1, "y": 0.3})
+    from gradviz.learn import analyse
+
+    analyse(text, steps=True)
+    assert '"grads_out":[0.3,0.1]' in text.to_json()

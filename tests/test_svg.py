@@ -273,22 +273,19 @@ def test_cache_dir_env_and_default(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- render() dispatch
 
 
-def test_without_dot_svg_works_and_png_pdf_explain(no_dot_path):
+def test_without_dot_svg_png_pdf_work(no_dot_path):
     assert "b" in svg_texts(render(SIMPLE, "svg"))
-    for fmt in ("png", "pdf"):
-        with pytest.raises(RenderError) as info:
-            render(SIMPLE, fmt)
-        msg = info.value.message
-        assert fmt.upper() in msg and "Graphviz" in msg and "PATH" in msg
-        assert "-o graph.svg" in msg and "\n" not in msg
-    with pytest.raises(RenderError, match="Graphviz 'dot'"):
-        render(SIMPLE, "svg", renderer="system")
+    assert render(SIMPLE, "png").startswith(b"\x89PNG\r\n\x1a\n")
+    assert render(SIMPLE, "pdf").startswith(b"%PDF")
+    with pytest.raises(RenderError, match="Graphviz 'dot'") as info:
+        render(SIMPLE, "png", renderer="system")
+    assert "PATH" in info.value.message and "\n" not in info.value.message
 
 
-def test_embedded_renderer_only_writes_svg():
-    with pytest.raises(RenderError, match="embedded Graphviz can only write SVG"):
-        render(SIMPLE, "png", renderer="embedded")
+def test_embedded_renderer_writes_every_format():
     assert render(SIMPLE, "svg", renderer="embedded") == render_svg(SIMPLE)
+    assert render(SIMPLE, "png", renderer="embedded").startswith(b"\x89PNG")
+    assert render(SIMPLE, "pdf", renderer="embedded").startswith(b"%PDF")
 
 
 def test_unknown_format_and_renderer():
@@ -303,7 +300,7 @@ def test_unknown_format_and_renderer():
 def test_system_dot_gets_source_on_stdin(monkeypatch, tmp_path):
     bindir = fake_dot(tmp_path / "bin", 'printf "fake %s\\n" "$1"\nexec cat\n')
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
-    assert render(SPECIAL_DOT, "png") == b"fake -Tpng\n" + SPECIAL_DOT.encode("utf-8")
+    assert render(SPECIAL_DOT, "png", renderer="system") == b"fake -Tpng\n" + SPECIAL_DOT.encode("utf-8")
     assert render_system(SIMPLE, "svg") == b"fake -Tsvg\n" + SIMPLE.encode()
 
 
@@ -318,7 +315,7 @@ def test_system_dot_failure_reports_first_stderr_line(monkeypatch, tmp_path):
     bindir = fake_dot(tmp_path / "bin", body)
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     with pytest.raises(RenderError) as info:
-        render(SIMPLE, "pdf")
+        render(SIMPLE, "pdf", renderer="system")
     assert info.value.message == (
         "Graphviz 'dot' failed to write PDF: Error: <stdin>: syntax error in line 1 near '->'"
     )
@@ -336,9 +333,166 @@ def test_pdf_creation_date_is_pinned():
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="no system Graphviz 'dot'")
 def test_real_system_dot():
-    png = render(SPECIAL_DOT, "png")
+    png = render(SPECIAL_DOT, "png", renderer="system")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    pdf = render(SPECIAL_DOT, "pdf")
+    pdf = render(SPECIAL_DOT, "pdf", renderer="system")
     assert pdf.startswith(b"%PDF")
-    assert render(SPECIAL_DOT, "pdf") == pdf
+    assert render(SPECIAL_DOT, "pdf", renderer="system") == pdf
     assert PLAIN_LABEL in svg_texts(render(SPECIAL_DOT, "svg", renderer="system"))
+
+
+# --------------------------------------------------------------------------- hostile inputs (issue 16 item 9)
+
+# Each runs in a child process under a time and address-space limit, so a regression
+# (a hang, a 4 GB reservation) fails the test instead of stalling or swapping the suite.
+_LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+from gradviz.render import svg
+{body}
+"""
+
+
+def run_limited(body: str, tmp_path, limit: int = 1_500_000_000, timeout: float = 60, **env):
+    code = _LIMITED.format(limit=limit, body=body)
+    environ = dict(__import__("os").environ, GRADVIZ_CACHE_DIR=str(tmp_path / "cache"), **env)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=environ)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_renders_under_a_small_address_space_and_in_threads(tmp_path):
+    # wasmtime's default reserved ~4.3 GB per instance: one render failed under ulimit -v 4.5 GB.
+    body = (
+        "import threading\n"
+        "dot = 'digraph { ' + ' '.join(f'n{i} -> n{i+1} [label=\"g {i}\"];' for i in range(300)) + ' }'\n"
+        "assert svg.render_svg(dot).startswith(b'<?xml')\n"
+        "out = []\n"
+        "threads = [threading.Thread(target=lambda: out.append(len(svg.render_svg(dot)))) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "assert len(out) == 4 and len(set(out)) == 1, out\n"
+        "print('ok')\n"
+    )
+    assert run_limited(body, tmp_path, limit=1_500_000_000).strip() == "ok"
+
+
+def _special_file(kind: str, target: Path) -> None:
+    import os
+    import stat
+
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "zero":
+        os.mknod(target, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # a /dev/zero of our own
+    elif kind == "huge":
+        with open(target, "wb") as fh:
+            fh.truncate(svg._CACHE_MAX_BYTES + 1)  # sparse: costs no disk
+    else:
+        target.mkdir()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "huge", "dir"])
+def test_cache_path_that_is_not_a_regular_file_is_skipped(kind, tmp_path):
+    import os
+    import stat
+    import threading
+
+    import wasmtime
+
+    target = tmp_path / "graphviz.cwasm"
+    _special_file(kind, target)
+    before = os.lstat(target)
+    found = []
+    # In a daemon thread: a regression (a blocking open, an endless read) fails the test, not the suite.
+    reader = threading.Thread(target=lambda: found.append(svg._read_cache(wasmtime.Engine(), target)),
+                              daemon=True)
+    reader.start()
+    reader.join(20)
+    assert not reader.is_alive(), f"reading a {kind} as the cache did not return"
+    assert found == [None]
+
+    class Module:
+        def serialize(self):
+            return b"compiled code"
+
+    svg._write_cache(Module(), target)
+    after = os.lstat(target)
+    if kind == "huge":  # a regular file is ours to replace
+        assert stat.S_ISREG(after.st_mode) and after.st_size < 100
+    else:  # a FIFO, a device or a folder is left exactly as it was
+        assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode) and after.st_ino == before.st_ino
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_fifo_cache_end_to_end(tmp_path, cached_file):
+    # The whole path in a child process under a time limit: a FIFO where the cache file is.
+    (tmp_path / "cache").mkdir()
+    _special_file("fifo", tmp_path / "cache" / cached_file.name)
+    assert int(run_limited("print(len(svg.render_svg('digraph { a -> b }')))\n", tmp_path, timeout=60)) > 100
+
+
+def test_embedded_render_times_out(monkeypatch):
+    monkeypatch.setenv("GRADVIZ_RENDER_TIMEOUT", "0.3")
+    dot = "digraph { " + " ".join(f'b{i} -> a [label="g {i}"];' for i in range(3000)) + " }"  # ~1.5 s
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(RenderError, match=r"did not finish .* in 0.3 s") as info:
+        render_svg(dot)
+    assert time.monotonic() - start < 10
+    assert "--max-nodes" in info.value.message
+    assert "b" in svg_texts(render_svg(SIMPLE))  # the engine still works
+
+
+def test_embedded_out_of_memory_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(svg, "MEMORY_LIMIT", 24 << 20)
+    dot = "digraph { " + " ".join(f'n{i} -> n{i+1} [label="edge {i}"];' for i in range(6000)) + " }"
+    with pytest.raises(RenderError, match="ran out of memory") as info:
+        render_svg(dot)
+    assert "--max-nodes" in info.value.message and "backtrace" not in info.value.message
+    monkeypatch.undo()
+    assert "b" in svg_texts(render_svg(SIMPLE))
+
+
+def test_bad_timeout_setting(monkeypatch):
+    monkeypatch.setenv("GRADVIZ_RENDER_TIMEOUT", "soon")
+    with pytest.raises(RenderError, match="GRADVIZ_RENDER_TIMEOUT"):
+        render_svg(SIMPLE)
+
+
+@posix_only
+def test_hung_system_dot_times_out(monkeypatch, tmp_path):
+    # The child of the fake dot keeps the pipes open: the whole session must be stopped.
+    bindir = fake_dot(tmp_path / "bin", "sleep 60 &\nsleep 60\n")
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    monkeypatch.setenv("GRADVIZ_RENDER_TIMEOUT", "0.5")
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(RenderError, match=r"'dot' did not finish in 0.5 s"):
+        render(SIMPLE, "svg", renderer="system")
+    assert time.monotonic() - start < 10
+
+
+def test_renders_without_a_writable_temporary_folder(monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    assert "b" in svg_texts(render_svg(SIMPLE))
+    with pytest.raises(RenderError, match="could not render"):
+        render_svg("digraph { a -> ")
+
+
+def test_no_thread_left_running_after_renders():
+    import threading
+    import time
+
+    render_svg(SIMPLE)
+    deadline = time.monotonic() + 5
+    while any(t.name == "gradviz-wasm-epoch" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "gradviz-wasm-epoch" for t in threading.enumerate())

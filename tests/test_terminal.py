@@ -171,33 +171,20 @@ def test_vectors_fit_80_columns():
 
 
 def _shared_function_trace():
-    """f = g + g where g = x*y is one tensor (so one MulBackward0 reached twice): built by hand,
-    as the expression language has no way to name g."""
-    x = Tensor(np.float32(2.0), requires_grad=True, name="x")
-    y = Tensor(np.float32(3.0), requires_grad=True, name="y")
-    acc_x = BackwardFunction("AccumulateGrad", variable=x)
-    acc_y = BackwardFunction("AccumulateGrad", variable=y)
-    mul = BackwardFunction("MulBackward0", next_functions=[acc_x, acc_y],
-                           saved={"other": np.float32(3.0), "self": np.float32(2.0)})
-    g = Tensor(np.float32(6.0), requires_grad=True, grad_fn=mul)
-    mul.output = g
-    add = BackwardFunction("AddBackward0", next_functions=[mul, mul], saved={"alpha": 1})
-    f = Tensor(np.float32(12.0), requires_grad=True, grad_fn=add, node=types.SimpleNamespace(start=0, end=5))
-    add.output = f
-    x.grad, y.grad = np.float32(6.0), np.float32(4.0)
-    for i, t in enumerate([x, y, g, f]):
-        t.id = f"t{i}"
-    for i, fn in enumerate([add, mul, acc_x, acc_y]):
-        fn.id = f"f{i}"
-    graph = Graph(f, {"x": x, "y": y}, [x, y, g, f], add, [add, mul, acc_x, acc_y], "g + g", "float32")
-    one, two = np.float32(1.0), np.float32(2.0)
-    steps = [
-        Step(add, one, [one, one]),
-        Step(mul, two, [np.float32(6.0), np.float32(4.0)]),
-        Step(acc_x, np.float32(6.0), [], None, x.grad),
-        Step(acc_y, np.float32(4.0), [], None, y.grad),
-    ]
-    return types.SimpleNamespace(graph=graph, steps=steps, backward_error=None, warnings=[], extras={})
+    """f = g + g where g = x*y is one tensor (so one MulBackward0 reached twice): built with the
+    tracer directly, as the expression language has no way to name g."""
+    from gradviz.engine import backward
+    from gradviz.graph import Graph, Tracer
+    from gradviz.ops import OPS
+    from gradviz.result import Trace
+
+    graph = Graph("g + g", "float32")
+    tr = Tracer(graph)
+    x, y = tr.leaf("x", 2.0, True), tr.leaf("y", 3.0, True)
+    g = tr.apply(OPS["mul"], (x, y))
+    f = tr.apply(OPS["add"], (g, g), {"alpha": 1}, types.SimpleNamespace(start=0, end=5))
+    graph.output_index = graph.root_index = f.index
+    return Trace(graph, backward(graph), None, [])
 
 
 def test_shared_function_is_expanded_once_and_referenced_after():

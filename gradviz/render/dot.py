@@ -35,7 +35,10 @@ TEXT_WIDTH = 48
 #: collapsed runs described one by one in the note under the diagram
 NOTED_RUNS = 3
 
-FONT = "Helvetica"
+# Graphviz sizes boxes with its built-in width table for this font, which is the font's
+# own advance widths; PNG and PDF are drawn with the same font file (render/fonts/), so
+# the text drawn is the text measured (render/raster.py).
+FONT = "DejaVu Sans"
 COLORS = {
     "leaf": ("#dbeafe", "#2563eb"),  # (fill, border)
     "function": ("#ffedd5", "#ea580c"),
@@ -84,33 +87,25 @@ def _style(kind: str, **extra) -> dict:
 def _no_grad_links(graph, functions) -> list:
     """(input Tensor, function) pairs: an input with requires_grad=False that ``function`` used.
 
-    PyTorch keeps no such edge (the entry is None in next_functions), so it is
-    found in the expression: the operands of the function's sub-expression
-    that need no grad, searched down to the names they read.
+    PyTorch keeps no such edge (the entry is None in next_functions), so it is found on the
+    tape: the function's operands that need no grad, followed down to the inputs they read.
     """
-    tensor_of = None
     links, seen = [], set()
     for fn in functions:
         out = fn.output
-        if out is None or out.node is None or None not in fn.next_functions:
+        if out is None or None not in fn.next_functions:
             continue
-        if tensor_of is None:
-            tensor_of = {id(t.node): t for t in graph.tensors if t.node is not None}
-        operands = list(out.node.args) + [value for _, value in out.node.kwargs]
-        stack = operands[::-1]
+        g = out.graph
+        stack = [k for k in reversed(g.operands(out.index)) if k >= 0 and not g.req[k]]
         while stack:
-            node = stack.pop()
-            if node.kind == "name":
-                t = graph.inputs.get(node.op)
-                if t is not None and not t.requires_grad and (id(t), id(fn)) not in seen:
-                    seen.add((id(t), id(fn)))
+            k = stack.pop()
+            if g.op[k] is None:  # a leaf: an input (or a constant expression's value)
+                t = g.tensor(k)
+                if t.name is not None and (k, id(fn)) not in seen:
+                    seen.add((k, id(fn)))
                     links.append((t, fn))
                 continue
-            t = tensor_of.get(id(node))
-            if t is not None and t.requires_grad:
-                continue  # its inputs are reached through next_functions, not here
-            stack.extend(reversed(node.args))
-            stack.extend(value for _, value in reversed(node.kwargs))
+            stack.extend(j for j in reversed(g.operands(k)) if j >= 0)
     return links
 
 
@@ -133,7 +128,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     fl = flow(trace)
     dot = graphviz.Digraph("gradviz")
     dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
-    # Generous margins: viewers without Helvetica draw text wider than Graphviz measured it.
+    # Margins also cover what Graphviz underestimates: it counts a non-ASCII character as spaces.
     dot.attr("node", shape="Mrecord", style="filled", fontname=FONT, fontsize="11", penwidth="1.2",
              margin="0.16,0.06")
     dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
@@ -151,20 +146,20 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     no_grad = _no_grad_links(g, functions)
     drawn_leaves = [fn.variable for fn in functions if fn.variable is not None]
     leaf_ids = {id(t) for t in drawn_leaves}
-    for t in g.tensors:
+    for t in g.inputs.values():  # the leaves drawn are inputs (in creation order: they come first)
         if not t.is_leaf or t is g.output and t.name is None:
             continue
         if id(t) in leaf_ids:
             _leaf_node(dot, g, t, rankdir, is_output=t is g.output)
         elif not t.requires_grad and t.name is not None:
-            fields = [_titled(t.name, t), f"data = {format_tensor(t.data, LABEL_ITEMS)}", "requires_grad=False"]
+            fields = [_titled(t.name, t), f"data = {format_tensor(t.value, LABEL_ITEMS)}", "requires_grad=False"]
             dot.node(t.id, _label(fields, rankdir),
                      **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
     out = g.output
     out_is_leaf_node = id(out) in leaf_ids
     if not out_is_leaf_node:
         fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out),
-                  f"data = {format_tensor(out.data, LABEL_ITEMS)}"]
+                  f"data = {format_tensor(out.value, LABEL_ITEMS)}"]
         if g.root is None:
             fields.append("requires_grad=False: no backward graph")
         dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000),
@@ -184,7 +179,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
         if fn.variable is not None:
             dot.node(fn.id, _label(["AccumulateGrad"], rankdir), **_style("accumulate", fontsize="10"))
             continue
-        saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved.items()]
+        saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved_raw.items()]
         fields = [fn.name] + ([saved] if saved else [])
         tip = fn.name + (f" (from {tensor_text(g, fn.output)})" if fn.output is not None else "")
         dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(tip), **_style("function"))
@@ -195,7 +190,7 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     for fn in nodes:
         if type(fn) is not Collapsed and fn.variable is not None:
             leaf = fn.variable
-            grad = leaf.grad if trace.steps else None
+            grad = leaf.grad_value if trace.steps else None
             dot.edge(leaf.id, fn.id, label=_grad_label(grad, prefix="+= "))
             continue
         for i, nxt in enumerate(view.next_functions(fn)):
@@ -266,12 +261,12 @@ def _label(fields: list, rankdir: str):
 
 def _titled(title: str, t) -> str:
     """A node's title, with the tensor's shape when it is not a scalar: ``W  shape (2, 3)``."""
-    return f"{title}  shape {format_shape(t.data.shape)}" if t.data.ndim else title
+    return f"{title}  shape {format_shape(t.shape)}" if t.ndim else title
 
 
 def _leaf_node(dot, g, t, rankdir: str, is_output: bool) -> None:
-    grad = "None" if t.grad is None else format_tensor(t.grad, LABEL_ITEMS)
-    fields = [_titled(t.name or tensor_text(g, t), t), f"data = {format_tensor(t.data, LABEL_ITEMS)}",
+    grad = "None" if t.grad_value is None else format_tensor(t.grad_value, LABEL_ITEMS)
+    fields = [_titled(t.name or tensor_text(g, t), t), f"data = {format_tensor(t.value, LABEL_ITEMS)}",
               f"grad = {grad}"]
     extra = {"penwidth": "2", "color": COLORS["output"][1]} if is_output else {}
     dot.node(t.id, _label(fields, rankdir), **_style("leaf", **extra))

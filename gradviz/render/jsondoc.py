@@ -7,175 +7,31 @@ assigned deterministically and keys are written in a fixed order.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
+from array import array as _array
 from typing import Iterator
 
-import numpy as np
+from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
 
 SCHEMA = "gradviz/1"
 
 
-def number(x):
-    """A float32/float64 value as the shortest decimal that reads back to it, or a string for nan/inf."""
-    if isinstance(x, np.float32):  # the common case first
-        f = float(str(x))  # shortest repr that round-trips in float32 (0.1, not 0.10000000149)
-    elif isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    elif isinstance(x, (int, np.integer)):
-        return int(x)
-    else:
-        f = float(x)
-    if math.isfinite(f):
-        return f
-    if math.isnan(f):
-        return "NaN"
-    return "Infinity" if f > 0 else "-Infinity"
-
-
-def array(a):
-    """A numpy array (or number) as a number or nested lists of numbers."""
-    if a is None:
-        return None
-    if type(a) is np.ndarray and not a.shape:  # the common case first: a 0-d tensor
-        return number(a[()])
-    if isinstance(a, (int, float, np.integer, np.floating, bool, np.bool_)):
-        return number(a)
-    a = np.asarray(a)
-    if a.ndim == 0:
-        return number(a[()])
-    if a.dtype == np.float64:
-        flat = [number(v) for v in a.ravel().tolist()]
-    elif a.dtype.kind == "f":
-        flat = [number(v) for v in a.ravel()]
-    else:
-        flat = [number(v) for v in a.ravel().tolist()]
-    # rebuild the nesting iteratively (no recursion over dimensions' sizes)
-    for size in reversed(a.shape[1:]):
-        flat = [flat[i:i + size] for i in range(0, len(flat), size)]
-    return flat
-
-
-def saved_value(v):
-    """A saved attribute: arrays as data, tuples (sizes, dims) as lists, numbers as given."""
-    if v is None:
-        return None
-    if isinstance(v, (tuple, list)):
-        return [saved_value(x) for x in v]  # shallow: sizes/dims are flat tuples of ints
-    if isinstance(v, np.ndarray):
-        return array(v)
-    return number(v)
-
-
-def tensor_entry(t, graph) -> dict:
-    node = t.node
-    return {
-        "id": t.id,
-        "name": t.name,
-        "span": None if t.name or node is None else [node.start, node.end],
-        "data": array(t.data),
-        "shape": list(t.data.shape),
-        "requires_grad": bool(t.requires_grad),
-        "is_leaf": bool(t.is_leaf),
-        "grad_fn": t.grad_fn.id if t.grad_fn is not None and t.grad_fn.id else None,
-        "grad": array(t.grad),
-    }
-
-
-def function_entry(fn) -> dict:
-    entry = {
-        "id": fn.id,
-        "name": fn.name,
-        "next_functions": [n.id if n is not None else None for n in fn.next_functions],
-    }
-    if fn.variable is not None:
-        entry["variable"] = fn.variable.name
-        entry["tensor"] = fn.variable.id
-    else:
-        entry["saved"] = {k: saved_value(v) for k, v in fn.saved.items()}
-        entry["tensor"] = fn.output.id if fn.output is not None else None
-    return entry
-
-
-class Lazy:
-    """A big part of a document — the inputs, the graph's functions or its tensors — kept as
-    its items and how to write one, so that :func:`iter_json` can write it a batch at a time
-    and a million-term document never exists whole in memory.
-
-    ``entry(item)`` is the item's dict; ``text(item)`` is exactly ``dumps(entry(item))``.
-    For an object (``inputs``) the items are ``(name, item)`` pairs.
-    """
-
-    __slots__ = ("items", "entry", "text", "is_object")
-
-    def __init__(self, items, entry, text, is_object: bool = False):
-        self.items = items
-        self.entry = entry
-        self.text = text
-        self.is_object = is_object
-
-    def materialize(self):
-        if self.is_object:
-            return {name: self.entry(item) for name, item in self.items}
-        return [self.entry(item) for item in self.items]
-
-
-def input_entry(t) -> dict:
-    return {
-        "data": array(t.data),
-        "shape": list(t.data.shape),
-        "requires_grad": bool(t.requires_grad),
-        "grad": array(t.grad),
-    }
-
-
-def document(result, lazy: bool = False) -> dict:
-    """The ``gradviz/1`` document for a :class:`gradviz.result.Trace`.
-
-    With ``lazy``, ``inputs``, ``graph.functions`` and ``graph.tensors`` are :class:`Lazy`
-    (for :func:`iter_json`); otherwise every part is plain dicts and lists.
-    """
-    g = result.graph
-    out = g.output
-    texts = _Texts()
-    inputs = Lazy(g.inputs.items(), input_entry, texts.input, is_object=True)
-    functions = Lazy(g.functions, function_entry, texts.function)
-    tensors = Lazy(g.tensors, lambda t: tensor_entry(t, g), texts.tensor)
-    if not lazy:
-        inputs, functions, tensors = inputs.materialize(), functions.materialize(), tensors.materialize()
-    doc = {
-        "schema": SCHEMA,
-        "expression": g.source,
-        "dtype": g.dtype,
-        "output": {
-            "data": array(out.data),
-            "shape": list(out.data.shape),
-            "requires_grad": bool(out.requires_grad),
-            "grad_fn": out.grad_fn.name if out.grad_fn is not None else None,
-        },
-        "inputs": inputs,
-        "graph": {
-            "root": g.root.id if g.root is not None else None,
-            "functions": functions,
-            "tensors": tensors,
-        },
-    }
-    if result.backward_error:
-        doc["backward_error"] = result.backward_error
-    doc.update(result.extras)
-    return doc
+def document(result) -> dict:
+    """The ``gradviz/1`` document for a :class:`gradviz.result.Trace`, as Python objects
+    (read back from the one writer's text, so the two never differ)."""
+    return json.loads("".join(iter_json(result)))
 
 
 # ---------------------------------------------------------------------------
-# The entries' text, written directly. A large graph is millions of 0-d tensors and
-# their functions: building a dict for each and encoding it cost three times as much
-# as writing the text. Each method of _Texts returns exactly ``dumps`` of its entry
-# (tests/test_jsondoc.py checks it on every golden expression) and falls back to
-# that for anything but 0-d values.
+# Numbers as JSON text. A large graph is millions of 0-d tensors: their values are Python
+# floats on the tape, written here without numpy (f32_text gives numpy's shortest float32
+# text, ``str(np.float32(v))``, exactly: tests/test_jsondoc.py checks it).
 # ---------------------------------------------------------------------------
 
 _string = json.encoder.encode_basestring  # a str as a quoted JSON string (what dumps writes)
+_F32 = _array("f", [0.0])
+_SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
 
 
 def _str(s) -> str:
@@ -186,59 +42,65 @@ def _bool(b) -> str:
     return "true" if b else "false"
 
 
-class _Texts:
-    """Writes entries' text, remembering each 0-d array's (a leaf's value is written as its
-    tensor's data, its input's data and the saved self/other of every function using it)."""
+def f32_text(v: float) -> str:
+    """A float32 value's JSON text: the shortest decimal that reads back to it in float32
+    (numpy's ``str(np.float32(v))``: 0.1, not 0.10000000149); nan and ±inf as the strings
+    the schema uses."""
+    if v != v:
+        return '"NaN"'
+    if v == 0:
+        return repr(v)  # 0.0 or -0.0
+    if v in (math.inf, -math.inf):
+        return '"Infinity"' if v > 0 else '"-Infinity"'
+    a = abs(v)
+    if a < _SMALLEST_NORMAL_F32 or math.frexp(a)[0] == 0.5:
+        return _f32_text_careful(v)
+    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: find the
+    # shortest from 8 down (most values need 8 or 9 digits).
+    b = _F32
+    f8 = float("%.8g" % v)
+    b[0] = f8
+    if b[0] != v:
+        return repr(float("%.9g" % v))
+    f7 = float("%.7g" % v)
+    b[0] = f7
+    if b[0] != v:
+        return repr(f8)
+    # Six significant digits are always finer than a float32 interval is wide, so when the
+    # shortest has at most 6 digits it is '%.6g' (which drops trailing zeros).
+    f6 = float("%.6g" % v)
+    b[0] = f6
+    return repr(f6 if b[0] == v else f7)
 
-    def __init__(self):
-        self.memo: dict[int, str] = {}  # id of a live 0-d array -> its text
 
-    def scalar(self, a) -> str | None:
-        """``dumps(array(a))`` for None or a 0-d value; None for anything else."""
-        if a is None:
-            return "null"
-        if type(a) is np.ndarray:
-            if a.shape:
-                return None
-            text = self.memo.get(id(a))
-            if text is None:
-                text = self.memo[id(a)] = _number_text(number(a[()]))
-            return text
-        if not isinstance(a, (int, float, np.integer, np.floating, bool, np.bool_)):
-            return None
-        return _number_text(number(a))
+def _f32_text_careful(v: float) -> str:
+    """f32_text for subnormals (coarser than 6 digits) and powers of two (whose interval is
+    twice as wide above as below): every digit count, the nearest decimal first."""
+    b = _F32
+    for p in range(1, 10):
+        s = "%.*e" % (p - 1, v)
+        f = float(s)
+        b[0] = f
+        if b[0] == v:
+            return repr(f)
+        mantissa, exponent = s.split("e")
+        digits = int(mantissa.replace(".", ""))
+        e = int(exponent) - (p - 1)
+        for d in ((digits - 1, digits + 1) if v > 0 else (digits + 1, digits - 1)):
+            f = float(f"{d}e{e}")
+            b[0] = f
+            if b[0] == v:
+                return repr(f)
+    return repr(float("%.9g" % v))
 
-    def tensor(self, t) -> str:
-        """``dumps(tensor_entry(t, None))``."""
-        data, grad = self.scalar(t.data), self.scalar(t.grad)
-        if data is None or grad is None or t.data.shape:
-            return dumps(tensor_entry(t, None))
-        node = t.node
-        span = "null" if t.name or node is None else f"[{node.start},{node.end}]"
-        grad_fn = t.grad_fn.id if t.grad_fn is not None and t.grad_fn.id else None
-        return (f'{{"id":{_string(t.id)},"name":{_str(t.name)},"span":{span},"data":{data},"shape":[],'
-                f'"requires_grad":{_bool(t.requires_grad)},"is_leaf":{_bool(t.is_leaf)},'
-                f'"grad_fn":{_str(grad_fn)},"grad":{grad}}}')
 
-    def function(self, fn) -> str:
-        """``dumps(function_entry(fn))``."""
-        nexts = ",".join(["null" if n is None else _string(n.id) for n in fn.next_functions])
-        head = f'{{"id":{_string(fn.id)},"name":{_string(fn.name)},"next_functions":[{nexts}]'
-        if fn.variable is not None:
-            return f'{head},"variable":{_str(fn.variable.name)},"tensor":{_str(fn.variable.id)}}}'
-        saved = []
-        for k, v in fn.saved.items():
-            text = None if isinstance(v, (tuple, list)) else self.scalar(v)
-            saved.append(f"{_str(k)}:{dumps(saved_value(v)) if text is None else text}")
-        tensor = fn.output.id if fn.output is not None else None
-        return f'{head},"saved":{{{",".join(saved)}}},"tensor":{_str(tensor)}}}'
-
-    def input(self, t) -> str:
-        """``dumps(input_entry(t))``."""
-        data, grad = self.scalar(t.data), self.scalar(t.grad)
-        if data is None or grad is None or t.data.shape:
-            return dumps(input_entry(t))
-        return f'{{"data":{data},"shape":[],"requires_grad":{_bool(t.requires_grad)},"grad":{grad}}}'
+def f64_text(v: float) -> str:
+    """A float64 value's JSON text (nan and ±inf as the schema's strings)."""
+    if v != v:
+        return '"NaN"'
+    if v in (math.inf, -math.inf):
+        return '"Infinity"' if v > 0 else '"-Infinity"'
+    return repr(v)
 
 
 def _number_text(v) -> str:
@@ -252,51 +114,198 @@ def _number_text(v) -> str:
     return repr(v)  # an int
 
 
-def dumps(doc: dict) -> str:
+def saved_text(v) -> str:
+    """A saved attribute's JSON text: ``dumps(saved_value(v))``."""
+    if v is None:
+        return "null"
+    t = type(v)
+    if t is int:
+        return repr(v)
+    if t is float:
+        return f64_text(v)
+    if t is bool:
+        return _bool(v)
+    return dumps(saved_value(v))
+
+
+def dumps(doc) -> str:
     """Serialize a document: one line, strict JSON (no NaN literals), stable key order."""
     return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def iter_json(result, batch: int = 1000) -> Iterator[str]:
-    """``dumps(document(result))`` in pieces, byte for byte, holding one batch of entries at a time.
-
-    Objects are written key by key (descending into those that hold a :class:`Lazy` part) and
-    Lazy parts ``batch`` entries at a time; everything else is one :func:`dumps` call.
-    """
-    stack = [iter(document(result, lazy=True).items())]
-    yield "{"
-    first = True
-    while stack:
-        for key, value in stack[-1]:
-            yield ("" if first else ",") + dumps(key) + ":"
-            first = False
-            if isinstance(value, Lazy):
-                yield from _lazy_pieces(value, batch)
-            elif isinstance(value, dict) and any(isinstance(v, Lazy) for v in value.values()):
-                yield "{"
-                stack.append(iter(value.items()))
-                first = True
-                break
-            else:
-                yield dumps(value)
-        else:  # this object is finished
-            stack.pop()
-            yield "}"
-            first = False
+_MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
 
 
-def _lazy_pieces(part: Lazy, batch: int) -> Iterator[str]:
-    text = part.text
-    if part.is_object:
-        texts = (f"{_string(name)}:{text(item)}" for name, item in part.items)
-    else:
-        texts = map(text, part.items)
-    yield "{" if part.is_object else "["
-    separator = ""
-    while True:
-        chunk = list(itertools.islice(texts, batch))
-        if not chunk:
-            break
-        yield separator + ",".join(chunk)
-        separator = ","
-    yield "}" if part.is_object else "]"
+class _Values:
+    """Tensor values' text for one document: the tape's floats (remembered, as a leaf's value is
+    written up to four times) and arrays."""
+
+    def __init__(self, dtype: str):
+        self.text = f32_text if dtype == "float32" else f64_text
+        self.memo: dict = {}
+        #: id of an array the graph holds (alive while the document is written) -> its text:
+        #: a weight matrix is saved by every function that uses it
+        self.arrays: dict = {}
+
+    def __call__(self, v) -> str:
+        if type(v) is float:
+            memo = self.memo
+            t = memo.get(v)
+            if t is None:
+                t = self.text(v)
+                if v == v and v != 0 and len(memo) < _MEMO:  # 0.0 and -0.0 are equal keys
+                    memo[v] = t
+            return t
+        if v is None:
+            return "null"
+        t = self.arrays.get(id(v))
+        if t is None:
+            t = self.arrays[id(v)] = self.array_text(v)
+        return t
+
+    def array_text(self, a) -> str:
+        """``dumps(array(a))``, written directly for float arrays."""
+        if a.size == 0 or a.ndim == 0 or a.dtype.kind != "f":
+            return dumps(array(a))
+        text, memo_get = self.text, self.memo.get
+        items = [memo_get(x) or text(x) for x in a.ravel().tolist()]
+        for size in reversed(a.shape[1:]):
+            items = ["[" + ",".join(items[k:k + size]) + "]" for k in range(0, len(items), size)]
+        return "[" + ",".join(items) + "]"
+
+
+def _shape_text(shape) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+def iter_json(result, batch: int = 4096) -> Iterator[str]:
+    """The ``gradviz/1`` document's text in pieces of ``batch`` entries, read from the graph's tape
+    (a million-term document never exists whole in memory)."""
+    g = result.graph
+    value = _Values(g.dtype)
+    out = g.output_index
+    fpos = g.function_ids()
+    out_fn = g.op[out] is not None and g.req[out]
+    yield (f'{{"schema":"{SCHEMA}","expression":{_string(g.source)},"dtype":"{g.dtype}",'
+           f'"output":{{"data":{value(g.value[out])},"shape":{_shape_text(g.shape[out])},'
+           f'"requires_grad":{_bool(g.req[out])},'
+           f'"grad_fn":{_string(g.op[out].torch_name) if out_fn else "null"}}},"inputs":{{')
+    yield ",".join(
+        f'{_string(name)}:{{"data":{value(g.value[i])},"shape":{_shape_text(g.shape[i])},'
+        f'"requires_grad":{_bool(g.req[i])},"grad":{value(g.grad.get(i))}}}'
+        for name, i in g.input_index.items())
+    yield f'}},"graph":{{"root":{"null" if g.root_index is None else chr(34) + "f0" + chr(34)},"functions":['
+    order = g.order()
+    functions = _Functions(g, fpos, value)
+    for lo in range(0, len(order), batch):
+        yield ("," if lo else "") + ",".join(functions.texts(order[lo:lo + batch]))
+    yield '],"tensors":['
+    n = len(g.value)
+    for lo in range(0, n, batch):
+        yield ("," if lo else "") + ",".join(_tensor_texts(g, range(lo, min(lo + batch, n)), fpos, value))
+    yield "]}"
+    if result.backward_error:
+        yield f',"backward_error":{dumps(result.backward_error)}'
+    for key, section in result.extras.items():
+        yield f",{dumps(key)}:{dumps(section)}"
+    yield "}"
+
+
+class _Functions:
+    """The graph's functions' entries as text, with what is the same for every use of an op row
+    (its name's text; the saved values' text when they are only its params) written once."""
+
+    def __init__(self, g, fpos, value):
+        self.g, self.fpos, self.value = g, fpos, value
+        self.fixed: dict = {}  # (id of the op, id of its params dict) -> the saved values' text
+
+    def texts(self, indices) -> list[str]:
+        g, fpos, value = self.g, self.fpos, self.value
+        ops, a, b, req, values, consts, params = g.op, g.a, g.b, g.req, g.value, g.consts, g.params
+        fixed = self.fixed
+        memo_get = value.memo.get
+        parts = []
+        for i in indices:
+            op = ops[i]
+            if op is None:
+                parts.append(f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
+                             f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
+                continue
+            x, y = a[i], b[i]
+            nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
+            if y != -2:
+                nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+            p = params[i]
+            key = (id(op), id(p))
+            saved = fixed.get(key)
+            if saved is None:
+                texts = []
+                only_params = True
+                for name, source, arg, when in op.plan:
+                    if when is not None:
+                        only_params = False
+                        k = x if when == 0 else y
+                        if not (k >= 0 and req[k]):
+                            texts.append(f'"{name}":null')
+                            continue
+                    if source == "input":
+                        only_params = False
+                        k = x if arg == 0 else y
+                        if k >= 0:
+                            v = values[k]
+                            vt = memo_get(v) if type(v) is float else None
+                            texts.append(f'"{name}":{vt or value(v)}')
+                        else:
+                            texts.append(f'"{name}":{saved_text(consts[(i, arg)])}')
+                    elif source == "result":
+                        only_params = False
+                        texts.append(f'"{name}":{value(values[i])}')
+                    elif source == "param":
+                        texts.append(f'"{name}":{saved_text(p[arg])}')
+                    else:
+                        only_params = False
+                        texts.append(f'"{name}":{saved_text(g.context(i)[name])}')
+                saved = ",".join(texts)
+                if only_params and len(fixed) < 256:
+                    fixed[key] = saved
+            parts.append(_FUNCTION % (fpos[i], op.torch_name, nexts, saved, i))
+        return parts
+
+
+_FUNCTION = '{"id":"f%d","name":"%s","next_functions":[%s],"saved":{%s},"tensor":"t%d"}'
+
+
+
+# The commonest tensor entry: a 0-d result of an op that needs grad, reached from the root.
+_OP_TENSOR = ('{"id":"t%d","name":null,"span":[%d,%d],"data":%s,"shape":[],"requires_grad":true,'
+              '"is_leaf":false,"grad_fn":"f%d","grad":null}')
+
+
+def _tensor_texts(g, indices, fpos, value) -> list[str]:
+    ops, req, values, shapes, starts, ends, grads = g.op, g.req, g.value, g.shape, g.start, g.end, g.grad
+    name_of, labels, input_names = g.name_of, g.names, g.input_names
+    n_inputs = len(input_names)
+    memo_get = value.memo.get
+    parts = []
+    append = parts.append
+    for i in indices:
+        v = values[i]
+        vt = memo_get(v) if type(v) is float else None
+        if vt is None:
+            vt = value(v)
+        start = starts[i]
+        if (i >= n_inputs and not labels and start >= 0 and ops[i] is not None and req[i]
+                and not shapes[i] and fpos is not None and fpos[i] >= 0 and i not in grads):
+            append(_OP_TENSOR % (i, start, ends[i], vt, fpos[i]))
+            continue
+        name = name_of(i) if labels else (input_names[i] if i < n_inputs else None)
+        has_fn = ops[i] is not None and req[i]
+        grad = grads.get(i)
+        append(f'{{"id":"t{i}","name":{"null" if name is None else _string(name)},'
+               f'"span":{"null" if name or start < 0 else f"[{start},{ends[i]}]"},'
+               f'"data":{vt},"shape":{_shape_text(shapes[i]) if shapes[i] else "[]"},'
+               f'"requires_grad":{"true" if req[i] else "false"},'
+               f'"is_leaf":{"false" if has_fn else "true"},'
+               f'"grad_fn":{chr(34) + "f" + str(fpos[i]) + chr(34) if has_fn and fpos is not None and fpos[i] >= 0 else "null"},'
+               f'"grad":{"null" if grad is None else value(grad)}}}')
+    return parts

@@ -37,12 +37,11 @@ def hessian_table(second) -> Group:
 
 def double_backward_view(trace, second) -> Group:
     """Each input's gradient as a graph of its own (the double-backward graph), as terminal trees."""
-    from ..learn import double_backward_traces
     from .terminal import backward_tree
 
     parts = [Text("Double-backward graph", style="bold")
              .append("  (create_graph=True: each gradient is itself a graph)", style=NOTE)]
-    for name, double in double_backward_traces(trace, second).items():
+    for name, double in second.traces().items():
         if double.graph.root is None:
             value = second.grads[name]
             parts.append(Text(f"∂f/∂{name} = {format_math(value, CELL_ITEMS) if value is not None else 'None'}")

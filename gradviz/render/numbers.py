@@ -17,7 +17,9 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
+from ..graph import TensorValue
+from ..ops import np
+from ..shapes import format_shape
 
 __all__ = ["format_tensor", "format_math", "format_saved", "format_shape", "abbreviate"]
 
@@ -26,12 +28,6 @@ PRECISION = 4
 MAX_ITEMS = 6
 
 _NEWLINES = re.compile(r",?\n\s*")
-
-
-def format_shape(shape) -> str:
-    """``(2, 3)``, ``(3,)``, ``()`` — as Python writes tuples."""
-    shape = tuple(shape)
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def format_tensor(value, max_items: int = MAX_ITEMS) -> str:
@@ -46,6 +42,8 @@ def format_math(value, max_items: int = MAX_ITEMS) -> str:
 
 def format_saved(value, max_items: int = MAX_ITEMS) -> str:
     """A value PyTorch saves on a backward node: a tensor, a Python number, a tuple of ints, None."""
+    if type(value) is TensorValue:
+        return format_tensor(float(value), max_items)
     if value is None or isinstance(value, (bool, str)):
         return str(value)
     if isinstance(value, int):
@@ -53,7 +51,7 @@ def format_saved(value, max_items: int = MAX_ITEMS) -> str:
     if isinstance(value, float):
         # A Python number stays a Python number (PyTorch shows ``_saved_exponent`` as 2.5).
         return repr(value) if math.isfinite(value) else str(value)
-    if isinstance(value, (tuple, list)) and all(isinstance(v, (int, np.integer)) for v in value):
+    if isinstance(value, (tuple, list)) and all(type(v) is int or isinstance(v, np.integer) for v in value):
         return format_shape(int(v) for v in value) if isinstance(value, tuple) else str([int(v) for v in value])
     return format_tensor(value, max_items)
 
@@ -124,7 +122,19 @@ def _trim(text: str) -> str:
     return "0" if text == "-0" else text
 
 
+def _float_mode(x: float) -> str:
+    """:func:`_mode` of one value (a 0-d tensor), without numpy."""
+    if x != x or x in (math.inf, -math.inf) or x == 0:
+        return "int"
+    m = abs(x)
+    if x == math.ceil(x):
+        return "sci" if m > 1.0e8 else "int"
+    return "sci" if m > 1.0e8 or m < 1.0e-4 else "fixed"
+
+
 def _format(value, max_items: int, math_style: bool) -> str:
+    if type(value) is float:  # a 0-d tensor's value as the graph holds it
+        return _element_formatter(_float_mode(value), math_style)(value)
     a = np.asarray(value)
     if a.dtype == np.bool_:
         return str(a.tolist()) if a.ndim else str(bool(a))

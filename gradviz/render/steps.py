@@ -14,11 +14,10 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 from rich.console import Group
 from rich.text import Text
 
-from ..ops import NumpyOps
+from ..ops import np
 from .flow import tensor_text
 from .numbers import abbreviate, format_math
 
@@ -64,34 +63,39 @@ def describe(trace, limit: int | None = None) -> list[StepView]:
     """The backward pass of ``trace`` as :class:`StepView` objects, in execution order (the first ``limit``)."""
     arrived: dict = {}
     root = trace.graph.root
+    dtype = trace.graph.np_dtype
     views = []
     steps = trace.steps if limit is None else trace.steps[:limit]
     for i, step in enumerate(steps, 1):
         fn = step.function
+        # the engine records a 0-d gradient as the tape's Python float: shown as the dtype's value
+        grad_in, sent = _value(step.grad_in, dtype), [_value(g, dtype) for g in step.grads_out]
         received = arrived.pop(id(fn), None)
         if received is None:
-            received = [(None, step.grad_in)] if fn is root else []
-        view = StepView(i, fn, step.grad_in, received, grads_out=list(step.grads_out),
-                        before=step.before, after=step.after)
+            received = [(None, grad_in)] if fn is root else []
+        view = StepView(i, fn, grad_in, received, grads_out=sent,
+                        before=_value(step.before, dtype), after=_value(step.after, dtype))
         if fn.op is not None:
-            view.rules = _rules(fn, step)
-        for nxt, g in zip(fn.next_functions, step.grads_out):
+            view.rules = _rules(fn, grad_in, [_value(g, dtype) for g in step.computed], sent)
+        for nxt, g in zip(fn.next_functions, sent):
             if nxt is not None and g is not None:
                 arrived.setdefault(id(nxt), []).append((fn, g))
         views.append(view)
     return views
 
 
-def _rules(fn, step) -> list[RuleView]:
+def _value(v, dtype):
+    return np.asarray(v, dtype=dtype) if type(v) is float else v
+
+
+def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
     op = fn.op
     needed = [nxt is not None for nxt in fn.next_functions]
-    with np.errstate(all="ignore"):
-        raw = op.vjp(NumpyOps, step.grad_in, fn.context)  # the rule's own output, before summing back
     out = []
-    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, raw, step.grads_out):
+    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, computed, grads_out):
         if not need:
             continue
-        out.append(RuleView(slot, formula, _fill(formula, fn.context, step.grad_in), value, sent))
+        out.append(RuleView(slot, formula, _fill(formula, fn.context, grad_in), value, sent))
     return out
 
 
@@ -293,10 +297,17 @@ def grad_note(trace) -> Text | None:
     own: "if is_leaf is True, PyTorch won't evaluate its derivative"): it is the
     other way round.
     """
-    intermediates = [t for t in trace.graph.tensors if not t.is_leaf and t.requires_grad]
-    if not intermediates or not trace.steps:
+    g = trace.graph
+    if hasattr(g, "retained"):  # a tape: read it, not a view per tensor
+        has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))
+        retained = bool(g.retained)
+    else:
+        intermediates = [t for t in g.tensors if not t.is_leaf and t.requires_grad]
+        has_intermediates = bool(intermediates)
+        retained = any(getattr(t, "retains_grad", False) for t in intermediates)
+    if not has_intermediates or not trace.steps:
         return None
-    if any(getattr(t, "retains_grad", False) for t in intermediates):
+    if retained:
         return Text("grad of intermediate tensors (is_leaf=False) is shown because of --retain-grad, as "
                     "retain_grad() keeps it; without it PyTorch leaves it None.", style=STYLES["note"])
     return Text("grad is None for intermediates (is_leaf=False): PyTorch keeps .grad only on leaves, "

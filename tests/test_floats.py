@@ -1,17 +1,19 @@
-"""The scalar fast path (gradviz/scalar.py) against the general path: byte-identical JSON.
+"""0-d values as Python floats on the tape against the same work done in numpy: byte-identical JSON.
 
-``fast_trace`` answers only what it can answer exactly (number inputs; ``+ - * /``, unary
-``-``/``+``, parentheses, ``** 0|1|2``) and returns None for everything else. Whatever it
-answers must be the general path's document byte for byte, with the same warnings; wherever
-the general path raises, it must decline. The tests:
+The tracer keeps 0-d values as Python floats and runs arithmetic rows (``+ - * /``, unary
+minus, ``** 0|1|2``) through their ``scalar`` forwards and the scalar ops namespaces
+(:class:`gradviz.ops.Float32Ops`), and their gradient rules on floats too; everything else runs
+numpy. ``Tracer.use_floats = False`` makes every value go through numpy: the reference. Both
+must give the same document byte for byte, the same warnings, and raise on the same inputs.
+The tests (the cases the former scalar fast path was checked on, now tests of the one path):
 
-* a table of hand-picked cases, each marked "handle" (must be answered), "none" (must
-  decline) or "maybe" (either, but identical when answered);
+* a table of hand-picked cases, each marked "handle" (answered on floats end to end), "none"
+  (an error, or work numpy does) or "maybe" (either);
 * every golden case (tests/fixtures/torch_golden.json) whose inputs are all numbers;
 * a hypothesis property over random expressions in the fast path's grammar;
 * ``f32_text`` against numpy's shortest float32 text, over every power of two, random bit
   patterns, subnormals and familiar values;
-* the schema, and the CLI: ``--json`` answers from the fast path, byte-identical, without
+* the schema, and the CLI: ``--json`` byte-identical either way, and arithmetic without
   importing numpy.
 """
 
@@ -31,8 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradviz
-from gradviz.render.jsondoc import _number_text, number
-from gradviz.scalar import f32_text, fast_trace
+from gradviz.graph import Tracer
+from gradviz.render.jsondoc import _number_text, f32_text, number
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INF, NAN = math.inf, math.nan
@@ -51,9 +53,32 @@ def first_difference(fast: str, general: str) -> str:
             f"  general: ...{general[lo:i + 80]!r}")
 
 
+def fast_trace(expr, at, no_grad=(), dtype="float32", drop_unused=False, **limits):
+    """The one path, floats on; None where it raises (what the former fast path's decline was)."""
+    try:
+        return gradviz.trace(expr, at=at, no_grad=no_grad, dtype=dtype, drop_unused=drop_unused,
+                             record_steps=False, **limits)
+    except gradviz.GradvizError:
+        return None
+
+
 def general_trace(expr, at, no_grad=(), dtype="float32", drop_unused=False, **limits):
-    return gradviz.trace(expr, at=at, no_grad=no_grad, dtype=dtype, drop_unused=drop_unused,
-                         record_steps=False, **limits)
+    """The reference: the same path with every value through numpy."""
+    Tracer.use_floats = False
+    try:
+        return gradviz.trace(expr, at=at, no_grad=no_grad, dtype=dtype, drop_unused=drop_unused,
+                             record_steps=False, **limits)
+    finally:
+        Tracer.use_floats = True
+
+
+def on_floats(result) -> bool:
+    """Every value of the graph is a Python float, and the arithmetic was computed on floats
+    (x ** 3 and functions such as sin run numpy's forward on the float, for numpy's bits)."""
+    g = result.graph
+    return all(type(v) is float for v in g.value) and all(
+        g.scalar[i] for i in range(len(g))
+        if g.op[i] is not None and g.op[i].scalar is not None and g.op[i].key != "pow")
 
 
 def compare(expr, at, no_grad=(), dtype="float32", drop_unused=False, **limits):
@@ -74,7 +99,7 @@ def compare(expr, at, no_grad=(), dtype="float32", drop_unused=False, **limits):
     got = fast.to_json()
     assert got == expected, f"{expr!r} at {at!r} no_grad={no_grad!r} {dtype}: " + first_difference(got, expected)
     assert fast.warnings == general.warnings, f"{expr!r}: warnings {fast.warnings!r} != {general.warnings!r}"
-    assert fast.backward_error is None
+    assert fast.backward_error == general.backward_error
     return fast
 
 
@@ -338,6 +363,17 @@ CASES = [
     ("sin(x)(x)", {"x": 1}, {}, NONE),
     ("sum(x)", {"x": 1}, {}, NONE),
     ("square(x)", {"x": 1}, {}, NONE),
+    # --- selection on floats: maximum/minimum/relu with nan and signed zeros, as numpy's ---
+    ("maximum(x, y)*y", {"x": 1, "y": 2}, {}, HANDLE),
+    ("maximum(x, y)*y", {"x": 2, "y": 2}, {}, HANDLE),          # equal: the gradient is shared
+    ("maximum(x, y) + minimum(x, y)", {"x": -0.0, "y": 0.0}, {}, HANDLE),
+    ("maximum(x, y) + minimum(x, y)", {"x": 0.0, "y": -0.0}, {}, HANDLE),
+    ("maximum(x, y)*minimum(y, x)", {"x": NAN, "y": 1}, {}, HANDLE),
+    ("torch.maximum(x, y)*x", {"x": 1, "y": NAN}, {"dtype": "float64"}, HANDLE),
+    ("minimum(x, 2*y)*y", {"x": INF, "y": -INF}, {}, HANDLE),
+    ("relu(x)*x + x.relu()", {"x": -0.0}, {}, HANDLE),
+    ("relu(x)*x", {"x": NAN}, {}, HANDLE),
+    ("relu(x - 1)*relu(1 - x)", {"x": 1}, {}, HANDLE),
     # --- not the fast path's: it must decline ---
     ("x.sin()", {"x": 1}, {}, HANDLE),
     ("x .sin ( ).cos()*y + (x*y).exp()", {"x": 0.1, "y": 0.2}, {}, HANDLE),
@@ -402,9 +438,7 @@ def _case_id(i, case):
 def test_table_case(expr, at, options, expect):
     fast = compare(expr, at, **options)
     if expect == HANDLE:
-        assert fast is not None, f"{expr!r} at {at!r} {options!r}: fast_trace declined a case it must handle"
-    elif expect == NONE:
-        assert fast is None, f"{expr!r} at {at!r} {options!r}: fast_trace must decline, got a result"
+        assert fast is not None and on_floats(fast), f"{expr!r} at {at!r} {options!r}: not answered on floats"
 
 
 def test_chunked_tokenizing_keeps_spans():
@@ -422,14 +456,16 @@ def test_long_runs_of_whitespace_take_linear_time():
     a character the path does not take are each read once (the general path takes milliseconds).
     Run in a subprocess with a time limit, so that a tokenizer that rescans a run from every
     position in it fails here instead of hanging."""
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from gradviz.scalar import fast_trace; "
-            "results = [fast_trace(e, {'x': 0.5, 'y': 1.25}) for e in json.load(sys.stdin)]; "
-            "sys.stdout.write('\\n'.join('None' if st is None else st.to_json() for st in results))")
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import gradviz\n"
+            "def run(e):\n"
+            "    try: return gradviz.trace(e, at={'x': 0.5, 'y': 1.25}).to_json()\n"
+            "    except gradviz.ParseError: return 'None'\n"
+            "sys.stdout.write('\\n'.join(run(e) for e in json.load(sys.stdin)))")
     try:
         r = subprocess.run([sys.executable, "-c", code, ROOT], input=json.dumps([LONG_SPACES, SPACES_THEN_BAD]),
                            capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
-        pytest.fail("fast_trace on long runs of spaces ('x' + 1 MB of spaces + '+ y' ..., 200,000 trailing "
+        pytest.fail("tracing long runs of spaces ('x' + 1 MB of spaces + '+ y' ..., 200,000 trailing "
                     "spaces, 200,000 spaces before '$') took over 10 s (the tokenizer rescans whitespace: "
                     "quadratic); the general path takes milliseconds")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -533,7 +569,9 @@ def _extend(tensors):
     paren = tensors.map(_paren)
     call = st.builds(lambda f, a: (f"{f}({a[0]})", ATOM), st.sampled_from(FUNCTIONS + TORCH_FUNCTIONS), tensors)
     method = st.builds(lambda f, a: (_wrap(a, a[1] < ATOM)[0] + f".{f}()", ATOM), st.sampled_from(FUNCTIONS), tensors)
-    return st.one_of(both, left, right, unary, power, paren, call, method)
+    two = st.builds(lambda f, a, b: (f"{f}({a[0]}, {b[0]})", ATOM),
+                    st.sampled_from(["maximum", "minimum", "torch.maximum"]), tensors, tensors)
+    return st.one_of(both, left, right, unary, power, paren, call, method, two)
 
 
 _names = st.sampled_from(["x", "y", "z"]).map(lambda n: (n, ATOM))
@@ -677,22 +715,22 @@ def _invoke(args, stdin=None):
     return CliRunner().invoke(main, args, input=stdin)
 
 
-def test_cli_json_uses_the_fast_path(monkeypatch):
-    import gradviz.scalar
+def test_cli_json_computes_arithmetic_on_floats(monkeypatch):
+    import gradviz.result
 
-    calls = []
-    real = gradviz.scalar.fast_trace
+    made = []
+    real = gradviz.result.Trace.__init__
 
-    def spy(*args, **kwargs):
-        result = real(*args, **kwargs)
-        calls.append(result)
-        return result
+    def spy(self, graph, *args, **kwargs):
+        made.append(graph)
+        real(self, graph, *args, **kwargs)
 
-    monkeypatch.setattr(gradviz.scalar, "fast_trace", spy)
+    monkeypatch.setattr(gradviz.result.Trace, "__init__", spy)
     r = _invoke(["u*v + u**2", "--at", "u=1,v=2", "--json"])
     assert r.exit_code == 0, r.output
-    assert r.stdout == gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}).to_json() + "\n"
-    assert calls and calls[0] is not None, "--json on a scalar expression did not take the fast path"
+    assert r.stdout == general_trace("u*v + u**2", {"u": 1, "v": 2}).to_json() + "\n"
+    g = made[0]
+    assert all(type(v) is float for v in g.value) and all(g.scalar[i] for i in range(len(g)) if g.op[i])
 
 
 BATCH = "\n".join([
@@ -724,11 +762,9 @@ BATCH = "\n".join([
     (["x+y", "--at", "x=1,y=2", "--json", "--max-terms", "1"], None),  # the general path's error
     (["-(-(x))", "--at", "x=1", "--json", "--max-depth", "3"], None),
 ])
-def test_cli_output_is_the_general_paths(monkeypatch, args, stdin):
-    import gradviz.scalar
-
+def test_cli_output_is_the_numpy_references(monkeypatch, args, stdin):
     fast = _invoke(args, stdin)
-    monkeypatch.setattr(gradviz.scalar, "fast_trace", lambda *a, **k: None)
+    monkeypatch.setattr(Tracer, "use_floats", False)
     general = _invoke(args, stdin)
     assert fast.exit_code == general.exit_code, (fast.output, general.output)
     assert fast.stdout == general.stdout, first_difference(fast.stdout, general.stdout)
@@ -743,8 +779,6 @@ def test_cli_output_is_the_general_paths(monkeypatch, args, stdin):
     ["--json", "--max-nodes", "1"],
 ])
 def test_cli_json_files_and_formats(monkeypatch, tmp_path, options):
-    import gradviz.scalar
-
     def run(name):
         out = str(tmp_path / name)
         args = ["u*v + u**2 - 3/u", "--at", "u=0.1,v=2"] + [o.format(out=out) for o in options]
@@ -753,14 +787,14 @@ def test_cli_json_files_and_formats(monkeypatch, tmp_path, options):
         return r.stdout, (open(out).read() if os.path.exists(out) else None)
 
     fast = run("fast.json")
-    monkeypatch.setattr(gradviz.scalar, "fast_trace", lambda *a, **k: None)
+    monkeypatch.setattr(Tracer, "use_floats", False)
     general = run("general.json")
     assert fast == general
 
 
 def test_cli_json_on_a_scalar_expression_does_not_import_numpy():
-    """The point of the fast path: `gradviz EXPR --at ... --json` on number inputs and
-    arithmetic never imports numpy (about half the start-up time)."""
+    """`gradviz EXPR --at ... --json` on number inputs and arithmetic never imports numpy
+    (about half the start-up time)."""
     env = dict(os.environ, NO_COLOR="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "gradviz", "u*v + u**2", "--at", "u=1,v=2",
                         "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
@@ -769,5 +803,5 @@ def test_cli_json_on_a_scalar_expression_does_not_import_numpy():
     imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
     numpy_modules = [m for m in imported if m == "numpy" or m.startswith("numpy.")]
     assert not numpy_modules, (
-        "numpy was imported by `gradviz \"u*v + u**2\" --at u=1,v=2 --json`, which the scalar fast path "
-        f"must answer without numpy; imported: {numpy_modules[:5]}; all imports: {imported}")
+        "numpy was imported by `gradviz \"u*v + u**2\" --at u=1,v=2 --json`, which must be "
+        f"answered without numpy; imported: {numpy_modules[:5]}; all imports: {imported}")

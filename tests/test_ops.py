@@ -1,0 +1,179 @@
+"""Generated from the op table: every row's gradient rule against central finite differences
+(float64), and its human rule text (what ``--steps`` shows, numbers filled in) against the number
+the rule computes.
+
+Each row needs one sample below (inputs and params at a point where the function is smooth);
+a row added to gradviz/ops.py without one fails ``test_every_row_has_a_sample``, so adding an
+op is one row there and one sample here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from gradviz.ops import OPS, ROWS, NumpyOps, saved_values
+from gradviz.render.steps import _fill
+
+R = np.random.default_rng(0)
+V = np.array([0.3, -0.7, 1.1])
+M = np.array([[0.4, -1.2, 0.8], [1.5, 0.2, -0.6]])
+P = np.array([0.9, 1.3, 0.6])  # positive
+U = np.array([0.2, -0.4, 0.5])  # inside (-1, 1)
+
+# key -> (inputs by slot, params). Scalars (0-d) where the rule text can be checked with numbers.
+SAMPLES = {
+    "add": ({"self": 0.7, "other": -1.3}, {"alpha": 1}),
+    "sub": ({"self": 0.7, "other": -1.3}, {"alpha": 1}),
+    "rsub": ({"self": 0.7}, {"other": 2.0, "alpha": 1}),
+    "mul": ({"self": 0.7, "other": -1.3}, {}),
+    "div": ({"self": 0.7, "other": -1.3}, {}),
+    "reciprocal": ({"self": 0.7}, {}),
+    "neg": ({"self": 0.7}, {}),
+    "pow": ({"self": 0.7}, {"exponent": 3}),
+    "pow_tensor": ({"self": 0.7, "exponent": 1.6}, {}),
+    "pow_scalar_base": ({"exponent": 0.7}, {"self": 2.5}),
+    "sin": ({"self": 0.7}, {}),
+    "cos": ({"self": 0.7}, {}),
+    "tan": ({"self": 0.7}, {}),
+    "exp": ({"self": 0.7}, {}),
+    "log": ({"self": 0.7}, {}),
+    "sqrt": ({"self": 0.7}, {}),
+    "tanh": ({"self": 0.7}, {}),
+    "sigmoid": ({"self": 0.7}, {}),
+    "relu": ({"self": V}, {}),
+    "abs": ({"self": -0.7}, {}),
+    "sinh": ({"self": 0.7}, {}),
+    "cosh": ({"self": 0.7}, {}),
+    "asin": ({"self": 0.3}, {}),
+    "acos": ({"self": 0.3}, {}),
+    "atan": ({"self": 0.7}, {}),
+    "log1p": ({"self": 0.7}, {}),
+    "expm1": ({"self": 0.7}, {}),
+    "exp2": ({"self": 0.7}, {}),
+    "log2": ({"self": 0.7}, {}),
+    "log10": ({"self": 0.7}, {}),
+    "rsqrt": ({"self": 0.7}, {}),
+    "erf": ({"self": 0.7}, {}),
+    "maximum": ({"self": V, "other": U}, {}),
+    "minimum": ({"self": V, "other": U}, {}),
+    "clamp": ({"self": V}, {"min": -0.5, "max": 0.9}),
+    "sum": ({"self": M}, {}),
+    "sum_dim": ({"self": M}, {"dim": (1,), "keepdim": False}),
+    "mean": ({"self": M}, {}),
+    "mean_dim": ({"self": M}, {"dim": (0,), "keepdim": True}),
+    "max": ({"self": V}, {}),
+    "min": ({"self": V}, {}),
+    "prod": ({"self": P}, {}),
+    "softmax": ({"self": M}, {"dim": 1}),
+    "norm": ({"self": V}, {}),
+    "dot": ({"self": V, "tensor": P}, {}),
+    "mv": ({"self": M, "vec": V}, {}),
+    "mm": ({"self": M, "mat2": M.T.copy()}, {}),
+    "permute": ({"self": M}, {"dims": (1, 0)}),
+    "t": ({"self": M}, {}),
+    "transpose": ({"self": M}, {"dim0": 0, "dim1": 1}),
+    "view": ({"self": M}, {"shape": (3, 2)}),
+    "reshape_alias": ({"self": M}, {"shape": (6,)}),
+    "unsafe_view": ({"self": M}, {"shape": (3, 2)}),
+    "clone": ({"self": M}, {}),
+    "unsqueeze": ({"self": V}, {"dim": 1}),
+    "sgn": ({"self": V}, {}),
+    "add_scalar": ({"self": 0.7}, {"other": 2.0, "alpha": 1}),
+    "sub_scalar": ({"self": 0.7}, {"other": 2.0, "alpha": 1}),
+    "mul_scalar": ({"self": 0.7}, {"other": 2.0}),
+    "div_scalar": ({"self": 0.7}, {"other": 2.0}),
+    "where": ({"self": V, "other": U}, {"condition": np.array([True, False, True])}),
+    "expand": ({"self": np.array([[0.3], [-0.8]])}, {"size": (2, 3)}),
+    "squeeze": ({"self": np.array([[0.3, -0.8, 1.2]])}, {"dim": 0}),
+}
+
+#: rows whose function is piecewise constant: the rule gives 0 and so do finite differences
+STEP_FUNCTIONS = {"sgn"}
+
+
+def test_every_row_has_a_sample():
+    assert set(SAMPLES) == set(OPS), f"rows without a sample: {sorted(set(OPS) - set(SAMPLES))}"
+
+
+def _arrays(inputs):
+    return {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+
+
+def _forward(op, args, params):
+    with np.errstate(all="ignore"):
+        return np.asarray(op.forward(*[args[s] for s in op.inputs], **params), dtype=np.float64)
+
+
+def _vjp(op, args, params, grad):
+    result = _forward(op, args, params)
+    context = saved_values(op, args, params, result)
+    with np.errstate(all="ignore"):
+        return [np.broadcast_to(np.asarray(g, dtype=np.float64), np.shape(args[s])) if np.ndim(g) == 0 else
+                np.asarray(g, dtype=np.float64) for s, g in zip(op.inputs, op.vjp(NumpyOps, grad, context))]
+
+
+@pytest.mark.parametrize("key", [row.key for row in ROWS])
+def test_gradient_rule_matches_finite_differences(key):
+    op = OPS[key]
+    inputs, params = SAMPLES[key]
+    args = _arrays(inputs)
+    out = _forward(op, args, params)
+    grad = R.uniform(0.5, 1.5, size=out.shape)
+    rule = _vjp(op, args, params, grad)
+    eps = 1e-6
+    for slot, computed in zip(op.inputs, rule):
+        x = args[slot]
+        numeric = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            up, down = dict(args), dict(args)
+            up[slot], down[slot] = x.copy(), x.copy()
+            up[slot][idx] += eps
+            down[slot][idx] -= eps
+            numeric[idx] = np.sum(grad * (_forward(op, up, params) - _forward(op, down, params))) / (2 * eps)
+        assert computed.shape == x.shape, f"{key}: the rule's gradient for {slot} has shape {computed.shape}"
+        np.testing.assert_allclose(computed, numeric, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{key} ({op.torch_name}): d/d{slot}")
+
+
+# The rule text with numbers filled in, read as arithmetic (sympy, on our own formulas only).
+_READABLE = [(r"·", "*"), (r"²", "**2"), (r"³", "**3"), (r"π", "pi"), (r"\bln\(", "log("),
+             (r"\bsgn\(", "sign(")]
+
+
+def _read_formula(text: str):
+    sympy = pytest.importorskip("sympy")
+    for pattern, repl in _READABLE:
+        text = re.sub(pattern, repl, text)
+    try:
+        return float(sympy.sympify(text, locals={"pi": sympy.pi, "sign": sympy.sign}))
+    except (sympy.SympifyError, TypeError, SyntaxError):
+        return None
+
+
+SCALAR_ROWS = [key for key, (inputs, _) in SAMPLES.items() if all(np.ndim(v) == 0 for v in inputs.values())]
+
+
+@pytest.mark.parametrize("key", SCALAR_ROWS)
+def test_rule_text_gives_the_rules_numbers(key):
+    op = OPS[key]
+    inputs, params = SAMPLES[key]
+    args = _arrays(inputs)
+    result = _forward(op, args, params)
+    context = saved_values(op, args, params, result)
+    grad = np.float64(1.25)
+    rule = _vjp(op, args, params, grad)
+    for slot, formula, computed in zip(op.inputs, op.rules, rule):
+        filled = _fill(formula, context, grad)
+        assert filled is not None, f"{key}: no numbers filled into {formula!r}"
+        value = _read_formula(filled)
+        assert value is not None, f"{key}: the filled rule {filled!r} does not read as arithmetic"
+        assert math.isclose(value, float(computed), rel_tol=1e-4, abs_tol=1e-6), (
+            f"{key} ({op.torch_name}): {formula} = {filled} = {value}, but the rule computes {float(computed)}")
+
+
+def test_most_scalar_rules_are_checked():
+    assert len(SCALAR_ROWS) >= 35, SCALAR_ROWS
