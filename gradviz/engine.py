@@ -17,6 +17,7 @@ last gradient has arrived.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 from .graph import BackwardFunction, Graph, Tensor, Tracer, depth_first
@@ -37,6 +38,59 @@ class Step:
     #: per input slot: what the gradient rule computed, before it was summed back to the
     #: input's shape (the ``--steps`` view shows both)
     computed: list = field(default_factory=list)
+
+
+class Steps:
+    """The backward pass's record: one entry per function executed, in PyTorch's execution order,
+    kept as columns (a million-term pass keeps no object per function); ``steps[k]`` and
+    iteration make a :class:`Step` when asked for. Gradients are as the tape holds them (a
+    0-d one is a Python float)."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.function = array("q")  # per entry: the function's index on the tape
+        self.grad_in: list = []
+        self.sent: list = []  # per entry: what went along each next_functions entry (a tuple)
+        self.computed: list = []  # per entry: what the rule computed, before summing back
+        self.accumulated: dict = {}  # entry -> (the leaf's .grad before, after) for AccumulateGrad
+        self.position: dict = {}  # function index -> its entry
+
+    def add(self, i: int, grad_in, sent: tuple = (), computed: tuple = ()) -> None:
+        self.position[i] = len(self.function)
+        self.function.append(i)
+        self.grad_in.append(grad_in)
+        self.sent.append(sent)
+        self.computed.append(computed)
+
+    def add_accumulate(self, i: int, grad_in, before, after) -> None:
+        self.accumulated[len(self.function)] = (before, after)
+        self.add(i, grad_in)
+
+    def __len__(self) -> int:
+        return len(self.function)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        k = range(len(self))[k]
+        before, after = self.accumulated.get(k, (None, None))
+        return Step(self.graph.function(self.function[k]), self.grad_in[k], list(self.sent[k]),
+                    before, after, list(self.computed[k]))
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def along(self, i: int, slot: int):
+        """What function ``i`` sent along ``next_functions[slot]`` (None if it did not run)."""
+        k = self.position.get(i)
+        if k is None or slot >= len(self.sent[k]):
+            return None
+        return self.sent[k][slot]
+
+    def received(self, i: int):
+        """Everything that arrived into function ``i``, summed (None if it did not run)."""
+        k = self.position.get(i)
+        return None if k is None else self.grad_in[k]
 
 
 def dependencies(functions) -> dict[int, int]:
@@ -111,13 +165,11 @@ class _Run:
         self.numeric = F is NumpyOps
         self.SF = SCALAR_OPS[graph.dtype]
         self.record = record_steps
-        self.steps: list[Step] = []
+        self.steps = Steps(graph) if record_steps else []
         self.buffers: dict = {}
         self.pending: dict = {}  # leaf -> edges still to deliver a gradient
         self.quiet_numpy = QuietNumpy()
         self.quiet = self.quiet_numpy.on
-        #: recorded gradients as the tape holds them (a 0-d value is a Python float of the dtype)
-        self.array = _as_recorded
 
     def finish(self) -> None:
         self.quiet_numpy.restore()
@@ -158,8 +210,7 @@ class _Run:
             after = np.add(before, grad, dtype=g.np_dtype)
         g.grad[leaf] = after
         if self.record:
-            array = self.array
-            self.steps.append(Step(g.function(leaf), array(grad), [], array(before), array(after)))
+            self.steps.add_accumulate(leaf, grad, before, after)
 
     def execute(self, i: int, grad) -> None:
         """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
@@ -174,9 +225,7 @@ class _Run:
             if n < len(slots) and needed[n]:
                 sent[n] = self._conform(out, slots[n])
         if self.record:  # recorded before the AccumulateGrads it makes ready run
-            array = self.array
-            self.steps.append(Step(g.function(i), array(grad), [array(s) for s in sent],
-                                   computed=[array(r) for r in grads]))
+            self.steps.add(i, grad, tuple(sent), tuple(grads))
         for k, out in zip(slots, sent):
             if out is not None:
                 self._deliver(k, out)
@@ -199,9 +248,8 @@ class _Run:
                 ctx[name] = g.params[i][arg]
         grads = op.vjp(self.SF, grad, ctx)
         if self.record:
-            array = self.array
-            sent = [array(out) if k >= 0 and req[k] else None for k, out in zip(g.operands(i), grads)]
-            self.steps.append(Step(g.function(i), array(grad), sent, computed=[array(r) for r in grads]))
+            self.steps.add(i, grad, tuple(out if k >= 0 and req[k] else None for k, out in zip(g.operands(i), grads)),
+                           tuple(grads))
         buffers, pending, add = self.buffers, self.pending, self.SF.add
         for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
             if k < 0 or not req[k]:
@@ -262,10 +310,6 @@ class _Run:
             pending[k] -= 1
             if pending[k] == 0:
                 self.accumulate(k, buffers.pop(k))
-
-
-def _as_recorded(v):
-    return v
 
 
 def _conform_graph(F, g, shape, dtype):

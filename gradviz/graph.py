@@ -29,9 +29,9 @@ from functools import partial
 from typing import Callable, Iterator, Sequence
 
 from .errors import EvalError
-from .limits import MAX_DIMS
+from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, MAX_DIMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
-from .parser import Node, function_name, postorder
+from .parser import Node, function_name, parse, replay
 from .shapes import format_shape
 
 DTYPE_NAMES = ("float32", "float64")
@@ -1169,32 +1169,135 @@ def trace_tree(
     at: dict,
     no_grad: Sequence[str] = (),
     dtype: str = "float32",
+    max_elements: int | None = None,
 ) -> Graph:
-    """Evaluate ``tree`` at the point ``at`` (name → number or array), building the graph."""
-    return trace_nodes(postorder(tree), source, at, no_grad, dtype)
+    """Evaluate a parsed ``tree`` at the point ``at`` (name → number or array), building the graph
+    (the tracer driven from the tree, as the parser drives it in :func:`trace_source`)."""
+    return _trace(lambda builder: replay(tree, builder), source, at, no_grad, dtype, max_elements)
 
 
-def trace_nodes(nodes: list, source: str, at: dict, no_grad: Sequence[str] = (), dtype: str = "float32",
-                consume: bool = False, max_elements: int | None = None) -> Graph:
-    """:func:`trace_tree` on the tree's nodes in post-order; with ``consume`` the list is emptied
-    as it is read, so that (when the caller keeps no other reference to the tree) each node is
-    freed once its parent has been traced: a million-term tree never coexists with its graph.
-    ``max_elements`` bounds every intermediate tensor's size (checked before computing it)."""
+def trace_source(source: str, at: dict, no_grad: Sequence[str] = (), dtype: str = "float32",
+                 max_terms: int = DEFAULT_MAX_TERMS, max_depth: int = DEFAULT_MAX_DEPTH,
+                 max_elements: int | None = None, names: set | None = None) -> Graph:
+    """Parse ``source`` and evaluate it at ``at`` in one pass: the parser hands each reduction to
+    the tracer, so no expression tree is ever built (a million terms are a tape, not a tree).
+    ``names`` receives the names the expression reads (see :func:`gradviz.parser.parse`)."""
+    return _trace(lambda builder: parse(source, max_terms, max_depth, names=names, builder=builder),
+                  source, at, no_grad, dtype, max_elements)
+
+
+def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> Graph:
     graph = Graph(source, dtype)
     tr = Tracer(graph)
     tr.max_elements = max_elements
+    no_grad = set(no_grad)
     try:
-        _trace_into(tr, nodes, source, at, set(no_grad), consume)
+        # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
+        for name, value in at.items():
+            tr.leaf(name, value, requires_grad=name not in no_grad)
+        out = drive(TraceBuilder(tr, source, at))
+        output = out.value
+        if type(output) is not Tensor:
+            output = tr.constant(output, out)
+        graph.output_index = output.index
+        if graph.req[output.index]:
+            graph.root_index = output.index
     finally:
         tr.finish()
     return graph
 
 
-def _lookup(tr: Tracer, node: Node, at: dict):
+class _Operand:
+    """An operand while tracing: its value (a Tensor view or a Python number), the span of source
+    it covers, the entries its own reduction appended (``lo`` to ``hi``), and what the dispatch
+    functions read of an expression node (``op``, ``method``, ``column``)."""
+
+    __slots__ = ("value", "start", "end", "op", "method", "lo", "hi")
+
+    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False):
+        self.value = value
+        self.start = start
+        self.end = end
+        self.op = op
+        self.method = method
+        self.lo = self.hi = 0
+
+    @property
+    def column(self) -> int:
+        return self.start + 1
+
+
+class TraceBuilder:
+    """The tracer: each reduction of the expression (:class:`gradviz.parser.TreeBuilder`'s
+    methods) dispatched to the op rows, as PyTorch runs the same expression."""
+
+    def __init__(self, tr: Tracer, source: str, at: dict):
+        self.tr = tr
+        self.graph = tr.graph
+        self.source = source
+        self.at = at
+
+    def number(self, value, start: int, end: int) -> _Operand:
+        return _Operand(value, start, end)
+
+    def name(self, name: str, start: int, end: int) -> _Operand:
+        node = _Operand(None, start, end, name)
+        i = self.graph.input_index.get(name)
+        node.value = self.tr.view(i) if i is not None else _lookup(self.tr, node, self.at)
+        return node
+
+    def unary(self, op: str, operand: _Operand, start: int, end: int) -> _Operand:
+        node = _Operand(None, start, end, op)
+        node.lo = len(self.graph.value)
+        x = operand.value
+        if op == "+":
+            node.value = x  # +x is x itself (no node), as in PyTorch
+        elif type(x) is Tensor:
+            node.value = self.tr.apply(OPS["neg"], (x,), _EMPTY, node)
+        else:
+            node.value = -x
+        node.hi = len(self.graph.value)
+        return node
+
+    def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
+        node = _Operand(None, start, end, op)
+        values = self.graph.value
+        node.lo = len(values)
+        node.value = _binary(self.tr, op, left.value, right.value, node, self.source)
+        node.hi = len(values)
+        return node
+
+    def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> _Operand:
+        node = _Operand(None, start, end, name, method)
+        fname = function_name(name)
+        impl = FUNCTIONS.get(fname)
+        if impl is None:
+            where = "method" if method else "function"
+            raise EvalError(f"unknown {where} {name!r} at column {node.column}{_closest(fname, FUNCTIONS)}")
+        node.lo = len(self.graph.value)
+        node.value = impl(self.tr, node, [a.value for a in args], {k: v.value for k, v in kwargs}, self.source)
+        node.hi = len(self.graph.value)
+        return node
+
+    def attr(self, name: str, receiver: _Operand, start: int, end: int) -> _Operand:
+        node = _Operand(None, start, end, name)
+        node.lo = len(self.graph.value)
+        node.value = _attribute(self.tr, node, receiver.value)
+        node.hi = len(self.graph.value)
+        return node
+
+    def paren(self, operand: _Operand, start: int, end: int) -> _Operand:
+        """Parentheses around an operand: the tensors its reduction made hold their text too."""
+        g = self.graph
+        for k in range(operand.lo, operand.hi):
+            g.start[k] = start
+            g.end[k] = end
+        operand.start, operand.end = start, end
+        return operand
+
+
+def _lookup(tr: Tracer, node, at: dict):
     name = node.op
-    i = tr.graph.input_index.get(name)
-    if i is not None:
-        return tr.view(i)
     if name in CONSTANTS:
         return CONSTANTS[name]
     if name in FUNCTIONS:
@@ -1202,69 +1305,6 @@ def _lookup(tr: Tracer, node: Node, at: dict):
     known = set(CONSTANTS) | set(FUNCTIONS)
     hint = _closest(name, known) if name not in at else ""
     raise EvalError(f"{name} at column {node.column} has no value: add --at {name}=...{hint}")
-
-
-def _trace_into(tr: Tracer, nodes: list, source: str, at: dict, no_grad: set, consume: bool) -> None:
-    graph = tr.graph
-    # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
-    for name, value in at.items():
-        tr.leaf(name, value, requires_grad=name not in no_grad)
-    # Post-order evaluation: every node's value is pushed after its children's, so a node
-    # finds its operands on top of the stack.
-    values: list = []
-    push, pop = values.append, values.pop
-    input_index, view = graph.input_index, tr.view
-    root = _Span(nodes[-1].start, nodes[-1].end)  # not the node itself: it holds the whole tree
-    for k, node in enumerate(nodes):
-        if consume:
-            nodes[k] = None
-        kind = node.kind
-        if kind == "binary":
-            b = pop()
-            push(_binary(tr, node.op, pop(), b, node, source))
-        elif kind == "name":
-            i = input_index.get(node.op)
-            push(view(i) if i is not None else _lookup(tr, node, at))
-        elif kind == "number":
-            push(node.value)
-        elif kind == "unary":
-            x = pop()
-            if node.op == "+":
-                push(x)  # +x is x itself (no node), as in PyTorch
-            elif type(x) is Tensor:
-                push(tr.apply(OPS["neg"], (x,), _EMPTY, node))
-            else:
-                push(-x)
-        elif kind == "attr":
-            push(_attribute(tr, node, pop()))
-        elif kind == "call":
-            kw = {k: pop() for k, _ in reversed(node.kwargs)}
-            args = [pop() for _ in node.args][::-1]
-            fname = function_name(node.op)
-            impl = FUNCTIONS.get(fname)
-            if impl is None:
-                where = "method" if node.method else "function"
-                raise EvalError(f"unknown {where} {node.op!r} at column {node.column}"
-                                f"{_closest(fname, FUNCTIONS)}")
-            push(impl(tr, node, args, kw, source))
-        else:  # pragma: no cover - the parser makes no other kinds
-            raise EvalError(f"unsupported expression at column {node.column}")
-    output = pop()
-    if type(output) is not Tensor:
-        output = tr.constant(output, root)
-    graph.output_index = output.index
-    if graph.req[output.index]:
-        graph.root_index = output.index
-
-
-class _Span:
-    """Where a tensor's text is, without the expression node (which holds its sub-tree)."""
-
-    __slots__ = ("start", "end")
-
-    def __init__(self, start: int, end: int):
-        self.start = start
-        self.end = end
 
 
 def _attribute(tr: Tracer, node: Node, x):

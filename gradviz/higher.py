@@ -26,7 +26,7 @@ import numpy as np
 
 from .engine import backward
 from .errors import EvalError
-from .graph import BackwardFunction, Selection, Tensor, Tracer, trace_tree, walk_functions
+from .graph import BackwardFunction, Selection, Tensor, Tracer, trace_source, walk_functions
 from .ops import OPS, NumpyOps, normalized_dims
 
 #: --order 2 runs one backward per input element; more than this is refused.
@@ -287,7 +287,7 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
     backward per element of each input's gradient. Raises :class:`EvalError`
     for a non-scalar output or more than ``max_elements`` input elements.
     """
-    from .parser import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, parse
+    from .parser import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS
 
     g0 = trace.graph
     if g0.output.data.size != 1:
@@ -299,10 +299,9 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
         raise EvalError(f"--order 2 runs one backward pass per input element: {total} elements is more "
                         f"than the limit of {max_elements}")
     source = g0.source
-    tree = parse(source, max_terms=max(DEFAULT_MAX_TERMS, len(source)),
-                 max_depth=max(DEFAULT_MAX_DEPTH, len(source)))
-    graph = trace_tree(tree, source, {n: t.data for n, t in g0.inputs.items()},
-                       no_grad=[n for n, t in g0.inputs.items() if not t.requires_grad], dtype=g0.dtype)
+    graph = trace_source(source, {n: t.data for n, t in g0.inputs.items()},
+                         no_grad=[n for n, t in g0.inputs.items() if not t.requires_grad], dtype=g0.dtype,
+                         max_terms=max(DEFAULT_MAX_TERMS, len(source)), max_depth=max(DEFAULT_MAX_DEPTH, len(source)))
     leaves = graph.inputs
     dtype = graph.output.data.dtype
 

@@ -267,19 +267,116 @@ def parse(
     max_terms: int = DEFAULT_MAX_TERMS,
     max_depth: int = DEFAULT_MAX_DEPTH,
     names: set | None = None,
-) -> Node:
-    """Parse ``source`` into a :class:`Node` tree.
+    builder=None,
+):
+    """Parse ``source`` into a :class:`Node` tree (or whatever ``builder`` makes of it).
 
     Raises :class:`ParseError` naming the problem and its 1-based column.
     ``max_terms`` bounds the number of operands (numbers and names);
     ``max_depth`` bounds nesting (parentheses, calls, prefix operators).
     ``names``, when given, receives every name used as an operand (the inputs the expression
     reads), so that a caller need not walk the tree again for them.
+    ``builder`` receives each reduction as it happens (:class:`TreeBuilder`'s methods, in
+    post-order); the tracer is one, so a large expression is traced without a tree.
     """
     if not source.strip():
         raise ParseError("empty expression")
     check_terms(source, max_terms)
-    return _Parser(source, max_terms, max_depth, names).run()
+    return _Parser(source, max_terms, max_depth, names, builder or TREE).run()
+
+
+class TreeBuilder:
+    """What the parser makes of each reduction, in post-order: here, the :class:`Node` tree.
+
+    Every method gets the operands already built and the span of source text; what it returns
+    is an operand, which must have ``start`` and ``end``."""
+
+    def number(self, value, start: int, end: int) -> Node:
+        return Node("number", None, (), (), value, False, start, end)
+
+    def name(self, name: str, start: int, end: int) -> Node:
+        return Node("name", name, (), (), None, False, start, end)
+
+    def unary(self, op: str, operand, start: int, end: int) -> Node:
+        return Node("unary", op, (operand,), (), None, False, start, end)
+
+    def binary(self, op: str, left, right, start: int, end: int) -> Node:
+        return Node("binary", op, (left, right), (), None, False, start, end)
+
+    def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> Node:
+        return Node("call", name, args, kwargs, None, method, start, end)
+
+    def attr(self, name: str, receiver, start: int, end: int) -> Node:
+        return Node("attr", name, (receiver,), (), None, False, start, end)
+
+    def paren(self, operand, start: int, end: int) -> Node:
+        """Parentheses closed around ``operand``: it covers them."""
+        return operand.with_span(start, end)
+
+
+TREE = TreeBuilder()
+
+
+class _Span:
+    """An operand that is only its span (what :data:`NO_TREE` builds)."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start: int, end: int):
+        self.start = start
+        self.end = end
+
+
+class _NoTree:
+    """A builder that keeps nothing but spans: a syntax check (and the names read), no tree."""
+
+    def number(self, value, start, end):
+        return _Span(start, end)
+
+    name = number
+
+    def unary(self, op, operand, start, end):
+        return _Span(start, end)
+
+    def binary(self, op, left, right, start, end):
+        return _Span(start, end)
+
+    def call(self, name, args, kwargs, method, start, end):
+        return _Span(start, end)
+
+    def attr(self, name, receiver, start, end):
+        return _Span(start, end)
+
+    def paren(self, operand, start, end):
+        operand.start, operand.end = start, end
+        return operand
+
+
+NO_TREE = _NoTree()
+
+
+def replay(root: Node, builder):
+    """Drive ``builder`` from a tree, as the parser drove it (spans already cover parentheses)."""
+    values: list = []
+    push, pop = values.append, values.pop
+    for node in postorder(root):
+        kind = node.kind
+        if kind == "binary":
+            b = pop()
+            push(builder.binary(node.op, pop(), b, node.start, node.end))
+        elif kind == "name":
+            push(builder.name(node.op, node.start, node.end))
+        elif kind == "number":
+            push(builder.number(node.value, node.start, node.end))
+        elif kind == "unary":
+            push(builder.unary(node.op, pop(), node.start, node.end))
+        elif kind == "attr":
+            push(builder.attr(node.op, pop(), node.start, node.end))
+        else:  # call
+            kwargs = [(k, pop()) for k, _ in reversed(node.kwargs)][::-1]
+            args = [pop() for _ in node.args][::-1]
+            push(builder.call(node.op, args, kwargs, node.method, node.start, node.end))
+    return pop()
 
 
 class _Parser:
@@ -288,7 +385,8 @@ class _Parser:
     ``("call", name, start, method, receiver, args, kwargs, pending keyword)``), the tokens
     with one token of lookahead, and the limits."""
 
-    def __init__(self, source: str, max_terms: int, max_depth: int, names: set | None):
+    def __init__(self, source: str, max_terms: int, max_depth: int, names: set | None, builder):
+        self.builder = builder
         self.source = source
         self.max_terms = max_terms
         self.max_depth = max_depth
@@ -327,10 +425,10 @@ class _Parser:
         if entry[0] == "bin":
             right = operands.pop()
             left = operands.pop()
-            operands.append(Node("binary", entry[1], (left, right), (), None, False, left.start, right.end))
+            operands.append(self.builder.binary(entry[1], left, right, left.start, right.end))
         else:  # unary
             operand = operands.pop()
-            operands.append(Node("unary", entry[1], (operand,), start=entry[3], end=operand.end))
+            operands.append(self.builder.unary(entry[1], operand, entry[3], operand.end))
 
     def reduce_while(self, power: int, right_assoc: bool) -> None:
         ops = self.ops
@@ -376,7 +474,7 @@ class _Parser:
         kind, text, pos = tok
         if kind == "number":
             self.terms += 1
-            self.operands.append(Node("number", value=_number(text, self.source, pos), start=pos, end=pos + len(text)))
+            self.operands.append(self.builder.number(_number(text, self.source, pos), pos, pos + len(text)))
             return False
         if kind == "name":
             return self.name(text, pos)
@@ -398,7 +496,7 @@ class _Parser:
         """A name as an operand: True/False, a keyword argument, a call (maybe dotted), an input."""
         ops, operands, err, peek, advance = self.ops, self.operands, self.err, self.peek, self.advance
         if text in ("True", "False"):
-            operands.append(Node("number", value=text == "True", start=pos, end=pos + len(text)))
+            operands.append(self.builder.number(text == "True", pos, pos + len(text)))
             return False
         if text in _KEYWORDS:
             raise err(f"keyword {text!r} is not supported", pos)
@@ -432,13 +530,13 @@ class _Parser:
                 close = advance()
                 self.depth -= 1
                 ops.pop()
-                operands.append(Node("call", name, (), (), start=pos, end=close[2] + 1))
+                operands.append(self.builder.call(name, [], [], False, pos, close[2] + 1))
                 return False
             return True  # expecting the first argument
         if "." in name:
             raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls)", pos)
         self.terms += 1
-        operands.append(Node("name", name, (), (), None, False, pos, name_end))
+        operands.append(self.builder.name(name, pos, name_end))
         if self.add_name is not None:
             self.add_name(name)
         return False
@@ -488,14 +586,12 @@ class _Parser:
                 close = advance()
                 self.depth -= 1
                 self.ops.pop()
-                operands.append(
-                    Node("call", part[1], (receiver,), (), method=True, start=receiver.start, end=close[2] + 1)
-                )
+                operands.append(self.builder.call(part[1], [receiver], [], True, receiver.start, close[2] + 1))
                 return False
             return True
         if part[1] not in ATTRIBUTES:
             raise err(f"attribute access '.{part[1]}' is not supported (only .T and method calls)", part[2] - 1)
-        operands.append(Node("attr", part[1], (receiver,), start=receiver.start, end=part[2] + len(part[1])))
+        operands.append(self.builder.attr(part[1], receiver, receiver.start, part[2] + len(part[1])))
         return False
 
     def close(self, text: str, pos: int) -> bool:
@@ -510,7 +606,7 @@ class _Parser:
             ops.pop()
             self.depth -= 1
             inner = operands.pop()
-            operands.append(inner.with_span(marker[1], pos + 1))
+            operands.append(self.builder.paren(inner, marker[1], pos + 1))
             return False
         _, name, start, method, receiver, args, kwargs, pending = marker
         value = operands.pop()
@@ -526,7 +622,7 @@ class _Parser:
         ops.pop()
         self.depth -= 1
         all_args = ([receiver] if method else []) + args
-        operands.append(Node("call", name, all_args, kwargs, method=method, start=start, end=pos + 1))
+        operands.append(self.builder.call(name, all_args, kwargs, method, start, pos + 1))
         return False
 
     def finish(self) -> None:

@@ -9,10 +9,10 @@ from typing import Mapping, Sequence
 from .collector import gc_paused  # noqa: F401  (also imported from here)
 from .engine import Step, backward
 from .errors import EvalError, UsageError
-from .graph import DTYPES, Graph, node_text, trace_nodes
+from .graph import DTYPES, Graph, node_text, trace_source
 from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
-from .parser import parse, postorder
+from .parser import NO_TREE, parse
 from .shapes import format_shape  # noqa: F401 (part of this module's names)
 
 
@@ -234,28 +234,30 @@ def trace(
         max_terms, max_depth, max_elements = int(max_terms), int(max_depth), int(max_elements)
         at = dict(at or {})
         values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
+        limits = dict(max_terms=max_terms, max_depth=max_depth)
         used: set = set()
-        tree = parse(expr, max_terms=max_terms, max_depth=max_depth, names=used)
-        warnings = []
-        if drop_unused:
+        if drop_unused:  # the inputs a line reads, known before any leaf is made
+            parse(expr, names=used, builder=NO_TREE, **limits)
             values = {name: v for name, v in values.items() if name in used}
             at = {name: v for name, v in at.items() if name in used}
             no_grad = [name for name in no_grad if name in used]
-        for name in at:
-            if name not in used:
-                warnings.append(f"warning: --at {name}=... is not used by the expression")
-        for name in no_grad:
-            if name not in used:
-                warnings.append(f"warning: --no-grad {name} is not used by the expression")
-        nodes = postorder(tree)
-        del tree  # the nodes are freed as they are traced
-        graph = trace_nodes(nodes, expr, values, no_grad=no_grad, dtype=dtype, consume=True,
-                            max_elements=max_elements)
+        try:
+            # The parser drives the tracer directly: no expression tree is kept.
+            graph = trace_source(expr, values, no_grad=no_grad, dtype=dtype, max_elements=max_elements,
+                                 names=used, **limits)
+        except EvalError:
+            # A syntax error anywhere is reported before an evaluation error, as Python compiles
+            # before it runs: read the rest of the text for one.
+            parse(expr, builder=NO_TREE, **limits)
+            raise
+        warnings = [f"warning: --at {name}=... is not used by the expression" for name in at if name not in used]
+        warnings += [f"warning: --no-grad {name} is not used by the expression" for name in no_grad
+                     if name not in used]
 
         backward_error = None
         steps: list[Step] = []
         out = graph.output
-        if graph.root is not None:
+        if graph.root_index is not None:
             start = None
             if grad_output is not None:
                 if isinstance(grad_output, str):

@@ -13,22 +13,18 @@ class Flow:
     """The gradients of one backward pass, looked up per function (built in one pass over the steps)."""
 
     def __init__(self, trace):
-        self._steps = {id(step.function): step for step in trace.steps}
+        self._steps = trace.steps  # the engine's record (empty when backward did not run)
         root = trace.graph.root
         #: the gradient backward started with at the root (ones for a scalar output), or None
         self.start = self.received(root) if root is not None else None
 
     def along(self, fn, i):
         """The gradient ``fn`` sent along ``fn.next_functions[i]`` (None if backward did not run)."""
-        step = self._steps.get(id(fn))
-        if step is None or i >= len(step.grads_out):
-            return None
-        return step.grads_out[i]
+        return self._steps.along(fn.index, i) if self._steps else None
 
     def received(self, fn):
         """Everything that arrived into ``fn`` during backward, summed (None if it did not run)."""
-        step = self._steps.get(id(fn))
-        return None if step is None else step.grad_in
+        return self._steps.received(fn.index) if self._steps else None
 
 
 def flow(trace) -> Flow:
