@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import re
+import signal
 import sys
 
 import click
 
-from .errors import LIMIT_MESSAGES, GradvizError, UsageError, document_of, internal_message
+from .errors import (LIMIT_MESSAGES, GradvizError, Interrupted, UsageError, document_of, internal_message,
+                     printable, raise_interrupted)
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -77,13 +80,14 @@ def parse_at(items, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
 
 def read_at_file(path: str, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
     try:
-        with click.open_file(path, "r", encoding="utf-8") as fh:
-            text = fh.read()
+        text = _read_text(path)
         if text.count(",") + 1 > max_elements * 2:  # every element needs a comma: refuse before parsing
             raise UsageError(f"--at-file {path}: more elements than the limit of {max_elements} (--max-elements)")
         data = json.loads(text)
     except OSError as exc:
         raise UsageError(f"--at-file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--at-file {path}: not UTF-8 text") from None
     except (ValueError, RecursionError):
         raise UsageError(f"--at-file {path}: not valid JSON") from None
     if not isinstance(data, dict):
@@ -94,8 +98,52 @@ def read_at_file(path: str, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
     return data
 
 
+def _read_text(path: str) -> str:
+    """A file's text ('-': stdin), UTF-8 with or without a byte-order mark."""
+    if path == "-" and sys.stdin is None:
+        raise OSError(9, "stdin is closed")
+    with click.open_file(path, "r", encoding="utf-8-sig") as fh:
+        return fh.read()
+
+
+#: the signals that stop a run cleanly: Interrupted is raised, finally blocks run, exit 128 + N
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def catch_stop_signals() -> dict:
+    """Make the stop signals raise :class:`Interrupted`; return the handlers they had
+    (empty when not in the main thread, where Python allows no handlers)."""
+    previous = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, raise_interrupted)
+    except ValueError:
+        pass
+    return previous
+
+
+def restore_signals(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
 class ExprCommand(click.Command):
-    """A command whose one positional argument may start with '-' (``gradviz "-x**2" --at x=2``)."""
+    """A command whose one positional argument may start with '-' (``gradviz "-x**2" --at x=2``),
+    and that stops on Ctrl-C or SIGTERM with one line and exit 128 + N (not click's "Aborted!")."""
+
+    def main(self, *args, **kwargs):
+        previous = catch_stop_signals()
+        try:
+            return super().main(*args, **kwargs)
+        except Interrupted as exc:
+            if previous:
+                for signum in STOP_SIGNALS:
+                    signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C does not cut the message
+            _silence_stdout()
+            click.echo(f"error: {exc.render()}", err=True)
+            sys.exit(exc.exit_code)
+        finally:
+            restore_signals(previous)
 
     def parse_args(self, ctx, args):
         known = {}
@@ -204,7 +252,9 @@ def _looks_like_expression(a: str) -> bool:
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain text); '-' writes it to stdout (SVG unless --format).")
+              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain "
+                   "text); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
+                   "and owner kept; a link's target replaced); a device or FIFO is written to.")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
                    "its SVG with gradviz's own font), the system 'dot' program, or auto (embedded, else system).")
@@ -264,25 +314,24 @@ def main(expression, **opts):
     EXPRESSION uses Python/PyTorch syntax: numbers, names, + - * / ** @,
     calls like sin(x) or torch.sin(x), methods like x.pow(2) or x.sum().
 
-    Exit codes: 0 success, 1 a --check failed, 2 bad input or usage.
+    Exit codes: 0 success, 1 a --check failed, 2 bad input or usage,
+    3 a bug in gradviz, 130 interrupted (128 + the signal).
     """
-    # A one-shot process: the graph's objects live until exit, so the cyclic garbage
-    # collector would only re-scan them (it cost 40% of a 100,000-term run).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    _claim_standard_fds()
     try:
         code = run(expression, opts)
+        with _writing_stdout(check_open=False):
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a full disk is reported here, not at exit
     except GradvizError as exc:
         click.echo(f"error: {exc.render()}", err=True)
         _json_error(exc, opts)
         code = exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C when no handler could be installed (not the main thread)
+        click.echo("error: interrupted (SIGINT)", err=True)
         code = 130
     except BrokenPipeError:  # the reader left early (gradviz ... | head): nothing is wrong
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        except (OSError, ValueError):
-            pass
+        _silence_stdout()  # no second error at exit
         code = EXIT_OK
     except (RecursionError, MemoryError) as exc:
         click.echo(f"error: {LIMIT_MESSAGES[type(exc)]}", err=True)
@@ -299,18 +348,15 @@ def main(expression, **opts):
                        f"pip install {package}", err=True)
             code = EXIT_BAD_INPUT
     except Exception as exc:  # a bug: still no traceback for the user
-        click.echo(f"error: {internal_message(exc)}", err=True)
+        click.echo(f"error: {printable(internal_message(exc))}", err=True)
         _json_error(exc, opts)
         code = EXIT_INTERNAL
-    finally:
-        if gc_was_enabled:
-            gc.enable()  # for callers in the same process (tests, CliRunner)
     sys.exit(code)
 
 
 def _json_error(exc: BaseException, opts) -> None:
     """With --json, the error as a gradviz/1 error document on stdout too (programs read that)."""
-    if not opts.get("as_json"):
+    if not opts.get("as_json") or isinstance(exc, StdoutError):
         return
     from .render.jsondoc import dumps
 
@@ -318,8 +364,54 @@ def _json_error(exc: BaseException, opts) -> None:
         out = _stdout_bytes()
         out.write((dumps(document_of(exc)) + "\n").encode("utf-8"))
         out.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass  # stdout is gone: the line on stderr is all there is
+
+
+def _claim_standard_fds() -> None:
+    """Put /dev/null on a closed stdin, stdout or stderr (Python has set sys.stdout to None),
+    so that no file opened later, such as the -o temporary, takes its number."""
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                new = os.open(os.devnull, flags)
+                if new != fd:
+                    os.dup2(new, fd)
+                    os.close(new)
+            except OSError:
+                pass
+
+
+def _silence_stdout() -> None:
+    """After the reader left or the disk filled: what is still buffered goes to /dev/null, so
+    the interpreter's flush at exit fails no second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class StdoutError(UsageError):
+    """stdout is closed or cannot be written (a full disk): the whole run stops."""
+
+
+@contextlib.contextmanager
+def _writing_stdout(check_open: bool = True):
+    """Writes to stdout inside: its faults become one clear error (exit 2); a broken pipe
+    stays a BrokenPipeError, which ends the run quietly."""
+    if check_open and sys.stdout is None:
+        raise StdoutError("cannot write to stdout: it is closed (write to a file with -o PATH)")
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _silence_stdout()
+        raise StdoutError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def _read_source(expression, file) -> str:
@@ -328,8 +420,7 @@ def _read_source(expression, file) -> str:
         if expression is not None:
             raise UsageError("give the expression either as an argument or with -f, not both")
         try:
-            with click.open_file(file, "r", encoding="utf-8") as fh:
-                return fh.read()
+            return _read_text(file)
         except OSError as exc:
             raise UsageError(f"-f {file}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -341,7 +432,9 @@ def _read_source(expression, file) -> str:
 
 def _batch_lines(text: str) -> list[tuple[int, str]] | None:
     """(line number, text) for each expression line, or None when the text is one expression."""
-    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1)]
+    # "\n" only (a trailing "\r" is stripped): str.splitlines() would also split on \v, \x1c,
+    # \x85 and U+2028, and the errors would name the wrong line.
+    lines = [(i, line.strip()) for i, line in enumerate(text.split("\n"), 1)]
     lines = [(i, line) for i, line in lines if line and not line.startswith("#")]
     if len(lines) <= 1 and not (lines and lines[0][1].startswith("{")):
         return None
@@ -407,13 +500,21 @@ def learn(result, opts):
     if not (wanted["steps"] or wanted["order"] == 2 or wanted["graph"] == "double" or wanted["symbolic"]
             or wanted["check"] or wanted["retain_grad"]):
         return None
+    from .collector import gc_paused
     from .learn import analyse
 
-    return analyse(result, json=output_format(opts) == "json", **wanted)
+    if wanted["check"]:  # thousands of traces thrown away: the collector frees them
+        return analyse(result, json=output_format(opts) == "json", **wanted)
+    with gc_paused():  # the steps and second-order graphs stay alive: nothing to collect
+        return analyse(result, json=output_format(opts) == "json", **wanted)
 
 
-def emit(result, opts) -> int:
-    """Show one result on stdout as the options ask; return the exit code."""
+def emit(result, opts, whole: bool = False) -> int:
+    """Show one result on stdout as the options ask; return the exit code.
+
+    ``whole``: a JSON document is made in full before any of it is written (a batch line:
+    one that fails half-way leaves no partial document for its error record to follow).
+    """
     for w in result.warnings:
         click.echo(w, err=True)
     if result.backward_error:
@@ -421,56 +522,104 @@ def emit(result, opts) -> int:
     learned = learn(result, opts)
     code = EXIT_CHECK_FAILED if learned is not None and learned.failed else EXIT_OK
     if opts["as_json"] and not opts.get("format") and not opts.get("output"):
-        out = _Utf8Out(_stdout_bytes())
-        result.write_json(out)  # streamed: a million-term document never sits in memory whole
-        out.write("\n")
-        out.flush()
+        with _writing_stdout():
+            if whole:
+                pieces = _Pieces()
+                result.write_json(pieces)
+                pieces.write("\n")
+                stream = _stdout_bytes()
+                stream.write("".join(pieces).encode("utf-8"))
+                stream.flush()
+                return code
+            out = _Utf8Out(_stdout_bytes())
+            result.write_json(out)  # streamed: a million-term document never sits in memory whole
+            out.write("\n")
+            out.flush()
         return code
     return max(code, show(result, opts, learned))
 
 
+class _Pieces(list):
+    """A text stream that keeps what is written, for one ''.join at the end."""
+
+    write = list.append
+
+
 def run(expression, opts) -> int:
+    from .collector import gc_paused
+
     _picture_options(output_format(opts), opts)
     text = _read_source(expression, opts.get("file"))
     lines = _batch_lines(text) if opts.get("file") else None
     at, names, go = _common(opts)
-    if lines is None:
-        expr = text.strip() if opts.get("file") else text
-        return emit(compute(expr, at, names, go, opts), opts)
-    if opts.get("output"):
-        raise UsageError("-o writes one view: give one expression, not a file of several")
-    return run_batch(lines, at, names, go, opts)
+    if lines is not None:
+        if opts.get("output"):
+            raise UsageError("-o writes one view: give one expression, not a file of several")
+        return run_batch(lines, at, names, go, opts)
+    expr = text.strip() if opts.get("file") else text
+    # The graph lives until exit: frozen (before the collector is back on, or it would scan
+    # the graph once more), it is never re-scanned, yet what the views and analyses throw
+    # away (--check's thousands of traces) is still collected.
+    with gc_paused():
+        result = compute(expr, at, names, go, opts)
+        gc.freeze()
+    try:
+        return emit(result, opts)
+    finally:
+        gc.unfreeze()
 
 
 def run_batch(lines, at, names, go, opts) -> int:
-    """One result per line, in order; a bad line reports its error and the rest still run."""
+    """One result per line, in order; a line that fails, for whatever reason, becomes that
+    line's error (a JSON record with --json) and the rest still run. Each line's graph is
+    freed before the next line runs.
+
+    Exit code: 3 if a line hit a bug in gradviz, else 2 if a line was bad, else 1 if a
+    --check failed, else 0.
+    """
+    from .collector import frozen, gc_paused
     from .render.jsondoc import dumps
 
-    failed = False
     code = EXIT_OK
-    for lineno, line in lines:
-        try:
-            expr, line_at, line_names = line, at, names
-            if line.startswith("{"):
-                expr, line_at, line_names = _json_line(line, at, names)
-            result = compute(expr, line_at, line_names, go, opts, batch=True)
-            if not opts["as_json"]:
-                click.echo(f"── line {lineno}: {_clip(expr, 60)}")
-            code = max(code, emit(result, opts))
-        except GradvizError as exc:
+    failed = internal = False
+    # What exists now (modules, the shared values) is frozen: the collection after each
+    # line looks only at that line's objects.
+    with frozen():
+        for lineno, line in lines:
+            header = None
+            try:
+                expr, line_at, line_names = line, at, names
+                if line.startswith("{"):
+                    expr, line_at, line_names = _json_line(line, at, names)
+                with gc_paused():
+                    result = compute(expr, line_at, line_names, go, opts, batch=True)
+                if not opts["as_json"]:
+                    header = f"── line {lineno}: {printable(_clip(expr, 60))}"
+                    with _writing_stdout():
+                        click.echo(header)
+                code = max(code, emit(result, opts, whole=True))
+                continue
+            except (BrokenPipeError, StdoutError):
+                raise  # stdout is gone: no later line can be shown either
+            except GradvizError as exc:
+                record, shown = document_of(exc, lineno), exc.render()
+            except (RecursionError, MemoryError) as exc:
+                record = document_of(exc, lineno)
+                shown = f"the input is too large or nested too deeply ({type(exc).__name__})"
+            except Exception as exc:  # a bug in gradviz: this line's error, not the batch's end
+                internal = True
+                record, shown = document_of(exc, lineno), printable(internal_message(exc))
+            finally:
+                result = None
+                gc.collect()  # the line's graph (its tensors and functions point at each other)
             failed = True
-            if opts["as_json"]:
-                click.echo(dumps(document_of(exc, lineno)))
-            else:
-                click.echo(f"── line {lineno}: {_clip(line, 60)}")
-            click.echo(f"error: line {lineno}: {exc.render()}", err=True)
-        except (RecursionError, MemoryError) as exc:
-            failed = True
-            msg = "the input is too large or nested too deeply"
-            if opts["as_json"]:
-                click.echo(dumps(document_of(exc, lineno)))
-            click.echo(f"error: line {lineno}: {msg} ({type(exc).__name__})", err=True)
-    return EXIT_BAD_INPUT if failed else code
+            with _writing_stdout():
+                if opts["as_json"]:
+                    click.echo(dumps(record))
+                elif header is None:
+                    click.echo(f"── line {lineno}: {printable(_clip(line, 60))}")
+            click.echo(f"error: line {lineno}: {shown}", err=True)
+    return EXIT_INTERNAL if internal else EXIT_BAD_INPUT if failed else code
 
 
 def _json_line(line: str, at: dict, names: list):
@@ -528,7 +677,7 @@ def output_format(opts) -> str | None:
 
 def show(result, opts, learned=None) -> int:
     """Produce the asked view of ``result`` and print it or write it to -o; return the exit code."""
-    from .result import gc_paused
+    from .collector import gc_paused
 
     with gc_paused():  # a large graph is all live objects: collecting would only re-scan them
         return _show(result, opts, learned)
@@ -545,14 +694,12 @@ def _show(result, opts, learned=None) -> int:
                        f"--json has every one in double_backward", err=True)
     max_nodes = opts.get("max_nodes")
     if fmt in (None, "table", "tree"):
-        from rich.console import Console
-
         from .render import terminal
 
         to_file = out is not None and out != "-"
-        plain = to_file or bool(os.environ.get("NO_COLOR"))  # no-color.org: no escape codes at all
-        console = Console(file=_StringIO() if to_file else None, width=80 if to_file else None,
-                          color_system=None if plain else "auto", highlight=False)
+        if not to_file and sys.stdout is None:
+            raise StdoutError("cannot write to stdout: it is closed (write to a file with -o PATH)")
+        console = _console(to_file)
         depth = max(4, (console.width - 32) // 4)  # keep deep trees inside the width
         if opts.get("view_depth") is not None:
             depth = opts["view_depth"]
@@ -564,13 +711,20 @@ def _show(result, opts, learned=None) -> int:
             view = Group(*(terminal.backward_tree(t, max_nodes=max_nodes or 100, max_depth=depth) for t in drawn))
         else:
             view = terminal.report(result, max_nodes=max_nodes or 100, max_depth=depth)
-        console.print(view)
+        views = [view]
         if learned is not None:
             from .render.learn import learn_view
 
-            console.print(learn_view(result, learned, double_graph=fmt != "tree"))
+            views.append(learn_view(result, learned, double_graph=fmt != "tree"))
+        for v in views:  # into memory: drawn in full before any of it is written
+            console.print(v)
+        text = console.file.getvalue()
         if to_file:
-            write_output(out, console.file.getvalue().encode("utf-8"))
+            write_output(out, text.encode("utf-8"))
+            return EXIT_OK
+        with _writing_stdout(check_open=False):
+            sys.stdout.write(text)
+            sys.stdout.flush()
         return EXIT_OK
     if fmt == "json":
         data = (result.to_json() + "\n").encode("utf-8")
@@ -589,9 +743,10 @@ def _show(result, opts, learned=None) -> int:
     if out is None or out == "-":
         if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
             raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
-        stream = _stdout_bytes()
-        stream.write(data)
-        stream.flush()
+        with _writing_stdout():
+            stream = _stdout_bytes()
+            stream.write(data)
+            stream.flush()
         return EXIT_OK
     write_output(out, data)
     return EXIT_OK
@@ -610,6 +765,43 @@ def _picture_options(fmt, opts) -> None:
 
 def _view_name(fmt) -> str:
     return "the terminal view" if fmt is None else fmt.upper()
+
+
+def _console(to_file: bool):
+    """A rich Console for the terminal views: 80 columns and plain text for a file (-o),
+    else for stdout at the terminal's width (colors unless NO_COLOR)."""
+    from rich.console import Console
+
+    plain = to_file or bool(os.environ.get("NO_COLOR"))  # no-color.org: no escape codes at all
+    width = 80 if to_file else _columns()
+    # It draws into memory, as for stdout when stdout is a terminal (colors, its width).
+    terminal = not to_file and _isatty(sys.stdout) or None
+    return Console(file=_StringIO(), width=width, force_terminal=terminal,
+                   color_system=None if plain else "auto", highlight=False)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+#: the narrowest terminal view drawn (COLUMNS=1 would print one character a line)
+MIN_COLUMNS = 20
+
+
+def _columns() -> int | None:
+    """The width from COLUMNS when it makes sense; None lets rich ask the terminal. COLUMNS=0
+    (rich would draw nothing at all) means unknown, as for shutil.get_terminal_size."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if not text.isdigit():
+        return None  # rich, too, ignores a COLUMNS that is not a number
+    if int(text) == 0:
+        import shutil
+
+        return max(MIN_COLUMNS, shutil.get_terminal_size((80, 24)).columns)
+    return max(MIN_COLUMNS, int(text))
 
 
 def _stdout_bytes():
@@ -639,28 +831,12 @@ def _StringIO():
 
 
 def write_output(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, then rename)."""
-    import tempfile
+    """Write ``data`` to the -o ``path`` (see :mod:`gradviz.output`: atomic for a regular file,
+    written through for a device or FIFO) and say what was surprising about it."""
+    from .output import write_output as write
 
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a written file gets the usual permissions
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    for note in write(path, data):
+        click.echo(printable(note), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

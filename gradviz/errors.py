@@ -30,8 +30,9 @@ class GradvizError(Exception):
         return int(m.group(1)) if m else None
 
     def render(self) -> str:
-        """The text shown to the user (may span lines, e.g. a caret under a column)."""
-        return self.message
+        """The text shown to the user (may span lines, e.g. a caret under a column); user
+        text in it has its control characters escaped (see :func:`printable`)."""
+        return printable(self.message)
 
 
 class ParseError(GradvizError):
@@ -49,9 +50,10 @@ class ParseError(GradvizError):
 
     def render(self) -> str:
         if self.source is None or self.column is None or "\n" in self.source:
-            return self.message
-        src = self.source
-        col = self.column
+            return printable(self.message)
+        # The caret goes under the escaped text: a control character shows as \x1b, 4 columns.
+        col = len(printable(self.source[: self.column - 1])) + 1
+        src = printable(self.source)
         # Long expressions: show a window around the column so the caret stays readable.
         if len(src) > 76:
             start = max(0, col - 1 - 38)
@@ -62,7 +64,7 @@ class ParseError(GradvizError):
             caret_at = len(prefix) + (col - 1 - start)
         else:
             window, caret_at = src, col - 1
-        return f"{self.message}\n  {window}\n  {' ' * caret_at}^"
+        return f"{printable(self.message)}\n  {window}\n  {' ' * caret_at}^"
 
 
 class EvalError(GradvizError):
@@ -106,3 +108,48 @@ LIMIT_MESSAGES = {
 def internal_message(exc: BaseException) -> str:
     """The one line for a bug in gradviz (never a traceback)."""
     return f"internal error ({type(exc).__name__}: {exc}); please report it"
+
+
+def printable(text: str) -> str:
+    """``text`` with what a terminal would act on instead of show escaped as Python does
+    (``\\x1b``, ``\\x00``, ``\\u202e``): control and format characters, line and
+    paragraph separators, lone surrogates (undecodable bytes in argv). An error message
+    echoing the user's text must not set the terminal's title or hide part of itself."""
+    if text.isprintable():  # the common case, and fast
+        return text
+    import unicodedata
+
+    return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _ESCAPED else ch for ch in text)
+
+
+#: Unicode categories escaped: control, format (bidi overrides), surrogate, private use,
+#: unassigned, line and paragraph separators
+_ESCAPED = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived (see :func:`raise_interrupted`).
+
+    A BaseException, so that click does not turn it into "Aborted!" and library code does
+    not catch it as an error; ``finally`` blocks run on the way out (the ``-o`` temporary
+    is removed). The command line reports it in one line and exits 128 + the signal number.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def render(self) -> str:
+        import signal
+
+        name = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+        return f"{name.get(self.signum, 'stopped')} ({signal.Signals(self.signum).name})"
+
+
+def raise_interrupted(signum, frame):
+    """A signal handler: raise :class:`Interrupted` where the program is."""
+    raise Interrupted(signum)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import numbers
 import sys
 from typing import Mapping, Sequence
 
+from .collector import gc_paused  # noqa: F401  (also imported from here)
 from .engine import Step, backward
 from .errors import EvalError, UsageError
 from .graph import DTYPES, Graph, node_text, trace_source
@@ -15,24 +14,6 @@ from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
 from .parser import NO_TREE, parse
 from .shapes import format_shape  # noqa: F401 (part of this module's names)
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector for a block.
-
-    Tracing a million-term expression allocates millions of small objects that
-    all stay alive (tensors and functions point at each other): each automatic
-    collection would re-scan every one of them and free nothing, which made a
-    100,000-term run spend 40% of its time in the collector.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Trace:
