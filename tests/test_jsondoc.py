@@ -166,3 +166,12 @@ def test_every_optional_section_matches_the_schema(expr, at, options):
     assert r.exit_code in (0, 1), r.output
     doc = strict_loads(r.stdout)
     VALIDATOR.validate(doc)
+
+
+def test_documents_are_one_line_even_for_line_separators_in_strings():
+    # U+2028, U+2029 and C1 controls are valid raw in JSON strings, but str.splitlines splits there
+    from gradviz.render.jsondoc import dumps
+
+    for text in ("a\u2028b", "a\u2029b", "a\x85b", "a\x9fb"):
+        line = dumps({"message": text, "nested": [text]})
+        assert line.splitlines() == [line] and json.loads(line) == {"message": text, "nested": [text]}

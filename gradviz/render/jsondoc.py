@@ -29,7 +29,14 @@ def document(result) -> dict:
 # text, ``str(np.float32(v))``, exactly: tests/test_jsondoc.py checks it).
 # ---------------------------------------------------------------------------
 
-_string = json.encoder.encode_basestring  # a str as a quoted JSON string (what dumps writes)
+#: characters that are valid raw in a JSON string but end a line for some readers (Python's
+#: str.splitlines, JavaScript before ES2019): escaped, so every document is one line of JSON Lines
+_LINE_SAFE = {c: f"\\u{c:04x}" for c in [*range(0x80, 0xA0), 0x2028, 0x2029]}
+
+
+def _string(s: str) -> str:
+    """A str as a quoted JSON string (what dumps writes)."""
+    return json.encoder.encode_basestring(s).translate(_LINE_SAFE)
 _F32 = _array("f", [0.0])
 _SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
 
@@ -130,7 +137,7 @@ def saved_text(v) -> str:
 
 def dumps(doc) -> str:
     """Serialize a document: one line, strict JSON (no NaN literals), stable key order."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).translate(_LINE_SAFE)
 
 
 _MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
