@@ -125,7 +125,6 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
     g = trace.graph
-    fl = flow(trace)
     dot = graphviz.Digraph("gradviz")
     dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
     # Margins also cover what Graphviz underestimates: it counts a non-ASCII character as spaces.
@@ -138,15 +137,25 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     view = (collapse_view(g.root) if hasattr(g, "tensor") else collapse_view(g.root, g.functions)) \
         if too_big else plain_view(g.root)
     nodes = _nearest_functions(view, max_nodes, max_depth)
-    kept = {id(node) for node in nodes}
     functions = [node for node in nodes if type(node) is not Collapsed]
     collapsed = [node for node in nodes if type(node) is Collapsed]
-    hidden = g.function_count() - len(functions)
-
-    # Tensors: leaves (only those whose AccumulateGrad is drawn, plus no-grad inputs) and the output.
     no_grad = _no_grad_links(g, functions)
-    drawn_leaves = [fn.variable for fn in functions if fn.variable is not None]
-    leaf_ids = {id(t) for t in drawn_leaves}
+    out_is_leaf_node = _tensor_nodes(dot, g, functions, rankdir)
+    _function_nodes(dot, g, nodes, rankdir)
+    _edges(dot, trace, view, nodes, no_grad, out_is_leaf_node)
+    notes = _notes(collapsed, g.function_count() - len(functions), g.function_count())
+    if legend:
+        notes += _legend_lines(bool(no_grad) or g.root is None, bool(collapsed))
+    if notes:
+        dot.attr(label="".join(_plain_text(line) + "\\l" for line in notes), labelloc="b", labeljust="l",
+                 fontsize="9", fontcolor="#64748b")
+    return dot
+
+
+def _tensor_nodes(dot, g, functions: list, rankdir: str) -> bool:
+    """Leaves (those whose AccumulateGrad is drawn, and no-grad inputs) and the output; True when
+    the output is itself a drawn leaf."""
+    leaf_ids = {id(fn.variable) for fn in functions if fn.variable is not None}
     for t in g.inputs.values():  # the leaves drawn are inputs (in creation order: they come first)
         if not t.is_leaf or t is g.output and t.name is None:
             continue
@@ -157,16 +166,18 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
             dot.node(t.id, _label(fields, rankdir),
                      **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
     out = g.output
-    out_is_leaf_node = id(out) in leaf_ids
-    if not out_is_leaf_node:
-        fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out),
-                  f"data = {format_tensor(out.value, LABEL_ITEMS)}"]
-        if g.root is None:
-            fields.append("requires_grad=False: no backward graph")
-        dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000),
-                 **_style("output", penwidth="2"))
+    if id(out) in leaf_ids:
+        return True
+    fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out),
+              f"data = {format_tensor(out.value, LABEL_ITEMS)}"]
+    if g.root is None:
+        fields.append("requires_grad=False: no backward graph")
+    dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000), **_style("output", penwidth="2"))
+    return False
 
-    # Backward functions, and the runs collapsed among them.
+
+def _function_nodes(dot, g, nodes: list, rankdir: str) -> None:
+    """Backward functions with what they saved, and the runs collapsed among them."""
     for fn in nodes:
         if type(fn) is Collapsed:
             motif = []  # each function of the motif, then what hangs off the chain there
@@ -185,7 +196,12 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
         tip = fn.name + (f" (from {tensor_text(g, fn.output)})" if fn.output is not None else "")
         dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(tip), **_style("function"))
 
-    # Edges, written forward (tail = input side) with the arrowhead at the tail: gradients flow back.
+
+def _edges(dot, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool) -> None:
+    """Edges, written forward (tail = input side) with the arrowhead at the tail: gradients flow back."""
+    g, fl = trace.graph, flow(trace)
+    out = g.output
+    kept = {id(node) for node in nodes}
     if g.root is not None and not out_is_leaf_node:  # (a leaf output: its AccumulateGrad is the root)
         dot.edge(g.root.id, out.id, label=_grad_label(fl.start))
     for fn in nodes:
@@ -209,19 +225,18 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     if g.root is None:
         for t in g.inputs.values():
             dot.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+
+
+def _notes(collapsed: list, hidden: int, total: int) -> list[str]:
+    """What the note under the diagram says was collapsed or left out."""
     notes = [f"⋯ {c.repetitions} more repetitions of {c.motif_text} drawn as one node ({c.hidden} backward functions)"
              for c in collapsed[:NOTED_RUNS]]
     if len(collapsed) > NOTED_RUNS:
         notes.append(f"⋯ {len(collapsed) - NOTED_RUNS} more runs of repeated structure, each drawn as one node "
                      f"({sum(c.hidden for c in collapsed[NOTED_RUNS:])} backward functions)")
     if hidden:
-        notes.append(f"{hidden} of {g.function_count()} backward functions not drawn (see --max-nodes, --depth)")
-    if legend:
-        notes += _legend_lines(bool(no_grad) or g.root is None, bool(collapsed))
-    if notes:
-        dot.attr(label="".join(_plain_text(line) + "\\l" for line in notes), labelloc="b", labeljust="l",
-                 fontsize="9", fontcolor="#64748b")
-    return dot
+        notes.append(f"{hidden} of {total} backward functions not drawn (see --max-nodes, --depth)")
+    return notes
 
 
 def _nearest_functions(view, limit: int, max_depth: int | None = None) -> list:
