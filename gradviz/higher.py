@@ -303,47 +303,8 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
                          no_grad=[n for n, t in g0.inputs.items() if not t.requires_grad], dtype=g0.dtype,
                          max_terms=max(DEFAULT_MAX_TERMS, len(source)), max_depth=max(DEFAULT_MAX_DEPTH, len(source)))
     leaves = graph.inputs
-    dtype = graph.output.data.dtype
-
-    grads: dict = {n: None for n in names}
-    tr = None
-    if graph.root is not None:
-        # The gradient computation appends to the same graph, after the forward entries (as
-        # PyTorch's later sequence numbers), with the same leaves' AccumulateGrad nodes.
-        tr = Tracer(graph, cached_views=True)
-        ops_fns = [fn for fn in graph.functions if fn.op is not None]
-        for fn in ops_fns:
-            fn.context = _graph_context(fn)
-        try:
-            backward(graph, None, F=GraphOps(tr))
-        finally:
-            tr.finish()
-            for fn in ops_fns:
-                fn.context = None
-        for n in names:
-            grads[n] = leaves[n].grad
-    for t in leaves.values():
-        t.grad = None
-
-    # One numeric backward per element of each gradient: row a[j] of the Hessian.
-    hessian: dict = {}
-    roots: dict = {}
-    for a in names:
-        ga = grads[a]
-        shape_a = leaves[a].shape
-        rows = {b: np.zeros((int(np.prod(shape_a, dtype=np.int64)),) + leaves[b].shape, dtype=dtype) for b in names}
-        root = tr.edge(ga) if (tr is not None and _grad_tensor(ga)) else None
-        roots[a] = root
-        if root is not None:
-            for j in range(ga.data.size):
-                onehot = np.zeros(ga.data.size, dtype=dtype)
-                onehot[j] = 1
-                backward(graph, onehot.reshape(ga.shape), root=root.index)
-                for b in names:
-                    if leaves[b].grad is not None:
-                        rows[b][j] = leaves[b].grad
-                    leaves[b].grad = None
-        hessian[a] = {b: rows[b].reshape(shape_a + leaves[b].shape) for b in names}
+    tr, grads = _create_graph(graph, names)
+    hessian, roots = _hessian(graph, tr, grads, names)
 
     # Name each gradient for the renderers (the tensor torch.autograd.grad would return).
     for a in names:
@@ -359,6 +320,58 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
     graphs = {a: Selection(grads[a] if isinstance(grads[a], Tensor) else graph.output, leaves, shown, roots[a],
                            walk_functions(roots[a]), source, graph.dtype) for a in names}
     return SecondOrder(grads, hessian, graphs, functions, shown)
+
+
+def _create_graph(graph, names: list) -> tuple:
+    """backward with ``create_graph=True``: (the tracer that recorded it, name → each input's
+    gradient, a Tensor with a grad_fn or a constant)."""
+    grads: dict = {n: None for n in names}
+    tr = None
+    leaves = graph.inputs
+    if graph.root is not None:
+        # The gradient computation appends to the same graph, after the forward entries (as
+        # PyTorch's later sequence numbers), with the same leaves' AccumulateGrad nodes.
+        tr = Tracer(graph, cached_views=True)
+        ops_fns = [fn for fn in graph.functions if fn.op is not None]
+        for fn in ops_fns:
+            fn.context = _graph_context(fn)
+        try:
+            backward(graph, None, F=GraphOps(tr), record_steps=False)
+        finally:
+            tr.finish()
+            for fn in ops_fns:
+                fn.context = None
+        for n in names:
+            grads[n] = leaves[n].grad
+    for t in leaves.values():
+        t.grad = None
+    return tr, grads
+
+
+def _hessian(graph, tr, grads: dict, names: list) -> tuple:
+    """One numeric backward per element of each gradient (row a[j] of the Hessian): (name → name →
+    array, name → the gradient's grad_fn or None)."""
+    leaves = graph.inputs
+    dtype = graph.output.data.dtype
+    hessian: dict = {}
+    roots: dict = {}
+    for a in names:
+        ga = grads[a]
+        shape_a = leaves[a].shape
+        rows = {b: np.zeros((int(np.prod(shape_a, dtype=np.int64)),) + leaves[b].shape, dtype=dtype) for b in names}
+        root = tr.edge(ga) if (tr is not None and _grad_tensor(ga)) else None
+        roots[a] = root
+        if root is not None:
+            for j in range(ga.data.size):
+                onehot = np.zeros(ga.data.size, dtype=dtype)
+                onehot[j] = 1
+                backward(graph, onehot.reshape(ga.shape), root=root.index, record_steps=False)
+                for b in names:
+                    if leaves[b].grad is not None:
+                        rows[b][j] = leaves[b].grad
+                    leaves[b].grad = None
+        hessian[a] = {b: rows[b].reshape(shape_a + leaves[b].shape) for b in names}
+    return hessian, roots
 
 
 def _union_functions(roots) -> list:
