@@ -256,32 +256,34 @@ def trace(
 
         backward_error = None
         steps: list[Step] = []
-        out = graph.output
         if graph.root_index is not None:
-            start = None
-            if grad_output is not None:
-                if isinstance(grad_output, str):
-                    if grad_output != "ones":
-                        raise EvalError(
-                            f"--grad-output must be 'ones' or a list of numbers, not {grad_output!r}"
-                        )
-                    start = np.ones(out.shape)
-                else:
-                    start = np.asarray(coerce_value("grad-output", grad_output, max_elements), dtype=np.float64)
-                    try:
-                        np.broadcast_to(start, out.shape)
-                    except ValueError:
-                        raise EvalError(
-                            f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(out.shape)}"
-                        ) from None
-            elif _numel(out.shape) != 1:
+            out_shape = graph.shape[graph.output_index]
+            start = _start_gradient(grad_output, out_shape, max_elements)
+            if start is None and _numel(out_shape) != 1:
                 backward_error = (
-                    f"output has shape {tuple(out.shape)}; backward needs a scalar: "
+                    f"output has shape {tuple(out_shape)}; backward needs a scalar: "
                     f"wrap it in sum(...) or pass --grad-output ones"
                 )
-            if backward_error is None:
+            else:
                 steps = backward(graph, start, retain_grad=retain_grad, record_steps=record_steps)
         return Trace(graph, steps, backward_error, warnings)
+
+
+def _start_gradient(grad_output, shape: tuple, max_elements: int):
+    """The gradient backward starts with: None for the default (ones for a scalar output), else
+    ``grad_output`` ("ones" or numbers) checked against the output's shape."""
+    if grad_output is None:
+        return None
+    if isinstance(grad_output, str):
+        if grad_output != "ones":
+            raise EvalError(f"--grad-output must be 'ones' or a list of numbers, not {grad_output!r}")
+        return np.ones(shape)
+    start = np.asarray(coerce_value("grad-output", grad_output, max_elements), dtype=np.float64)
+    try:
+        np.broadcast_to(start, shape)
+    except ValueError:
+        raise EvalError(f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(shape)}") from None
+    return start
 
 
 def _numel(shape) -> int:
