@@ -330,22 +330,10 @@ class _Span:
 class _NoTree:
     """A builder that keeps nothing but spans: a syntax check (and the names read), no tree."""
 
-    def number(self, value, start, end):
-        return _Span(start, end)
+    def _span(self, *args):  # every reduction: (..., start, end)
+        return _Span(args[-2], args[-1])
 
-    name = number
-
-    def unary(self, op, operand, start, end):
-        return _Span(start, end)
-
-    def binary(self, op, left, right, start, end):
-        return _Span(start, end)
-
-    def call(self, name, args, kwargs, method, start, end):
-        return _Span(start, end)
-
-    def attr(self, name, receiver, start, end):
-        return _Span(start, end)
+    number = name = unary = binary = call = attr = _span
 
     def paren(self, operand, start, end):
         operand.start, operand.end = start, end
