@@ -1023,7 +1023,14 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     raise EvalError(f"unsupported operator {op!r} at column {node.column}")
 
 
+#: the Python ints PyTorch's scalar path converts (int64 or uint64); beyond, OverflowError
+_SCALAR_INTS = (-(1 << 63), (1 << 64) - 1)
+
+
 def _to_float(value, node: Node):
+    if type(value) is int and not _SCALAR_INTS[0] <= value <= _SCALAR_INTS[1]:
+        raise EvalError(f"the number {node_text(value)} at column {node.column} is too large for a tensor "
+                        f"operation (PyTorch: OverflowError, int too big to convert)")
     try:
         return float(value)
     except OverflowError:
@@ -1111,13 +1118,14 @@ def _int_arg(value, what: str, node: Node):
 
 
 def _dim_arg(value, ndim: int, node: Node):
+    """A dim checked against ``ndim`` and kept as given (PyTorch saves -1 as -1: rules normalise)."""
     d = _int_arg(value, "dim", node)
     if d is None:
         return None
     n = max(ndim, 1)
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for a tensor of {ndim} dimensions at column {node.column}")
-    return d % n if ndim else 0
+    return d
 
 
 def _fn_unary(row: Op):
@@ -1150,20 +1158,26 @@ def _fn_reduce(plain: str, with_dim: str):
             if b["keepdim"]:
                 raise EvalError(f"keepdim needs a dim at column {node.column}")
             return tr.apply(OPS[plain], (x,), _EMPTY, node)
-        if not isinstance(b["keepdim"], (bool, int)):
-            raise EvalError(f"keepdim must be True or False at column {node.column}")
+        if type(b["keepdim"]) is not bool:  # PyTorch's TypeError: sum(M, 1, 1) is refused
+            raise EvalError(f"{node.op}(): argument 'keepdim' must be bool (True or False), not "
+                            f"{_type_name(b['keepdim'])} at column {node.column}")
         dim = _dim_arg(b["dim"], x.ndim, node)
         # PyTorch saves dim as a list (the IntArrayRef overload)
-        return tr.apply(OPS[with_dim], (x,), {"dim": (dim,), "keepdim": bool(b["keepdim"])}, node)
+        return tr.apply(OPS[with_dim], (x,), {"dim": (dim,), "keepdim": b["keepdim"]}, node)
     return impl
+
+
+def _type_name(value) -> str:
+    return "Tensor" if isinstance(value, Tensor) else type(value).__name__
 
 
 def _fn_full_reduce(key: str):
     def impl(tr, node, args, kwargs, source):
         b = _sig(node, args, kwargs, ("input",))
         x = _tensor_arg(b["input"], node.op, node)
-        if x.data.size == 0:
-            raise EvalError(f"{node.op}() of an empty tensor at column {node.column}")
+        if key != "prod" and math.prod(x.shape) == 0:  # prod([]) is 1, as in PyTorch
+            raise EvalError(f"{node.op}() of an empty tensor: PyTorch needs a dim to reduce over "
+                            f"at column {node.column}")
         return tr.apply(OPS[key], (x,), _EMPTY, node)
     return impl
 
@@ -1272,7 +1286,7 @@ def _fn_unsqueeze(tr, node, args, kwargs, source):
                         f"at column {node.column}")
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for unsqueeze at column {node.column}")
-    return tr.apply(OPS["unsqueeze"], (x,), {"dim": d % n}, node)
+    return tr.apply(OPS["unsqueeze"], (x,), {"dim": d}, node)  # saved as given (-1 stays -1)
 
 
 def _fn_flatten(tr, node, args, kwargs, source):
