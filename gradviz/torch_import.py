@@ -374,6 +374,8 @@ def _difference(after, before):
 
 def _plain(v):
     """A non-tensor saved value as a Python value: numbers as numbers, sizes as tuples of ints."""
+    if type(v) is int and v >= 1 << 63:
+        return v - (1 << 64)  # PyTorch shows a negative dim saved as an unsigned int (2**64 - 1 for -1)
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, (tuple, list)):
