@@ -285,6 +285,9 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the expression from FILE ('-' for stdin). A file of several lines is a batch: "
                    "one expression (or JSON object) per line; with --json the output is JSON Lines.")
+@click.option("--from-json", "from_json", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Draw a gradviz/1 document (e.g. exported by gradviz.from_torch where PyTorch is installed; "
+                   "'-' for stdin) in any view, instead of tracing an expression.")
 @click.option("--max-terms", type=click.IntRange(1), default=DEFAULT_MAX_TERMS, show_default=True,
               help="Limit: numbers and names in one expression.")
 @click.option("--max-depth", type=click.IntRange(1), default=DEFAULT_MAX_DEPTH, show_default=True,
@@ -568,6 +571,8 @@ def run(expression, opts) -> int:
     from .collector import gc_paused
 
     _picture_options(output_format(opts), opts)
+    if opts.get("from_json") is not None:
+        return run_document(expression, opts)
     text = _read_source(expression, opts.get("file"))
     lines = _batch_lines(text) if opts.get("file") else None
     at, names, go = _common(opts)
@@ -586,6 +591,36 @@ def run(expression, opts) -> int:
         return emit(result, opts)
     finally:
         gc.unfreeze()
+
+
+def run_document(expression, opts) -> int:
+    """--from-json FILE: the document's graph in the asked view (nothing is traced or re-computed)."""
+    path = opts["from_json"]
+    if expression is not None or opts.get("file"):
+        raise UsageError("--from-json draws a document: give no expression and no -f")
+    for flag in ("check", "symbolic", "retain_grad"):
+        if opts.get(flag):
+            raise UsageError(f"--{flag.replace('_', '-')} needs an expression to trace; --from-json only draws a document")
+    if int(opts.get("order") or 1) == 2 or opts.get("graph_kind") == "double":
+        raise UsageError("--order 2 and --graph double need an expression to trace; --from-json only draws a document")
+    if opts.get("at_items") or opts.get("at_file") or opts.get("no_grad") or opts.get("grad_output"):
+        raise UsageError("--from-json draws the document's own values: --at, --no-grad and --grad-output do not apply")
+    try:
+        text = _read_text(path)
+    except OSError as exc:
+        raise UsageError(f"--from-json {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--from-json {path}: not UTF-8 text") from None
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise UsageError(f"--from-json {path}: not valid JSON") from None
+    from .collector import gc_paused
+    from .import_json import read_document
+
+    with gc_paused():
+        result = read_document(doc, f"--from-json {'stdin' if path == '-' else path}")
+    return emit(result, opts)
 
 
 def run_batch(lines, at, names, go, opts) -> int:
