@@ -56,8 +56,11 @@ class Loaded:
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.set_default_timeout(10_000)
         self.page.goto(self.url)
         self.page.wait_for_function("window.gradviz !== undefined")
+        # a large graph opens zoomed in around the output: show all of it, as a reader would
+        self.page.click("#gv-fit")
 
     def js(self, code, arg=None):
         return self.page.evaluate(code, arg)

@@ -184,6 +184,24 @@
     setBox(s, [b[0] + (b[2] - w) * fx, b[1] + (b[3] - h) * fy, w, h]);
   }
   function fit() { var s = currentSvg(); if (s) { setBox(s, baseBox(s)); } }
+  // A large graph opens at a readable size around the output (where backward starts), not fitted
+  // small: "fit" shows all of it.
+  var READABLE = 0.8;
+  function readable(s, centreId) {
+    var b = baseBox(s), r = s.getBoundingClientRect();
+    if (!r.width || !r.height) { return; }
+    var k = Math.min(r.width / b[2], r.height / b[3]);
+    if (k >= READABLE) { return; }
+    var w = r.width / READABLE, h = r.height / READABLE, cx = b[0] + b[2] - w / 2, cy = b[1] + b[3] / 2;
+    var n = centreId && nodeEls.get(centreId);
+    if (n) {
+      var nr = n.getBoundingClientRect(), ox = (r.width - b[2] * k) / 2, oy = (r.height - b[3] * k) / 2;
+      cx = b[0] + (nr.left + nr.width / 2 - r.left - ox) / k;
+      cy = b[1] + (nr.top + nr.height / 2 - r.top - oy) / k;
+      cx = Math.min(cx, b[0] + b[2] - w / 2 + w * 0.05);
+    }
+    setBox(s, [cx - w / 2, cy - h / 2, w, h]);
+  }
   graphs.forEach(function (g) { var s = g.querySelector("svg"); if (s) { baseBox(s); } });
   view.addEventListener("wheel", function (ev) { ev.preventDefault(); zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15, ev.clientX, ev.clientY); },
     {passive: false});
@@ -630,7 +648,7 @@
     var out = doc.output || {}, s = "f = " + (Array.isArray(out.data) ? "tensor of shape " + shapeText(out.shape) : num(out.data));
     inputNames.forEach(function (n) {
       var g = doc.inputs[n].grad;
-      if (g !== null) { s += "   \u2202f/\u2202" + n + " = " + (Array.isArray(g) ? "(" + shapeText(doc.inputs[n].shape) + ")" : num(g)); }
+      if (g !== null) { s += "   \u2202f/\u2202" + n + (Array.isArray(g) ? ": shape " + shapeText(doc.inputs[n].shape) : " = " + num(g)); }
     });
     $("gv-summary").textContent = s + "   (" + doc.dtype + ", " + steps.length + " backward steps)";
   })();
@@ -655,4 +673,5 @@
   setTheme("auto");
   showExpr(null);
   render();
+  if (svg) { readable(svg, graph.root); }
 })();
