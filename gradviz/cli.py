@@ -783,8 +783,9 @@ def _show(result, opts, learned=None) -> int:
         from .render.html import page
 
         data = page(result, second=learned.second if learned is not None else None,
-                    rankdir=opts.get("rankdir") or "LR", max_nodes=max_nodes or 300, max_depth=opts.get("view_depth"),
-                    renderer=opts.get("renderer") or "auto").encode("utf-8")
+                    rankdir=opts.get("rankdir") or "auto", max_nodes=max_nodes or 300, max_depth=opts.get("view_depth"),
+                    renderer=opts.get("renderer") or "auto", tensors=opts.get("tensors") or "leaves",
+                    steps=bool(opts.get("steps"))).encode("utf-8")
     else:
         source = diagram_source(result, learned, opts)
         if fmt == "dot":

@@ -51,12 +51,13 @@ def page_document(trace) -> dict:
     return doc
 
 
-def graph_svg(trace, rankdir: str = "LR", max_nodes: int = 300, max_depth: int | None = None,
-              renderer: str = "auto") -> str:
+def graph_svg(trace, rankdir: str = "auto", max_nodes: int = 300, max_depth: int | None = None,
+              renderer: str = "auto", tensors: str = "leaves", steps: bool = False) -> str:
     """The SVG view of ``trace``'s graph as the page inlines it (see :func:`inline_svg`)."""
     from .dot import dot_source
 
-    source = dot_source(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth)
+    source = dot_source(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth, tensors=tensors,
+                        steps=steps)
     return inline_svg(_render(source, renderer).decode("utf-8"))
 
 
@@ -119,28 +120,30 @@ def _asset(name: str) -> str:
     return (_PAGE_DIR / name).read_text(encoding="utf-8")
 
 
-def _double_graphs(second, rankdir: str, max_nodes: int, renderer: str) -> list[tuple[str, str]]:
+def _double_graphs(second, rankdir: str, max_nodes: int, renderer: str, tensors: str) -> list[tuple[str, str]]:
     """(input name, SVG) of each input's double-backward graph (create_graph=True)."""
     if second is None:
         return []
     out = []
     for name, t in second.traces().items():
         if t.graph.root is not None:
-            out.append((name, graph_svg(t, rankdir=rankdir, max_nodes=max_nodes, renderer=renderer)))
+            out.append((name, graph_svg(t, rankdir=rankdir, max_nodes=max_nodes, renderer=renderer, tensors=tensors)))
     return out
 
 
-def page(trace, second=None, rankdir: str = "LR", max_nodes: int = 300, max_depth: int | None = None,
-         renderer: str = "auto") -> str:
+def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_depth: int | None = None,
+         renderer: str = "auto", tensors: str = "leaves", steps: bool = False) -> str:
     """The interactive page of ``trace`` as HTML text (one self-contained file).
 
     ``second``: the second-order pass (:func:`gradviz.higher.second_order`), whose
     double-backward graphs the page offers per input; the Hessian comes from the document.
-    ``rankdir``, ``max_nodes``, ``max_depth`` and ``renderer`` draw the graph as for ``-o x.svg``.
+    ``rankdir``, ``max_nodes``, ``max_depth``, ``renderer``, ``tensors`` and ``steps`` draw the graph
+    as for ``-o x.svg`` (:func:`gradviz.render.dot.dot_source`).
     """
     doc = page_document(trace)
-    svg = graph_svg(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth, renderer=renderer)
-    doubles = _double_graphs(second, rankdir, max_nodes, renderer)
+    svg = graph_svg(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth, renderer=renderer,
+                    tensors=tensors, steps=steps)
+    doubles = _double_graphs(second, rankdir, max_nodes, renderer, tensors)
     double_html = "".join(
         f'<div class="gv-svg" data-graph="{_html.escape(name)}" hidden>{s}</div>' for name, s in doubles)
     title = _html.escape(f"gradviz: {_clip(trace.graph.source, 80)}")

@@ -119,11 +119,17 @@
   var main = graphs[0];
   var svg = main.querySelector("svg");
   var nodeEls = new Map(), edges = [], byHead = new Map(), byTail = new Map();
+  // ids of drawn nodes that are not in the document: a collapsed run (c0), where the drawing
+  // stops (f3_0_more), a Python number where it enters (cf0_1)
+  var COLLAPSED = /^c\d+$/, CUT = /_more$/, CONSTANT = /^c[ft]\d+_\d+$/;
   function push(map, k, v) { var a = map.get(k); if (!a) { map.set(k, a = []); } a.push(v); }
   if (svg) {
     svg.querySelectorAll("g.node[data-id]").forEach(function (g) { nodeEls.set(g.getAttribute("data-id"), g); });
     svg.querySelectorAll("g.edge").forEach(function (g) {
       var e = {el: g, tail: g.getAttribute("data-tail"), head: g.getAttribute("data-head")};
+      var t = tensors.get(e.tail);
+      // a constant's or a no-grad input's dashed line carries no gradient
+      if (CONSTANT.test(e.tail) || (t && !t.requires_grad)) { return; }
       edges.push(e); push(byHead, e.head, e); push(byTail, e.tail, e);
     });
   }
@@ -135,11 +141,11 @@
     graph.functions.forEach(function (f) {
       if (!nodeEls.has(f.id)) { return; }
       var stand = (byHead.get(f.id) || []).map(function (e) { return e.tail; })
-        .filter(function (t) { return !fns.has(t) && !tensors.has(t); });
+        .filter(function (t) { return COLLAPSED.test(t) || CUT.test(t); });
       f.next_functions.forEach(function (n, i) {
         if (n === null || nodeEls.has(n) || owner.has(n)) { return; }
         var cut = f.id + "_" + i + "_more";
-        var o = stand.indexOf(cut) >= 0 ? cut : (stand.find(function (s) { return s[0] === "c"; }) || stand[0]);
+        var o = stand.indexOf(cut) >= 0 ? cut : stand.find(function (s) { return COLLAPSED.test(s); });
         if (o) { owner.set(n, o); queue.push(n); }
       });
     });
