@@ -248,12 +248,12 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("--grad-output", metavar="ones|LIST",
               help="Starting gradient for a non-scalar output: 'ones' or a nested list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document (schema gradviz/1) alone on stdout.")
-@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf"]),
+@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf", "html"]),
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain "
-                   "text); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
+              help="Write the view to PATH (.svg .dot .json .png .pdf .html, or .txt for the terminal view as "
+                   "plain text; .html is the interactive page: step through backward, inspect every node); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
                    "and owner kept; a link's target replaced); a device or FIFO is written to.")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
@@ -469,9 +469,9 @@ def _common(opts) -> tuple[dict, list[str], object]:
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
     """Trace one expression with the options (the single place that calls the library)."""
     _analysis_limits(expr, at, no_grad, opts, batch)
-    from .result import trace
+    from .result import _trace
 
-    return trace(
+    return _trace(
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
         drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
@@ -700,9 +700,9 @@ def _json_line(line: str, at: dict, names: list):
 
 # --------------------------------------------------------------------------- views and output files
 
-VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf")
+VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf", "html")
 EXTENSIONS = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".json": "json", ".png": "png", ".pdf": "pdf",
-              ".txt": None}
+              ".html": "html", ".htm": "html", ".txt": None}
 
 
 def output_format(opts) -> str | None:
@@ -720,7 +720,7 @@ def output_format(opts) -> str | None:
         elif fmt is None:
             if by_ext is None:
                 raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, .txt, "
-                                 f".json, .png or .pdf, or give --format")
+                                 f".json, .png, .pdf or .html, or give --format")
             fmt = by_ext
         elif by_ext is not None and by_ext != fmt:
             raise UsageError(f"--format {fmt} does not match -o {out}: use a .{fmt} file name")
@@ -779,6 +779,13 @@ def _show(result, opts, learned=None) -> int:
         return EXIT_OK
     if fmt == "json":
         data = (result.to_json() + "\n").encode("utf-8")
+    elif fmt == "html":  # the interactive page (render/html.py)
+        from .render.html import page
+
+        data = page(result, second=learned.second if learned is not None else None,
+                    rankdir=opts.get("rankdir") or "auto", max_nodes=max_nodes or 300, max_depth=opts.get("view_depth"),
+                    renderer=opts.get("renderer") or "auto", tensors=opts.get("tensors") or "leaves",
+                    steps=bool(opts.get("steps"))).encode("utf-8")
     else:
         source = diagram_source(result, learned, opts)
         if fmt == "dot":
@@ -895,16 +902,10 @@ def write_output(path: str, data: bytes) -> None:
 def diagram_source(result, learned, opts) -> str:
     """The DOT of the diagram the options ask for: the backward graph (--tensors, --steps,
     --retain-grad shown on it), or with --graph double every gradient's graph and the Hessian."""
-    from .render.dot import dot_source, double_backward_digraph
-
-    rankdir = opts.get("rankdir") or "auto"
-    max_nodes = opts.get("max_nodes") or 300
-    tensors = opts.get("tensors") or "leaves"
-    if learned is not None and learned.double:
-        return double_backward_digraph(learned.second, rankdir=rankdir, max_nodes=max_nodes, tensors=tensors,
-                                       steps=bool(opts.get("steps"))).source
-    return dot_source(result, rankdir=rankdir, max_nodes=max_nodes, max_depth=opts.get("view_depth"),
-                      tensors=tensors, steps=bool(opts.get("steps")))
+    result.learned = learned  # (the views read what the analyses found from the trace, as the API's do)
+    return result.dot(rankdir=opts.get("rankdir"), tensors=opts.get("tensors") or "leaves",
+                      graph="double" if learned is not None and learned.double else "forward",
+                      max_nodes=opts.get("max_nodes") or 300, max_depth=opts.get("view_depth"))
 
 
 def verdicts(result, learned, to_stdout: bool) -> None:
