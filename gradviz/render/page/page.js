@@ -168,9 +168,34 @@
     var g = nodeEls.get(t.id);
     if (!g || !t.is_leaf || !t.requires_grad) { return; }
     g.querySelectorAll("text").forEach(function (x) {
-      if (x.textContent.indexOf("grad = ") === 0) { gradTexts.set(t.id, {el: x, text: x.textContent}); }
+      if (x.textContent.indexOf("grad = ") === 0) {
+        x.dataset.size = x.getAttribute("font-size") || "11";
+        gradTexts.set(t.id, {el: x, text: x.textContent});
+      }
     });
   });
+
+  // "grad = None" may be wider than the box Graphviz sized for the final grad: measured once, for all
+  // leaves together (one layout), and drawn smaller where it would not fit
+  function fitNone() {
+    var list = [];
+    gradTexts.forEach(function (gt, tid) {
+      var box = nodeEls.get(tid).querySelector("path");
+      if (box) { list.push([gt, box]); }
+    });
+    list.forEach(function (p) { p[0].el.textContent = "grad = None"; });
+    var sizes = list.map(function (p) {
+      var b = p[1].getBBox(), x = Number(p[0].el.getAttribute("x")), w = p[0].el.getComputedTextLength();
+      var anchor = p[0].el.getAttribute("text-anchor");
+      var room = anchor === "middle" ? b.width - 8 : b.x + b.width - x - 4;
+      return w > room && room > 0 ? room / w : 1;
+    });
+    list.forEach(function (p, i) {
+      p[0].el.textContent = p[0].text;
+      if (sizes[i] < 1) { p[0].noneSize = (parseFloat(p[0].el.dataset.size) || 11) * sizes[i]; }
+      p[0].shown = undefined;
+    });
+  }
 
   // ------------------------------------------------------------------ zoom and pan (the viewBox)
   var boxes = new Map();
@@ -375,7 +400,10 @@
       var t = tensors.get(tid), acc = accOf.get(t.name), s = acc ? stepOf.get(acc) : undefined;
       var shown = s === undefined || k >= s || steps.length === 0;
       var text = shown ? gt.text : "grad = None";
-      if (gt.shown !== text) { gt.el.textContent = text; gt.shown = text; }
+      if (gt.shown !== text) {
+        gt.el.textContent = text; gt.shown = text;
+        if (gt.noneSize) { gt.el.setAttribute("font-size", shown ? gt.el.dataset.size || gt.el.getAttribute("font-size") : gt.noneSize.toFixed(2)); }
+      }
       setClass(gt.el, "gv-grad-new", !!cur && cur.function === acc);
     });
     if (cur) {
@@ -680,4 +708,8 @@
   showExpr(null);
   render();
   if (svg) { readable(svg, graph.root); }
+  // measured with the font Graphviz measured (the SVG's own), once it is loaded
+  if (gradTexts.size && document.fonts && document.fonts.ready) {
+    document.fonts.ready.then(function () { fitNone(); render(); });
+  }
 })();
