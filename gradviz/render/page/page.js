@@ -70,19 +70,26 @@
     }
   })();
   var exprShown;
-  function showExpr(span) {
-    var key = span ? span[0] + ":" + span[1] : "";
+  function showExpr(spans) {  // one [start, end) or a list of them (each use of a leaf's name)
+    if (spans && !Array.isArray(spans[0])) { spans = [spans]; }
+    spans = (spans || []).slice(0, 500).sort(function (a, b) { return a[0] - b[0]; });
+    var key = spans.map(function (s) { return s[0] + ":" + s[1]; }).join(",");
     if (key === exprShown) { return; }
     exprShown = key;
     exprEl.textContent = "";
-    if (!span) { exprEl.appendChild(document.createTextNode(expr)); return; }
-    exprEl.appendChild(document.createTextNode(expr.slice(0, span[0])));
-    var mk = el("mark", null, expr.slice(span[0], span[1]));
-    exprEl.appendChild(mk);
-    exprEl.appendChild(document.createTextNode(expr.slice(span[1])));
-    if (expr.length > 120) {  // a long expression scrolls to the part, once the frame is laid out anyway
+    var at = 0, first = null;
+    spans.forEach(function (s) {
+      if (s[0] < at) { return; }
+      exprEl.appendChild(document.createTextNode(expr.slice(at, s[0])));
+      var mk = el("mark", null, expr.slice(s[0], s[1]));
+      exprEl.appendChild(mk);
+      first = first || mk;
+      at = s[1];
+    });
+    exprEl.appendChild(document.createTextNode(expr.slice(at)));
+    if (first && expr.length > 120) {  // a long expression scrolls to the part, once the frame is laid out anyway
       requestAnimationFrame(function () {
-        if (mk.isConnected && exprEl.scrollHeight > exprEl.clientHeight) { mk.scrollIntoView({block: "nearest"}); }
+        if (first.isConnected && exprEl.scrollHeight > exprEl.clientHeight) { first.scrollIntoView({block: "nearest"}); }
       });
     }
   }
@@ -356,8 +363,7 @@
     inspect.appendChild(el("h3", null, f && (f.id === id || !t) ? f.name : t ? tensorText(t) : id));
     if (t) { tensorCard(t, inspect); }
     if (f) { inspect.appendChild(el("h4", null, f.name === "AccumulateGrad" ? "its AccumulateGrad" : "its grad_fn")); functionCard(f, inspect); }
-    var spans = spansOf(t);
-    showExpr(spans[0] || null);
+    showExpr(spansOf(t));
     highlightNodes([id], "gv-selected");
     var owned = nodeOf(id);
     if (owned && owned !== nodeEls.get(id) && !nodeEls.has(id)) {
@@ -449,7 +455,7 @@
       });
       box.appendChild(ul);
     }
-    showExpr(t ? spansOf(t)[0] || null : null);
+    showExpr(t ? spansOf(t) : null);
   }
   function showForward(k) {
     var order = graph.tensors, cur = k > 0 ? order[k - 1] : null;
@@ -470,7 +476,7 @@
     if (n) { n.classList.add("active"); }
     stepBox.appendChild(el("h3", null, "Tensor " + k + " of " + order.length + ": " + tensorText(cur).slice(0, 120)));
     tensorCard(cur, stepBox);
-    showExpr(spansOf(cur)[0] || null);
+    showExpr(spansOf(cur));
   }
   function total() { return state.mode === "forward" ? graph.tensors.length : steps.length; }
   function render() {
