@@ -209,3 +209,10 @@ def test_large_graph_page_is_collapsed_and_small():
     nodes = [a["data-id"] for tag, a in p.tags if tag == "g" and a.get("class") == "node"]
     assert any(n.startswith("c") for n in nodes)  # a collapsed run, as in the SVG
     assert len(html.encode()) < 1_500_000
+
+
+def test_save_html(tmp_path):
+    t = gradviz.trace("x**2", at={"x": 2})
+    t.save(tmp_path / "g.html")
+    html = (tmp_path / "g.html").read_text(encoding="utf-8")
+    assert json.loads(parsed(html).scripts["gv-document"]) == page_document(t)
