@@ -233,6 +233,28 @@ class GraphOps:
         # torch.outer(a, b) is a.reshape(-1, 1) * b
         return self.mul(self.unsqueeze(a, 1), b)
 
+    # --- indexing (issue 13): select/slice and their rules' own rows ------------------
+    def select(self, x, dim, index):
+        if not _grad_tensor(x):
+            return NumpyOps.select(_val(x), dim, index)
+        return self._apply("select", (x,), {"dim": dim, "given_index": index})
+
+    def slice(self, x, dim, start, end, step):
+        if not _grad_tensor(x):
+            return NumpyOps.slice(_val(x), dim, start, end, step)
+        return self._apply("slice", (x,), {"dim": dim, "given_start": start, "given_end": end, "step": step})
+
+    def select_backward(self, g, sizes, dim, index):
+        if not _grad_tensor(g):
+            return NumpyOps.select_backward(_val(g), sizes, dim, index)
+        return self._apply("select_backward", (g,), {"input_sizes": tuple(sizes), "dim": dim, "given_index": index})
+
+    def slice_backward(self, g, sizes, dim, start, end, step):
+        if not _grad_tensor(g):
+            return NumpyOps.slice_backward(_val(g), sizes, dim, start, end, step)
+        return self._apply("slice_backward", (g,), {"input_sizes": tuple(sizes), "dim": dim, "given_start": start,
+                                                    "given_end": end, "step": step})
+
 
 class SecondOrder:
     """The result of :func:`second_order`.

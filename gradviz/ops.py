@@ -126,6 +126,12 @@ class Op:
     elementwise: bool = field(default=False)
     #: one human formula per input (``"grad·other"``), in the order of ``inputs``
     rules: tuple[str, ...] = ()
+    #: params the gradient rule reads that PyTorch does not show as ``_saved_*`` (in the
+    #: context, not among the saved values)
+    hidden: tuple[str, ...] = ()
+    #: the op takes any number of tensors (torch.cat, torch.stack): ``inputs`` names the list,
+    #: the rule returns one gradient per tensor
+    variadic: bool = False
     #: the forward rule on Python floats through a scalar ops namespace (:class:`Float32Ops`),
     #: ``scalar(F, *inputs, **params)``, which the tracer runs on 0-d values (Python floats);
     #: it must give numpy's bits exactly (tests/test_floats.py checks it)
@@ -250,6 +256,22 @@ class NumpyOps:
         return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
 
     @staticmethod
+    def select(x, dim, index):
+        return np.asarray(x)[(slice(None),) * dim + (index,)]
+
+    @staticmethod
+    def slice(x, dim, start, end, step):
+        return np.asarray(x)[(slice(None),) * dim + (slice(start, end, step),)]
+
+    @staticmethod
+    def select_backward(g, sizes, dim, index):
+        return _scatter_into_zeros(g, sizes, (slice(None),) * dim + (index,))
+
+    @staticmethod
+    def slice_backward(g, sizes, dim, start, end, step):
+        return _scatter_into_zeros(g, sizes, (slice(None),) * dim + (slice(start, end, step),))
+
+    @staticmethod
     def sum_to(x, shape):
         """Reduce a broadcast gradient back to ``shape`` (what PyTorch's engine does)."""
         x = np.asarray(x)
@@ -261,6 +283,13 @@ class NumpyOps:
         )
         out = np.sum(x, axis=axes, keepdims=True, dtype=x.dtype) if axes else x
         return out.reshape(shape)
+
+
+def _scatter_into_zeros(g, sizes, index):
+    g = np.asarray(g)
+    out = np.zeros(sizes, dtype=g.dtype)
+    out[index] = g
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -757,6 +786,97 @@ ROWS: list[Op] = [
        params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="remove a dim of size 1", rules=("grad unsqueezed at dim",)),
 ]
 
+# --- indexing, joining, selection, batched matmul (issue 13) ----------------------------------
+# PyTorch shows a negative int it saved (x[-1]'s index, cat's dim=-1) as the unsigned 64-bit
+# number with the same bits (2**64 - 1); the rows keep the int as given in a param of its own
+# (``given_index``...) and save it as PyTorch shows it (``saved_int``); the rules read the int
+# back (``signed_int``).
+
+UINT64 = 1 << 64
+#: what PyTorch saves as a slice's end when none is given (x[1:])
+INT64_MAX = (1 << 63) - 1
+
+
+def saved_int(v: int) -> int:
+    """An int as PyTorch shows it saved: a negative one as its unsigned 64-bit pattern."""
+    return v + UINT64 if v < 0 else v
+
+
+def signed_int(v: int) -> int:
+    """The int a :func:`saved_int` shows."""
+    return v - UINT64 if v >= 1 << 63 else v
+
+
+def _index_meta(args, params):
+    return {"self_sym_sizes": tuple(np.shape(args["self"])), "index": saved_int(params["given_index"])}
+
+
+def _slice_meta(args, params):
+    return {"self_sym_sizes": tuple(np.shape(args["self"])), "start": saved_int(params["given_start"]),
+            "end": saved_int(params["given_end"])}
+
+
+def _slice_of(dim, start, end, step):
+    return (slice(None),) * dim + (slice(start, end, step),)
+
+
+def _cat_backward(F, g, s):
+    # cat_tensors_backward: each tensor's part of grad, narrowed along dim (a slice)
+    grads, offset, axis = [], 0, s["axis"]
+    for size in s["sizes"]:
+        grads.append(F.slice(g, axis, offset, offset + size, 1))
+        offset += size
+    return tuple(grads)
+
+
+def _stack_backward(F, g, s):
+    # stack_tensors_backward: grad.unbind(dim), one select per tensor
+    return tuple(F.select(g, s["axis"], k) for k in range(s["count"]))
+
+
+ROWS += [
+    Op("select", "SelectBackward0", ("self",),
+       lambda a, dim, given_index: np.asarray(a)[(slice(None),) * dim + (given_index,)],
+       lambda F, g, s: (F.select_backward(g, s["self_sym_sizes"], s["dim"], signed_int(s["index"])),),
+       params=("dim", "given_index"), saves=("dim", "index", "self_sym_sizes"), derived=_index_meta,
+       hidden=("given_index",), doc="x[i]: the index-th slice along dim",
+       rules=("zeros(self_sym_sizes) with grad at [given_index] on axis dim",)),
+    Op("slice", "SliceBackward0", ("self",),
+       lambda a, dim, given_start, given_end, step: np.asarray(a)[_slice_of(dim, given_start, given_end, step)],
+       lambda F, g, s: (F.slice_backward(g, s["self_sym_sizes"], s["dim"], signed_int(s["start"]),
+                                         signed_int(s["end"]), s["step"]),),
+       params=("dim", "given_start", "given_end", "step"), saves=("dim", "end", "self_sym_sizes", "start", "step"),
+       derived=_slice_meta, hidden=("given_start", "given_end"), doc="x[start:end:step] along dim",
+       rules=("zeros(self_sym_sizes) with grad at [given_start:given_end:step] on axis dim",)),
+    Op("alias", "AliasBackward0", ("self",), lambda a: a, lambda F, g, s: (g,),
+       doc="x[...]: the same values, a new tensor", rules=("grad",)),
+    Op("select_backward", "SelectBackwardBackward0", ("grad_output",),
+       lambda g, input_sizes, dim, given_index: NumpyOps.select_backward(g, input_sizes, dim, given_index),
+       lambda F, g, s: (F.select(g, s["dim"], signed_int(s["index"])),),
+       params=("input_sizes", "dim", "given_index"), saves=("dim", "index"),
+       derived=lambda args, params: {"index": saved_int(params["given_index"])},
+       hidden=("given_index",), doc="SelectBackward0's rule (second order)",
+       rules=("grad[given_index] on axis dim",)),
+    Op("slice_backward", "SliceBackwardBackward0", ("grad_output",),
+       lambda g, input_sizes, dim, given_start, given_end, step: NumpyOps.slice_backward(
+           g, input_sizes, dim, given_start, given_end, step),
+       lambda F, g, s: (F.slice(g, s["dim"], signed_int(s["start"]), signed_int(s["end"]), s["step"]),),
+       params=("input_sizes", "dim", "given_start", "given_end", "step"), saves=("dim", "end", "start", "step"),
+       derived=lambda args, params: {"start": saved_int(params["given_start"]), "end": saved_int(params["given_end"])},
+       hidden=("given_start", "given_end"), doc="SliceBackward0's rule (second order)",
+       rules=("grad[given_start:given_end:step] on axis dim",)),
+    Op("cat", "CatBackward0", ("tensors",),
+       lambda *arrays, given_dim, axis, sizes: np.concatenate(arrays, axis=axis),
+       _cat_backward, params=("given_dim", "axis", "sizes"), saves=("dim",), hidden=("axis", "sizes"),
+       derived=lambda args, params: {"dim": saved_int(params["given_dim"])}, variadic=True,
+       doc="torch.cat(tensors, dim)", rules=("this tensor's part of grad split into sizes on axis axis",)),
+    Op("stack", "StackBackward0", ("tensors",),
+       lambda *arrays, given_dim, axis, count: np.stack(arrays, axis=axis),
+       _stack_backward, params=("given_dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"),
+       derived=lambda args, params: {"dim": saved_int(params["given_dim"])}, variadic=True,
+       doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
+]
+
 
 def _swap_perm(ndim, d0, d1):
     perm = list(range(ndim))
@@ -804,6 +924,8 @@ def saved_values(op: Op, args: dict, params: dict, result) -> dict:
             saved[name] = params[name]
         else:
             saved[name] = args[name]
+    for name in op.hidden:
+        saved[name] = params[name]
     return saved
 
 
