@@ -465,10 +465,30 @@ def _sigmoid(x):
 def _prod_backward(F, g, s):
     # PyTorch's prod_backward: a zero in the input makes result/self useless.
     x = F.value(s["self"])
+    if x.ndim == 0:
+        return (g,)
     zeros = x == 0
     nz = int(np.count_nonzero(zeros))
     if nz == 0:
         return (F.mul(g, F.div(s["result"], s["self"])),)
+    if F is NumpyOps:
+        if nz > 1:  # without grad mode PyTorch returns zeros for more than one zero
+            return (np.zeros_like(x),)
+        return (_prod_safe_zeros_backward(g, x),)
+    return _prod_backward_graph(F, g, s, x, zeros, nz)
+
+
+def _prod_safe_zeros_backward(g, x):
+    """PyTorch's prod_safe_zeros_backward on the flattened input: the exclusive cumulative
+    products from the left and from the right (a nan elsewhere stays where torch puts it)."""
+    flat = np.reshape(x, -1)
+    one = np.ones(1, dtype=flat.dtype)
+    normal = np.cumprod(np.concatenate([one, flat[:-1]]), dtype=flat.dtype)
+    reverse = np.flip(np.cumprod(np.concatenate([one, np.flip(flat[1:])]), dtype=flat.dtype))
+    return np.multiply(g, np.multiply(normal, reverse)).reshape(x.shape)
+
+
+def _prod_backward_graph(F, g, s, x, zeros, nz):
     if nz > 2:
         return (F.mul(g, F.zeros_like(x)),)  # 0, and so are its derivatives
     # Written so that a second-order pass sees the zero elements as variables (their sum is 0,
@@ -483,10 +503,24 @@ def _prod_backward(F, g, s):
 
 
 def _evenly_distribute(F, g, s):
-    # max()/min() over everything: the gradient is shared by every element equal to the result.
-    mask = F.eq(s["self"], s["result"])
-    count = np.count_nonzero(mask)
+    # evenly_distribute_backward: the gradient is shared by every element equal to the result
+    # (every nan when the result is nan), as zeros.masked_fill_(mask, grad / mask.sum())
+    x, r = F.value(s["self"]), F.value(s["result"])
+    mask = np.isnan(x) if np.isnan(r) else np.equal(x, r)
+    count = np.asarray(np.count_nonzero(mask), dtype=x.dtype)
     return (F.where(mask, F.div(g, count), F.zeros_like(s["self"])),)
+
+
+def _mean(a, axis, keepdims):
+    """numpy's mean in the tensor's dtype; of nothing it is nan, as in PyTorch (without numpy's warning)."""
+    a = np.asarray(a)
+    if a.size == 0:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.mean(a, axis=axis, keepdims=keepdims, dtype=a.dtype)
+    return np.mean(a, axis=axis, keepdims=keepdims, dtype=a.dtype)
 
 
 def _axis(a, dim):
@@ -702,11 +736,11 @@ ROWS: list[Op] = [
        lambda F, g, s: (_sum_backward(F, g, s),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
        doc="sum over dim", rules=("grad expanded to self_sym_sizes",)),
-    Op("mean", "MeanBackward0", ("self",), lambda a: np.mean(a, dtype=np.asarray(a).dtype),
+    Op("mean", "MeanBackward0", ("self",), lambda a: _mean(a, None, False),
        lambda F, g, s: (F.expand(F.div(g, s["self_sym_numel"]), s["self_sym_sizes"]),),
        saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",)),
     Op("mean_dim", "MeanBackward1", ("self",),
-       lambda a, dim, keepdim: np.mean(a, axis=_axis(a, dim), keepdims=keepdim, dtype=np.asarray(a).dtype),
+       lambda a, dim, keepdim: _mean(a, _axis(a, dim), keepdim),
        lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
        derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",)),
@@ -742,7 +776,8 @@ ROWS: list[Op] = [
        params=("dims",), saves=("dims",), doc="x.T / x.permute(dims)", rules=("grad permuted back by the inverse of dims",)),
     Op("t", "TBackward0", ("self",), lambda a: np.swapaxes(a, -1, -2) if np.ndim(a) >= 2 else a,
        lambda F, g, s: (F.t(g),), doc="x.t()", rules=("gradᵀ",)),
-    Op("transpose", "TransposeBackward0", ("self",), lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1),
+    Op("transpose", "TransposeBackward0", ("self",),
+       lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1) if np.ndim(a) else np.asarray(a),
        lambda F, g, s: (F.permute(g, _swap_perm(np.ndim(g), s["dim0"], s["dim1"])),),
        params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)", rules=("grad with dim0 and dim1 swapped back",)),
     Op("view", "ViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
@@ -787,33 +822,11 @@ ROWS: list[Op] = [
 ]
 
 # --- indexing, joining, selection, batched matmul (issue 13) ----------------------------------
-# PyTorch shows a negative int it saved (x[-1]'s index, cat's dim=-1) as the unsigned 64-bit
-# number with the same bits (2**64 - 1); the rows keep the int as given in a param of its own
-# (``given_index``...) and save it as PyTorch shows it (``saved_int``); the rules read the int
-# back (``signed_int``).
+# A negative index, start, end or dim is saved as given (PyTorch's Python binding shows it as its
+# unsigned 64-bit pattern, 18446744073709551615 for -1; the golden recorder reads it back).
 
-UINT64 = 1 << 64
 #: what PyTorch saves as a slice's end when none is given (x[1:])
 INT64_MAX = (1 << 63) - 1
-
-
-def saved_int(v: int) -> int:
-    """An int as PyTorch shows it saved: a negative one as its unsigned 64-bit pattern."""
-    return v + UINT64 if v < 0 else v
-
-
-def signed_int(v: int) -> int:
-    """The int a :func:`saved_int` shows."""
-    return v - UINT64 if v >= 1 << 63 else v
-
-
-def _index_meta(args, params):
-    return {"self_sym_sizes": tuple(np.shape(args["self"])), "index": saved_int(params["given_index"])}
-
-
-def _slice_meta(args, params):
-    return {"self_sym_sizes": tuple(np.shape(args["self"])), "start": saved_int(params["given_start"]),
-            "end": saved_int(params["given_end"])}
 
 
 def _slice_of(dim, start, end, step):
@@ -836,49 +849,42 @@ def _stack_backward(F, g, s):
 
 ROWS += [
     Op("select", "SelectBackward0", ("self",),
-       lambda a, dim, given_index: np.asarray(a)[(slice(None),) * dim + (given_index,)],
-       lambda F, g, s: (F.select_backward(g, s["self_sym_sizes"], s["dim"], signed_int(s["index"])),),
-       params=("dim", "given_index"), saves=("dim", "index", "self_sym_sizes"), derived=_index_meta,
-       hidden=("given_index",), doc="x[i]: the index-th slice along dim",
-       rules=("zeros(self_sym_sizes) with grad at [given_index] on axis dim",)),
+       lambda a, dim, index: np.asarray(a)[(slice(None),) * dim + (index,)],
+       lambda F, g, s: (F.select_backward(g, s["self_sym_sizes"], s["dim"], s["index"]),),
+       params=("dim", "index"), saves=("dim", "index", "self_sym_sizes"), derived=_sizes,
+       doc="x[i]: the index-th slice along dim", rules=("zeros(self_sym_sizes) with grad at [index] on axis dim",)),
     Op("slice", "SliceBackward0", ("self",),
-       lambda a, dim, given_start, given_end, step: np.asarray(a)[_slice_of(dim, given_start, given_end, step)],
-       lambda F, g, s: (F.slice_backward(g, s["self_sym_sizes"], s["dim"], signed_int(s["start"]),
-                                         signed_int(s["end"]), s["step"]),),
-       params=("dim", "given_start", "given_end", "step"), saves=("dim", "end", "self_sym_sizes", "start", "step"),
-       derived=_slice_meta, hidden=("given_start", "given_end"), doc="x[start:end:step] along dim",
-       rules=("zeros(self_sym_sizes) with grad at [given_start:given_end:step] on axis dim",)),
+       lambda a, dim, start, end, step: np.asarray(a)[_slice_of(dim, start, end, step)],
+       lambda F, g, s: (F.slice_backward(g, s["self_sym_sizes"], s["dim"], s["start"], s["end"], s["step"]),),
+       params=("dim", "start", "end", "step"), saves=("dim", "end", "self_sym_sizes", "start", "step"),
+       derived=_sizes, doc="x[start:end:step] along dim",
+       rules=("zeros(self_sym_sizes) with grad at [start:end:step] on axis dim",)),
     Op("alias", "AliasBackward0", ("self",), lambda a: a, lambda F, g, s: (g,),
        doc="x[...]: the same values, a new tensor", rules=("grad",)),
     Op("select_backward", "SelectBackwardBackward0", ("grad_output",),
-       lambda g, input_sizes, dim, given_index: NumpyOps.select_backward(g, input_sizes, dim, given_index),
-       lambda F, g, s: (F.select(g, s["dim"], signed_int(s["index"])),),
-       params=("input_sizes", "dim", "given_index"), saves=("dim", "index"),
-       derived=lambda args, params: {"index": saved_int(params["given_index"])},
-       hidden=("given_index",), doc="SelectBackward0's rule (second order)",
-       rules=("grad[given_index] on axis dim",)),
+       lambda g, input_sizes, dim, index: NumpyOps.select_backward(g, input_sizes, dim, index),
+       lambda F, g, s: (F.select(g, s["dim"], s["index"]),),
+       params=("input_sizes", "dim", "index"), saves=("dim", "index"),
+       doc="SelectBackward0's rule (second order)", rules=("grad[index] on axis dim",)),
     Op("slice_backward", "SliceBackwardBackward0", ("grad_output",),
-       lambda g, input_sizes, dim, given_start, given_end, step: NumpyOps.slice_backward(
-           g, input_sizes, dim, given_start, given_end, step),
-       lambda F, g, s: (F.slice(g, s["dim"], signed_int(s["start"]), signed_int(s["end"]), s["step"]),),
-       params=("input_sizes", "dim", "given_start", "given_end", "step"), saves=("dim", "end", "start", "step"),
-       derived=lambda args, params: {"start": saved_int(params["given_start"]), "end": saved_int(params["given_end"])},
-       hidden=("given_start", "given_end"), doc="SliceBackward0's rule (second order)",
-       rules=("grad[given_start:given_end:step] on axis dim",)),
+       lambda g, input_sizes, dim, start, end, step: NumpyOps.slice_backward(g, input_sizes, dim, start, end, step),
+       lambda F, g, s: (F.slice(g, s["dim"], s["start"], s["end"], s["step"]),),
+       params=("input_sizes", "dim", "start", "end", "step"), saves=("dim", "end", "start", "step"),
+       doc="SliceBackward0's rule (second order)", rules=("grad[start:end:step] on axis dim",)),
     Op("cat", "CatBackward0", ("tensors",),
-       lambda *arrays, given_dim, axis, sizes: np.concatenate(arrays, axis=axis),
-       _cat_backward, params=("given_dim", "axis", "sizes"), saves=("dim",), hidden=("axis", "sizes"),
-       derived=lambda args, params: {"dim": saved_int(params["given_dim"])}, variadic=True,
+       lambda *arrays, dim, axis, sizes: np.concatenate(arrays, axis=axis),
+       _cat_backward, params=("dim", "axis", "sizes"), saves=("dim",), hidden=("axis", "sizes"), variadic=True,
        doc="torch.cat(tensors, dim)", rules=("this tensor's part of grad split into sizes on axis axis",)),
     Op("stack", "StackBackward0", ("tensors",),
-       lambda *arrays, given_dim, axis, count: np.stack(arrays, axis=axis),
-       _stack_backward, params=("given_dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"),
-       derived=lambda args, params: {"dim": saved_int(params["given_dim"])}, variadic=True,
+       lambda *arrays, dim, axis, count: np.stack(arrays, axis=axis),
+       _stack_backward, params=("dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"), variadic=True,
        doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
 ]
 
 
 def _swap_perm(ndim, d0, d1):
+    if ndim == 0:
+        return ()  # a 0-d tensor's transpose(0, -1) is itself
     perm = list(range(ndim))
     perm[d0], perm[d1] = perm[d1], perm[d0]
     return tuple(perm)

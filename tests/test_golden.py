@@ -68,9 +68,14 @@ def _floats(v):
     return to_float(v)
 
 
+def at_values(at: dict) -> dict:
+    """A case's inputs with the fixture's "NaN"/"Infinity" strings as floats."""
+    return {name: _floats(v) for name, v in at.items()}
+
+
 def run_case(case):
     return gradviz.trace(
-        case["expr"], at=case["at"], no_grad=case["no_grad"], dtype=case["dtype"],
+        case["expr"], at=at_values(case["at"]), no_grad=case["no_grad"], dtype=case["dtype"],
         grad_output=case.get("grad_output"),
     )
 

@@ -90,14 +90,14 @@ SAMPLES = {
     "expand": ({"self": np.array([[0.3], [-0.8]])}, {"size": (2, 3)}),
     "squeeze": ({"self": np.array([[0.3, -0.8, 1.2]])}, {"dim": 0}),
     # --- indexing, joining, selection, batched matmul (issue 13)
-    "select": ({"self": M}, {"dim": 1, "given_index": -1}),
-    "slice": ({"self": M}, {"dim": 1, "given_start": 1, "given_end": INT64_MAX, "step": 1}),
+    "select": ({"self": M}, {"dim": 1, "index": -1}),
+    "slice": ({"self": M}, {"dim": 1, "start": 1, "end": INT64_MAX, "step": 1}),
     "alias": ({"self": V}, {}),
-    "select_backward": ({"grad_output": V}, {"input_sizes": (2, 3), "dim": 0, "given_index": 1}),
-    "slice_backward": ({"grad_output": M[:, :2].copy()}, {"input_sizes": (2, 3), "dim": 1, "given_start": 0,
-                                                          "given_end": 2, "step": 1}),
-    "cat": ({"tensors": [V, P, U[:2]]}, {"given_dim": 0, "axis": 0, "sizes": (3, 3, 2)}),
-    "stack": ({"tensors": [V, P]}, {"given_dim": -1, "axis": 1, "count": 2}),
+    "select_backward": ({"grad_output": V}, {"input_sizes": (2, 3), "dim": 0, "index": 1}),
+    "slice_backward": ({"grad_output": M[:, :2].copy()}, {"input_sizes": (2, 3), "dim": 1, "start": 0,
+                                                          "end": 2, "step": 1}),
+    "cat": ({"tensors": [V, P, U[:2]]}, {"dim": 0, "axis": 0, "sizes": (3, 3, 2)}),
+    "stack": ({"tensors": [V, P]}, {"dim": -1, "axis": 1, "count": 2}),
 }
 
 #: rows whose function is piecewise constant: the rule gives 0 and so do finite differences
