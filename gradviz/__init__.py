@@ -23,4 +23,8 @@ def __getattr__(name: str):
         from .torch_import import from_torch
 
         return from_torch
+    if name == "record":
+        from .recording import record
+
+        return record
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -59,7 +59,7 @@ def from_torch(output, params=None, inputs=None, *, grad_output=None, accumulate
     their shape. ``grad_output``: the starting gradient for a non-scalar output (a tensor,
     or "ones"). ``accumulate=True`` runs an ordinary ``backward`` that adds into the leaves'
     ``.grad``; by default their ``.grad`` is left as it was. ``record``: a
-    :class:`gradviz.record.Recording` of the forward pass (intermediate values, module paths).
+    :class:`gradviz.recording.Recording` of the forward pass (intermediate values, module paths).
     ``max_saved_elements``: saved tensors larger than this keep only their shape and dtype.
 
     Returns a :class:`gradviz.result.Trace` (terminal view, SVG, JSON, Jupyter).
@@ -168,6 +168,7 @@ class TorchReader:
         g.value[i], g.shape[i] = self._value(out), tuple(out.shape)
         g.output_index = g.root_index = i
         if self.record is not None:
+            self.nodes_by_entry = {i: fn for fn, i in self.entry.items()}
             self.record.annotate(self)
         return g
 

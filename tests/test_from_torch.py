@@ -254,3 +254,48 @@ def test_from_json_of_an_expression_document():
 def test_from_json_bad_documents(text, message):
     out = _cli("--from-json", "-", stdin=text)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+# --------------------------------------------------------------------------- record()
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, n=3):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(n, n)
+        self.act = torch.nn.Tanh()
+
+    def forward(self, x):
+        return x + self.act(self.fc1(x))
+
+
+def test_record_values_and_module_paths():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(_Block(), torch.nn.Linear(3, 2))
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1])
+    with gradviz.record(model) as rec:  # paths named from the model (its parts are called one by one)
+        hidden = model[0](x)
+        loss = torch.nn.functional.cross_entropy(model[1](hidden), y)
+    t = rec.graph(loss, params=model)
+    g = t.graph
+    modules = {fn.name: g.imported[fn.index].module for fn in g.functions if fn.variable is None}
+    assert modules["TanhBackward0"] == "0.act" and modules["AddBackward0"] == "0"
+    assert modules["NllLossBackward0"] is None  # outside every module
+    tanh = next(fn for fn in g.functions if fn.name == "TanhBackward0")
+    np.testing.assert_allclose(tanh.output.value, torch.tanh(model[0].fc1(x)).detach().numpy(), rtol=1e-6)
+    add = next(fn for fn in g.functions if fn.name == "AddBackward0")
+    np.testing.assert_allclose(add.output.value, hidden.detach().numpy(), rtol=1e-6)
+    # weight.t() inside F.linear is not seen by the mode: it belongs to the call that used it
+    assert sum(1 for fn in g.functions if fn.name == "TBackward0" and g.imported[fn.index].module == "0.fc1") == 1
+    from gradviz.render.dot import dot_source
+
+    dot = dot_source(t)
+    assert 'subgraph cluster_' in dot and 'label="0.fc1"' in dot and "output = " in dot
+    doc = json.loads(t.to_json())
+    VALIDATOR.validate(doc)
+    assert any(f.get("module") == "0.act" for f in doc["graph"]["functions"])
+    # nothing is left behind: the mode and the hooks are gone
+    assert not torch.nn.modules.module._global_forward_hooks
+    with gradviz.record() as rec:  # by default, paths are named from the outermost module called
+        loss = model(x).sum()
+    assert rec.modules[loss.grad_fn] is None and "0.fc1" in rec.modules.values()

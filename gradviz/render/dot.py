@@ -178,7 +178,9 @@ def _tensor_nodes(dot, g, functions: list, rankdir: str) -> bool:
 
 def _function_nodes(dot, g, nodes: list, rankdir: str) -> None:
     """Backward functions with what they saved, and the runs collapsed among them."""
+    inside, finish = _module_clusters(dot, g, nodes)
     for fn in nodes:
+        dot = inside.get(id(fn), inside.get("top"))
         if type(fn) is Collapsed:
             motif = []  # each function of the motif, then what hangs off the chain there
             for part in fn.motif:
@@ -193,8 +195,47 @@ def _function_nodes(dot, g, nodes: list, rankdir: str) -> None:
             continue
         saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved_raw.items()]
         fields = [fn.name] + ([saved] if saved else [])
+        if fn.op.key == "imported" and fn.output.value is not None:  # read from PyTorch: its value, if recorded
+            fields.append(f"output = {format_tensor(fn.output.value, LABEL_ITEMS)}")
         tip = fn.name + (f" (from {tensor_text(g, fn.output)})" if fn.output is not None else "")
         dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(tip), **_style("function"))
+    finish()
+
+
+def _module_clusters(dot, g, nodes: list):
+    """A graph read from PyTorch with ``gradviz.record()``: one Graphviz cluster per module path,
+    nested as the paths are (``layers`` ⊃ ``layers.0`` ⊃ ``layers.0.attn``), each function in
+    its module's and an AccumulateGrad in its parameter's. Returns ({id(fn): the (sub)graph to
+    draw it in, "top": dot}, a function that puts the clusters into ``dot``)."""
+    imported = getattr(g, "imported", None)
+    where: dict = {"top": dot}
+    paths: dict = {}
+    for fn in nodes if imported else ():
+        if type(fn) is Collapsed:
+            continue
+        if fn.variable is not None:
+            paths[id(fn)] = (fn.variable.name or "").rpartition(".")[0]
+        elif imported.get(fn.index) is not None and imported[fn.index].module:
+            paths[id(fn)] = imported[fn.index].module
+    modules = {p for p in paths.values() if p}
+    if not any(fn.variable is None for fn in nodes if id(fn) in paths and paths[id(fn)]):
+        return where, lambda: None  # no function has a module: nothing to group
+    every = {".".join(p.split(".")[:k]) for p in modules for k in range(1, p.count(".") + 2)}
+    import graphviz
+
+    clusters = {p: graphviz.Digraph(name=f"cluster_{n}", graph_attr={
+        "label": p, "style": "dashed,rounded", "color": "#94a3b8", "fontcolor": "#64748b", "fontsize": "10",
+        "labeljust": "l"}) for n, p in enumerate(sorted(every))}
+    for key, p in paths.items():
+        if p in clusters:
+            where[key] = clusters[p]
+
+    def finish():
+        for p in sorted(every, key=lambda p: (-p.count("."), p)):  # the deepest first: complete when copied
+            parent = p.rpartition(".")[0]
+            (clusters[parent] if parent in clusters else dot).subgraph(clusters[p])
+
+    return where, finish
 
 
 def _edges(dot, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool) -> None:
