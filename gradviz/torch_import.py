@@ -124,6 +124,7 @@ class TorchReader:
         self.entry: dict = {}  # grad_fn -> its entry on the tape
         self.leaves: list = []  # (entry, the leaf tensor), in tape order
         self._arrays: dict = {}  # a saved tensor's storage key -> its array (a weight is saved by many)
+        self._saved_attrs: dict = {}  # grad_fn class -> its _saved_* attribute names
 
     # --- structure --------------------------------------------------------------------------
     def read(self) -> Graph:
@@ -235,9 +236,10 @@ class TorchReader:
     def _saved(self, fn) -> tuple[dict, dict]:
         """Every ``_saved_*`` attribute (without the prefix) and each saved tensor's shape and dtype."""
         saved, meta = {}, {}
-        for attr in dir(fn):
-            if not attr.startswith("_saved_"):
-                continue
+        attrs = self._saved_attrs.get(type(fn))
+        if attrs is None:  # the same for every node of a class: looked up once
+            attrs = self._saved_attrs[type(fn)] = [a for a in dir(fn) if a.startswith("_saved_")]
+        for attr in attrs:
             try:
                 v = getattr(fn, attr)
             except RuntimeError as exc:  # freed by a backward() without retain_graph

@@ -243,6 +243,7 @@ def _edges(dot, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool)
     g, fl = trace.graph, flow(trace)
     out = g.output
     kept = {id(node) for node in nodes}
+    shared, drawn = _shared_parameters(g, view, nodes, kept), set()
     if g.root is not None and not out_is_leaf_node:  # (a leaf output: its AccumulateGrad is the root)
         dot.edge(g.root.id, out.id, label=_grad_label(fl.start))
     for fn in nodes:
@@ -260,12 +261,39 @@ def _edges(dot, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool)
                 # node would pull every cut edge across the whole layout).
                 tail = f"{fn.id}_{i}_more"
                 dot.node(tail, "…", shape="plaintext", style="", fontcolor=COLORS["dim_text"])
+            elif id(nxt) in shared and id(nxt) in drawn:
+                # A parameter used all over a large imported graph (an RNN's weight at every step):
+                # its later uses end in a small reference to it, not in edges across the whole
+                # layout (which Graphviz takes minutes to route).
+                tail = f"{fn.id}_{i}_ref"
+                dot.node(tail, _label([f"↺ {nxt.variable.name or nxt.variable.id}"], "LR"),
+                         tooltip=_tooltip(f"the AccumulateGrad of {nxt.variable.name}, drawn once ({nxt.id})"),
+                         **_style("accumulate", style="filled,dashed", fontsize="9"))
+            drawn.add(id(nxt))
             dot.edge(tail, fn.id, label=_grad_label(view.along(fl, fn, i)))
     for t, fn in no_grad:
         dot.edge(t.id, fn.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
     if g.root is None:
         for t in g.inputs.values():
             dot.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+
+
+#: a parameter's AccumulateGrad with more drawn uses than this (in an imported graph) is drawn
+#: once, its other uses ending in a reference to it
+SHARED_USES = 3
+
+
+def _shared_parameters(g, view, nodes: list, kept: set) -> set:
+    """ids of the AccumulateGrads of an imported graph that more than SHARED_USES drawn edges reach."""
+    if getattr(g, "producer", "expression") == "expression":
+        return set()
+    uses: dict = {}
+    for fn in nodes:
+        if type(fn) is Collapsed or fn.variable is None:
+            for nxt in view.next_functions(fn):
+                if nxt is not None and type(nxt) is not Collapsed and nxt.variable is not None and id(nxt) in kept:
+                    uses[id(nxt)] = uses.get(id(nxt), 0) + 1
+    return {key for key, n in uses.items() if n > SHARED_USES}
 
 
 def _notes(collapsed: list, hidden: int, total: int) -> list[str]:
