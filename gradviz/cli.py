@@ -248,12 +248,12 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("--grad-output", metavar="ones|LIST",
               help="Starting gradient for a non-scalar output: 'ones' or a nested list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document (schema gradviz/1) alone on stdout.")
-@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf"]),
+@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf", "html"]),
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain "
-                   "text); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
+              help="Write the view to PATH (.svg .dot .json .png .pdf .html, or .txt for the terminal view as "
+                   "plain text; .html is the interactive page: step through backward, inspect every node); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
                    "and owner kept; a link's target replaced); a device or FIFO is written to.")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
@@ -264,8 +264,18 @@ def _looks_like_expression(a: str) -> bool:
               help="PNG size in dots per inch (instead of --scale): pixels = points × N / 72.")
 @click.option("--background", type=click.Choice(["white", "transparent"]),
               help="Page background of SVG/PNG/PDF (default white).")
-@click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
-              help="Diagram direction: inputs on the left (LR) or on top (TB).")
+@click.option("--rankdir", type=click.Choice(["LR", "TB"]),
+              help="Diagram direction: inputs on the left (LR) or on top (TB); by default the one that "
+                   "keeps the picture nearer a slide's 16:9.")
+@click.option("--tensors", type=click.Choice(["leaves", "all"]), default="leaves", show_default=True,
+              help="Tensors drawn as nodes in the diagram: the leaves and the output, or all of them, each "
+                   "beside its grad_fn with data, grad, grad_fn, is_leaf and requires_grad (the lecture's picture).")
+@click.option("--precision", type=click.IntRange(0, 30), metavar="N",
+              help="Digits after the point in every view (torch.set_printoptions; default 4).")
+@click.option("--threshold", type=click.IntRange(0), metavar="N",
+              help="Tensors of more than N elements are summarized to their corners (default 1000, as PyTorch).")
+@click.option("--edgeitems", type=click.IntRange(0), metavar="N",
+              help="Items shown at each end of each dimension of a summarized tensor (default 3).")
 @click.option("--max-nodes", type=click.IntRange(1), metavar="N",
               help="Draw at most N lines of the tree (default 100) or backward functions of the diagram "
                    "(default 300); the view says what it left out.")
@@ -459,9 +469,9 @@ def _common(opts) -> tuple[dict, list[str], object]:
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
     """Trace one expression with the options (the single place that calls the library)."""
     _analysis_limits(expr, at, no_grad, opts, batch)
-    from .result import trace
+    from .result import _trace
 
-    return trace(
+    return _trace(
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
         drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
@@ -517,7 +527,16 @@ def emit(result, opts, whole: bool = False) -> int:
 
     ``whole``: a JSON document is made in full before any of it is written (a batch line:
     one that fails half-way leaves no partial document for its error record to follow).
+    Numbers are printed with --precision, --threshold and --edgeitems, as torch.set_printoptions.
     """
+    from .render.numbers import printoptions
+
+    with printoptions(precision=opts.get("precision"), threshold=opts.get("threshold"),
+                      edgeitems=opts.get("edgeitems")):
+        return _emit(result, opts, whole)
+
+
+def _emit(result, opts, whole: bool = False) -> int:
     for w in result.warnings:
         click.echo(w, err=True)
     if result.backward_error:
@@ -681,9 +700,9 @@ def _json_line(line: str, at: dict, names: list):
 
 # --------------------------------------------------------------------------- views and output files
 
-VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf")
+VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf", "html")
 EXTENSIONS = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".json": "json", ".png": "png", ".pdf": "pdf",
-              ".txt": None}
+              ".html": "html", ".htm": "html", ".txt": None}
 
 
 def output_format(opts) -> str | None:
@@ -701,7 +720,7 @@ def output_format(opts) -> str | None:
         elif fmt is None:
             if by_ext is None:
                 raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, .txt, "
-                                 f".json, .png or .pdf, or give --format")
+                                 f".json, .png, .pdf or .html, or give --format")
             fmt = by_ext
         elif by_ext is not None and by_ext != fmt:
             raise UsageError(f"--format {fmt} does not match -o {out}: use a .{fmt} file name")
@@ -724,9 +743,6 @@ def _show(result, opts, learned=None) -> int:
     if learned is not None and learned.double:
         drawn = [t for t in learned.second.traces().values() if t.graph.root is not None]
         drawn = drawn or [result]
-        if len(drawn) > 1 and fmt in ("dot", "svg", "png", "pdf"):
-            click.echo(f"note: --graph double draws the first gradient's graph ({drawn[0].graph.output.name}); "
-                       f"--json has every one in double_backward", err=True)
     max_nodes = opts.get("max_nodes")
     if fmt in (None, "table", "tree"):
         from .render import terminal
@@ -763,11 +779,15 @@ def _show(result, opts, learned=None) -> int:
         return EXIT_OK
     if fmt == "json":
         data = (result.to_json() + "\n").encode("utf-8")
-    else:
-        from .render.dot import dot_source
+    elif fmt == "html":  # the interactive page (render/html.py)
+        from .render.html import page
 
-        source = dot_source(drawn[0], rankdir=opts.get("rankdir") or "LR", max_nodes=max_nodes or 300,
-                            max_depth=opts.get("view_depth"))
+        data = page(result, second=learned.second if learned is not None else None,
+                    rankdir=opts.get("rankdir") or "auto", max_nodes=max_nodes or 300, max_depth=opts.get("view_depth"),
+                    renderer=opts.get("renderer") or "auto", tensors=opts.get("tensors") or "leaves",
+                    steps=bool(opts.get("steps"))).encode("utf-8")
+    else:
+        source = diagram_source(result, learned, opts)
         if fmt == "dot":
             data = source.encode("utf-8")
         else:
@@ -782,8 +802,10 @@ def _show(result, opts, learned=None) -> int:
             stream = _stdout_bytes()
             stream.write(data)
             stream.flush()
+        verdicts(result, learned, to_stdout=False)
         return EXIT_OK
     write_output(out, data)
+    verdicts(result, learned, to_stdout=fmt != "json")
     return EXIT_OK
 
 
@@ -872,6 +894,42 @@ def write_output(path: str, data: bytes) -> None:
 
     for note in write(path, data):
         click.echo(printable(note), err=True)
+
+
+# --------------------------------------------------------------------------- pictures (issue 17)
+
+
+def diagram_source(result, learned, opts) -> str:
+    """The DOT of the diagram the options ask for: the backward graph (--tensors, --steps,
+    --retain-grad shown on it), or with --graph double every gradient's graph and the Hessian."""
+    result.learned = learned  # (the views read what the analyses found from the trace, as the API's do)
+    return result.dot(rankdir=opts.get("rankdir"), tensors=opts.get("tensors") or "leaves",
+                      graph="double" if learned is not None and learned.double else "forward",
+                      max_nodes=opts.get("max_nodes") or 300, max_depth=opts.get("view_depth"))
+
+
+def verdicts(result, learned, to_stdout: bool) -> None:
+    """Beside a picture or a JSON file: what --check, --symbolic and --order 2 found, in words
+    (on stdout when the view went to a file, else on stderr), so that no option is silent."""
+    if learned is None or not (learned.check is not None or learned.symbolic is not None or learned.hessian):
+        return
+    from rich.console import Console, Group
+
+    from .render.learn import check_view, hessian_table, symbolic_view
+
+    parts = [hessian_table(learned.second)] if learned.hessian else []
+    parts += [symbolic_view(learned.symbolic)] if learned.symbolic is not None else []
+    parts += [check_view(learned.check)] if learned.check is not None else []
+    console = _console(not to_stdout or not _isatty(sys.stdout))
+    console.print(Group(*parts))
+    text = console.file.getvalue()
+    if to_stdout:
+        with _writing_stdout(check_open=False):
+            if sys.stdout is not None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    else:
+        click.echo(text, err=True, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

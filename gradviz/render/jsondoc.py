@@ -257,8 +257,8 @@ class _Functions:
                     if when is not None:
                         only_params = False
                         k = x if when == 0 else y
-                        if not (k >= 0 and req[k]):
-                            texts.append(f'"{name}":null')
+                        if not (k >= 0 and req[k]):  # unsaved: a SymInt list reads back as ()
+                            texts.append(f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null')
                             continue
                     if source == "input":
                         only_params = False
