@@ -89,6 +89,18 @@ SAMPLES = {
     "where": ({"self": V, "other": U}, {"condition": np.array([True, False, True])}),
     "expand": ({"self": np.array([[0.3], [-0.8]])}, {"size": (2, 3)}),
     "squeeze": ({"self": np.array([[0.3, -0.8, 1.2]])}, {"dim": 0}),
+    # the fused backward functions of the double-backward graph (issue 15)
+    "tanh_backward": ({"grad_output": V, "output": U}, {}),
+    "sigmoid_backward": ({"grad_output": V, "output": U}, {}),
+    "threshold_backward": ({"grad_output": V, "self": U}, {"threshold": 0}),
+    "softmax_backward_data": ({"grad_output": M, "output": np.abs(M) / 3}, {"dim": 1}),
+    "masked_fill": ({"self": V}, {"mask": np.array([True, False, True]), "value": 0}),
+    "masked_fill_tensor": ({"self": V, "value": np.array(0.4)}, {"mask": np.array([True, False, True])}),
+    "squeeze_dim": ({"self": np.array([[0.3, -0.8, 1.2]])}, {"dim": 0}),
+    "cumprod": ({"self": np.array([0.9, 0.0, 1.3, -0.6])}, {"dim": 0}),
+    "cat": ({"tensors0": V, "tensors1": P}, {"dim": 0}),
+    "slice": ({"self": V}, {"dim": 0, "start": 1, "end": 3, "step": 1}),
+    "flip": ({"self": M}, {"dims": (0,)}),
 }
 
 #: rows whose function is piecewise constant: the rule gives 0 and so do finite differences
