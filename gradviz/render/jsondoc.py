@@ -242,6 +242,9 @@ class _Functions:
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
             if y != -2:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+            slots = g.operands(i) if g.more and i in g.more else None  # three or more tensor slots
+            if slots is not None:
+                nexts += "".join(f',"f{fpos[z]}"' if z >= 0 and req[z] else ",null" for z in slots[2:])
             p = params[i]
             key = (id(op), id(p))
             saved = fixed.get(key)
@@ -251,13 +254,13 @@ class _Functions:
                 for name, source, arg, when in op.plan:
                     if when is not None:
                         only_params = False
-                        k = x if when == 0 else y
-                        if not (k >= 0 and req[k]):
-                            texts.append(f'"{name}":null')
+                        k = x if when == 0 else y if when == 1 else slots[when]
+                        if not (k >= 0 and req[k]):  # strides PyTorch does not need are an empty list
+                            texts.append(f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null')
                             continue
                     if source == "input":
                         only_params = False
-                        k = x if arg == 0 else y
+                        k = x if arg == 0 else y if arg == 1 else slots[arg]
                         if k >= 0:
                             v = values[k]
                             vt = memo_get(v) if type(v) is float else None
