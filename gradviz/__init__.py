@@ -8,7 +8,7 @@
 
 from .errors import EvalError, GradvizError, ParseError, RenderError
 
-__all__ = ["trace", "Trace", "GradvizError", "ParseError", "EvalError", "RenderError"]
+__all__ = ["trace", "Trace", "from_torch", "record", "GradvizError", "ParseError", "EvalError", "RenderError"]
 __version__ = "0.1.0"
 
 
@@ -19,4 +19,8 @@ def __getattr__(name: str):
         from . import result
 
         return getattr(result, name)
+    if name == "from_torch":  # a graph PyTorch built (uses the torch the user has; gradviz never needs it)
+        from .torch_import import from_torch
+
+        return from_torch
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

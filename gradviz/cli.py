@@ -369,8 +369,18 @@ def _looks_like_expression(a: str) -> bool:
               help="PNG size in dots per inch (instead of --scale): pixels = points × N / 72.")
 @click.option("--background", type=click.Choice(["white", "transparent"]),
               help="Page background of SVG/PNG/PDF (default white).")
-@click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
-              help="Diagram direction: inputs on the left (LR) or on top (TB).")
+@click.option("--rankdir", type=click.Choice(["LR", "TB"]),
+              help="Diagram direction: inputs on the left (LR) or on top (TB); by default the one that "
+                   "keeps the picture nearer a slide's 16:9.")
+@click.option("--tensors", type=click.Choice(["leaves", "all"]), default="leaves", show_default=True,
+              help="Tensors drawn as nodes in the diagram: the leaves and the output, or all of them, each "
+                   "beside its grad_fn with data, grad, grad_fn, is_leaf and requires_grad (the lecture's picture).")
+@click.option("--precision", type=click.IntRange(0, 30), metavar="N",
+              help="Digits after the point in every view (torch.set_printoptions; default 4).")
+@click.option("--threshold", type=click.IntRange(0), metavar="N",
+              help="Tensors of more than N elements are summarized to their corners (default 1000, as PyTorch).")
+@click.option("--edgeitems", type=click.IntRange(0), metavar="N",
+              help="Items shown at each end of each dimension of a summarized tensor (default 3).")
 @click.option("--max-nodes", type=click.IntRange(1), metavar="N",
               help="Draw at most N lines of the tree (default 100) or backward functions of the diagram "
                    "(default 300); the view says what it left out.")
@@ -380,6 +390,9 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the expression from FILE ('-' for stdin). A file of several lines is a batch: "
                    "one expression (or JSON object) per line; with --json the output is JSON Lines.")
+@click.option("--from-json", "from_json", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Draw a gradviz/1 document (e.g. exported by gradviz.from_torch where PyTorch is installed; "
+                   "'-' for stdin) in any view, instead of tracing an expression.")
 @click.option("--max-terms", type=click.IntRange(1), default=DEFAULT_MAX_TERMS, show_default=True,
               help="Limit: numbers and names in one expression.")
 @click.option("--max-depth", type=click.IntRange(1), default=DEFAULT_MAX_DEPTH, show_default=True,
@@ -623,7 +636,16 @@ def emit(result, opts, whole: bool = False) -> int:
 
     ``whole``: a JSON document is made in full before any of it is written (a batch line:
     one that fails half-way leaves no partial document for its error record to follow).
+    Numbers are printed with --precision, --threshold and --edgeitems, as torch.set_printoptions.
     """
+    from .render.numbers import printoptions
+
+    with printoptions(precision=opts.get("precision"), threshold=opts.get("threshold"),
+                      edgeitems=opts.get("edgeitems")):
+        return _emit(result, opts, whole)
+
+
+def _emit(result, opts, whole: bool = False) -> int:
     for w in result.warnings:
         click.echo(w, err=True)
     if result.backward_error:
@@ -658,6 +680,8 @@ def run(expression, opts) -> int:
     from .collector import gc_paused
 
     _picture_options(output_format(opts), opts)
+    if opts.get("from_json") is not None:
+        return run_document(expression, opts)
     text = _read_source(expression, opts.get("file"))
     lines = _batch_lines(text) if opts.get("file") else None
     at, names, go = _common(opts)
@@ -676,6 +700,36 @@ def run(expression, opts) -> int:
         return emit(result, opts)
     finally:
         gc.unfreeze()
+
+
+def run_document(expression, opts) -> int:
+    """--from-json FILE: the document's graph in the asked view (nothing is traced or re-computed)."""
+    path = opts["from_json"]
+    if expression is not None or opts.get("file"):
+        raise UsageError("--from-json draws a document: give no expression and no -f")
+    for flag in ("check", "symbolic", "retain_grad"):
+        if opts.get(flag):
+            raise UsageError(f"--{flag.replace('_', '-')} needs an expression to trace; --from-json only draws a document")
+    if int(opts.get("order") or 1) == 2 or opts.get("graph_kind") == "double":
+        raise UsageError("--order 2 and --graph double need an expression to trace; --from-json only draws a document")
+    if opts.get("at_items") or opts.get("at_file") or opts.get("no_grad") or opts.get("grad_output"):
+        raise UsageError("--from-json draws the document's own values: --at, --no-grad and --grad-output do not apply")
+    try:
+        text = _read_text(path)
+    except OSError as exc:
+        raise UsageError(f"--from-json {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--from-json {path}: not UTF-8 text") from None
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise UsageError(f"--from-json {path}: not valid JSON") from None
+    from .collector import gc_paused
+    from .import_json import read_document
+
+    with gc_paused():
+        result = read_document(doc, f"--from-json {'stdin' if path == '-' else path}")
+    return emit(result, opts)
 
 
 def run_batch(lines, at, names, go, opts) -> int:
@@ -798,9 +852,6 @@ def _show(result, opts, learned=None) -> int:
     if learned is not None and learned.double:
         drawn = [t for t in learned.second.traces().values() if t.graph.root is not None]
         drawn = drawn or [result]
-        if len(drawn) > 1 and fmt in ("dot", "svg", "png", "pdf"):
-            click.echo(f"note: --graph double draws the first gradient's graph ({drawn[0].graph.output.name}); "
-                       f"--json has every one in double_backward", err=True)
     max_nodes = opts.get("max_nodes")
     if fmt in (None, "table", "tree"):
         from .render import terminal
@@ -838,10 +889,7 @@ def _show(result, opts, learned=None) -> int:
     if fmt == "json":
         data = (result.to_json() + "\n").encode("utf-8")
     else:
-        from .render.dot import dot_source
-
-        source = dot_source(drawn[0], rankdir=opts.get("rankdir") or "LR", max_nodes=max_nodes or 300,
-                            max_depth=opts.get("view_depth"))
+        source = diagram_source(result, learned, opts)
         if fmt == "dot":
             data = source.encode("utf-8")
         else:
@@ -856,8 +904,10 @@ def _show(result, opts, learned=None) -> int:
             stream = _stdout_bytes()
             stream.write(data)
             stream.flush()
+        verdicts(result, learned, to_stdout=False)
         return EXIT_OK
     write_output(out, data)
+    verdicts(result, learned, to_stdout=fmt != "json")
     return EXIT_OK
 
 
@@ -946,6 +996,48 @@ def write_output(path: str, data: bytes) -> None:
 
     for note in write(path, data):
         click.echo(printable(note), err=True)
+
+
+# --------------------------------------------------------------------------- pictures (issue 17)
+
+
+def diagram_source(result, learned, opts) -> str:
+    """The DOT of the diagram the options ask for: the backward graph (--tensors, --steps,
+    --retain-grad shown on it), or with --graph double every gradient's graph and the Hessian."""
+    from .render.dot import dot_source, double_backward_digraph
+
+    rankdir = opts.get("rankdir") or "auto"
+    max_nodes = opts.get("max_nodes") or 300
+    tensors = opts.get("tensors") or "leaves"
+    if learned is not None and learned.double:
+        return double_backward_digraph(learned.second, rankdir=rankdir, max_nodes=max_nodes, tensors=tensors,
+                                       steps=bool(opts.get("steps"))).source
+    return dot_source(result, rankdir=rankdir, max_nodes=max_nodes, max_depth=opts.get("view_depth"),
+                      tensors=tensors, steps=bool(opts.get("steps")))
+
+
+def verdicts(result, learned, to_stdout: bool) -> None:
+    """Beside a picture or a JSON file: what --check, --symbolic and --order 2 found, in words
+    (on stdout when the view went to a file, else on stderr), so that no option is silent."""
+    if learned is None or not (learned.check is not None or learned.symbolic is not None or learned.hessian):
+        return
+    from rich.console import Console, Group
+
+    from .render.learn import check_view, hessian_table, symbolic_view
+
+    parts = [hessian_table(learned.second)] if learned.hessian else []
+    parts += [symbolic_view(learned.symbolic)] if learned.symbolic is not None else []
+    parts += [check_view(learned.check)] if learned.check is not None else []
+    console = _console(not to_stdout or not _isatty(sys.stdout))
+    console.print(Group(*parts))
+    text = console.file.getvalue()
+    if to_stdout:
+        with _writing_stdout(check_open=False):
+            if sys.stdout is not None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    else:
+        click.echo(text, err=True, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

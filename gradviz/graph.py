@@ -75,6 +75,72 @@ class TensorValue(float):
     __slots__ = ()
 
 
+class ImportedOp:
+    """The ``op`` column's entry for a backward function another producer read (``from_torch``, a
+    ``gradviz/1`` document) instead of the tracer: PyTorch's class name, and gradviz's op row of
+    that name when it has one (``row``: its rule is shown). One per class name; what the entry
+    itself holds is in ``Graph.imported[i]`` (an :class:`ImportedFunction`)."""
+
+    __slots__ = ("torch_name", "row")
+    key = "imported"
+    inputs: tuple = ()
+    plan: tuple = ()
+    save_when: dict = {}
+    scalar = None
+    vjp = None
+    elementwise = False
+    saves = ("*",)  # the views show what the entry saved (it is in Graph.imported)
+
+    def __init__(self, torch_name: str, row: Op | None = None):
+        self.torch_name = torch_name
+        self.row = row
+
+    @property
+    def rules(self) -> tuple:
+        return self.row.rules if self.row is not None else ()
+
+    @property
+    def doc(self) -> str:
+        return self.row.doc if self.row is not None else ""
+
+    def __repr__(self) -> str:
+        return f"ImportedOp({self.torch_name!r})"
+
+
+class ImportedFunction:
+    """What the tape holds of one imported backward function: ``next_functions`` (entry indices,
+    None for a None entry, in PyTorch's order), ``saved`` (name without ``_saved_`` -> a Python
+    number, tuple, None, or a numpy array for a tensor; ``saved_tensors`` of a custom Function as
+    ``saved_tensors``), ``saved_meta`` (name -> (shape, dtype) of each saved tensor), the measured
+    gradients ``grad_in`` (what arrived, summed) and ``grads_out`` (one per next_functions entry,
+    None where nothing was sent), and ``module`` (the module path that made the output, or None)."""
+
+    __slots__ = ("next_functions", "saved", "saved_meta", "grad_in", "grads_out", "module")
+
+    def __init__(self, next_functions: tuple, saved: dict | None = None, saved_meta: dict | None = None,
+                 module: str | None = None):
+        self.next_functions = tuple(next_functions)
+        self.saved = saved if saved is not None else {}
+        self.saved_meta = saved_meta if saved_meta is not None else {}
+        self.grad_in = None
+        self.grads_out = None
+        self.module = module
+
+
+def imported_op(torch_name: str, _cache: dict = {}) -> ImportedOp:
+    """The :class:`ImportedOp` for a class name (the same object for the same name), with gradviz's
+    op row of that name when there is one."""
+    op = _cache.get(torch_name)
+    if op is None:
+        if not _cache.get("_rows"):
+            rows: dict = {}
+            for row in OPS.values():
+                rows.setdefault(row.torch_name, row)
+            _cache["_rows"] = rows
+        op = _cache[torch_name] = ImportedOp(torch_name, _cache["_rows"].get(torch_name))
+    return op
+
+
 class Tensor:
     """A view of one tensor of the graph, with the five attributes the lecture names.
 
@@ -319,6 +385,10 @@ class Graph:
         self.retained: set = set()
         self.output_index = -1
         self.root_index: int | None = None  # where backward starts (None: nothing needs grad)
+        #: which producer made the graph: "expression" (the tracer) or "torch" (gradviz.from_torch)
+        self.producer = "expression"
+        #: index -> ImportedFunction, for entries whose op is an ImportedOp (an imported graph)
+        self.imported: dict = {}
         self._np_dtype = None
         self._tensor_views: dict = {}
         self._function_views: dict = {}
@@ -425,9 +495,39 @@ class Graph:
     def has_context_overrides(self) -> bool:
         return any(view._context is not None for view in self._function_views.values())
 
+    # --- imported entries (gradviz.from_torch, --from-json) -----------------------------------
+    def append_imported(self, op: ImportedOp | None, value, shape: tuple, requires_grad: bool = True,
+                        entry: ImportedFunction | None = None, name: str | None = None) -> int:
+        """Append one entry read from another producer: a leaf (``op`` None; ``name`` its input
+        name) or an imported function's output (``op`` an :class:`ImportedOp`, ``entry`` what it
+        holds). ``value`` may be None (not known). Returns the entry's index."""
+        i = len(self.value)
+        self.op.append(op)
+        self.a.append(-2)
+        self.b.append(-2)
+        self.params.append(_EMPTY)
+        self.req.append(1 if requires_grad else 0)
+        self.value.append(value)
+        self.shape.append(tuple(shape))
+        self.start.append(-1)
+        self.end.append(-1)
+        self.scalar.append(0)
+        if op is not None:
+            self.imported[i] = entry if entry is not None else ImportedFunction(())
+        if name is not None:
+            if i == len(self.input_names):
+                self.input_names.append(name)
+            else:
+                self.names[i] = name
+            self.input_index[name] = i
+        return i
+
     # --- one entry -----------------------------------------------------------------------
     def operands(self, i: int) -> tuple:
-        """The tensor slots of entry ``i``: tensor indices, or -1 for a constant."""
+        """The tensor slots of entry ``i``: tensor indices, or -1 for a constant (none for an
+        imported function: its inputs are its next_functions)."""
+        if self.imported and i in self.imported:
+            return ()
         b = self.b[i]
         if b == -2:
             return (self.a[i],)
@@ -435,8 +535,11 @@ class Graph:
 
     def next_functions(self, i: int) -> tuple:
         """Function ``i``'s next_functions as indices (None for no edge)."""
-        if self.op[i] is None:
+        op = self.op[i]
+        if op is None:
             return ()
+        if type(op) is ImportedOp:
+            return self.imported[i].next_functions
         req = self.req
         x, y = self.a[i], self.b[i]
         first = x if x >= 0 and req[x] else None
@@ -466,6 +569,8 @@ class Graph:
 
         Tensor values are 0-d arrays (or, with ``floats``, the Python floats the tape holds)."""
         op = self.op[i]
+        if type(op) is ImportedOp:
+            return self._imported_saved(i, floats)
         args = {slot: self.slot_value(i, k, not floats) for k, slot in enumerate(op.inputs)}
         result = self.value[i]
         if not floats and type(result) is float:
@@ -489,6 +594,8 @@ class Graph:
         op = self.op[i]
         if op is None:
             return {}
+        if type(op) is ImportedOp:
+            return self._imported_saved(i, floats)
         saved = self.context(i, floats=floats)
         if floats:  # mark the values that come from tensors (not a Python number as given)
             for name, source, arg, _ in op.plan:
@@ -506,7 +613,19 @@ class Graph:
                     saved[name] = () if name.endswith("_sym_strides") else None
         return saved
 
+    def _imported_saved(self, i: int, floats: bool) -> dict:
+        """An imported function's saved values (with ``floats``, a 0-d float tensor's value as a
+        :class:`TensorValue`, as the views show the tracer's)."""
+        saved = dict(self.imported[i].saved)
+        if floats:
+            for name, v in saved.items():
+                if type(v) is np.ndarray and v.ndim == 0 and v.dtype.kind == "f":
+                    saved[name] = TensorValue(float(v))
+        return saved
+
     def input_shapes(self, i: int) -> tuple:
+        if self.imported and i in self.imported:
+            return tuple(() if j is None else self.shape[j] for j in self.imported[i].next_functions)
         out = []
         for k, j in enumerate(self.operands(i)):
             if j >= 0:
@@ -530,6 +649,11 @@ class Graph:
             return tensor.name
         span = tensor.span
         if span is None:
+            entry = self.imported.get(tensor.index) if self.imported else None
+            if entry is not None and entry.module:
+                return entry.module  # an imported output: the module that made it
+            if entry is not None and tensor.index == self.output_index:
+                return "output"
             return tensor.id
         return self.source[span[0]:span[1]].strip()
 
@@ -571,6 +695,8 @@ def depth_first(graph: Graph, root: int | None) -> array:
     order = array("q")
     if root is None:
         return order
+    if graph.imported:
+        return _depth_first_imported(graph, root)
     op, a, b, req, more = graph.op, graph.a, graph.b, graph.req, graph.more
     seen = bytearray(len(graph.value))
     seen[root] = 1
@@ -592,6 +718,24 @@ def depth_first(graph: Graph, root: int | None) -> array:
             if x >= 0 and req[x] and not seen[x]:
                 seen[x] = 1
                 stack.append(x)
+    return order
+
+
+def _depth_first_imported(graph: Graph, root: int) -> array:
+    """:func:`depth_first` on a graph with imported functions (any number of next_functions each),
+    in the same order: an entry is marked when pushed, its first next function popped first."""
+    order = array("q")
+    seen = bytearray(len(graph.value))
+    seen[root] = 1
+    stack = [root]
+    next_functions = graph.next_functions
+    while stack:
+        f = stack.pop()
+        order.append(f)
+        for j in reversed(next_functions(f)):
+            if j is not None and not seen[j]:
+                seen[j] = 1
+                stack.append(j)
     return order
 
 
@@ -902,6 +1046,10 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     raise EvalError(f"unsupported operator {op!r} at column {node.column}")
 
 
+#: the Python ints PyTorch's scalar path converts (int64 or uint64); beyond, OverflowError
+_SCALAR_INTS = (-(1 << 63), (1 << 64) - 1)
+
+
 def _operand_check(value, node) -> None:
     """An operand that is neither a tensor nor a number (max(dim)'s (values, indices), a string)."""
     if type(value) is ValuesIndices:
@@ -912,6 +1060,9 @@ def _operand_check(value, node) -> None:
 
 
 def _to_float(value, node: Node):
+    if type(value) is int and not _SCALAR_INTS[0] <= value <= _SCALAR_INTS[1]:
+        raise EvalError(f"the number {node_text(value)} at column {node.column} is too large for a tensor "
+                        f"operation (PyTorch: OverflowError, int too big to convert)")
     try:
         return float(value)
     except OverflowError:
@@ -999,13 +1150,14 @@ def _int_arg(value, what: str, node: Node):
 
 
 def _dim_arg(value, ndim: int, node: Node):
+    """A dim checked against ``ndim`` and kept as given (PyTorch saves -1 as -1: rules normalise)."""
     d = _int_arg(value, "dim", node)
     if d is None:
         return None
     n = max(ndim, 1)
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for a tensor of {ndim} dimensions at column {node.column}")
-    return d % n if ndim else 0
+    return d
 
 
 def _fn_unary(row: Op):
@@ -1038,23 +1190,29 @@ def _fn_reduce(plain: str, with_dim: str):
             if b["keepdim"]:
                 raise EvalError(f"keepdim needs a dim at column {node.column}")
             return tr.apply(OPS[plain], (x,), _EMPTY, node)
-        if not isinstance(b["keepdim"], (bool, int)):
-            raise EvalError(f"keepdim must be True or False at column {node.column}")
+        if type(b["keepdim"]) is not bool:  # PyTorch's TypeError: sum(M, 1, 1) is refused
+            raise EvalError(f"{node.op}(): argument 'keepdim' must be bool (True or False), not "
+                            f"{_type_name(b['keepdim'])} at column {node.column}")
         dims = b["dim"] if isinstance(b["dim"], (tuple, list)) else (b["dim"],)
         dim = tuple(_dim_arg(d, x.ndim, node) for d in dims)  # (issue 13: a tuple of dims too)
-        if len(set(dim)) != len(dim):
+        if len({d % max(x.ndim, 1) for d in dim}) != len(dim):
             raise EvalError(f"dim {b['dim']!r} appears more than once at column {node.column}")
         # PyTorch saves dim as a list (the IntArrayRef overload)
-        return tr.apply(OPS[with_dim], (x,), {"dim": dim, "keepdim": bool(b["keepdim"])}, node)
+        return tr.apply(OPS[with_dim], (x,), {"dim": dim, "keepdim": b["keepdim"]}, node)
     return impl
+
+
+def _type_name(value) -> str:
+    return "Tensor" if isinstance(value, Tensor) else type(value).__name__
 
 
 def _fn_full_reduce(key: str):
     def impl(tr, node, args, kwargs, source):
         b = _sig(node, args, kwargs, ("input",))
         x = _tensor_arg(b["input"], node.op, node)
-        if x.data.size == 0:
-            raise EvalError(f"{node.op}() of an empty tensor at column {node.column}")
+        if key != "prod" and math.prod(x.shape) == 0:  # prod([]) is 1, as in PyTorch
+            raise EvalError(f"{node.op}() of an empty tensor: PyTorch needs a dim to reduce over "
+                            f"at column {node.column}")
         return tr.apply(OPS[key], (x,), _EMPTY, node)
     return impl
 
@@ -1163,7 +1321,7 @@ def _fn_unsqueeze(tr, node, args, kwargs, source):
                         f"at column {node.column}")
     if not -n <= d < n:
         raise EvalError(f"dim {d} is out of range for unsqueeze at column {node.column}")
-    return tr.apply(OPS["unsqueeze"], (x,), {"dim": d % n}, node)
+    return tr.apply(OPS["unsqueeze"], (x,), {"dim": d}, node)  # saved as given (-1 stays -1)
 
 
 def _fn_flatten(tr, node, args, kwargs, source):

@@ -276,16 +276,19 @@ class SecondOrder:
         self.graphs = graphs
         self.functions = functions
         self.tensors = tensors
+        #: name -> the record of the first numeric backward run from that gradient (engine.Steps)
+        self.steps: dict = {}
 
     def traces(self) -> dict:
         """name → a :class:`gradviz.result.Trace` whose graph is that input's double-backward graph.
 
         The graph's root is the gradient's grad_fn, so every renderer that takes a trace
-        (the terminal tree, DOT/SVG) draws it; there are no steps (nothing ran backward on it).
+        (the terminal tree, DOT/SVG) draws it; its steps are those of the numeric backward
+        run from the gradient (from its first element, for a tensor input).
         """
         from .result import Trace
 
-        return {n: Trace(g, [], None, []) for n, g in self.graphs.items()}
+        return {n: Trace(g, self.steps.get(n, []), None, []) for n, g in self.graphs.items()}
 
 
 def _tensor_of(fn: BackwardFunction) -> Tensor:
@@ -329,7 +332,8 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
                          max_terms=max(DEFAULT_MAX_TERMS, len(source)), max_depth=max(DEFAULT_MAX_DEPTH, len(source)))
     leaves = graph.inputs
     tr, grads = _create_graph(graph, names)
-    hessian, roots = _hessian(graph, tr, grads, names)
+    steps: dict = {}
+    hessian, roots = _hessian(graph, tr, grads, names, steps)
 
     # Name each gradient for the renderers (the tensor torch.autograd.grad would return).
     for a in names:
@@ -344,7 +348,9 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
         t.id = f"t{i}"
     graphs = {a: Selection(grads[a] if isinstance(grads[a], Tensor) else graph.output, leaves, shown, roots[a],
                            walk_functions(roots[a]), source, graph.dtype) for a in names}
-    return SecondOrder(grads, hessian, graphs, functions, shown)
+    second = SecondOrder(grads, hessian, graphs, functions, shown)
+    second.steps = steps
+    return second
 
 
 def _create_graph(graph, names: list) -> tuple:
@@ -373,9 +379,9 @@ def _create_graph(graph, names: list) -> tuple:
     return tr, grads
 
 
-def _hessian(graph, tr, grads: dict, names: list) -> tuple:
+def _hessian(graph, tr, grads: dict, names: list, steps: dict) -> tuple:
     """One numeric backward per element of each gradient (row a[j] of the Hessian): (name → name →
-    array, name → the gradient's grad_fn or None)."""
+    array, name → the gradient's grad_fn or None); ``steps[name]`` keeps the first pass's record."""
     leaves = graph.inputs
     dtype = graph.output.data.dtype
     hessian: dict = {}
@@ -390,7 +396,9 @@ def _hessian(graph, tr, grads: dict, names: list) -> tuple:
             for j in range(ga.data.size):
                 onehot = np.zeros(ga.data.size, dtype=dtype)
                 onehot[j] = 1
-                backward(graph, onehot.reshape(ga.shape), root=root.index, record_steps=False)
+                record = backward(graph, onehot.reshape(ga.shape), root=root.index, record_steps=j == 0)
+                if j == 0:
+                    steps[a] = record
                 for b in names:
                     if leaves[b].grad is not None:
                         rows[b][j] = leaves[b].grad

@@ -456,10 +456,30 @@ def _sigmoid(x):
 def _prod_backward(F, g, s):
     # PyTorch's prod_backward: a zero in the input makes result/self useless.
     x = F.value(s["self"])
+    if x.ndim == 0:
+        return (g,)
     zeros = x == 0
     nz = int(np.count_nonzero(zeros))
     if nz == 0:
         return (F.mul(g, F.div(s["result"], s["self"])),)
+    if F is NumpyOps:
+        if nz > 1:  # without grad mode PyTorch returns zeros for more than one zero
+            return (np.zeros_like(x),)
+        return (_prod_safe_zeros_backward(g, x),)
+    return _prod_backward_graph(F, g, s, x, zeros, nz)
+
+
+def _prod_safe_zeros_backward(g, x):
+    """PyTorch's prod_safe_zeros_backward on the flattened input: the exclusive cumulative
+    products from the left and from the right (a nan elsewhere stays where torch puts it)."""
+    flat = np.reshape(x, -1)
+    one = np.ones(1, dtype=flat.dtype)
+    normal = np.cumprod(np.concatenate([one, flat[:-1]]), dtype=flat.dtype)
+    reverse = np.flip(np.cumprod(np.concatenate([one, np.flip(flat[1:])]), dtype=flat.dtype))
+    return np.multiply(g, np.multiply(normal, reverse)).reshape(x.shape)
+
+
+def _prod_backward_graph(F, g, s, x, zeros, nz):
     if nz > 2:
         return (F.mul(g, F.zeros_like(x)),)  # 0, and so are its derivatives
     # Written so that a second-order pass sees the zero elements as variables (their sum is 0,
@@ -474,10 +494,24 @@ def _prod_backward(F, g, s):
 
 
 def _evenly_distribute(F, g, s):
-    # max()/min() over everything: the gradient is shared by every element equal to the result.
-    mask = F.eq(s["self"], s["result"])
-    count = np.count_nonzero(mask)
+    # evenly_distribute_backward: the gradient is shared by every element equal to the result
+    # (every nan when the result is nan), as zeros.masked_fill_(mask, grad / mask.sum())
+    x, r = F.value(s["self"]), F.value(s["result"])
+    mask = np.isnan(x) if np.isnan(r) else np.equal(x, r)
+    count = np.asarray(np.count_nonzero(mask), dtype=x.dtype)
     return (F.where(mask, F.div(g, count), F.zeros_like(s["self"])),)
+
+
+def _mean(a, axis, keepdims):
+    """numpy's mean in the tensor's dtype; of nothing it is nan, as in PyTorch (without numpy's warning)."""
+    a = np.asarray(a)
+    if a.size == 0:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.mean(a, axis=axis, keepdims=keepdims, dtype=a.dtype)
+    return np.mean(a, axis=axis, keepdims=keepdims, dtype=a.dtype)
 
 
 def _axis(a, dim):
@@ -693,11 +727,11 @@ ROWS: list[Op] = [
        lambda F, g, s: (_sum_backward(F, g, s),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
        doc="sum over dim", rules=("grad expanded to self_sym_sizes",)),
-    Op("mean", "MeanBackward0", ("self",), lambda a: np.mean(a, dtype=np.asarray(a).dtype),
+    Op("mean", "MeanBackward0", ("self",), lambda a: _mean(a, None, False),
        lambda F, g, s: (F.expand(F.div(g, s["self_sym_numel"]), s["self_sym_sizes"]),),
        saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",)),
     Op("mean_dim", "MeanBackward1", ("self",),
-       lambda a, dim, keepdim: np.mean(a, axis=_axis(a, dim), keepdims=keepdim, dtype=np.asarray(a).dtype),
+       lambda a, dim, keepdim: _mean(a, _axis(a, dim), keepdim),
        lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
        derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",)),
@@ -733,7 +767,8 @@ ROWS: list[Op] = [
        params=("dims",), saves=("dims",), doc="x.T / x.permute(dims)", rules=("grad permuted back by the inverse of dims",)),
     Op("t", "TBackward0", ("self",), lambda a: np.swapaxes(a, -1, -2) if np.ndim(a) >= 2 else a,
        lambda F, g, s: (F.t(g),), doc="x.t()", rules=("gradᵀ",)),
-    Op("transpose", "TransposeBackward0", ("self",), lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1),
+    Op("transpose", "TransposeBackward0", ("self",),
+       lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1) if np.ndim(a) else np.asarray(a),
        lambda F, g, s: (F.permute(g, _swap_perm(np.ndim(g), s["dim0"], s["dim1"])),),
        params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)", rules=("grad with dim0 and dim1 swapped back",)),
     Op("view", "ViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
@@ -1274,6 +1309,8 @@ ROWS += [
 
 
 def _swap_perm(ndim, d0, d1):
+    if ndim == 0:
+        return ()  # a 0-d tensor's transpose(0, -1) is itself
     perm = list(range(ndim))
     perm[d0], perm[d1] = perm[d1], perm[d0]
     return tuple(perm)

@@ -508,6 +508,8 @@ class _Parser:
         if ops and ops[-1][0] == "call" and ops[-1][7] is None:
             nxt = peek()
             if nxt[0] == "op" and nxt[1] == "=":
+                if any(k == text for k, _ in ops[-1][6]):  # Python's SyntaxError
+                    raise err(f"keyword argument repeated: {text}", pos)
                 advance()
                 ops.append(ops.pop()[:7] + (text,))
                 return True

@@ -279,10 +279,9 @@ def _start_gradient(grad_output, shape: tuple, max_elements: int):
             raise EvalError(f"--grad-output must be 'ones' or a list of numbers, not {grad_output!r}")
         return np.ones(shape)
     start = np.asarray(coerce_value("grad-output", grad_output, max_elements), dtype=np.float64)
-    try:
-        np.broadcast_to(start, shape)
-    except ValueError:
-        raise EvalError(f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(shape)}") from None
+    if start.shape != tuple(shape):  # PyTorch's backward(gradient) broadcasts nothing
+        raise EvalError(f"--grad-output has shape {tuple(start.shape)} but the output has shape {tuple(shape)} "
+                        f"(PyTorch: Mismatch in shape)")
     return start
 
 

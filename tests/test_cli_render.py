@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -256,3 +257,85 @@ def test_depth_limits_the_tree_and_the_diagram():
     r = CliRunner().invoke(main, [*args, "--format", "dot"])
     assert r.exit_code == 0 and "CosBackward0" in r.stdout and "TanhBackward0" not in r.stdout
     assert "--depth" in r.stdout
+
+
+# ----------------------------------------------------------------------------- issue 17: every option in every output
+
+def _dot(args) -> str:
+    r = run([*args, "--format", "dot"])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_tensors_all_draws_every_tensor_with_the_lectures_five_attributes():
+    source = _dot(["x**2", "--at", "x=2", "--tensors", "all", "--rankdir", "LR"])
+    # x (a leaf) and y = x**2 (the output), as the lecture's slide shows them
+    assert "x|data = 2.\\lgrad = 4.\\lgrad_fn = None\\lis_leaf = True\\lrequires_grad = True\\l" in source
+    assert "x**2|data = 4.\\lgrad = None\\lgrad_fn = \\<PowBackward0\\>\\lis_leaf = False" in source
+    inner = _dot([*UV, "--tensors", "all"])
+    assert "u*v|data = 2.\\lgrad = None\\lgrad_fn = \\<MulBackward0\\>" in inner  # an intermediate
+    assert 't2 -> f1 [label=" grad_fn "' in inner and "rank=same" in inner  # beside its grad_fn
+
+
+def test_functions_say_what_they_differentiate_and_constants_enter_where_used():
+    source = _dot(["2*x + x**2", "--at", "x=2"])
+    assert '"MulBackward0|of 2*x|other = 2\\lself = None\\l"' in source
+    assert '"PowBackward0|of x**2|exponent = 2\\lself = 2.\\l"' in source
+    assert re.search(r'cf\d+_1 \[label=2 .*\n.*cf\d+_1 -> f\d+ \[label=" other "', source)  # the 2, as "other"
+
+
+def test_steps_number_the_arrows_in_execution_order():
+    source = _dot([*UV, "--steps"])
+    assert 'label=" start: 1. "' in source
+    for k in range(1, 6):
+        assert f"step {k}: " in source
+    assert "step 6" not in source
+    assert "numbered by the step that sent it" in source
+
+
+def test_retain_grad_shows_the_intermediates_grads():
+    source = _dot([*UV, "--retain-grad"])
+    assert "u*v|data = 2.\\lgrad = 1.\\l" in source and "u**2|data = 1.\\lgrad = 1.\\l" in source
+
+
+def test_graph_double_draws_every_gradient_with_values_and_the_hessian():
+    source = _dot([*UV, "--order", "2", "--graph", "double"])
+    assert "subgraph cluster_u" in source and "subgraph cluster_v" in source
+    assert "∂²f/∂u∂u = 2.\\l∂²f/∂u∂v = 1.\\l∂²f/∂v∂u = 1.\\l∂²f/∂v∂v = 0.\\l" in source
+    assert 'u_t0 [label="u|data = 1.\\l|grad = 2.\\l"' in source  # backward from ∂f/∂u leaves H[u][u] in u.grad
+    assert re.search(r'u_f\d+ -> u_f\d+ \[label=" 2. "\]', source)  # values on the edges
+
+
+def test_check_with_o_prints_its_verdict(tmp_path):
+    out = tmp_path / "sq.svg"
+    r = run(["x**2", "--at", "x=2", "--check", "-o", str(out)])
+    assert r.exit_code == 0 and out.exists()
+    assert "Gradient check: passed" in r.output
+
+
+def test_print_options_reach_every_view():
+    r = run(["x * 0.123456", "--at", "x=1", "--precision", "2", "--format", "dot"])
+    assert "0.12" in r.output and "0.1235" not in r.output
+    r = run(["x.sum()", "--at", "x=[1,2,3,4,5,6,7,8]", "--threshold", "4", "--edgeitems", "1", "--format", "table"])
+    assert "[1.,  ..., 8.]" in r.output  # PyTorch's summary, its " ..." item and all
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_tensors_table_uses_the_width_it_has(width):
+    from rich.console import Console
+
+    import gradviz
+    from gradviz.render.terminal import tensors_table
+
+    t = gradviz.trace("mean(sigmoid(W @ x + b))", at={"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1, 2, 3],
+                                                      "b": [0.1, -0.1]})
+    console = Console(width=width, color_system=None, record=True, file=open(os.devnull, "w"))
+    console.print(tensors_table(t))
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    for word in ("MvBackward0", "SigmoidBackward0", "MeanBackward0", "requires_grad", "is_leaf"):
+        assert word in text  # nothing dropped at any width
+    assert "sigmoid(W @ x + b)" in text  # the sub-expression in full
+    assert "[ 0.4000,  0.5000, -0.6000]]" in text  # PyTorch's rows, unbroken
+    note = [line for line in text.splitlines() if line.startswith("grad is None")]
+    assert len(note) == 1 and len(note[0]) <= 80 or width < 80

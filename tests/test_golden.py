@@ -69,8 +69,10 @@ def _floats(v):
 
 
 def at_values(at: dict) -> dict:
-    """The case's inputs as gradviz takes them: {"int64": [...]} is an int64 tensor (class targets)."""
-    return {k: np.array(v["int64"], dtype=np.int64) if isinstance(v, dict) else v for k, v in at.items()}
+    """A case's inputs as gradviz takes them: the fixture's "NaN"/"Infinity" strings as floats, and
+    {"int64": [...]} as an int64 tensor (class targets)."""
+    return {name: np.array(v["int64"], dtype=np.int64) if isinstance(v, dict) else _floats(v)
+            for name, v in at.items()}
 
 
 def run_case(case):

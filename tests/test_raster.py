@@ -286,6 +286,28 @@ def test_svg_embeds_the_glyphs_it_uses(font):
     assert run(["sigmoid(w*x + b)", "--at", "w=0.5,x=2,b=-1", "--format", "svg", "-o", "-"]) == svg  # same bytes
 
 
+def test_shipped_common_font_is_the_subset_of_its_characters():
+    # the file in fonts/ is what write_common_font makes from the shipped font today
+    assert raster.woff(raster.COMMON_CHARS) == raster.COMMON_FONT_FILE.read_bytes()
+
+
+@pytest.mark.parametrize("text, common", [("f = 3 ∂f/∂u = 4 · x²", True), ("Жx = 1", False)])
+def test_embed_font_takes_the_shipped_subset_only_for_its_characters(text, common):
+    import base64
+    import html
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    svg = ('<svg width="10pt" height="10pt"><text font-family="DejaVu Sans">%s</text></svg>'
+           % html.escape(text)).encode()
+    out = raster.embed_font(svg)
+    data = base64.b64decode(re.search(rb"base64,([A-Za-z0-9+/=]+)\)", out).group(1))
+    assert (data == raster.COMMON_FONT_FILE.read_bytes()) is common
+    covered = {chr(code) for code in TTFont(io.BytesIO(data)).getBestCmap()}
+    assert set(text) <= covered
+
+
 def test_svg_background_transparent():
     svg = render(SIMPLE, "svg", background="transparent")
     assert b'<polygon fill="none" stroke="none"' in svg and b'<polygon fill="white"' not in svg

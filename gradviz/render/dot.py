@@ -1,39 +1,60 @@
 """The backward graph as a Graphviz diagram (a ``graphviz.Digraph``), annotated with values.
 
-Layout follows the forward computation (inputs on the left, or on top with
-``rankdir="TB"``, the output last), and every arrow points the way the gradient
-flows during backward, labelled with that gradient:
+Layout follows the forward computation (inputs first, the output last; left to right
+or top to bottom, whichever keeps a slide's proportions, see :func:`choose_rankdir`),
+and every arrow points the way the gradient flows during backward, labelled with
+that gradient:
 
 - leaf tensors (light blue): name, data and grad; inputs with requires_grad=False
   are dimmed, joined by a dashed line to the function that used them;
-- backward functions (orange): PyTorch's class name and the values it saved;
+- backward functions (orange): PyTorch's class name, the sub-expression whose
+  gradient it computes, and the values it saved; a Python number the expression
+  used (the ``2`` of ``2*x``) is a small grey node joined to the function where
+  it enters, named as PyTorch names the argument (``other``);
 - AccumulateGrad (grey), one per leaf, with ``+= g`` on the arrow into the leaf;
 - the output (green): its expression and value; the arrow from it carries the
   gradient backward starts with;
+- with ``tensors="all"`` (the lecture's picture), every tensor is a node beside its
+  grad_fn with the five attributes PyTorch gives it: data, grad, grad_fn, is_leaf,
+  requires_grad;
+- with ``steps``, each arrow's label starts with the step of the backward pass that
+  sent it (PyTorch's execution order);
 - above the node budget, a run of repeated structure (dashed): its first and last
   repetitions are drawn and one "⋯ N more × motif" node stands for the rest
   (:mod:`gradviz.render.collapse`).
 
+:func:`double_backward_digraph` draws ``--graph double``: each input's gradient graph
+in a cluster of its own, with the values of the backward pass run from it, and the
+Hessian under them.
+
 Labels are Graphviz record labels (the embedded Graphviz has no HTML labels):
 :func:`record_field` escapes record syntax, the graphviz package quotes the rest.
+Numbers are PyTorch's printing (:mod:`.numbers`), a matrix one row a line.
 Ids are the graph's own (``f0``, ``t0``...), so the same input gives the same DOT.
 """
 
 from __future__ import annotations
 
+import math
+
 from .collapse import Collapsed, collapse_view, plain_view
 from .flow import flow, tensor_text
-from .numbers import abbreviate, format_saved, format_shape, format_tensor
+from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
 
-__all__ = ["to_digraph", "dot_source", "record_field", "RANKDIRS"]
+__all__ = ["to_digraph", "dot_source", "double_backward_digraph", "record_field", "choose_rankdir",
+           "RANKDIRS", "TENSORS"]
 
 RANKDIRS = ("LR", "TB")
-#: array elements shown in a label before abbreviating
-LABEL_ITEMS = 6
+#: which tensors are drawn as nodes: the leaves and the output, or every tensor (the lecture's picture)
+TENSORS = ("leaves", "all")
 #: characters of an expression shown on a node (the tooltip holds all of it)
 TEXT_WIDTH = 48
+#: characters of the sub-expression shown on a backward function
+FUNCTION_TEXT_WIDTH = 32
 #: collapsed runs described one by one in the note under the diagram
 NOTED_RUNS = 3
+#: the proportions a picture is laid out for: a slide's
+SLIDE_ASPECT = 16 / 9
 
 # Graphviz sizes boxes with its built-in width table for this font, which is the font's
 # own advance widths; PNG and PDF are drawn with the same font file (render/fonts/), so
@@ -41,12 +62,16 @@ NOTED_RUNS = 3
 FONT = "DejaVu Sans"
 COLORS = {
     "leaf": ("#dbeafe", "#2563eb"),  # (fill, border)
+    "tensor": ("#eff6ff", "#60a5fa"),
     "function": ("#ffedd5", "#ea580c"),
     "accumulate": ("#e5e7eb", "#6b7280"),
     "output": ("#dcfce7", "#16a34a"),
     "no_grad": ("#f9fafb", "#cbd5e1"),
+    "constant": ("#f8fafc", "#94a3b8"),
+    "note": ("#f8fafc", "#64748b"),
     "gradient": "#dc2626",
     "dim_text": "#94a3b8",
+    "link": "#60a5fa",
 }
 
 
@@ -64,17 +89,32 @@ def record_field(text: str) -> str:
 def _record(fields: list, rankdir: str) -> str:
     """A record label stacking ``fields`` top to bottom whatever the rankdir.
 
-    A field may be a list of lines, shown left-aligned.
+    A field may be a list of lines, shown left-aligned (leading spaces kept: PyTorch's
+    padding lines up a matrix's columns).
     """
     parts = []
     for field in fields:
         if isinstance(field, (list, tuple)):
-            parts.append("".join(record_field(line) + "\\l" for line in field))
+            parts.append("".join(_line(line) + "\\l" for line in field))
         else:
             parts.append(record_field(field))
     body = "|".join(parts)
     # Record fields run across the rank direction; braces turn them.
     return body if rankdir == "LR" else "{" + body + "}"
+
+
+def _line(text: str) -> str:
+    """One left-aligned line of a field: escaped, its leading spaces kept (Graphviz drops them)."""
+    stripped = text.lstrip(" ")
+    return "\\ " * (len(text) - len(stripped)) + record_field(stripped)
+
+
+def _valued(name: str, value) -> list:
+    """``name = value`` as a field: one line, or the name over PyTorch's rows for a matrix."""
+    text = format_tensor(value)
+    if "\n" not in text:
+        return [f"{name} = {text}"]
+    return [f"{name} ="] + text.split("\n")
 
 
 def _style(kind: str, **extra) -> dict:
@@ -84,7 +124,39 @@ def _style(kind: str, **extra) -> dict:
     return attrs
 
 
-def _no_grad_links(graph, functions) -> list:
+class _Picture:
+    """Nodes and edges collected before any DOT is written, so that the orientation can be
+    chosen from the sizes of the labels (:func:`choose_rankdir`)."""
+
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+        self.nodes: dict = {}  # id -> (fields or plain label, attrs)
+        self.edges: list = []  # (tail id, head id, attrs)
+        self.beside: list = []  # (id, id): drawn side by side (same rank)
+
+    def node(self, key: str, fields, **attrs) -> None:
+        self.nodes[self.prefix + key] = (fields, attrs)
+
+    def edge(self, tail: str, head: str, **attrs) -> None:
+        self.edges.append((self.prefix + tail, self.prefix + head, attrs))
+
+    def emit(self, dot, rankdir: str) -> None:
+        """Write the nodes and edges into ``dot`` (a Digraph or a cluster subgraph)."""
+        import graphviz
+
+        for key, (fields, attrs) in self.nodes.items():
+            label = graphviz.nohtml(_record(fields, rankdir)) if isinstance(fields, list) else fields
+            dot.node(key, label, **attrs)
+        for tail, head, attrs in self.edges:
+            dot.edge(tail, head, **attrs)
+        for a, b in self.beside:
+            with dot.subgraph() as same:
+                same.attr(rank="same")
+                same.node(a)
+                same.node(b)
+
+
+def _no_grad_links(functions) -> list:
     """(input Tensor, function) pairs: an input with requires_grad=False that ``function`` used.
 
     PyTorch keeps no such edge (the entry is None in next_functions), so it is found on the
@@ -109,10 +181,14 @@ def _no_grad_links(graph, functions) -> list:
     return links
 
 
-def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True,
-               max_depth: int | None = None, collapse: bool = True):
+def to_digraph(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool = True,
+               max_depth: int | None = None, collapse: bool = True, tensors: str = "leaves",
+               steps: bool = False):
     """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
 
+    ``rankdir`` is "LR", "TB" or "auto" (:func:`choose_rankdir`). ``tensors="all"``
+    draws every tensor beside its grad_fn (so does a trace made with retain_grad, whose
+    intermediates have a grad); ``steps`` numbers the arrows in execution order.
     A graph of more than ``max_nodes`` backward functions first has its runs of
     repeated structure collapsed (unless ``collapse`` is False): the first and last
     few repetitions are drawn, one node stands for the rest. Then at most
@@ -120,64 +196,124 @@ def to_digraph(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = 
     root, at most ``max_depth`` edges away); each cut edge ends in a "…". A note
     under the diagram says what was collapsed and how many functions were left out.
     """
+    _check_options(rankdir, tensors)
+    g = trace.graph
+    if tensors == "leaves" and _retains_grad(g):
+        tensors = "all"  # the intermediates' grads are the point of retain_grad
+    pic, facts = _draw(trace, _Picture(), max_nodes, max_depth, collapse, tensors, steps)
+    notes = _notes(facts["collapsed"], g.function_count() - facts["drawn"], g.function_count())
+    if legend:
+        notes += _legend_lines(facts["no_grad"] or g.root is None, bool(facts["collapsed"]),
+                               facts["constants"], tensors == "all", steps)
+    if rankdir == "auto":
+        rankdir = choose_rankdir(pic, notes)
+    dot = _digraph(rankdir)
+    pic.emit(dot, rankdir)
+    _add_notes(dot, notes)
+    return dot
+
+
+def _check_options(rankdir: str, tensors: str) -> None:
+    if rankdir not in RANKDIRS + ("auto",):
+        raise ValueError(f"rankdir must be one of {RANKDIRS + ('auto',)}, not {rankdir!r}")
+    if tensors not in TENSORS:
+        raise ValueError(f"tensors must be one of {TENSORS}, not {tensors!r}")
+
+
+def _retains_grad(g) -> bool:
+    return bool(getattr(g, "retained", None))
+
+
+def _digraph(rankdir: str):
     import graphviz
 
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
-    g = trace.graph
     dot = graphviz.Digraph("gradviz")
-    dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
+    # ordering=out keeps each function's inputs in next_functions order, which untangles the
+    # parallel branches of a network (each layer's inputs in the same order).
+    dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white",
+             ordering="out")
     # Margins also cover what Graphviz underestimates: it counts a non-ASCII character as spaces.
     dot.attr("node", shape="Mrecord", style="filled", fontname=FONT, fontsize="11", penwidth="1.2",
              margin="0.16,0.06")
     dot.attr("edge", fontname=FONT, fontsize="10", color=COLORS["gradient"], fontcolor=COLORS["gradient"],
              arrowsize="0.7", dir="back")
+    return dot
 
+
+def _add_notes(dot, notes: list) -> None:
+    if notes:
+        dot.attr(label="".join(_plain_text(line) + "\\l" for line in notes), labelloc="b", labeljust="l",
+                 fontsize="9", fontcolor="#64748b")
+
+
+def _draw(trace, pic: _Picture, max_nodes: int, max_depth, collapse: bool, tensors: str, steps: bool):
+    """Everything of one backward graph into ``pic``; returns it and what the notes need."""
+    g = trace.graph
     too_big = collapse and g.function_count() > max_nodes
     view = (collapse_view(g.root) if hasattr(g, "tensor") else collapse_view(g.root, g.functions)) \
         if too_big else plain_view(g.root)
     nodes = _nearest_functions(view, max_nodes, max_depth)
     functions = [node for node in nodes if type(node) is not Collapsed]
     collapsed = [node for node in nodes if type(node) is Collapsed]
-    no_grad = _no_grad_links(g, functions)
-    out_is_leaf_node = _tensor_nodes(dot, g, functions, rankdir)
-    _function_nodes(dot, g, nodes, rankdir)
-    _edges(dot, trace, view, nodes, no_grad, out_is_leaf_node)
-    notes = _notes(collapsed, g.function_count() - len(functions), g.function_count())
-    if legend:
-        notes += _legend_lines(bool(no_grad) or g.root is None, bool(collapsed))
-    if notes:
-        dot.attr(label="".join(_plain_text(line) + "\\l" for line in notes), labelloc="b", labeljust="l",
-                 fontsize="9", fontcolor="#64748b")
-    return dot
+    no_grad = _no_grad_links(functions)
+    out_is_leaf_node = _tensor_nodes(pic, g, functions, tensors)
+    _function_nodes(pic, g, nodes, tensors)
+    constants = _constant_nodes(pic, functions)
+    _edges(pic, trace, view, nodes, no_grad, out_is_leaf_node, steps)
+    return pic, {"collapsed": collapsed, "drawn": len(functions), "no_grad": bool(no_grad),
+                 "constants": constants}
 
 
-def _tensor_nodes(dot, g, functions: list, rankdir: str) -> bool:
-    """Leaves (those whose AccumulateGrad is drawn, and no-grad inputs) and the output; True when
-    the output is itself a drawn leaf."""
+def _tensor_nodes(pic: _Picture, g, functions: list, tensors: str) -> bool:
+    """Leaves (those whose AccumulateGrad is drawn, and no-grad inputs), the output, and with
+    ``tensors="all"`` every other tensor beside its grad_fn; True when the output is itself a
+    drawn leaf."""
+    every = tensors == "all"
     leaf_ids = {id(fn.variable) for fn in functions if fn.variable is not None}
     for t in g.inputs.values():  # the leaves drawn are inputs (in creation order: they come first)
         if not t.is_leaf or t is g.output and t.name is None:
             continue
         if id(t) in leaf_ids:
-            _leaf_node(dot, g, t, rankdir, is_output=t is g.output)
+            _leaf_node(pic, g, t, is_output=t is g.output, every=every)
         elif not t.requires_grad and t.name is not None:
-            fields = [_titled(t.name, t), f"data = {format_tensor(t.value, LABEL_ITEMS)}", "requires_grad=False"]
-            dot.node(t.id, _label(fields, rankdir),
-                     **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
+            fields = [_titled(t.name, t)]
+            fields += _attributes(t) if every else [_valued("data", t.value), "requires_grad=False"]
+            pic.node(t.id, fields, **_style("no_grad", style="filled,dashed", fontcolor=COLORS["dim_text"]))
     out = g.output
+    if every:
+        for fn in functions:
+            t = fn.output
+            if t is not None and t is not out:
+                fields = [_titled(abbreviate(tensor_text(g, t), TEXT_WIDTH), t)]
+                pic.node(t.id, fields + _attributes(t), tooltip=_tooltip(tensor_text(g, t)),
+                         **_style("tensor"))
+                pic.edge(t.id, fn.id, dir="none", style="dotted", color=COLORS["link"], label=" grad_fn ",
+                         fontcolor=COLORS["link"], constraint="false")
+                pic.beside.append((pic.prefix + t.id, pic.prefix + fn.id))
     if id(out) in leaf_ids:
         return True
-    fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out),
-              f"data = {format_tensor(out.value, LABEL_ITEMS)}"]
-    if g.root is None:
+    fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out)]
+    fields += _attributes(out) if every else [_valued("data", out.value)]
+    if g.root is None and not every:
         fields.append("requires_grad=False: no backward graph")
-    dot.node(out.id, _label(fields, rankdir), tooltip=_tooltip(g.source, 2000), **_style("output", penwidth="2"))
+    pic.node(out.id, fields, tooltip=_tooltip(g.source, 2000), **_style("output", penwidth="2"))
     return False
 
 
-def _function_nodes(dot, g, nodes: list, rankdir: str) -> None:
-    """Backward functions with what they saved, and the runs collapsed among them."""
+def _attributes(t) -> list:
+    """The lecture's five attributes as one field of lines: data, grad, grad_fn, is_leaf, requires_grad."""
+    grad_fn = f"<{t.grad_fn.name}>" if t.grad_fn is not None else "None"
+    return [_valued("data", t.value) + _grad_line(t)
+            + [f"grad_fn = {grad_fn}", f"is_leaf = {t.is_leaf}", f"requires_grad = {t.requires_grad}"]]
+
+
+def _grad_line(t) -> list:
+    return _valued("grad", t.grad_value) if t.grad_value is not None else ["grad = None"]
+
+
+def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
+    """Backward functions with the sub-expression they differentiate and what they saved, and the
+    runs collapsed among them."""
     for fn in nodes:
         if type(fn) is Collapsed:
             motif = []  # each function of the motif, then what hangs off the chain there
@@ -185,30 +321,75 @@ def _function_nodes(dot, g, nodes: list, rankdir: str) -> None:
                 name, _, sides = part.partition(" ← ")
                 motif += [name, "← " + sides] if sides else [name]
             fields = [f"⋯ {fn.repetitions} more ×", motif, f"{fn.hidden} backward functions not drawn"]
-            dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(fn.title),
-                     **_style("function", style="filled,dashed"))
+            pic.node(fn.id, fields, tooltip=_tooltip(fn.title), **_style("function", style="filled,dashed"))
             continue
         if fn.variable is not None:
-            dot.node(fn.id, _label(["AccumulateGrad"], rankdir), **_style("accumulate", fontsize="10"))
+            pic.node(fn.id, ["AccumulateGrad"], **_style("accumulate", fontsize="10"))
             continue
-        saved = [f"{k} = {format_saved(v, LABEL_ITEMS)}" for k, v in fn.saved_raw.items()]
-        fields = [fn.name] + ([saved] if saved else [])
-        tip = fn.name + (f" (from {tensor_text(g, fn.output)})" if fn.output is not None else "")
-        dot.node(fn.id, _label(fields, rankdir), tooltip=_tooltip(tip), **_style("function"))
+        saved = []
+        for k, v in fn.saved_raw.items():
+            saved += _saved_lines(k, v)
+        fields = [fn.name]
+        out = fn.output
+        if out is not None and tensors != "all" and out is not g.output and _has_text(g, out):
+            # Which part of the expression this function differentiates (the tensor node says it with "all").
+            fields.append("of " + abbreviate(tensor_text(g, out), FUNCTION_TEXT_WIDTH))
+        fields += [saved] if saved else []
+        tip = fn.name + (f" (from {tensor_text(g, out)})" if out is not None else "")
+        pic.node(fn.id, fields, tooltip=_tooltip(tip), **_style("function"))
 
 
-def _edges(dot, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool) -> None:
+def _has_text(g, t) -> bool:
+    """True when a tensor holds a part of the expression (a double-backward graph's own tensors
+    hold none: they are computed by gradient formulas)."""
+    return bool(t.name) or t.span is not None
+
+
+def _saved_lines(name: str, value) -> list:
+    text = format_saved(value)
+    if "\n" not in text:
+        return [f"{name} = {text}"]
+    return [f"{name} ="] + text.split("\n")
+
+
+def _constant_nodes(pic: _Picture, functions: list) -> bool:
+    """A Python number used by a function, drawn where it enters: the ``2`` of ``2*x`` joined to the
+    MulBackward0 that holds it as ``other``. True when one was drawn."""
+    drawn = False
+    for fn in functions:
+        g, i = fn.graph, fn.index
+        consts = getattr(g, "consts", None)
+        if fn.op is None or not consts:
+            continue
+        for k, slot in enumerate(fn.op.inputs):
+            if (i, k) not in consts or (g.a[i] if k == 0 else g.b[i]) != -1:
+                continue
+            key = f"c{fn.id}_{k}"
+            pic.node(key, [format_saved(consts[(i, k)])], tooltip=_tooltip(f"a Python number: {slot}"),
+                     **_style("constant", fontsize="10", style="filled,dashed", fontcolor="#475569"))
+            pic.edge(key, fn.id, dir="none", style="dashed", color=COLORS["constant"][1], label=f" {slot} ",
+                     fontcolor=COLORS["dim_text"], fontsize="9")
+            drawn = True
+    return drawn
+
+
+def _edges(pic: _Picture, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool, steps: bool) -> None:
     """Edges, written forward (tail = input side) with the arrowhead at the tail: gradients flow back."""
     g, fl = trace.graph, flow(trace)
     out = g.output
     kept = {id(node) for node in nodes}
+    numbered = steps and bool(trace.steps)
     if g.root is not None and not out_is_leaf_node:  # (a leaf output: its AccumulateGrad is the root)
-        dot.edge(g.root.id, out.id, label=_grad_label(fl.start))
+        pic.edge(g.root.id, out.id, label=_grad_label(fl.start, prefix="start: " if numbered else ""))
     for fn in nodes:
+        step = fl.step(fn) if numbered and type(fn) is not Collapsed else None
+        prefix = f"step {step}: " if step is not None else ""
         if type(fn) is not Collapsed and fn.variable is not None:
             leaf = fn.variable
             grad = leaf.grad_value if trace.steps else None
-            dot.edge(leaf.id, fn.id, label=_grad_label(grad, prefix="+= "))
+            if grad is None and trace.steps:
+                grad = fl.received(fn)  # (a double-backward pass: the leaf's grad was read, then reset)
+            pic.edge(leaf.id, fn.id, label=_grad_label(grad, prefix=prefix + "+= "))
             continue
         for i, nxt in enumerate(view.next_functions(fn)):
             if nxt is None:
@@ -218,13 +399,13 @@ def _edges(dot, trace, view, nodes: list, no_grad: list, out_is_leaf_node: bool)
                 # Where the drawing stops, each cut edge ends in its own small "…" (one shared
                 # node would pull every cut edge across the whole layout).
                 tail = f"{fn.id}_{i}_more"
-                dot.node(tail, "…", shape="plaintext", style="", fontcolor=COLORS["dim_text"])
-            dot.edge(tail, fn.id, label=_grad_label(view.along(fl, fn, i)))
+                pic.node(tail, "…", shape="plaintext", style="", fontcolor=COLORS["dim_text"])
+            pic.edge(tail, fn.id, label=_grad_label(view.along(fl, fn, i), prefix=prefix))
     for t, fn in no_grad:
-        dot.edge(t.id, fn.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+        pic.edge(t.id, fn.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
     if g.root is None:
         for t in g.inputs.values():
-            dot.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+            pic.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
 
 
 def _notes(collapsed: list, hidden: int, total: int) -> list[str]:
@@ -262,17 +443,160 @@ def _nearest_functions(view, limit: int, max_depth: int | None = None) -> list:
     return sorted(order, key=lambda fn: fn.sort_key if type(fn) is Collapsed else int(fn.id[1:]))
 
 
-def dot_source(trace, rankdir: str = "LR", max_nodes: int = 300, legend: bool = True,
-               max_depth: int | None = None, collapse: bool = True) -> str:
+def dot_source(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool = True,
+               max_depth: int | None = None, collapse: bool = True, tensors: str = "leaves",
+               steps: bool = False) -> str:
     """The DOT text of :func:`to_digraph`."""
     return to_digraph(trace, rankdir=rankdir, max_nodes=max_nodes, legend=legend, max_depth=max_depth,
-                      collapse=collapse).source
+                      collapse=collapse, tensors=tensors, steps=steps).source
 
 
-def _label(fields: list, rankdir: str):
-    import graphviz
+# --------------------------------------------------------------------------- --graph double
 
-    return graphviz.nohtml(_record(fields, rankdir))
+
+def double_backward_digraph(second, rankdir: str = "auto", max_nodes: int = 300, legend: bool = True,
+                            tensors: str = "leaves", steps: bool = False):
+    """``--graph double``: every input's gradient graph (``create_graph=True``) in a cluster of its
+    own, its arrows carrying the gradients of the backward pass run from that gradient (whose
+    results are a row of the Hessian, shown on the leaves as ``grad``), and the Hessian in a box
+    under the clusters. ``second`` is :class:`gradviz.higher.SecondOrder`."""
+    _check_options(rankdir, tensors)
+    pictures, constants = [], False
+    for name, trace in second.traces().items():
+        pic = _Picture(prefix=f"{name}_")
+        if trace.graph.root is None:
+            value = second.grads[name]
+            pic.node("constant", [f"∂f/∂{name} = {format_math(value) if value is not None else 'None'}",
+                                  "a constant: no grad_fn, its derivatives are 0"], **_style("output"))
+        else:
+            _hessian_row_on_leaves(trace, second.hessian.get(name, {}))
+            _, facts = _draw(trace, pic, max_nodes, None, True, tensors, steps)
+            constants = constants or facts["constants"]
+        pictures.append((name, pic))
+    hessian = _hessian_fields(second.hessian)
+    notes = ["each box: the graph of one gradient ∂f/∂input (create_graph=True); its arrows carry the",
+             "backward pass run from that gradient, whose results on the leaves are a row of the Hessian"]
+    if legend:
+        notes += _legend_lines(False, False, constants, tensors == "all", steps)
+    if rankdir == "auto":
+        merged = _Picture()
+        for _, pic in pictures:
+            merged.nodes.update(pic.nodes)
+            merged.edges += pic.edges
+        rankdir = choose_rankdir(merged, notes)
+    dot = _digraph(rankdir)
+    for name, pic in pictures:
+        with dot.subgraph(name=f"cluster_{name}") as sub:
+            sub.attr(label=f"∂f/∂{name}", labeljust="l", fontsize="12", color="#cbd5e1", style="rounded")
+            pic.emit(sub, rankdir)
+    if hessian:
+        import graphviz
+
+        dot.node("hessian", graphviz.nohtml(_record(hessian, rankdir)), shape="record", **_style("note"))
+    _add_notes(dot, notes)
+    return dot
+
+
+def _hessian_row_on_leaves(trace, row: dict) -> None:
+    """The backward pass from ∂f/∂a leaves ∂²f/∂a∂b in b.grad: put it back on the leaves (the
+    analysis reset them after reading) so that the picture's leaves show the Hessian's row."""
+    for b, value in row.items():
+        leaf = trace.graph.inputs.get(b)
+        if leaf is not None and leaf.requires_grad:
+            leaf.grad = value
+
+
+def _hessian_fields(hessian: dict) -> list:
+    """The Hessian as record fields: a title, then one line per pair ∂²f/∂a∂b = value."""
+    if not hessian:
+        return []
+    lines = []
+    for a, row in hessian.items():
+        for b, value in row.items():
+            text = format_tensor(value)
+            if "\n" in text:
+                lines += [f"∂²f/∂{a}∂{b} ="] + text.split("\n")
+            else:
+                lines.append(f"∂²f/∂{a}∂{b} = {text}")
+    return ["Hessian (by differentiating the backward graph)", lines]
+
+
+# --------------------------------------------------------------------------- orientation
+
+
+def choose_rankdir(pic: _Picture, notes: list = ()) -> str:
+    """"LR" or "TB": the orientation whose estimated size is nearer a slide's 16:9.
+
+    Sizes are estimated from the labels (DejaVu Sans at 11 pt averages about 6.4 pt a
+    character) and the ranks Graphviz will give the nodes (longest path from the inputs):
+    left to right, the width is the sum of the ranks' widest nodes and the height the
+    tallest rank; top to bottom the other way round. A long chain goes top to bottom, a
+    wide, shallow graph left to right. Ties go to LR (the lecture's direction)."""
+    sizes = {key: _node_size(fields, attrs) for key, (fields, attrs) in pic.nodes.items()}
+    ranks = _ranks(pic, sizes)
+    if not ranks:
+        return "LR"
+    by_rank: dict = {}
+    for key, r in ranks.items():
+        by_rank.setdefault(r, []).append(sizes[key])
+    label_w = _edge_label_width(pic)
+    lr_w = sum(max(w for w, _ in col) for col in by_rank.values()) + (len(by_rank) - 1) * (32 + label_w)
+    lr_h = max(sum(h for _, h in col) + 22 * (len(col) - 1) for col in by_rank.values())
+    tb_w = max(sum(w for w, _ in row) + 22 * (len(row) - 1) for row in by_rank.values())
+    tb_h = sum(max(h for _, h in row) for row in by_rank.values()) + (len(by_rank) - 1) * (32 + 14)
+    note_w = max((len(n) * 5.2 for n in notes), default=0)
+    note_h = 11 * len(notes)
+    lr = math.log(max(lr_w, note_w) / (lr_h + note_h) / SLIDE_ASPECT)
+    tb = math.log(max(tb_w, note_w) / (tb_h + note_h) / SLIDE_ASPECT)
+    return "TB" if abs(tb) + 0.15 < abs(lr) else "LR"
+
+
+def _node_size(fields, attrs) -> tuple:
+    """(width, height) in points a node's label needs, roughly as Graphviz measures it."""
+    if not isinstance(fields, list):
+        return (14.0, 14.0)
+    lines = []
+    for f in fields:
+        lines += list(f) if isinstance(f, (list, tuple)) else [f]
+    width = max((len(line) for line in lines), default=1) * 6.4 + 24
+    return (width, 15.0 * len(lines) + 9 * len(fields))
+
+
+def _edge_label_width(pic: _Picture) -> float:
+    """The widest line of an arrow's label (left to right, labels sit between the ranks)."""
+    widest = 0
+    for _, _, attrs in pic.edges:
+        label = str(attrs.get("label", ""))
+        widest = max(widest, max((len(x) for x in label.split("\\l")), default=0))
+    return min(widest * 5.8, 200)
+
+
+def _ranks(pic: _Picture, sizes: dict) -> dict:
+    """Each node's rank as Graphviz's dot assigns it, roughly: the longest path from a source
+    along the edges that constrain the layout (Kahn's order: no recursion)."""
+    succ: dict = {key: [] for key in sizes}
+    indeg = dict.fromkeys(sizes, 0)
+    for tail, head, attrs in pic.edges:
+        if attrs.get("constraint") == "false" or tail not in succ or head not in succ:
+            continue
+        succ[tail].append(head)
+        indeg[head] += 1
+    rank = dict.fromkeys(sizes, 0)
+    ready = [k for k, d in indeg.items() if d == 0]
+    while ready:
+        k = ready.pop()
+        for h in succ[k]:
+            rank[h] = max(rank[h], rank[k] + 1)
+            indeg[h] -= 1
+            if indeg[h] == 0:
+                ready.append(h)
+    for a, b in pic.beside:  # a tensor sits on its function's rank
+        if b in rank:
+            rank[a] = rank[b]
+    return rank
+
+
+# --------------------------------------------------------------------------- labels
 
 
 def _titled(title: str, t) -> str:
@@ -280,12 +604,11 @@ def _titled(title: str, t) -> str:
     return f"{title}  shape {format_shape(t.shape)}" if t.ndim else title
 
 
-def _leaf_node(dot, g, t, rankdir: str, is_output: bool) -> None:
-    grad = "None" if t.grad_value is None else format_tensor(t.grad_value, LABEL_ITEMS)
-    fields = [_titled(t.name or tensor_text(g, t), t), f"data = {format_tensor(t.value, LABEL_ITEMS)}",
-              f"grad = {grad}"]
+def _leaf_node(pic: _Picture, g, t, is_output: bool, every: bool) -> None:
+    fields = [_titled(t.name or tensor_text(g, t), t)]
+    fields += _attributes(t) if every else [_valued("data", t.value), _grad_line(t)]
     extra = {"penwidth": "2", "color": COLORS["output"][1]} if is_output else {}
-    dot.node(t.id, _label(fields, rankdir), **_style("leaf", **extra))
+    pic.node(t.id, fields, **_style("leaf", **extra))
 
 
 def _grad_label(grad, prefix: str = "") -> str:
@@ -293,7 +616,12 @@ def _grad_label(grad, prefix: str = "") -> str:
 
     if grad is None:
         return ""
-    return graphviz.nohtml(" " + prefix + format_tensor(grad, LABEL_ITEMS) + " ")
+    text = format_tensor(grad)
+    if "\n" not in text:
+        return graphviz.nohtml(" " + prefix + text + " ")
+    # A matrix: one row a line, left-aligned (Graphviz's \l), PyTorch's padding kept.
+    rows = [prefix.rstrip()] + text.split("\n") if prefix else text.split("\n")
+    return graphviz.nohtml("".join(_plain_text(r).replace(" ", "\u00a0") + "\\l" for r in rows))
 
 
 def _tooltip(text: str, width: int = 300) -> str:
@@ -302,15 +630,21 @@ def _tooltip(text: str, width: int = 300) -> str:
     return graphviz.nohtml(_plain_text(abbreviate(text, width)))
 
 
-def _legend_lines(with_no_grad: bool, with_collapsed: bool = False) -> list[str]:
+def _legend_lines(with_no_grad: bool, with_collapsed: bool = False, with_constants: bool = False,
+                  with_tensors: bool = False, with_steps: bool = False) -> list[str]:
     """A key under the diagram, in words (the embedded Graphviz has no HTML labels for a colored one)."""
     lines = ["blue: leaf tensor · green: output · grey: AccumulateGrad",
-             "orange: backward function, with the values it saved"]
+             "orange: backward function, the part of the expression it differentiates, the values it saved"]
+    if with_tensors:
+        lines.append("light blue: every other tensor, beside its grad_fn (dotted), with PyTorch's attributes")
+    if with_constants:
+        lines.append("small grey: a constant (a Python number, or a tensor that needs no grad) where it enters, by argument name")
     if with_collapsed:
         lines.append("dashed orange ⋯: the middle of a run of repeated structure, collapsed into one node")
     if with_no_grad:
         lines.append("dashed: requires_grad=False (no gradient flows there)")
-    lines.append("red arrows: the gradient flowing backward, with its value")
+    lines.append("red arrows: the gradient flowing backward, with its value"
+                 + (", numbered by the step that sent it (execution order)" if with_steps else ""))
     return lines
 
 

@@ -22,6 +22,11 @@ class Flow:
         """The gradient ``fn`` sent along ``fn.next_functions[i]`` (None if backward did not run)."""
         return self._steps.along(fn.index, i) if self._steps else None
 
+    def step(self, fn):
+        """The 1-based step of the backward pass at which ``fn`` ran (None if it did not run)."""
+        k = self._steps.position.get(fn.index) if self._steps else None
+        return None if k is None else k + 1
+
     def received(self, fn):
         """Everything that arrived into ``fn`` during backward, summed (None if it did not run)."""
         return self._steps.received(fn.index) if self._steps else None

@@ -193,7 +193,9 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     out = g.output_index
     fpos = g.function_ids()
     out_fn = g.op[out] is not None and g.req[out]
-    yield (f'{{"schema":"{SCHEMA}","expression":{_string(g.source)},"dtype":"{g.dtype}",'
+    # "producer" only for a graph the expression tracer did not make (expression documents stay as they were)
+    producer = "" if g.producer == "expression" else f',"producer":{_string(g.producer)}'
+    yield (f'{{"schema":"{SCHEMA}","expression":{_string(g.source)},"dtype":"{g.dtype}"{producer},'
            f'"output":{{"data":{value(g.value[out])},"shape":{_shape_text(g.shape[out])},'
            f'"requires_grad":{_bool(g.req[out])},'
            f'"grad_fn":{_string(g.op[out].torch_name) if out_fn else "null"}}},"inputs":{{')
@@ -237,6 +239,9 @@ class _Functions:
             if op is None:
                 parts.append(f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
                              f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
+                continue
+            if op.key == "imported":
+                parts.append(_imported_text(g, i, fpos, value))
                 continue
             x, y = a[i], b[i]
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
@@ -283,6 +288,42 @@ class _Functions:
 
 
 _FUNCTION = '{"id":"f%d","name":"%s","next_functions":[%s],"saved":{%s},"tensor":"t%d"}'
+
+
+def _imported_text(g, i: int, fpos, value) -> str:
+    """An imported function's entry (from_torch, --from-json): as an op row's, plus what only an
+    imported graph holds — each saved tensor's shape and dtype, the gradients measured on its
+    edges, the module that made its output."""
+    e = g.imported[i]
+    nexts = ",".join("null" if j is None else f'"f{fpos[j]}"' for j in e.next_functions)
+    saved = ",".join(f"{_string(k)}:{_saved_text(v, value)}" for k, v in e.saved.items())
+    text = (f'{{"id":"f{fpos[i]}","name":{_string(g.op[i].torch_name)},"next_functions":[{nexts}],'
+            f'"saved":{{{saved}}},"tensor":"t{i}"')
+    if e.saved_meta:
+        meta = ",".join(f'{_string(k)}:{{"shape":{_shapes_text(shape)},"dtype":{_string(dtype)}}}'
+                        for k, (shape, dtype) in e.saved_meta.items())
+        text += f',"saved_tensors":{{{meta}}}'
+    if e.grad_in is not None:
+        text += f',"grad_in":{value(e.grad_in)}'
+    if e.grads_out is not None:
+        text += ',"grads_out":[' + ",".join(value(v) for v in e.grads_out) + "]"
+    if e.module:
+        text += f',"module":{_string(e.module)}'
+    return text + "}"
+
+
+def _shapes_text(shape) -> str:
+    """A shape, or a list of shapes (a saved list of tensors)."""
+    if all(type(n) is int for n in shape):
+        return _shape_text(shape)
+    return "[" + ",".join(_shape_text(s) for s in shape) + "]"
+
+
+def _saved_text(v, value) -> str:
+    """A saved value of an imported function: a tensor's values as the tape's, else as given."""
+    if hasattr(v, "dtype") and getattr(v, "ndim", 0) > 0:
+        return value(v)
+    return saved_text(v)
 
 
 

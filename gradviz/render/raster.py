@@ -10,8 +10,11 @@ font's own advance widths: so the text drawn is the text measured, and it fits
 its box on every machine, whatever fonts it has.
 
 An SVG carries the same font for browsers: :func:`embed_font` adds the glyphs
-it uses (a WOFF subset made with fontTools, 3-10 kB) as an ``@font-face``, so a
-browser without DejaVu Sans (macOS, Windows) draws the text Graphviz measured.
+it uses as an ``@font-face`` (a WOFF subset), so a browser without DejaVu Sans
+(macOS, Windows) draws the text Graphviz measured. Text within :data:`COMMON_CHARS`
+(printable ASCII and the symbols gradviz writes) takes the subset shipped in
+``fonts/`` (11 kB, no fontTools at run time: it cost a quarter of a second per
+picture); other text gets a subset made with fontTools for its own characters.
 
 The libraries are imported lazily; a missing one is a :class:`RenderError`
 naming the package to install.
@@ -31,6 +34,12 @@ __all__ = ["FONT_FAMILY", "FONT_FILE", "BACKGROUNDS", "DEFAULT_SCALE", "MAX_PIXE
 
 FONT_FAMILY = "DejaVu Sans"
 FONT_FILE = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
+#: the characters of the shipped subset: printable ASCII, the symbols gradviz's views write,
+#: and a few a label may well hold (superscripts, Greek letters, operators)
+COMMON_CHARS = "".join(map(chr, range(0x20, 0x7F))) + (
+    "±²³·×πᵀ—…←→∂≈≤⋯─▶✓✗¹⁰⁴⁵⁶⁷⁸⁹⁻√∑∞≥≠−∇∈′°αβγδεθλμσφωΔΣ")
+#: the WOFF of :data:`FONT_FILE`'s glyphs for :data:`COMMON_CHARS` (``write_common_font`` makes it)
+COMMON_FONT_FILE = FONT_FILE.parent / "DejaVuSans-common.woff"
 BACKGROUNDS = ("white", "transparent")
 #: PNG pixels per CSS pixel (1 CSS px = 1/96 in): 2 is sharp on slides and high-DPI screens
 DEFAULT_SCALE = 2.0
@@ -104,20 +113,44 @@ def embed_font(svg: bytes) -> bytes:
     opening = _SVG_OPEN.search(svg)
     if not chars or opening is None:
         return svg
+    font = _common_font() if chars <= _COMMON else _woff_subset("".join(sorted(chars)))
     style = (b'\n<defs><style type="text/css">@font-face { font-family: "' + FONT_FAMILY.encode() +
-             b'"; src: url(data:font/woff;base64,' + _woff_subset("".join(sorted(chars))) +
+             b'"; src: url(data:font/woff;base64,' + font +
              b') format("woff"); }</style></defs>')
     return svg[: opening.end()] + style + svg[opening.end():]
 
 
+_COMMON = frozenset(COMMON_CHARS)
+
+
+@functools.lru_cache(maxsize=1)
+def _common_font() -> bytes:
+    """Base64 of the shipped WOFF for :data:`COMMON_CHARS`."""
+    import base64
+
+    return base64.b64encode(COMMON_FONT_FILE.read_bytes())
+
+
 @functools.lru_cache(maxsize=64)
 def _woff_subset(chars: str) -> bytes:
-    """Base64 of a WOFF holding the shipped font's glyphs for ``chars``.
+    """Base64 of a WOFF holding the shipped font's glyphs for ``chars``."""
+    import base64
+
+    return base64.b64encode(woff(chars))
+
+
+def write_common_font() -> None:
+    """Make :data:`COMMON_FONT_FILE` again (after changing :data:`COMMON_CHARS` or the font):
+    ``python -c "from gradviz.render.raster import write_common_font; write_common_font()"``."""
+    COMMON_FONT_FILE.write_bytes(woff(COMMON_CHARS))
+
+
+def woff(chars: str) -> bytes:
+    """A WOFF holding the shipped font's glyphs for ``chars``.
 
     Without kerning (no GPOS): a browser then advances exactly by the glyph widths,
     which is what Graphviz's width table adds up.
     """
-    import base64
     import io
 
     subset = _require("fontTools.subset", "fonttools", "SVG with its font embedded")
@@ -137,7 +170,7 @@ def _woff_subset(chars: str) -> bytes:
     out = io.BytesIO()
     font.flavor = "woff"
     font.save(out)
-    return base64.b64encode(out.getvalue())
+    return out.getvalue()
 
 
 # Graphviz paints the page first: the graph's title, then one polygon filled with bgcolor.

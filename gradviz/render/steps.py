@@ -90,6 +90,11 @@ def _value(v, dtype):
 
 def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
     op = fn.op
+    if op.key == "imported":  # read from PyTorch: the rule of gradviz's row of that name, if any,
+        op = op.row  # with the gradients PyTorch computed (measured, not recomputed)
+        if op is None:
+            return []
+        computed = grads_out
     needed = [nxt is not None for nxt in fn.next_functions]
     out = []
     for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, computed, grads_out):
@@ -237,6 +242,9 @@ def _step_text(trace, v: StepView) -> Text:
             t.append(f"{_fmt(v.before)} + {_fmt(v.grad_in)} = ")
             t.append(_fmt(v.after), style=STYLES["grad"])
         return t
+    if fn.op is not None and fn.op.key == "imported" and fn.op.row is None:
+        t.append(f"\n    no rule text is available for {fn.name} (gradviz has no op row for it); "
+                 "the gradients are PyTorch's, measured", style=STYLES["note"])
     for r in v.rules:
         t.append(f"\n    grad_{r.input} = {r.formula} = ")
         if r.numbers is not None and r.numbers != _fmt(r.value):

@@ -51,7 +51,7 @@ def summary(trace, max_inputs: int = 8) -> Text:
         args += ", …"
     text = Text()
     text.append(f"f({args}) = ")
-    text.append(format_math(g.output.value, CELL_ITEMS), style=STYLES["value"])
+    text.append(format_math(g.output.value), style=STYLES["value"])
     if trace.backward_error:
         text.append(f"\nno gradients: {trace.backward_error}", style=STYLES["note"])
         return text
@@ -67,66 +67,135 @@ def summary(trace, max_inputs: int = 8) -> Text:
             text.append(f" (f does not depend on {name})", style=STYLES["note"])
         else:
             text.append("= ")
-            text.append(format_math(t.grad_value, CELL_ITEMS), style=STYLES["value"])
+            text.append(format_math(t.grad_value), style=STYLES["value"])
     if len(items) > max_inputs:
         text.append(f"\n… {len(items) - max_inputs} more inputs (see --format json)", style=STYLES["note"])
     return text
 
 
-def tensors_table(trace, max_rows: int = 30, text_width: int = 15) -> Table:
-    """The **Tensors** table: name (or the sub-expression held), data, grad, requires_grad, is_leaf, grad_fn.
+#: below this width the Tensors table is drawn as one block per tensor (every column kept)
+NARROW = 64
 
-    Rows are in creation order (inputs first, the output last). Beyond
-    ``max_rows`` the middle rows are left out and the caption says how many.
+
+def tensors_table(trace, max_rows: int = 30, text_width: int | None = None) -> "TensorsTable":
+    """The **Tensors** table: tensor (its name or the whole sub-expression it holds), data, grad,
+    requires_grad, is_leaf, grad_fn, with data and grad as PyTorch prints them.
+
+    It uses the width it is drawn at: the sub-expressions in full when there is room (cut to
+    ``text_width`` characters if given), and below :data:`NARROW` columns one block per tensor
+    (every attribute kept, the values wrapped) instead of a table with columns squeezed out.
+    Rows are in creation order (inputs first, the output last). Beyond ``max_rows`` the
+    middle rows are left out and the caption says how many.
     """
-    g = trace.graph
-    table = Table(
-        title="Tensors",
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        padding=(0, 1, 0, 0),
-    )
-    table.add_column("tensor", max_width=text_width, overflow="ellipsis", no_wrap=True)
-    # Arrays wrap at ", "; room for one "-1.0000]," keeps a number from being cut in two.
-    tensors = _tensors(g)
-    arrays = any(t.ndim for t in tensors[:max_rows]) or g.output.ndim
-    table.add_column("data", overflow="fold", min_width=9 if arrays else None)
-    table.add_column("grad", overflow="fold", min_width=9 if arrays else None)
-    table.add_column("requires_grad", no_wrap=True)
-    table.add_column("is_leaf", no_wrap=True)
-    # the class name is the point of the column: the data/grad columns fold instead
-    names = [len(t.grad_fn.name) for t in tensors[:max_rows] if t.grad_fn is not None]
-    table.add_column("grad_fn", no_wrap=True, overflow="ellipsis", min_width=min(max(names, default=7), 16))
-    if len(tensors) > max_rows:
-        rows = tensors[: max(max_rows - 1, 0)] + [g.output]
-        table.caption = f"showing {len(rows)} of {len(tensors)} tensors (--format json lists all)"
-        table.caption_justify = "left"
-    else:
-        rows = tensors
-    for t in rows:
-        is_output = t is g.output
-        style = STYLES["output"] if is_output else STYLES["leaf"] if t.name else ""
-        grad = Text("None", style=STYLES["none"]) if t.grad_value is None else Text(format_tensor(t.grad_value, CELL_ITEMS))
-        name = Text(abbreviate(tensor_text(g, t), text_width), style=style)
-        if arrays:  # vectors and matrices: the shape under the name (the data column wraps anyway)
-            name.append("\n" + format_shape(t.shape), style=STYLES["none"])
-        table.add_row(
-            name,
-            format_tensor(t.value, CELL_ITEMS),
-            grad,
-            str(t.requires_grad),
-            str(t.is_leaf),
-            t.grad_fn.name if t.grad_fn is not None else Text("None", style=STYLES["none"]),
-        )
-    from .steps import grad_note  # footnote: why intermediates' grad is None (or kept by --retain-grad)
+    return TensorsTable(trace, max_rows, text_width)
 
-    note = grad_note(trace)
-    if note is not None:
-        table.caption = "\n".join(c for c in (table.caption, note.plain) if c)
-        table.caption_justify = "left"
-    return table
+
+class TensorsTable:
+    """The renderable :func:`tensors_table` returns: its layout is chosen when rich draws it."""
+
+    def __init__(self, trace, max_rows: int = 30, text_width: int | None = None):
+        self.trace, self.max_rows, self.text_width = trace, max_rows, text_width
+
+    def rows(self) -> tuple[list, str | None]:
+        g = self.trace.graph
+        tensors = _tensors(g)
+        if len(tensors) > self.max_rows:
+            rows = tensors[: max(self.max_rows - 1, 0)] + [g.output]
+            return rows, f"showing {len(rows)} of {len(tensors)} tensors (--format json lists all)"
+        return list(tensors), None
+
+    def __rich_console__(self, console, options):
+        rows, caption = self.rows()
+        notes = [c for c in (caption, _grad_note(self.trace)) if c]
+        values = [(format_tensor(t.value), None if t.grad_value is None else format_tensor(t.grad_value))
+                  for t in rows]
+        if self._table_width(rows, values) > options.max_width:
+            yield from self._blocks(rows, notes, options.max_width)
+            return
+        # The sub-expressions get what the other columns leave (all of it on a wide terminal).
+        room = options.max_width - (self._table_width(rows, values) - self._names_width(rows)) - 2
+        yield self._table(rows, values, notes[:1] if caption else [], self.text_width or max(24, room))
+        for note in notes[1 if caption else 0:]:
+            yield Text(note, style=STYLES["note"])  # (a caption would wrap at the table's width)
+
+    def _table_width(self, rows: list, values: list) -> int:
+        """The width the table needs to show every value with PyTorch's rows unbroken."""
+        widest = max((len(line) for v in values for x in v if x for line in x.split("\n")), default=4)
+        names = self._names_width(rows)
+        grad_fns = max((len(t.grad_fn.name) for t in rows if t.grad_fn is not None), default=7)
+        return max(names, 6) + 2 * max(widest, 4) + len("requires_grad is_leaf ") + max(grad_fns, 7) + 6
+
+    def _name(self, t, width: int | None) -> Text:
+        g = self.trace.graph
+        style = STYLES["output"] if t is g.output else STYLES["leaf"] if t.name else ""
+        text = tensor_text(g, t)
+        return Text(abbreviate(text, width) if width else " ".join(text.split()), style=style)
+
+    def _names_width(self, rows: list) -> int:
+        return max((min(len(tensor_text(self.trace.graph, t)), 24) for t in rows), default=6)
+
+    def _table(self, rows: list, values: list, notes: list, name_width: int) -> Table:
+        g = self.trace.graph
+        table = Table(title="Tensors", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                      show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("tensor", overflow="fold")
+        table.add_column("data", no_wrap=True)
+        table.add_column("grad", no_wrap=True)
+        table.add_column("requires_grad", no_wrap=True)
+        table.add_column("is_leaf", no_wrap=True)
+        table.add_column("grad_fn", no_wrap=True)
+        for t, (data, grad) in zip(rows, values):
+            name = self._name(t, name_width)
+            if t.ndim or g.output.ndim:
+                name.append("\n" + format_shape(t.shape), style=STYLES["none"])
+            table.add_row(name, data, Text("None", style=STYLES["none"]) if grad is None else grad,
+                          str(t.requires_grad), str(t.is_leaf),
+                          t.grad_fn.name if t.grad_fn is not None else Text("None", style=STYLES["none"]))
+        if notes:
+            table.caption = "\n".join(notes)
+            table.caption_justify = "left"
+            table.caption_style = STYLES["note"]
+        return table
+
+    def _blocks(self, rows: list, notes: list, width: int):
+        """Where the table would not fit: each tensor as a few lines, every attribute kept, the
+        values as PyTorch prints them within the width (wrapped, nothing dropped)."""
+        from .numbers import get_printoptions, printoptions, tensor_str
+
+        yield Text("Tensors", style="bold")
+        linewidth = min(get_printoptions().linewidth, width)
+        arrays = any(t.ndim for t in rows)
+        for t in rows:
+            head = self._name(t, self.text_width)
+            if arrays:
+                head.append("  " + format_shape(t.shape), style=STYLES["none"])
+            grad_fn = t.grad_fn.name if t.grad_fn is not None else "None"
+            head.append(f"  requires_grad={t.requires_grad} is_leaf={t.is_leaf} grad_fn={grad_fn}",
+                        style=STYLES["none"])
+            yield head
+            with printoptions(linewidth=linewidth):
+                yield Text("  data = " + tensor_str(t.value, indent=len("  data = ")))
+                grad = "None" if t.grad_value is None else tensor_str(t.grad_value, indent=len("  grad = "))
+                yield Text("  grad = " + grad, style=STYLES["none"] if t.grad_value is None else "")
+        for note in notes:
+            yield Text(note, style=STYLES["note"])
+
+
+def _grad_note(trace) -> str | None:
+    """One short line on the intermediates' grad (None when there are none, or no backward ran)."""
+    g = trace.graph
+    if hasattr(g, "retained"):  # a tape: read it, not a view per tensor
+        has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))
+        retained = bool(g.retained)
+    else:
+        intermediates = [t for t in g.tensors if not t.is_leaf and t.requires_grad]
+        has_intermediates = bool(intermediates)
+        retained = any(getattr(t, "retains_grad", False) for t in intermediates)
+    if not has_intermediates or not trace.steps:
+        return None
+    if retained:
+        return "grad of intermediates: kept by --retain-grad (retain_grad())"
+    return "grad is None on intermediates: PyTorch keeps .grad on leaves (see --retain-grad)"
 
 
 def _collapsed(g):
@@ -213,10 +282,10 @@ def _drawn_lines(view: View, fl: Flow, max_nodes: int, max_depth: int) -> tuple[
 
 def _sum_text(terms: list, count: int, total) -> str:
     """``2. + 2. = 4.`` for numbers; arrays, many terms or hidden ones only show the total."""
-    total_text = format_tensor(total, CELL_ITEMS) if total is not None else "?"
+    total_text = format_tensor(total, one_line=True) if total is not None else "?"
     if len(terms) < count or len(terms) > 4 or any(getattr(t, "size", 1) > 1 for t in terms):
         return f"sum of {count} = {total_text}"
-    return " + ".join(format_tensor(t, CELL_ITEMS) for t in terms) + " = " + total_text
+    return " + ".join(format_tensor(t, one_line=True) for t in terms) + " = " + total_text
 
 
 def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn: dict) -> Text:
@@ -229,7 +298,7 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
         return text
     fn = line.fn
     if line.grad is not None:
-        text.append(format_tensor(line.grad, CELL_ITEMS), style=STYLES["grad"])
+        text.append(format_tensor(line.grad, one_line=True), style=STYLES["grad"])
         text.append(f" {ARROW} ")
     if type(fn) is Collapsed:
         text.append(fn.title, style=STYLES["collapsed"])
@@ -249,7 +318,7 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
         elif count > 1:
             text.append(" = " + _sum_text(contributions.get(id(fn), []), count, fn.variable.grad_value))
         elif fn.variable.grad_value is not None:
-            text.append(" = " + format_tensor(fn.variable.grad_value, CELL_ITEMS))
+            text.append(" = " + format_tensor(fn.variable.grad_value, one_line=True))
         return text
     text.append(fn.name, style=STYLES["function"])
     if not line.first:
@@ -257,7 +326,7 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
     elif fn.op is not None and fn.op.saves:
         text.append("  ")
         text.append(
-            " ".join(f"{k}={format_saved(v, CELL_ITEMS)}" for k, v in fn.saved_raw.items()),
+            " ".join(f"{k}={_one_line(format_saved(v))}" for k, v in fn.saved_raw.items()),
             style=STYLES["saved"],
         )
     if count > 1 and is_last and fl.received(fn) is not None:
@@ -266,6 +335,10 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
     elif count > 1:
         text.append(f"  ({line.index} of {count})", style=STYLES["note"])
     return text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()).replace("[ ", "[")
 
 
 def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bool = True) -> Group:
@@ -283,7 +356,7 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
     g = trace.graph
     head = Text()
     head.append(abbreviate(tensor_text(g, g.output), 50), style=STYLES["output"])  # a double-backward graph's output is a gradient
-    head.append(" = " + format_tensor(g.output.value, CELL_ITEMS))
+    head.append(" = " + format_tensor(g.output.value, one_line=True))
     tree = Tree(head, guide_style="dim")
     title = Text("Backward graph", style="bold")
     if g.root is None:

@@ -171,6 +171,7 @@ def build_cases():
     add(case("x.T", {"x": 2.0}, tag="tensor-shape"))
     for e in ["x.sum(0)", "x.mean(0)", "x.sum(0, keepdim=True)", "softmax(x, 0)", "x.pow(3).sum(0)"]:
         add(case(e, {"x": 2.0}, tag="scalar-dim"))
+    cs.extend(corner_cases())
     cs.extend(functional_cases())
     return cs
 
@@ -360,10 +361,58 @@ def functional_cases():
     return cs
 
 
+# --- issue 15: PyTorch's truth in the corners (saved dims and strides, memory layout, NaN,
+# empty tensors, what PyTorch refuses). An input value "NaN" is the float nan.
+def corner_cases():
+    cs = []
+    add = cs.append
+    s, v, m = {"s": 1.5}, {"v": V}, {"M": M}
+    nan3 = {"x": ["NaN", 1.0, 2.0]}
+    # item 4: transpose of a 0-d tensor
+    for e in ["s.transpose(0, -1)", "transpose(s, 0, 0)", "s.transpose(-1, -1)", "s.transpose(0, -1) * 2"]:
+        add(case(e, s, tag="corners 0-d transpose"))
+    # item 5: nan in max/min/prod; item 6: empty tensors
+    for e in ["max(x)", "min(x)", "x.max()", "prod(x)", "(x * 2).max()"]:
+        add(case(e, nan3, tag="corners nan"))
+    for at in [{"x": ["NaN", 0.0, 1.0]}, {"x": [0.0, 0.0, 0.0]}, {"x": [1.0, 0.0, 0.0]}, {"x": [2.0, 0.0, 3.0]},
+               {"x": [0.0, "NaN", 0.0]}]:
+        add(case("prod(x)", at, tag="corners prod zeros"))
+    add(case("prod(x)", {"x": [[1.0, 0.0], [2.0, 3.0]]}, tag="corners prod zeros"))
+    for e in ["prod(x)", "sum(x)", "mean(x)", "x.prod()", "max(x)", "min(x)", "(x * 2).sum()"]:
+        add(case(e, {"x": []}, tag="corners empty"))
+    # item 7: accepted where PyTorch or Python refuses
+    add(case("M * 2", m, grad_output=[1.0, 2.0, 3.0], tag="corners refused"))
+    add(case("M * 2", m, grad_output=[[1.0, 2.0, 3.0]], tag="corners refused"))
+    add(case("v * 2", v, grad_output=2.0, tag="corners refused"))
+    for e in ["torch.sum(M, 1, 1)", "M.sum(1, keepdim=0)", "M.mean(1, keepdim=1)", "M * 10 ** 40",
+              "M * 2 ** 64", "M + 10 ** 40", "M ** (10 ** 40)", "torch.clamp(M, 2 ** 64)", "M * (-2 ** 63 - 1)",
+              "torch.sum(M, dim=0, dim=0)"]:
+        add(case(e, m, tag="corners refused"))
+    for e in ["M * (2 ** 64 - 1)", "M * -2 ** 63", "M.sum(1, True)", "torch.sum(M, 1, True)"]:
+        add(case(e, m, grad_output="ones", tag="corners accepted"))
+    # item 1: negative dims are saved as given
+    for e in ["v.sum(-1)", "torch.softmax(v, -1)", "v.unsqueeze(-1)", "v.unsqueeze(-2)", "M.transpose(-1, -2)",
+              "M.mean(-2)", "M.sum(-1, keepdim=True)", "M.mean(-1, keepdim=True)", "torch.softmax(M, -2)",
+              "M.transpose(1, -2)", "M.sum(dim=-1)"]:
+        add(case(e, m if "M" in e else v, grad_output="ones", tag="corners negative dims"))
+    for e in ["s.sum(-1)", "s.mean(-1)", "torch.softmax(s, -1)", "s.unsqueeze(-1).sum()", "s.unsqueeze(0).sum()"]:
+        add(case(e, s, tag="corners negative dims"))
+    return cs
+
+
+def _torch_at(at: dict) -> dict:
+    """A case's inputs for torch: the strings "NaN"/"Infinity"/"-Infinity" as floats."""
+    def conv(x):
+        if isinstance(x, list):
+            return [conv(e) for e in x]
+        return float(x) if isinstance(x, str) else x
+    return {k: conv(x) for k, x in at.items()}
+
+
 def main(path=OUT):
     cases = []
     for c in build_cases():
-        r = torch_trace(c["expr"], c["at"], no_grad=c["no_grad"], dtype=c["dtype"],
+        r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
         cases.append(dict(c, result=r))
     data = {"torch_version": torch.__version__, "cases": cases}

@@ -89,6 +89,16 @@ def make_namespace(tensors):
     return ns
 
 
+def _signed_dims(val):
+    """A saved dim as PyTorch holds it: its Python binding shows an int-array dim as unsigned
+    (-1 reads back as 18446744073709551615)."""
+    if isinstance(val, int) and not isinstance(val, bool) and val >= 1 << 63:
+        return val - (1 << 64)
+    if isinstance(val, tuple):
+        return tuple(_signed_dims(d) for d in val)
+    return val
+
+
 def _saved(fn):
     saved, types = {}, {}
     for attr in sorted(dir(fn)):
@@ -100,7 +110,7 @@ def _saved(fn):
             saved[attr] = "<error %s: %s>" % (type(exc).__name__, exc)
             types[attr] = "error"
             continue
-        saved[attr] = to_jsonable(val)
+        saved[attr] = to_jsonable(_signed_dims(val) if "dim" in attr else val)
         types[attr] = _type_desc(val)
     return saved, types
 
