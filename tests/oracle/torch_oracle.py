@@ -46,9 +46,7 @@ def _num(v):
             return "Infinity" if v > 0 else "-Infinity"
         return v
     if isinstance(v, int):
-        # PyTorch's Python binding prints a saved int64 (a dim, ignore_index) as unsigned:
-        # -1 is 18446744073709551615; read it back as the number it is
-        return v - (1 << 64) if v >= 1 << 63 else v
+        return v
     if isinstance(v, complex):
         return [_num(v.real), _num(v.imag)]
     return str(v)
@@ -110,7 +108,8 @@ def _saved(fn):
             saved[attr] = "<error %s: %s>" % (type(exc).__name__, exc)
             types[attr] = "error"
             continue
-        saved[attr] = to_jsonable(_signed_dims(val) if "dim" in attr else val)
+        signed = "dim" in attr or attr == "_saved_ignore_index"  # int64s the binding shows unsigned
+        saved[attr] = to_jsonable(_signed_dims(val) if signed else val)
         types[attr] = _type_desc(val)
     return saved, types
 
