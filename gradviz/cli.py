@@ -353,12 +353,12 @@ def _looks_like_expression(a: str) -> bool:
 @click.option("--grad-output", metavar="ones|LIST",
               help="Starting gradient for a non-scalar output: 'ones' or a nested list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document (schema gradviz/1) alone on stdout.")
-@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf"]),
+@click.option("--format", "format", type=click.Choice(["table", "tree", "json", "dot", "svg", "png", "pdf", "html"]),
               help="One view instead of the default (summary, Tensors table and backward graph tree). "
                    "With -o, the format comes from the file's extension.")
 @click.option("-o", "--output", metavar="PATH",
-              help="Write the view to PATH (.svg .dot .json .png .pdf, or .txt for the terminal view as plain "
-                   "text); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
+              help="Write the view to PATH (.svg .dot .json .png .pdf .html, or .txt for the terminal view as "
+                   "plain text; .html is the interactive page: step through backward, inspect every node); '-' writes it to stdout (SVG unless --format). A file is replaced atomically (mode "
                    "and owner kept; a link's target replaced); a device or FIFO is written to.")
 @click.option("--renderer", type=click.Choice(["auto", "embedded", "system"]), default="auto", show_default=True,
               help="Who draws SVG/PNG/PDF: the embedded Graphviz (nothing to install; PNG and PDF drawn from "
@@ -809,9 +809,9 @@ def _json_line(line: str, at: dict, names: list):
 
 # --------------------------------------------------------------------------- views and output files
 
-VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf")
+VIEW_FORMATS = ("table", "tree", "json", "dot", "svg", "png", "pdf", "html")
 EXTENSIONS = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".json": "json", ".png": "png", ".pdf": "pdf",
-              ".txt": None}
+              ".html": "html", ".htm": "html", ".txt": None}
 
 
 def output_format(opts) -> str | None:
@@ -829,7 +829,7 @@ def output_format(opts) -> str | None:
         elif fmt is None:
             if by_ext is None:
                 raise UsageError(f"-o {out}: cannot tell the format from the extension; use .svg, .dot, .txt, "
-                                 f".json, .png or .pdf, or give --format")
+                                 f".json, .png, .pdf or .html, or give --format")
             fmt = by_ext
         elif by_ext is not None and by_ext != fmt:
             raise UsageError(f"--format {fmt} does not match -o {out}: use a .{fmt} file name")
@@ -888,6 +888,13 @@ def _show(result, opts, learned=None) -> int:
         return EXIT_OK
     if fmt == "json":
         data = (result.to_json() + "\n").encode("utf-8")
+    elif fmt == "html":  # the interactive page (render/html.py)
+        from .render.html import page
+
+        data = page(result, second=learned.second if learned is not None else None,
+                    rankdir=opts.get("rankdir") or "auto", max_nodes=max_nodes or 300, max_depth=opts.get("view_depth"),
+                    renderer=opts.get("renderer") or "auto", tensors=opts.get("tensors") or "leaves",
+                    steps=bool(opts.get("steps"))).encode("utf-8")
     else:
         source = diagram_source(result, learned, opts)
         if fmt == "dot":

@@ -28,6 +28,7 @@ from array import array
 from functools import partial
 from typing import Callable, Iterator, Sequence
 
+from . import layout
 from .errors import EvalError
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, MAX_DIMS
 from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
@@ -376,6 +377,9 @@ class Graph:
         self.scalar = bytearray()
         self.value: list = []
         self.shape: list = []
+        #: index -> strides, for the tensors whose strides are not contiguous_strides(shape)
+        #: (a transposed view, an elementwise result that follows one): see :meth:`strides_of`
+        self.layout: dict = {}
         self.start = array("q")  # the span of source text each tensor holds (-1: none)
         self.end = array("q")
         self.grad: dict = {}
@@ -523,6 +527,15 @@ class Graph:
         return i
 
     # --- one entry -----------------------------------------------------------------------
+    def strides_of(self, i: int) -> tuple:
+        """Tensor ``i``'s strides in elements, as PyTorch's ``tensor.stride()`` (see gradviz.layout)."""
+        strides = self.layout.get(i)
+        return strides if strides is not None else layout.contiguous_strides(self.shape[i])
+
+    def is_contiguous(self, i: int) -> bool:
+        """``tensor.is_contiguous()`` for tensor ``i``."""
+        return i not in self.layout or layout.is_contiguous(self.shape[i], self.layout[i])
+
     def operands(self, i: int) -> tuple:
         """The tensor slots of entry ``i``: tensor indices, or -1 for a constant (none for an
         imported function: its inputs are its next_functions)."""
@@ -575,7 +588,14 @@ class Graph:
         result = self.value[i]
         if not floats and type(result) is float:
             result = np.asarray(result, dtype=self.np_dtype)
-        return saved_values(op, args, self.params[i], result)
+        saved = saved_values(op, args, self.params[i], result)
+        if op.key in _SAVES_STRIDES:  # <input>_sym_strides: the input's strides on the tape
+            slots = self.operands(i)
+            for k, slot in enumerate(op.inputs):
+                j = slots[k]
+                if j >= 0 and slot + "_sym_strides" in saved:
+                    saved[slot + "_sym_strides"] = self.strides_of(j)
+        return saved
 
     def context_scalars(self, i: int) -> dict:
         """:meth:`context` with each 0-d tensor value as numpy's scalar of the dtype (for a numpy
@@ -609,7 +629,12 @@ class Graph:
             req, nexts = self.req, self.operands(i)
             for name, slot in op.save_when.items():
                 j = nexts[op.inputs.index(slot)]
+<<<<<<< HEAD
                 if not (j >= 0 and req[j]):  # strides PyTorch does not need are an empty list
+=======
+                if not (j >= 0 and req[j]):
+                    # an unsaved SymInt list reads back as (), an unsaved tensor as None
+>>>>>>> main
                     saved[name] = () if name.endswith("_sym_strides") else None
         return saved
 
@@ -656,6 +681,10 @@ class Graph:
                 return "output"
             return tensor.id
         return self.source[span[0]:span[1]].strip()
+
+
+#: the rows that save an input's strides (``self_sym_strides``...)
+_SAVES_STRIDES = frozenset(row.key for row in OPS.values() if any(n.endswith("_sym_strides") for n in row.saves))
 
 
 class Selection:
@@ -867,7 +896,31 @@ class Tracer:
         for k, o in enumerate(slots):
             if o < 0:
                 g.consts[(i, k)] = operands[k]
+        if shape and (op.key in layout.VIEWS or g.layout):
+            self._layout(op, i, slots, operands, params, shape)
         return self.view(i)
+
+    def _layout(self, op: Op, i: int, slots, operands, params, shape) -> None:
+        """Record entry ``i``'s strides when they are not contiguous (gradviz.layout's rules)."""
+        g = self.graph
+        key = op.key
+        if key in layout.CONTIGUOUS:
+            return
+        if key in layout.VIEWS:
+            x = slots[0]
+            strides = layout.VIEWS[key](g.shape[x], g.strides_of(x), params, shape)
+        else:
+            if not any(k >= 0 and k in g.layout for k in slots):
+                return  # contiguous operands: a contiguous result
+            pairs = []
+            for k, o in zip(slots, operands):
+                s = g.shape[k] if k >= 0 else tuple(np.shape(o))
+                pairs.append((s, g.strides_of(k) if k >= 0 else layout.contiguous_strides(s)))
+            if tuple(shape) != tuple(np.broadcast_shapes(*[s for s, _ in pairs])):
+                return  # not elementwise: a new tensor
+            strides = layout.elementwise_strides(pairs, shape)
+        if strides != layout.contiguous_strides(shape):
+            g.layout[i] = strides
 
     def _check_size(self, op: Op, operands: Sequence, node: Node | None) -> None:
         shapes = [o.shape if type(o) is Tensor else () for o in operands]
@@ -1258,13 +1311,14 @@ def _fn_reshape(tr, node, args, kwargs, source):
     except ValueError:
         raise EvalError(f"shape {format_shape(tuple(shape))} is invalid for a tensor of shape "
                         f"{format_shape(x.shape)} at column {node.column}") from None
-    viewable = x.data.size <= 1 or np.shares_memory(np.reshape(x.data, target), x.data)
+    g = tr.graph
+    viewable = layout.view_strides(x.shape, g.strides_of(x.index), target) is not None
     if node.op == "view":
         if not viewable:
             raise EvalError(f"view size is not compatible with the tensor's strides (use .reshape(...)) "
                             f"at column {node.column}")
         return tr.apply(OPS["view"], (x,), {"shape": target}, node)
-    if x.data.flags.c_contiguous:
+    if g.is_contiguous(x.index):
         return tr.apply(OPS["view"], (x,), {"shape": target}, node)
     if viewable:  # a non-contiguous tensor whose strides still allow a view (e.g. M.T.reshape(3, 2))
         return tr.apply(OPS["reshape_alias"], (x,), {"shape": target}, node)
@@ -1335,7 +1389,7 @@ def _fn_flatten(tr, node, args, kwargs, source):
 def _fn_contiguous(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input",))
     x = _tensor_arg(b["input"], "contiguous", node)
-    if x.data.flags.c_contiguous:
+    if tr.graph.is_contiguous(x.index):
         return x  # already contiguous: the same tensor
     return tr.apply(OPS["clone"], (x,), _EMPTY, node)
 

@@ -576,14 +576,30 @@ def _sizes_numel(args, params):
 
 
 def _mm_meta(args, params):
-    a, b = np.asarray(args["self"]), np.asarray(args["mat2"])
-    strides = lambda m: tuple(s // m.itemsize for s in m.strides)  # noqa: E731
-    return {
-        "self_sym_sizes": a.shape,
-        "self_sym_strides": strides(a),
-        "mat2_sym_sizes": b.shape,
-        "mat2_sym_strides": strides(b),
-    }
+    # the strides are the tape's (Graph.context puts each input's there); a tensor made from
+    # numbers alone is contiguous
+    from .layout import contiguous_strides
+
+    a, b = np.shape(args["self"]), np.shape(args["mat2"])
+    return {"self_sym_sizes": a, "self_sym_strides": contiguous_strides(a),
+            "mat2_sym_sizes": b, "mat2_sym_strides": contiguous_strides(b)}
+
+
+def _column_major(sizes, strides) -> bool:
+    # mm_mat1_backward / mm_mat2_backward: a column-major input gets its gradient column-major
+    return len(strides) == 2 and strides[0] == 1 and strides[1] == sizes[0]
+
+
+def _mm_backward(F, g, s):
+    if _column_major(s["self_sym_sizes"], s["self_sym_strides"]):
+        grad_self = F.t(F.mm(s["mat2"], F.t(g)))
+    else:
+        grad_self = F.mm(g, F.t(s["mat2"]))
+    if _column_major(s["mat2_sym_sizes"], s["mat2_sym_strides"]):
+        grad_mat2 = F.t(F.mm(F.t(g), s["self"]))
+    else:
+        grad_mat2 = F.mm(F.t(s["self"]), g)
+    return grad_self, grad_mat2
 
 
 def _inverse_perm(dims):
@@ -758,9 +774,10 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.outer(g, s["vec"]), F.mv(F.t(s["self"]), g)),
        saves=("self", "vec"), save_when={"self": "vec", "vec": "self"}, doc="2-D @ 1-D", rules=("outer(grad, vec)", "selfᵀ @ grad")),
     Op("mm", "MmBackward0", ("self", "mat2"), np.matmul,
-       lambda F, g, s: (F.mm(g, F.t(s["mat2"])), F.mm(F.t(s["self"]), g)),
+       _mm_backward,
        saves=("mat2", "mat2_sym_sizes", "mat2_sym_strides", "self", "self_sym_sizes", "self_sym_strides"),
-       derived=_mm_meta, save_when={"self": "mat2", "mat2": "self"}, doc="2-D @ 2-D", rules=("grad @ mat2ᵀ", "selfᵀ @ grad")),
+       derived=_mm_meta, save_when={"self": "mat2", "mat2": "self", "self_sym_strides": "self",
+                                    "mat2_sym_strides": "mat2"}, doc="2-D @ 2-D", rules=("grad @ mat2ᵀ", "selfᵀ @ grad")),
     # --- shape ----------------------------------------------------------------
     Op("permute", "PermuteBackward0", ("self",), lambda a, dims: np.transpose(a, dims),
        lambda F, g, s: (F.permute(g, _inverse_perm(s["dims"])),),
@@ -781,7 +798,7 @@ ROWS: list[Op] = [
     Op("unsafe_view", "UnsafeViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
        params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="reshape of a copy", rules=("grad reshaped to self_sym_sizes",)),
-    Op("clone", "CloneBackward0", ("self",), lambda a: np.array(a, copy=True),
+    Op("clone", "CloneBackward0", ("self",), lambda a: np.ascontiguousarray(a),
        lambda F, g, s: (g,), doc="copy (reshape of a non-contiguous tensor)", rules=("grad",)),
     Op("unsqueeze", "UnsqueezeBackward0", ("self",), lambda a, dim: np.expand_dims(a, dim),
        lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1", rules=("grad squeezed at dim",)),
@@ -1060,9 +1077,24 @@ def _strides(m) -> tuple:
 
 
 def _addmm_meta(args, params):
-    a, b = np.asarray(args["mat1"]), np.asarray(args["mat2"])
-    return {"mat1_sym_sizes": a.shape, "mat1_sym_strides": _strides(args["mat1"]),
-            "mat2_sym_sizes": b.shape, "mat2_sym_strides": _strides(args["mat2"])}
+    # as _mm_meta: the strides are the tape's (Graph.context puts each input's there)
+    from .layout import contiguous_strides
+
+    a, b = np.shape(args["mat1"]), np.shape(args["mat2"])
+    return {"mat1_sym_sizes": a, "mat1_sym_strides": contiguous_strides(a),
+            "mat2_sym_sizes": b, "mat2_sym_strides": contiguous_strides(b)}
+
+
+def _addmm_backward(F, g, s):
+    # the bias's gradient is grad·beta (the engine sums it to the bias's shape); mat1's and mat2's
+    # are mm's (mm_mat1_backward / mm_mat2_backward, with their column-major branch)
+    as_mm = {"self": s["mat1"], "mat2": s["mat2"], "self_sym_sizes": s["mat1_sym_sizes"],
+             "self_sym_strides": s["mat1_sym_strides"], "mat2_sym_sizes": s["mat2_sym_sizes"],
+             "mat2_sym_strides": s["mat2_sym_strides"]}
+    grad_mat1, grad_mat2 = _mm_backward(F, g, as_mm)
+    if s["alpha"] != 1:
+        grad_mat1, grad_mat2 = F.mul(grad_mat1, s["alpha"]), F.mul(grad_mat2, s["alpha"])
+    return (g if s["beta"] == 1 else F.mul(g, s["beta"])), grad_mat1, grad_mat2
 
 
 def _var(a, dim, correction, keepdim):
@@ -1251,8 +1283,7 @@ ROWS += [
               "grad·self·|self|^(p-2) / result^(p-1))",)),
     Op("addmm", "AddmmBackward0", ("self", "mat1", "mat2"),
        lambda c, a, b, beta=1, alpha=1: np.add(c, np.matmul(a, b)),
-       lambda F, g, s: (g if s["beta"] == 1 else F.mul(g, s["beta"]), F.mm(g, F.t(s["mat2"])), F.mm(F.t(s["mat1"]), g)),
-       params=("beta", "alpha"),
+       _addmm_backward, params=("beta", "alpha"),
        saves=("alpha", "beta", "mat1", "mat1_sym_sizes", "mat1_sym_strides", "mat2", "mat2_sym_sizes", "mat2_sym_strides"),
        derived=_addmm_meta, save_when={"mat1": "mat2", "mat2": "mat1", "mat1_sym_strides": "mat1",
                                        "mat2_sym_strides": "mat2"}, doc="bias + mat1 @ mat2 (F.linear)",

@@ -85,6 +85,24 @@ class Trace:
     def __repr__(self) -> str:
         return f"<gradviz.Trace {self.graph.source!r}: output shape {self.graph.output.shape}>"
 
+    def html(self, **options) -> str:
+        """The interactive page (``-o graph.html``) as HTML text: one self-contained file; the
+        options are :func:`gradviz.render.html.page`'s (``rankdir``, ``max_nodes``...)."""
+        from .render.html import page
+
+        return page(self, **options)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter shows a trace as its interactive page, in a sandboxed iframe of its own (None, so
+        the SVG or plain repr, if it cannot be drawn)."""
+        from .errors import RenderError
+        from .render.html import iframe
+
+        try:
+            return iframe(self.html())
+        except RenderError:
+            return None
+
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a trace as its annotated backward graph (None, so plain repr, if it cannot be drawn)."""
         from .errors import RenderError

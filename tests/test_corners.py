@@ -87,3 +87,18 @@ def test_nan_and_empty_tensors():
     assert g[0] == 0 and math.isnan(g[1]) and math.isnan(g[2])
     t = gradviz.trace("prod(x)", at={"x": []})
     assert float(t.value) == 1.0 and t.grads["x"].shape == (0,)
+
+
+def _golden_ok_cases():
+    from test_golden import OK_CASES
+
+    return [c for c in OK_CASES if "strides" in c["result"]]
+
+
+@pytest.mark.parametrize("case", _golden_ok_cases(), ids=lambda c: c["expr"])
+def test_output_strides_are_pytorchs(case):
+    """Every golden case's output strides (memory layout) as PyTorch's ``tensor.stride()``."""
+    from test_golden import run_case
+
+    t = run_case(case)
+    assert list(t.graph.strides_of(t.graph.output_index)) == case["result"]["strides"]

@@ -397,6 +397,42 @@ def corner_cases():
         add(case(e, m if "M" in e else v, grad_output="ones", tag="corners negative dims"))
     for e in ["s.sum(-1)", "s.mean(-1)", "torch.softmax(s, -1)", "s.unsqueeze(-1).sum()", "s.unsqueeze(0).sum()"]:
         add(case(e, s, tag="corners negative dims"))
+    cs.extend(layout_cases())
+    return cs
+
+
+def layout_cases():
+    """Items 2 and 3: saved strides and memory layout (views, elementwise results, copies)."""
+    cs = []
+    add = cs.append
+    M, K, A, B = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [[1.0, 2.0], [3.0, 4.0]], \
+        [[1.0, 0.0], [2.0, 1.0]]
+    C, v = [[1.0], [2.0], [3.0]], [1.0, -2.0, 3.0]
+    T3 = [[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]], [[9.0, 1.0], [2.0, 3.0]]]
+    pool = {"M": M, "K": K, "A": A, "B": B, "C": C, "v": v, "T3": T3}
+    for e in ["A @ B", "B @ A", "M.T.contiguous().view(6)", "M.T.contiguous().reshape(6)", "M.T.contiguous() @ A",
+              "M.T + K", "(M.T + K).reshape(6)", "(M.T + K).view(6)", "(M.T + K) @ A", "torch.softmax(M.T, 0)",
+              "torch.softmax(M.T, 0).reshape(6)", "torch.softmax(M.T, 0).T.view(6)", "M.T @ A", "K.T.T @ A",
+              "M.T.reshape(2, 3)", "M.T.unsqueeze(0).reshape(3, 2)", "M.T.unsqueeze(1).reshape(3, 2)",
+              "M.T.reshape(3, 1, 2)", "M.T.view(3, 1, 2)", "M.unsqueeze(1).flatten()", "sin(M.T) @ A", "2 * M.T",
+              "M.T * v.unsqueeze(1)", "M.T + C", "C + M.T", "K + M.T", "exp(M.T).reshape(6)", "(M.T * 2).view(6)",
+              "(M.T * 2).T.view(6)", "M.T.sum(1, keepdim=True)", "M.T.contiguous().T.contiguous()",
+              "M.transpose(0, 1) @ A", "M.t().reshape(6)", "T3.transpose(0, 2) + T3.transpose(0, 2)",
+              "T3.transpose(0, 2).reshape(12)", "T3.transpose(0, 1).reshape(3, 4)", "T3.transpose(1, 2).reshape(6, 2)",
+              "T3.transpose(0, 2) * T3.transpose(1, 2).transpose(0, 1)", "T3.transpose(1, 2) + T3",
+              "T3.transpose(0, 1).contiguous().view(12)", "torch.softmax(T3.transpose(0, 2), 1)",
+              "M.T.unsqueeze(0) + M.T.unsqueeze(1)", "M.T.unsqueeze(2) * v", "torch.maximum(M.T, K)",
+              "torch.maximum(K, M.T)", "2 ** M.T", "M.T ** 2", "1 - M.T", "(M.T @ A).T.reshape(6)",
+              "v.unsqueeze(0).T + v.unsqueeze(1)", "C.T.reshape(3)", "C.T @ C", "C.T.T @ C.T",
+              "T3.transpose(0, 1).transpose(1, 2) * T3.transpose(0, 2)", "T3.transpose(0, 1).transpose(1, 2).view(4, 3)",
+              "T3.transpose(0, 1).transpose(1, 2).reshape(4, 3)", "M.sum(1, keepdim=True).T.reshape(2)",
+              "M.view(3, 2).T @ K", "torch.mm(M.T, A)"]:
+        at = {k: x for k, x in pool.items() if k in e.replace("T3", "") or (k == "T3" and "T3" in e)}
+        add(case(e, at, [n for n in ("B",) if n in at], grad_output="ones", tag="corners layout"))
+    for e in ["(A @ B).sum()", "(B @ A).sum()", "(M.T @ A).sum()", "(A @ M).sum()", "(A @ K.T).sum()",
+              "((M.T + K) @ A).sum()", "(M @ M.T).sum()", "(M.T @ M).sum()"]:
+        at = {k: x for k, x in pool.items() if k in e}
+        add(case(e, at, [n for n in ("B",) if n in at], tag="corners layout"))
     return cs
 
 

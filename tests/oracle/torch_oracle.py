@@ -255,6 +255,7 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
 
     res["value"] = to_jsonable(out)
     res["shape"] = list(out.shape)
+    res["strides"] = list(out.stride())
     res["dtype"] = str(out.dtype).replace("torch.", "")
     res["requires_grad"] = bool(out.requires_grad)
     if out.requires_grad and out.is_leaf:

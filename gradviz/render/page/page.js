@@ -1,0 +1,683 @@
+/* gradviz's interactive page. It reads the gradviz/1 document embedded in the page (with its
+ * "steps": the engine's record) and the SVG laid out by Graphviz; it computes nothing that the
+ * document does not hold, except the local gradient of an edge (sent / received) for paths.
+ *
+ * Interface: window.gradviz = {document, step, steps, mode, goto(n), forward(n), select(id),
+ * setTheme(name)}; the node of the step shown has the class "active"; each node carries data-id. */
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var doc = JSON.parse($("gv-document").textContent);
+  var steps = doc.steps || [];
+  var graph = doc.graph || {functions: [], tensors: []};
+  var fns = new Map(), tensors = new Map(), stepOf = new Map(), accOf = new Map(), producer = new Map();
+  graph.functions.forEach(function (f) {
+    fns.set(f.id, f);
+    if (f.tensor) { producer.set(f.tensor, f.id); }
+    if (f.name === "AccumulateGrad" && f.variable != null) { accOf.set(f.variable, f.id); }
+  });
+  graph.tensors.forEach(function (t) { tensors.set(t.id, t); });
+  steps.forEach(function (s, k) { stepOf.set(s.function, k + 1); });
+  var root = $("gv");
+  var view = $("gv-view");
+  var state = {step: 0, fstep: 0, mode: "backward", selected: null, timer: null, pathLeaf: ""};
+
+  // ------------------------------------------------------------------ numbers, as the document has them
+  function num(v) {
+    if (v === null || v === undefined) { return "None"; }
+    if (v === "NaN") { return "nan"; }
+    if (v === "Infinity") { return "inf"; }
+    if (v === "-Infinity") { return "-inf"; }
+    if (typeof v === "boolean") { return v ? "True" : "False"; }
+    if (typeof v === "number") {
+      if (Object.is(v, -0)) { return "-0."; }
+      return Number.isInteger(v) && Math.abs(v) < 1e16 ? v + "." : String(v);
+    }
+    return String(v);
+  }
+  function fmt(v) {  // full, untruncated: nested lists row by row
+    if (!Array.isArray(v)) { return num(v); }
+    var deep = v.length && Array.isArray(v[0]);
+    return "[" + v.map(fmt).join(deep ? ",\n " : ", ") + "]";
+  }
+  function size(v) { return Array.isArray(v) ? v.reduce(function (n, x) { return n + size(x); }, 0) : 1; }
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    if (attrs) { Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); }); }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+  function valueEl(v, field) {
+    var s = el("span", {"class": "gv-val" + (size(v) > 12 ? " gv-long" : "")}, fmt(v));
+    if (field) { s.setAttribute("data-field", field); }
+    return s;
+  }
+  function shapeText(shape) { return "(" + shape.join(", ") + (shape.length === 1 ? ",)" : ")"); }
+
+  // ------------------------------------------------------------------ the expression and its parts
+  var expr = doc.expression || "";
+  var exprEl = $("gv-expr");
+  var inputNames = Object.keys(doc.inputs || {});
+  var nameHits = [];  // [start, end, leaf tensor id]: the inputs' names in the text
+  (function () {
+    var leafIds = {};
+    graph.tensors.forEach(function (t) { if (t.is_leaf && t.name) { leafIds[t.name] = t.id; } });
+    var re = /[A-Za-z_][A-Za-z0-9_]*/g, m;
+    if (expr.length <= 200000) {
+      while ((m = re.exec(expr)) !== null) {
+        if (leafIds[m[0]] !== undefined && expr[m.index - 1] !== ".") { nameHits.push([m.index, re.lastIndex, leafIds[m[0]]]); }
+      }
+    }
+  })();
+  var exprShown;
+  function showExpr(span) {
+    var key = span ? span[0] + ":" + span[1] : "";
+    if (key === exprShown) { return; }
+    exprShown = key;
+    exprEl.textContent = "";
+    if (!span) { exprEl.appendChild(document.createTextNode(expr)); return; }
+    exprEl.appendChild(document.createTextNode(expr.slice(0, span[0])));
+    var mk = el("mark", null, expr.slice(span[0], span[1]));
+    exprEl.appendChild(mk);
+    exprEl.appendChild(document.createTextNode(expr.slice(span[1])));
+    if (expr.length > 120) {  // a long expression scrolls to the part, once the frame is laid out anyway
+      requestAnimationFrame(function () {
+        if (mk.isConnected && exprEl.scrollHeight > exprEl.clientHeight) { mk.scrollIntoView({block: "nearest"}); }
+      });
+    }
+  }
+  function spansOf(t) {  // where a tensor is in the text: its span, or each use of a leaf's name
+    if (!t) { return []; }
+    if (t.span) { return [t.span]; }
+    return nameHits.filter(function (h) { return h[2] === t.id; }).map(function (h) { return [h[0], h[1]]; });
+  }
+  function clickedOffset() {
+    var sel = window.getSelection();
+    if (!sel || !sel.anchorNode || !exprEl.contains(sel.anchorNode)) { return -1; }
+    var off = 0, walker = document.createTreeWalker(exprEl, NodeFilter.SHOW_TEXT), n;
+    while ((n = walker.nextNode())) {
+      if (n === sel.anchorNode) { return off + sel.anchorOffset; }
+      off += n.length;
+    }
+    return -1;
+  }
+  exprEl.addEventListener("click", function () {
+    var p = clickedOffset();
+    if (p < 0) { return; }
+    var hit = nameHits.find(function (h) { return h[0] <= p && p < h[1]; });
+    var best = hit ? tensors.get(hit[2]) : null;
+    if (!best) {
+      graph.tensors.forEach(function (t) {
+        if (t.span && t.span[0] <= p && p < t.span[1] && (!best || t.span[1] - t.span[0] < best.span[1] - best.span[0])) { best = t; }
+      });
+    }
+    if (best) { selectTensor(best, true); }
+  });
+
+  // ------------------------------------------------------------------ the graphs (SVG)
+  var graphs = Array.prototype.slice.call(view.querySelectorAll(".gv-svg"));
+  var main = graphs[0];
+  var svg = main.querySelector("svg");
+  var nodeEls = new Map(), edges = [], byHead = new Map(), byTail = new Map();
+  // ids of drawn nodes that are not in the document: a collapsed run (c0), where the drawing
+  // stops (f3_0_more), a Python number where it enters (cf0_1)
+  var COLLAPSED = /^c\d+$/, CUT = /_more$/, CONSTANT = /^c[ft]\d+_\d+$/;
+  function push(map, k, v) { var a = map.get(k); if (!a) { map.set(k, a = []); } a.push(v); }
+  if (svg) {
+    svg.querySelectorAll("g.node[data-id]").forEach(function (g) { nodeEls.set(g.getAttribute("data-id"), g); });
+    svg.querySelectorAll("g.edge").forEach(function (g) {
+      var e = {el: g, tail: g.getAttribute("data-tail"), head: g.getAttribute("data-head")};
+      var t = tensors.get(e.tail);
+      // a constant's or a no-grad input's dashed line carries no gradient
+      if (CONSTANT.test(e.tail) || (t && !t.requires_grad)) { return; }
+      edges.push(e); push(byHead, e.head, e); push(byTail, e.tail, e);
+    });
+  }
+  // A function not drawn (inside a collapsed run, or past the node budget) is shown by the node
+  // that stands for it: the collapsed run's, or the cut edge's "…".
+  var owner = new Map(), members = new Map();
+  (function () {
+    var queue = [];
+    graph.functions.forEach(function (f) {
+      if (!nodeEls.has(f.id)) { return; }
+      var stand = (byHead.get(f.id) || []).map(function (e) { return e.tail; })
+        .filter(function (t) { return COLLAPSED.test(t) || CUT.test(t); });
+      f.next_functions.forEach(function (n, i) {
+        if (n === null || nodeEls.has(n) || owner.has(n)) { return; }
+        var cut = f.id + "_" + i + "_more";
+        var o = stand.indexOf(cut) >= 0 ? cut : stand.find(function (s) { return COLLAPSED.test(s); });
+        if (o) { owner.set(n, o); queue.push(n); }
+      });
+    });
+    for (var q = 0; q < queue.length; q++) {
+      var id = queue[q], o = owner.get(id);
+      push(members, o, id);
+      fns.get(id).next_functions.forEach(function (n) {
+        if (n !== null && !nodeEls.has(n) && !owner.has(n)) { owner.set(n, o); queue.push(n); }
+      });
+    }
+  })();
+  var lastStep = new Map();
+  members.forEach(function (ids, o) {
+    lastStep.set(o, ids.reduce(function (m, id) { return Math.max(m, stepOf.get(id) || 0); }, 0));
+  });
+  function nodeOf(id) { return nodeEls.get(id) || nodeEls.get(owner.get(id)) || null; }
+  // a leaf's "grad = ..." line in its box, shown as it is at the step shown
+  var gradTexts = new Map();
+  graph.tensors.forEach(function (t) {
+    var g = nodeEls.get(t.id);
+    if (!g || !t.is_leaf || !t.requires_grad) { return; }
+    g.querySelectorAll("text").forEach(function (x) {
+      if (x.textContent.indexOf("grad = ") === 0) { gradTexts.set(t.id, {el: x, text: x.textContent}); }
+    });
+  });
+
+  // ------------------------------------------------------------------ zoom and pan (the viewBox)
+  var boxes = new Map();
+  function baseBox(s) {
+    var b = boxes.get(s);
+    if (!b) { b = s.getAttribute("viewBox").split(/[ ,]+/).map(Number); boxes.set(s, b); }
+    return b;
+  }
+  function currentSvg() { var g = graphs.find(function (x) { return !x.hidden; }); return g && g.querySelector("svg"); }
+  function setBox(s, b) { s.setAttribute("viewBox", b.map(function (x) { return x.toFixed(2); }).join(" ")); }
+  function zoom(factor, cx, cy) {
+    var s = currentSvg(); if (!s) { return; }
+    var b = s.getAttribute("viewBox").split(/[ ,]+/).map(Number);
+    var r = s.getBoundingClientRect();
+    var fx = cx === undefined ? 0.5 : (cx - r.left) / r.width, fy = cy === undefined ? 0.5 : (cy - r.top) / r.height;
+    var w = b[2] / factor, h = b[3] / factor;
+    setBox(s, [b[0] + (b[2] - w) * fx, b[1] + (b[3] - h) * fy, w, h]);
+  }
+  function fit() { var s = currentSvg(); if (s) { setBox(s, baseBox(s)); } }
+  // A large graph opens at a readable size around the output (where backward starts), not fitted
+  // small: "fit" shows all of it.
+  var READABLE = 0.8;
+  function readable(s, centreId) {
+    var b = baseBox(s), r = s.getBoundingClientRect();
+    if (!r.width || !r.height) { return; }
+    var k = Math.min(r.width / b[2], r.height / b[3]);
+    if (k >= READABLE) { return; }
+    var w = r.width / READABLE, h = r.height / READABLE, cx = b[0] + b[2] - w / 2, cy = b[1] + b[3] / 2;
+    var n = centreId && nodeEls.get(centreId);
+    if (n) {
+      var nr = n.getBoundingClientRect(), ox = (r.width - b[2] * k) / 2, oy = (r.height - b[3] * k) / 2;
+      cx = b[0] + (nr.left + nr.width / 2 - r.left - ox) / k;
+      cy = b[1] + (nr.top + nr.height / 2 - r.top - oy) / k;
+      cx = Math.min(cx, b[0] + b[2] - w / 2 + w * 0.05);
+    }
+    setBox(s, [cx - w / 2, cy - h / 2, w, h]);
+  }
+  graphs.forEach(function (g) { var s = g.querySelector("svg"); if (s) { baseBox(s); } });
+  view.addEventListener("wheel", function (ev) { ev.preventDefault(); zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15, ev.clientX, ev.clientY); },
+    {passive: false});
+  var drag = null;
+  view.addEventListener("pointerdown", function (ev) {
+    var s = currentSvg(); if (!s || ev.button !== 0) { return; }
+    drag = {x: ev.clientX, y: ev.clientY, box: s.getAttribute("viewBox").split(/[ ,]+/).map(Number), moved: false};
+  });
+  window.addEventListener("pointermove", function (ev) {
+    if (!drag) { return; }
+    var s = currentSvg(), r = s.getBoundingClientRect();
+    var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+    if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) { return; }
+    drag.moved = true; view.classList.add("gv-dragging");
+    var k = Math.max(drag.box[2] / r.width, drag.box[3] / r.height);
+    setBox(s, [drag.box[0] - dx * k, drag.box[1] - dy * k, drag.box[2], drag.box[3]]);
+  });
+  window.addEventListener("pointerup", function () {
+    if (drag && drag.moved) { view.addEventListener("click", swallow, true); }
+    drag = null; view.classList.remove("gv-dragging");
+  });
+  function swallow(ev) { ev.stopPropagation(); view.removeEventListener("click", swallow, true); }
+  $("gv-zoom-in").onclick = function () { zoom(1.25); };
+  $("gv-zoom-out").onclick = function () { zoom(1 / 1.25); };
+  $("gv-fit").onclick = fit;
+
+  // ------------------------------------------------------------------ inspecting a node
+  var inspect = $("gv-inspect");
+  function row(table, key, value) {
+    var tr = el("tr"), td = el("td");
+    tr.appendChild(el("th", null, key));
+    if (value instanceof Node) { td.appendChild(value); } else { td.textContent = value; }
+    tr.appendChild(td); table.appendChild(tr);
+  }
+  function link(text, id) {
+    var a = el("span", {"class": "gv-link", "data-goto": id}, text);
+    a.onclick = function () { select(id); };
+    return a;
+  }
+  function tensorText(t) {
+    if (t.name) { return t.name; }
+    return t.span ? expr.slice(t.span[0], t.span[1]).trim() : t.id;
+  }
+  function tensorCard(t, box) {
+    var table = el("table");
+    row(table, "tensor", tensorText(t));
+    row(table, "data", valueEl(t.data, "data"));
+    var g = t.grad;
+    if (g === null && !t.is_leaf) {
+      row(table, "grad", el("span", {"data-field": "grad"}, "None (an intermediate: PyTorch keeps .grad only on leaves; --retain-grad keeps it)"));
+    } else { row(table, "grad", valueEl(g, "grad")); }
+    row(table, "shape", shapeText(t.shape));
+    row(table, "dtype", "torch." + doc.dtype);
+    row(table, "requires_grad", num(t.requires_grad));
+    row(table, "is_leaf", num(t.is_leaf));
+    row(table, "grad_fn", t.grad_fn ? link(fns.get(t.grad_fn).name, t.grad_fn) : "None");
+    if (t.is_leaf && accOf.has(t.name)) { row(table, "grad goes to", link("AccumulateGrad", accOf.get(t.name))); }
+    box.appendChild(table);
+  }
+  function functionCard(f, box) {
+    var table = el("table");
+    row(table, "backward function", f.name);
+    var s = stepOf.get(f.id);
+    row(table, "runs at", s ? link("step " + s + " of " + steps.length, "step:" + s) : "not run");
+    if (f.variable != null) { row(table, "variable", f.variable); }
+    if (f.saved) {
+      Object.keys(f.saved).forEach(function (k) { row(table, "_saved_" + k, valueEl(f.saved[k], "saved")); });
+    }
+    if (f.next_functions.length) {
+      var list = el("span");
+      f.next_functions.forEach(function (n, i) {
+        if (i) { list.appendChild(document.createTextNode(", ")); }
+        list.appendChild(n === null ? document.createTextNode("None") : link(fns.get(n).name, n));
+      });
+      row(table, "next_functions", list);
+    }
+    box.appendChild(table);
+    var st = s ? steps[s - 1] : null;
+    if (st && st.rules) {
+      box.appendChild(el("h4", null, "gradient rule, with the numbers of this backward pass"));
+      st.rules.forEach(function (r) { box.appendChild(ruleEl(r)); });
+    }
+  }
+  function ruleEl(r) {
+    var text = "grad_" + r.input + " = " + r.formula + (r.numbers ? " = " + r.numbers : "") + " = ";
+    var d = el("div", {"class": "gv-rule gv-val"}, text);
+    d.appendChild(document.createTextNode(fmt(r.grad)));
+    return d;
+  }
+  function collapsedCard(id, box) {
+    var ids = members.get(id) || [];
+    box.appendChild(el("h3", null, id[0] === "c" ? "collapsed run" : "not drawn"));
+    box.appendChild(el("p", {"class": "gv-hint"}, ids.length + " backward functions are drawn as this one node; expanded:"));
+    var ol = el("ol", {"class": "gv-list"});
+    ids.slice(0, 2000).forEach(function (fid) {
+      var f = fns.get(fid), li = el("li");
+      li.appendChild(link(f.name, fid));
+      var t = tensors.get(f.tensor);
+      if (t) { li.appendChild(document.createTextNode(" " + tensorText(t).slice(0, 60) + " = " + num(Array.isArray(t.data) ? "…" : t.data))); }
+      ol.appendChild(li);
+    });
+    box.appendChild(ol);
+  }
+  function clearClass(name) {
+    root.querySelectorAll("." + name).forEach(function (e) { e.classList.remove(name); });
+  }
+  function highlightNodes(ids, cls) {
+    clearClass(cls);
+    ids.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add(cls); } });
+  }
+  function select(id) {
+    if (typeof id === "string" && id.indexOf("step:") === 0) { goto(Number(id.slice(5))); return; }
+    state.selected = id;
+    inspect.textContent = "";
+    var f = fns.get(id), t = tensors.get(id);
+    if (!f && !t && (members.has(id) || nodeEls.has(id))) {
+      highlightNodes([id], "gv-selected"); collapsedCard(id, inspect); return;
+    }
+    if (f && !t) { t = tensors.get(f.tensor); }
+    if (!f && t) { f = fns.get(t.grad_fn) || null; }
+    inspect.appendChild(el("h3", null, f && (f.id === id || !t) ? f.name : t ? tensorText(t) : id));
+    if (t) { tensorCard(t, inspect); }
+    if (f) { inspect.appendChild(el("h4", null, f.name === "AccumulateGrad" ? "its AccumulateGrad" : "its grad_fn")); functionCard(f, inspect); }
+    var spans = spansOf(t);
+    showExpr(spans[0] || null);
+    highlightNodes([id], "gv-selected");
+    var owned = nodeOf(id);
+    if (owned && owned !== nodeEls.get(id) && !nodeEls.has(id)) {
+      inspect.appendChild(el("p", {"class": "gv-hint"}, "(drawn inside the node " + owned.getAttribute("data-id") + ")"));
+    }
+  }
+  function selectTensor(t, fromText) {
+    var ids = [t.id];
+    if (t.grad_fn) { ids.push(t.grad_fn); }
+    if (t.is_leaf && accOf.has(t.name)) { ids.push(accOf.get(t.name)); }
+    select(t.grad_fn && !nodeEls.has(t.id) ? t.grad_fn : t.id);
+    if (fromText) { highlightNodes(ids, "gv-hit"); }
+  }
+  if (svg) {
+    svg.addEventListener("click", function (ev) {
+      var g = ev.target.closest("g.node");
+      if (g) { select(g.getAttribute("data-id")); }
+    });
+    svg.addEventListener("mouseover", function (ev) {
+      var g = ev.target.closest("g.node");
+      if (g && g.getAttribute("data-id") !== state.hovered) { state.hovered = g.getAttribute("data-id"); select(state.hovered); }
+    });
+  }
+
+  // ------------------------------------------------------------------ stepping the backward pass
+  var stepBox = $("gv-step");
+  function setClass(e, cls, on) { if (e.classList.contains(cls) !== on) { e.classList.toggle(cls, on); } }
+  function showBackward(k) {
+    var cur = k > 0 ? steps[k - 1] : null;
+    clearClass("active"); clearClass("gv-future");
+    edges.forEach(function (e) {
+      var s = stepOf.get(e.head);
+      if (s === undefined && members.has(e.head)) { s = lastStep.get(e.head); }  // a collapsed run: when its last one ran
+      var sent = k > 0 && (s === undefined || s <= k);  // (the starting gradient, into the root, at step 1)
+      setClass(e.el, "gv-pending", !sent && steps.length > 0);
+      setClass(e.el, "gv-sending", !!cur && e.head === cur.function);
+      setClass(e.el, "gv-arriving", !!cur && (e.tail === cur.function || nodeOwnsTail(e, cur)) && e.head !== cur.function);
+    });
+    gradTexts.forEach(function (gt, tid) {
+      var t = tensors.get(tid), acc = accOf.get(t.name), s = acc ? stepOf.get(acc) : undefined;
+      var shown = s === undefined || k >= s || steps.length === 0;
+      var text = shown ? gt.text : "grad = None";
+      if (gt.shown !== text) { gt.el.textContent = text; gt.shown = text; }
+      setClass(gt.el, "gv-grad-new", !!cur && cur.function === acc);
+    });
+    if (cur) {
+      var n = nodeOf(cur.function);
+      if (n) { n.classList.add("active"); }
+      stepBox.textContent = "";
+      stepCard(cur, stepBox);
+    } else {
+      stepBox.innerHTML = "";
+      stepBox.appendChild(el("h3", null, k === 0 ? "Before backward()" : ""));
+      stepBox.appendChild(el("p", {"class": "gv-hint"}, steps.length
+        ? "Press \u2192 (or \u25B6) to run the engine one backward function at a time, in PyTorch's order."
+        : doc.backward_error || "No backward pass: the output needs no grad."));
+    }
+  }
+  function nodeOwnsTail(e, cur) { return owner.get(cur.function) === e.tail; }
+  function stepCard(st, box) {
+    var f = fns.get(st.function), t = tensors.get(f.tensor);
+    box.appendChild(el("h3", null, "Step " + st.step + ": " + st.name));
+    if (t) { box.appendChild(el("div", {"class": "gv-hint"}, st.variable != null ? "the leaf " + st.variable : "from " + tensorText(t).slice(0, 200))); }
+    box.appendChild(el("h4", null, "gradient arriving"));
+    var parts = st.received.map(function (r) {
+      return fmt(r.grad) + (r.from === null ? " (the starting gradient)" : " from " + fns.get(r.from).name);
+    });
+    box.appendChild(el("div", {"class": "gv-val"}, parts.join("\n") +
+      (st.received.length > 1 ? "\nsum: " + st.received.map(function (r) { return fmt(r.grad); }).join(" + ") + " = " + fmt(st.grad_in) : "")));
+    if (st.variable != null) {
+      box.appendChild(el("h4", null, "added into " + st.variable + ".grad"));
+      var sum = st.received.map(function (r) { return fmt(r.grad); }).join(" + ");
+      var text = st.variable + ".grad = " + (st.grad_before === null ? "" : fmt(st.grad_before) + " + ") + sum +
+        (st.received.length > 1 || st.grad_before !== null ? " = " + fmt(st.grad_after) : "");
+      box.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "accumulate"}, text));
+    } else {
+      box.appendChild(el("h4", null, "rule, with the numbers"));
+      (st.rules || []).forEach(function (r) { box.appendChild(ruleEl(r)); });
+      box.appendChild(el("h4", null, "sent along next_functions"));
+      var ul = el("ul", {"class": "gv-list"});
+      st.next_functions.forEach(function (n, i) {
+        var li = el("li", {"class": "gv-val"});
+        li.appendChild(document.createTextNode(fmt(st.grads_out[i]) + " \u2192 "));
+        li.appendChild(n === null ? document.createTextNode("None (needs no grad)") : link(fns.get(n).name, n));
+        ul.appendChild(li);
+      });
+      box.appendChild(ul);
+    }
+    showExpr(t ? spansOf(t)[0] || null : null);
+  }
+  function showForward(k) {
+    var order = graph.tensors, cur = k > 0 ? order[k - 1] : null;
+    var created = new Set(order.slice(0, k).map(function (t) { return t.id; }));
+    nodeEls.forEach(function (g, id) {
+      g.classList.remove("active");
+      var t = tensors.get(id) || (fns.get(id) ? tensors.get(fns.get(id).tensor) : null);
+      setClass(g, "gv-future", !!t && !created.has(t.id));
+    });
+    edges.forEach(function (e) { e.el.classList.remove("gv-sending", "gv-arriving"); e.el.classList.add("gv-pending"); });
+    stepBox.textContent = "";
+    if (!cur) {
+      stepBox.appendChild(el("h3", null, "Forward pass"));
+      stepBox.appendChild(el("p", {"class": "gv-hint"}, "Tensors appear in the order they are created (" + order.length + ")."));
+      showExpr(null); return;
+    }
+    var n = nodeEls.get(cur.id) || (cur.grad_fn ? nodeOf(cur.grad_fn) : null);
+    if (n) { n.classList.add("active"); }
+    stepBox.appendChild(el("h3", null, "Tensor " + k + " of " + order.length + ": " + tensorText(cur).slice(0, 120)));
+    tensorCard(cur, stepBox);
+    showExpr(spansOf(cur)[0] || null);
+  }
+  function total() { return state.mode === "forward" ? graph.tensors.length : steps.length; }
+  function render() {
+    var k = state.mode === "forward" ? state.fstep : state.step;
+    if (state.mode === "forward") { showForward(k); } else { showBackward(k); }
+    $("gv-counter").textContent = (state.mode === "forward" ? "tensor " : "step ") + k + " / " + total();
+    $("gv-jump").value = k; $("gv-jump").max = total();
+    api.step = state.step; api.mode = state.mode;
+  }
+  function clamp(n) { n = Math.floor(Number(n) || 0); return Math.max(0, Math.min(total(), n)); }
+  function goto(n) {
+    if (state.mode !== "backward") { state.mode = "backward"; $("gv-mode").value = "backward"; }
+    state.step = Math.max(0, Math.min(steps.length, Math.floor(Number(n) || 0)));
+    render();
+    return state.step;
+  }
+  function forward(n) {
+    if (state.mode !== "forward") { state.mode = "forward"; $("gv-mode").value = "forward"; }
+    state.fstep = Math.max(0, Math.min(graph.tensors.length, Math.floor(Number(n) || 0)));
+    render();
+    return state.fstep;
+  }
+  function move(n) { if (state.mode === "forward") { forward(n); } else { goto(n); } }
+  function at() { return state.mode === "forward" ? state.fstep : state.step; }
+  function play(on) {
+    if (state.timer) { clearInterval(state.timer); state.timer = null; }
+    if (on) {
+      if (at() >= total()) { move(0); }
+      state.timer = setInterval(function () {
+        if (at() >= total()) { play(false); return; }
+        move(at() + 1);
+      }, 1000 / Number($("gv-speed").value));
+    }
+    $("gv-play").textContent = state.timer ? "\u25A0 pause" : "\u25B6 play";
+  }
+  $("gv-first").onclick = function () { play(false); move(0); };
+  $("gv-prev").onclick = function () { play(false); move(at() - 1); };
+  $("gv-next").onclick = function () { play(false); move(at() + 1); };
+  $("gv-last").onclick = function () { play(false); move(total()); };
+  $("gv-play").onclick = function () { play(!state.timer); };
+  $("gv-speed").onchange = function () { if (state.timer) { play(true); } };
+  $("gv-jump").onchange = function () { play(false); move(clamp(this.value)); };
+  $("gv-mode").onchange = function () { play(false); state.mode = this.value; render(); };
+  document.addEventListener("keydown", function (ev) {
+    if (ev.target && (ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT")) { return; }
+    var k = ev.key;
+    if (k === "ArrowRight") { play(false); move(at() + 1); }
+    else if (k === "ArrowLeft") { play(false); move(at() - 1); }
+    else if (k === "Home") { play(false); move(0); }
+    else if (k === "End") { play(false); move(total()); }
+    else if (k === " ") { play(!state.timer); }
+    else if (k === "+" || k === "=") { zoom(1.25); }
+    else if (k === "-") { zoom(1 / 1.25); }
+    else if (k === "0") { fit(); }
+    else { return; }
+    ev.preventDefault();
+  });
+
+  // ------------------------------------------------------------------ paths: the chain rule
+  var pathBox = $("gv-pathinfo");
+  var MAX_PATHS = 50;
+  function local(fid, i) {  // d(output of f)/d(its input i) = what it sent / what it received (0-d)
+    var s = stepOf.get(fid); if (!s) { return null; }
+    var st = steps[s - 1], g = st.grad_in, o = st.grads_out ? st.grads_out[i] : null;
+    if (typeof g !== "number" || typeof o !== "number" || g === 0) { return null; }
+    return o / g;
+  }
+  function paths(leaf) {
+    var target = accOf.get(leaf), start = graph.root;
+    if (!target || !start) { return {count: 0, list: [], on: new Set()}; }
+    // functions that reach the target: children before parents (the reverse of a topological order)
+    var indeg = new Map(), topo = [];
+    graph.functions.forEach(function (f) { f.next_functions.forEach(function (n) { if (n) { indeg.set(n, (indeg.get(n) || 0) + 1); } }); });
+    var ready = [start];
+    while (ready.length) {
+      var id = ready.pop(); topo.push(id);
+      fns.get(id).next_functions.forEach(function (n) {
+        if (!n) { return; }
+        indeg.set(n, indeg.get(n) - 1);
+        if (indeg.get(n) === 0) { ready.push(n); }
+      });
+    }
+    var count = new Map();
+    for (var j = topo.length - 1; j >= 0; j--) {
+      var f = fns.get(topo[j]);
+      count.set(f.id, f.id === target ? 1 : f.next_functions.reduce(function (c, n) { return c + (n ? count.get(n) || 0 : 0); }, 0));
+    }
+    var on = new Set(topo.filter(function (id) { return count.get(id) > 0; }));
+    var list = [], stack = [[start, [], 1]];
+    while (stack.length && list.length < MAX_PATHS) {
+      var top = stack.pop(), node = top[0];
+      if (node === target) { list.push({hops: top[1], product: top[2]}); continue; }
+      var nf = fns.get(node).next_functions;
+      for (var i = nf.length - 1; i >= 0; i--) {
+        var n = nf[i];
+        if (n && count.get(n) > 0) {
+          var l = local(node, i);
+          stack.push([n, top[1].concat([{from: node, to: n, local: l}]), top[2] === null || l === null ? null : top[2] * l]);
+        }
+      }
+    }
+    return {count: count.get(start) || 0, list: list, on: on};
+  }
+  function showPaths(leaf) {
+    state.pathLeaf = leaf;
+    clearClass("gv-on-path");
+    pathBox.textContent = "";
+    pathBox.hidden = !leaf;
+    if (!leaf) { return; }
+    var p = paths(leaf);
+    p.on.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add("gv-on-path"); } });
+    edges.forEach(function (e) {
+      var h = fns.has(e.head) ? e.head : null, tl = fns.has(e.tail) ? e.tail : null;
+      var onEdge = h && p.on.has(h) && ((tl && p.on.has(tl)) || (!tl && (members.get(e.tail) || []).some(function (m) { return p.on.has(m); })));
+      if (!h && e.tail === graph.root) { onEdge = p.on.size > 0; }
+      if (!h && tensors.has(e.head) === false && (members.get(e.head) || []).some(function (m) { return p.on.has(m); })) { onEdge = true; }
+      setClass(e.el, "gv-on-path", !!onEdge);
+    });
+    var leafT = graph.tensors.find(function (t) { return t.name === leaf && t.is_leaf; });
+    var start = steps.length ? steps[0].grad_in : null;
+    pathBox.appendChild(el("h3", null, p.count + " path" + (p.count === 1 ? "" : "s") + " from the output to " + leaf));
+    pathBox.appendChild(el("p", {"class": "gv-hint"}, "Each path's product of local gradients \u2202(node)/\u2202(input); " +
+      "the chain rule adds the paths: \u2202f/\u2202" + leaf + " = \u03A3 paths" + (typeof start === "number" && start !== 1 ? " \u00D7 " + num(start) : "") + "."));
+    var ol = el("ol", {"class": "gv-list"}), products = [];
+    p.list.forEach(function (path) {
+      var li = el("li", {"class": "gv-val"});
+      li.textContent = path.hops.map(function (h) { return fns.get(h.from).name + " \u2192(" + (h.local === null ? "?" : num(h.local)) + ")"; }).join(" ") +
+        " " + leaf + ": " + path.hops.map(function (h) { return h.local === null ? "?" : num(h.local); }).join(" \u00D7 ") +
+        " = " + (path.product === null ? "?" : num(path.product));
+      products.push(path.product);
+      ol.appendChild(li);
+    });
+    pathBox.appendChild(ol);
+    if (p.count > p.list.length) { pathBox.appendChild(el("p", {"class": "gv-hint"}, "(the first " + p.list.length + " of " + p.count + " paths)")); }
+    else if (products.length && products.every(function (x) { return x !== null; })) {
+      var s = products.reduce(function (a, b) { return a + b; }, 0);
+      if (typeof start === "number") { s *= start; }
+      pathBox.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "path-sum"}, "sum: " + products.map(num).join(" + ") + " = " + num(s) +
+        (leafT ? "   (" + leaf + ".grad = " + fmt(leafT.grad) + ")" : "")));
+    } else if (products.length) {
+      pathBox.appendChild(el("p", {"class": "gv-hint"}, "? : a tensor (Jacobian) or a zero gradient: no single number for that edge"));
+    }
+  }
+  var pathSel = $("gv-paths");
+  inputNames.forEach(function (n) {
+    if (accOf.has(n)) { pathSel.appendChild(el("option", {value: n}, n)); }
+  });
+  pathSel.onchange = function () { showPaths(this.value); };
+
+  // ------------------------------------------------------------------ the other graphs (--order 2), extras
+  var pick = $("gv-graph");
+  if (graphs.length > 1) {
+    $("gv-graph-pick").hidden = false;
+    graphs.forEach(function (g) {
+      var name = g.getAttribute("data-graph");
+      pick.appendChild(el("option", {value: name}, name ? "\u2202f/\u2202" + name + " (double backward)" : "backward graph"));
+    });
+    pick.onchange = function () {
+      var v = this.value;
+      graphs.forEach(function (g) { g.hidden = g.getAttribute("data-graph") !== v; });
+    };
+  }
+  graphs.forEach(function (g, i) { g.hidden = i !== 0; });
+  var extra = $("gv-extra");
+  if (doc.hessian) {
+    var names = Object.keys(doc.hessian);
+    var h = el("div");
+    h.appendChild(el("h3", null, "Hessian (--order 2): \u2202\u00B2f / \u2202a \u2202b"));
+    var table = el("table", {id: "gv-hessian"}), tr = el("tr");
+    tr.appendChild(el("th", null, ""));
+    names.forEach(function (b) { tr.appendChild(el("th", null, b)); });
+    table.appendChild(tr);
+    names.forEach(function (a) {
+      var r = el("tr");
+      r.appendChild(el("th", null, a));
+      names.forEach(function (b) { var td = el("td"); td.appendChild(valueEl(doc.hessian[a][b])); r.appendChild(td); });
+      table.appendChild(r);
+    });
+    h.appendChild(table);
+    extra.appendChild(h);
+  }
+  (function tensorsTable() {
+    var retained = graph.tensors.some(function (t) { return !t.is_leaf && t.grad !== null; });
+    var d = el("details");
+    d.appendChild(el("summary", null, "Tensors (" + graph.tensors.length + ")" + (retained ? ": intermediates' grads retained (--retain-grad)" : "")));
+    if (retained) { d.open = true; }
+    var filled = false;
+    function fill() {
+      if (filled) { return; } filled = true;
+      var table = el("table", {id: "gv-tensors"}), head = el("tr");
+      ["tensor", "data", "grad", "shape", "requires_grad", "is_leaf", "grad_fn"].forEach(function (c) { head.appendChild(el("th", null, c)); });
+      table.appendChild(head);
+      graph.tensors.slice(0, 5000).forEach(function (t) {
+        var r = el("tr"), c = el("td");
+        c.appendChild(link(tensorText(t).slice(0, 60), t.id)); r.appendChild(c);
+        [fmt(t.data), fmt(t.grad), shapeText(t.shape), num(t.requires_grad), num(t.is_leaf), t.grad_fn ? fns.get(t.grad_fn).name : "None"]
+          .forEach(function (v) { r.appendChild(el("td", {"class": "gv-val"}, v.length > 200 ? v.slice(0, 200) + "…" : v)); });
+        table.appendChild(r);
+      });
+      d.appendChild(table);
+    }
+    d.addEventListener("toggle", fill);
+    if (d.open) { fill(); }
+    extra.appendChild(d);
+  })();
+
+  // ------------------------------------------------------------------ summary, theme
+  (function summary() {
+    var out = doc.output || {}, s = "f = " + (Array.isArray(out.data) ? "tensor of shape " + shapeText(out.shape) : num(out.data));
+    inputNames.forEach(function (n) {
+      var g = doc.inputs[n].grad;
+      if (g !== null) { s += "   \u2202f/\u2202" + n + (Array.isArray(g) ? ": shape " + shapeText(doc.inputs[n].shape) : " = " + num(g)); }
+    });
+    $("gv-summary").textContent = s + "   (" + doc.dtype + ", " + steps.length + " backward steps)";
+  })();
+  var themes = ["auto", "light", "dark"], theme = "auto";
+  function systemDark() { return !!(window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches); }
+  function setTheme(name) {
+    theme = themes.indexOf(name) >= 0 ? name : "auto";
+    var dark = theme === "dark" || (theme === "auto" && systemDark());
+    root.setAttribute("data-theme", dark ? "dark" : "light");
+    document.documentElement.style.setProperty("--page-bg", dark ? "#0b1120" : "#ffffff");
+    $("gv-theme").textContent = "theme: " + theme;
+  }
+  $("gv-theme").onclick = function () { setTheme(themes[(themes.indexOf(theme) + 1) % themes.length]); };
+  if (window.matchMedia) {
+    var mq = window.matchMedia("(prefers-color-scheme: dark)");
+    if (mq.addEventListener) { mq.addEventListener("change", function () { if (theme === "auto") { setTheme("auto"); } }); }
+  }
+
+  var api = {document: doc, step: 0, steps: steps.length, mode: "backward", goto: goto, forward: forward,
+             select: select, setTheme: setTheme, paths: showPaths};
+  window.gradviz = api;
+  setTheme("auto");
+  showExpr(null);
+  render();
+  if (svg) { readable(svg, graph.root); }
+})();
