@@ -629,12 +629,8 @@ class Graph:
             req, nexts = self.req, self.operands(i)
             for name, slot in op.save_when.items():
                 j = nexts[op.inputs.index(slot)]
-<<<<<<< HEAD
-                if not (j >= 0 and req[j]):  # strides PyTorch does not need are an empty list
-=======
                 if not (j >= 0 and req[j]):
                     # an unsaved SymInt list reads back as (), an unsaved tensor as None
->>>>>>> main
                     saved[name] = () if name.endswith("_sym_strides") else None
         return saved
 
@@ -916,7 +912,11 @@ class Tracer:
             for k, o in zip(slots, operands):
                 s = g.shape[k] if k >= 0 else tuple(np.shape(o))
                 pairs.append((s, g.strides_of(k) if k >= 0 else layout.contiguous_strides(s)))
-            if tuple(shape) != tuple(np.broadcast_shapes(*[s for s, _ in pairs])):
+            try:
+                elementwise = tuple(shape) == tuple(np.broadcast_shapes(*[s for s, _ in pairs]))
+            except ValueError:  # operands that do not broadcast (addmm's bias, mat1, mat2)
+                elementwise = False
+            if not elementwise:
                 return  # not elementwise: a new tensor
             strides = layout.elementwise_strides(pairs, shape)
         if strides != layout.contiguous_strides(shape):

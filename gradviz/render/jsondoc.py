@@ -259,13 +259,8 @@ class _Functions:
                 for name, source, arg, when in op.plan:
                     if when is not None:
                         only_params = False
-<<<<<<< HEAD
                         k = x if when == 0 else y if when == 1 else slots[when]
-                        if not (k >= 0 and req[k]):  # strides PyTorch does not need are an empty list
-=======
-                        k = x if when == 0 else y
                         if not (k >= 0 and req[k]):  # unsaved: a SymInt list reads back as ()
->>>>>>> main
                             texts.append(f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null')
                             continue
                     if source == "input":
