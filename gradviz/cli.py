@@ -578,9 +578,9 @@ def _common(opts) -> tuple[dict, list[str], object]:
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
     """Trace one expression with the options (the single place that calls the library)."""
     _analysis_limits(expr, at, no_grad, opts, batch)
-    from .result import trace
+    from .result import _trace
 
-    return trace(
+    return _trace(
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
         drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
@@ -1011,16 +1011,10 @@ def write_output(path: str, data: bytes) -> None:
 def diagram_source(result, learned, opts) -> str:
     """The DOT of the diagram the options ask for: the backward graph (--tensors, --steps,
     --retain-grad shown on it), or with --graph double every gradient's graph and the Hessian."""
-    from .render.dot import dot_source, double_backward_digraph
-
-    rankdir = opts.get("rankdir") or "auto"
-    max_nodes = opts.get("max_nodes") or 300
-    tensors = opts.get("tensors") or "leaves"
-    if learned is not None and learned.double:
-        return double_backward_digraph(learned.second, rankdir=rankdir, max_nodes=max_nodes, tensors=tensors,
-                                       steps=bool(opts.get("steps"))).source
-    return dot_source(result, rankdir=rankdir, max_nodes=max_nodes, max_depth=opts.get("view_depth"),
-                      tensors=tensors, steps=bool(opts.get("steps")))
+    result.learned = learned  # (the views read what the analyses found from the trace, as the API's do)
+    return result.dot(rankdir=opts.get("rankdir"), tensors=opts.get("tensors") or "leaves",
+                      graph="double" if learned is not None and learned.double else "forward",
+                      max_nodes=opts.get("max_nodes") or 300, max_depth=opts.get("view_depth"))
 
 
 def verdicts(result, learned, to_stdout: bool) -> None:

@@ -308,5 +308,8 @@ def _conform_graph(F, g, shape, dtype):
         g = np.asarray(g, dtype=dtype)
     gshape = tuple(np.shape(g))
     if gshape != tuple(shape):
-        g = F.sum_to(F.expand(g, np.broadcast_shapes(gshape, shape)), shape)
+        full = np.broadcast_shapes(gshape, shape)
+        if full != gshape:  # a gradient smaller than its input (a rule's 0-d result): expanded first
+            g = F.expand(g, full)
+        g = F.sum_to(g, shape)
     return g

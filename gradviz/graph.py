@@ -617,6 +617,8 @@ class Graph:
         if type(op) is ImportedOp:
             return self._imported_saved(i, floats)
         saved = self.context(i, floats=floats)
+        for name in op.hidden:  # kept for the rule, not shown by PyTorch (CatBackward0's sizes)
+            del saved[name]
         if floats:  # mark the values that come from tensors (not a Python number as given)
             for name, source, arg, _ in op.plan:
                 v = saved[name]
@@ -892,7 +894,7 @@ class Tracer:
         for k, o in enumerate(slots):
             if o < 0:
                 g.consts[(i, k)] = operands[k]
-        if shape and (op.key in layout.VIEWS or g.layout):
+        if shape and (op.key in layout.VIEWS or g.layout or -1 in slots):
             self._layout(op, i, slots, operands, params, shape)
         return self.view(i)
 
@@ -906,12 +908,14 @@ class Tracer:
             x = slots[0]
             strides = layout.VIEWS[key](g.shape[x], g.strides_of(x), params, shape)
         else:
-            if not any(k >= 0 and k in g.layout for k in slots):
-                return  # contiguous operands: a contiguous result
+            if not any(k in g.layout if k >= 0 else getattr(o, "ndim", 0) for k, o in zip(slots, operands)):
+                return  # contiguous operands (and numbers): a contiguous result
             pairs = []
             for k, o in zip(slots, operands):
-                s = g.shape[k] if k >= 0 else tuple(np.shape(o))
-                pairs.append((s, g.strides_of(k) if k >= 0 else layout.contiguous_strides(s)))
+                if k >= 0:
+                    pairs.append((g.shape[k], g.strides_of(k)))
+                else:  # a constant: a number, or an array the second-order pass computed (its own strides)
+                    pairs.append(layout.array_layout(o))
             try:
                 elementwise = tuple(shape) == tuple(np.broadcast_shapes(*[s for s, _ in pairs]))
             except ValueError:  # operands that do not broadcast (addmm's bias, mat1, mat2)
@@ -1311,13 +1315,20 @@ def _fn_reshape(tr, node, args, kwargs, source):
     except ValueError:
         raise EvalError(f"shape {format_shape(tuple(shape))} is invalid for a tensor of shape "
                         f"{format_shape(x.shape)} at column {node.column}") from None
-    g = tr.graph
-    viewable = layout.view_strides(x.shape, g.strides_of(x.index), target) is not None
     if node.op == "view":
-        if not viewable:
+        if layout.view_strides(x.shape, tr.graph.strides_of(x.index), target) is None:
             raise EvalError(f"view size is not compatible with the tensor's strides (use .reshape(...)) "
                             f"at column {node.column}")
         return tr.apply(OPS["view"], (x,), {"shape": target}, node)
+    return reshape_tensor(tr, x, target, node)
+
+
+def reshape_tensor(tr: Tracer, x: Tensor, target: tuple, node=None) -> Tensor:
+    """``x.reshape(target)`` as PyTorch decides it from the strides: a view of a contiguous tensor
+    (ViewBackward0), an alias of a viewable one (ReshapeAliasBackward0), else a copy viewed
+    (CloneBackward0 + UnsafeViewBackward0)."""
+    g = tr.graph
+    viewable = layout.view_strides(x.shape, g.strides_of(x.index), target) is not None
     if g.is_contiguous(x.index):
         return tr.apply(OPS["view"], (x,), {"shape": target}, node)
     if viewable:  # a non-contiguous tensor whose strides still allow a view (e.g. M.T.reshape(3, 2))

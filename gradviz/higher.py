@@ -11,13 +11,14 @@ graph*; a numeric backward from it (once per element) gives one row of the
 Hessian.
 
 The double-backward graph is built from gradviz's gradient rules, written as
-PyTorch's ``derivatives.yaml`` writes them, with numbers as C++ Scalars
-(``t * 2`` is ``MulBackward1``), so its nodes are PyTorch's. The exceptions are
-rules PyTorch implements as one fused op with its own backward
-(``TanhBackwardBackward0``, ``SigmoidBackwardBackward0``,
-``ThresholdBackwardBackward0`` for relu, ``MaskedFillBackward0`` in
-maximum/minimum): gradviz shows the elementary nodes of the same formula
-instead. The values are the same.
+PyTorch's ``derivatives.yaml`` and ``FunctionsManual.cpp`` write them, with numbers as
+C++ Scalars (``t * 2`` is ``MulBackward1``), so its nodes are PyTorch's. Rules PyTorch
+computes with one fused kernel record one node of their own, as PyTorch's do
+(``TanhBackwardBackward0``, ``SigmoidBackwardBackward0``, ``ThresholdBackwardBackward0``
+for relu, ``SoftmaxBackwardDataBackward0``; ``MaskedFillBackward0/1`` in maximum, norm
+and max); a broadcast gradient is reduced as ATen's ``sum_to``; reshapes of a gradient are
+views, aliases or copies as its strides allow; prod's rule is ``prod_safe_zeros_backward``'s
+cumprod/cat/flip graph. tests/test_double_graph.py compares the graphs with PyTorch's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from .engine import backward
 from .errors import EvalError
-from .graph import BackwardFunction, Selection, Tensor, Tracer, trace_source, walk_functions
+from .graph import BackwardFunction, Selection, Tensor, Tracer, reshape_tensor, trace_source, walk_functions
 from .ops import OPS, NumpyOps, normalized_dims
 
 #: --order 2 runs one backward per input element; more than this is refused.
@@ -190,14 +191,77 @@ class GraphOps:
 
     # --- shapes and reductions -------------------------------------------------------
     def expand(self, x, shape):
-        if not _grad_tensor(x):
-            return NumpyOps.expand(_val(x), shape)
+        if not _grad_tensor(x):  # a constant keeps an expand's strides (0 where broadcast), as PyTorch's
+            return np.broadcast_to(_val(x), shape)
         return self._apply("expand", (x,), {"size": tuple(shape)})
 
     def reshape(self, x, shape):
+        """``grad.reshape(shape)``: a view, an alias or a copy, as the strides allow (as the tracer's)."""
+        if not _grad_tensor(x):
+            return np.reshape(_val(x), shape)
+        return reshape_tensor(self.tr, x, np.empty(x.shape, dtype=np.int8).reshape(shape).shape)
+
+    def view(self, x, shape):
         if not _grad_tensor(x):
             return np.reshape(_val(x), shape)
         return self._apply("view", (x,), {"shape": tuple(shape)})
+
+    def transpose(self, x, dim0, dim1):
+        if not _grad_tensor(x):
+            return NumpyOps.transpose(_val(x), dim0, dim1)
+        return self._apply("transpose", (x,), {"dim0": dim0, "dim1": dim1})
+
+    # --- PyTorch's fused backward kernels: one node each (issue 15) ----------------------
+    def _fused(self, key, numeric, tensors, params):
+        if not any(_grad_tensor(t) for t in tensors):
+            return numeric(*[_val(t) for t in tensors], *params.values())
+        return self._apply(key, tensors, params)
+
+    def tanh_backward(self, grad_output, output):
+        return self._fused("tanh_backward", NumpyOps.tanh_backward, (grad_output, output), {})
+
+    def sigmoid_backward(self, grad_output, output):
+        return self._fused("sigmoid_backward", NumpyOps.sigmoid_backward, (grad_output, output), {})
+
+    def threshold_backward(self, grad_output, x, threshold):
+        return self._fused("threshold_backward", NumpyOps.threshold_backward, (grad_output, x),
+                           {"threshold": threshold})
+
+    def softmax_backward_data(self, grad_output, output, dim):
+        return self._fused("softmax_backward_data", NumpyOps.softmax_backward_data, (grad_output, output),
+                           {"dim": dim})
+
+    # prod's rule (prod_safe_zeros_backward): cumprod, cat, narrow and flip
+    def contiguous(self, x):
+        if not _grad_tensor(x) or self.tr.graph.is_contiguous(x.index):
+            return x
+        return self._apply("clone", (x,))
+
+    def cumprod(self, x, dim):
+        return self._apply("cumprod", (x,), {"dim": dim}) if _grad_tensor(x) else NumpyOps.cumprod(_val(x), dim)
+
+    def cat(self, a, b, dim):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return NumpyOps.cat(_val(a), _val(b), dim)
+        return self._apply("cat", (a, b), {"dim": dim})
+
+    def narrow(self, x, dim, start, length):
+        if not _grad_tensor(x):
+            return NumpyOps.narrow(_val(x), dim, start, length)
+        return self._apply("slice", (x,), {"dim": dim, "start": start, "end": start + length, "step": 1})
+
+    def flip(self, x, dims):
+        return self._apply("flip", (x,), {"dims": tuple(dims)}) if _grad_tensor(x) else np.flip(_val(x), dims)
+
+    def masked_fill(self, x, mask, value):
+        """``x.masked_fill(mask, value)``: MaskedFillBackward1 when the value is a tensor that needs
+        grad (evenly_distribute_backward's masked_fill_), MaskedFillBackward0 for a number."""
+        mask = np.asarray(mask)
+        if _grad_tensor(value):
+            return self._apply("masked_fill_tensor", (x, value), {"mask": mask})
+        if not _grad_tensor(x):
+            return NumpyOps.masked_fill(_val(x), mask, _val(value))
+        return self._apply("masked_fill", (x,), {"mask": mask, "value": _val(value)})
 
     def unsqueeze(self, x, dim):
         if not _grad_tensor(x):
@@ -207,7 +271,7 @@ class GraphOps:
     def squeeze(self, x, dim):
         if not _grad_tensor(x):
             return np.squeeze(_val(x), dim)
-        return self._apply("squeeze", (x,), {"dim": dim})
+        return self._apply("squeeze_dim", (x,), {"dim": dim})  # squeeze.dim: SqueezeBackward1
 
     def permute(self, x, dims):
         if not _grad_tensor(x):
@@ -230,19 +294,22 @@ class GraphOps:
         return self._apply("prod", (x,)) if _grad_tensor(x) else NumpyOps.prod(_val(x))
 
     def sum_to(self, x, shape):
-        """Reduce a broadcast gradient back to ``shape``: a sum over dims, then a view."""
+        """Reduce a broadcast gradient back to ``shape`` as ATen's ``sum_to``: everything to a 0-d
+        shape is sum() (SumBackward0); else a sum over dims, kept, then a view for leading dims."""
         if not _grad_tensor(x):
             return NumpyOps.sum_to(_val(x), shape)
         shape = tuple(shape)
         if x.shape == shape:
             return x
+        if not shape:
+            return self._apply("sum", (x,))
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
             i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1
         )
         if axes:
             x = self._apply("sum_dim", (x,), {"dim": axes, "keepdim": True})
-        return x if x.shape == shape else self.reshape(x, shape)
+        return self.view(x, shape) if lead > 0 else x
 
     def mm(self, a, b):
         if not (_grad_tensor(a) or _grad_tensor(b)):
@@ -255,8 +322,8 @@ class GraphOps:
         return self._apply("mv", (a, b))
 
     def outer(self, a, b):
-        # torch.outer(a, b) is a.reshape(-1, 1) * b
-        return self.mul(self.unsqueeze(a, 1), b)
+        # torch.outer(a, b) is a.reshape(a.size(0), 1) * b (mv's rule for the matrix)
+        return self.mul(self.reshape(a, (np.shape(_val(a))[0], 1)), b)
 
 
 class SecondOrder:

@@ -149,6 +149,16 @@ def elementwise_strides(operands, shape) -> tuple:
     return tuple(out)
 
 
+def array_layout(value) -> tuple:
+    """(shape, strides) of a constant operand: a Python number is 0-d; a numpy array has numpy's
+    strides (an expanded constant's are 0 where it is broadcast, as PyTorch's expand)."""
+    shape = tuple(getattr(value, "shape", ()))
+    itemsize = getattr(value, "itemsize", 0)
+    if not shape or not itemsize:
+        return shape, contiguous_strides(shape)
+    return shape, tuple(s // itemsize for s in value.strides)
+
+
 # --- views: the result's strides from the input's (shape, strides), the params and the result's shape
 
 

@@ -135,6 +135,8 @@ class Op:
     #: name), "result" or "derived"; ``when`` the index of the slot that must require grad
     #: for PyTorch to save it, or None. Filled in from the row by :func:`_saving_plan`.
     plan: tuple = ()
+    #: saved names starting with "_": read by the rule, never shown (PyTorch keeps them unexposed)
+    hidden: tuple = ()
 
 
 # ---------------------------------------------------------------------------
@@ -270,6 +272,57 @@ class NumpyOps:
         return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
 
     @staticmethod
+    def transpose(x, dim0, dim1):
+        return np.swapaxes(x, dim0, dim1) if np.ndim(x) else x
+
+    view = reshape
+
+    # PyTorch's fused backward kernels (their own backward functions in the double-backward graph)
+    @staticmethod
+    def tanh_backward(grad_output, output):
+        return np.multiply(grad_output, np.subtract(1, np.multiply(output, output)))
+
+    @staticmethod
+    def sigmoid_backward(grad_output, output):
+        return np.multiply(np.multiply(grad_output, np.subtract(1, output)), output)
+
+    @staticmethod
+    def threshold_backward(grad_output, x, threshold):
+        return np.where(np.less_equal(x, threshold), np.zeros_like(grad_output), grad_output)
+
+    @staticmethod
+    def softmax_backward_data(grad_output, output, dim):
+        return _softmax_backward_data(grad_output, output, dim)
+
+    @staticmethod
+    def masked_fill(x, mask, value):
+        return np.where(mask, np.asarray(value, dtype=np.asarray(x).dtype), x)
+
+    # what prod's gradient rule is made of (PyTorch's prod_safe_zeros_backward)
+    @staticmethod
+    def contiguous(x):
+        return x
+
+    @staticmethod
+    def cumprod(x, dim):
+        x = np.asarray(x)
+        return np.cumprod(x, axis=dim, dtype=x.dtype)
+
+    @staticmethod
+    def cat(a, b, dim):
+        return np.concatenate([np.asarray(a), np.asarray(b)], axis=dim)
+
+    @staticmethod
+    def narrow(x, dim, start, length):
+        index = [slice(None)] * np.ndim(x)
+        index[dim] = slice(start, start + length)
+        return np.asarray(x)[tuple(index)]
+
+    @staticmethod
+    def flip(x, dims):
+        return np.flip(x, dims)
+
+    @staticmethod
     def sum_to(x, shape):
         """Reduce a broadcast gradient back to ``shape`` (what PyTorch's engine does)."""
         x = np.asarray(x)
@@ -341,6 +394,15 @@ class _FloatSelection:
     @staticmethod
     def logical_and(a, b):
         return bool(a and b)
+
+    @staticmethod
+    def threshold_backward(grad_output, x, threshold):
+        """relu's rule, as PyTorch's threshold_backward: 0 where x <= threshold (nan passes)."""
+        return 0.0 if x <= threshold else grad_output
+
+    @staticmethod
+    def masked_fill(x, mask, value):
+        return float(value) if mask else x
 
 
 class Float64Ops(_FloatSelection):
@@ -458,39 +520,56 @@ def _prod_backward(F, g, s):
     x = F.value(s["self"])
     if x.ndim == 0:
         return (g,)
-    zeros = x == 0
-    nz = int(np.count_nonzero(zeros))
+    nz = int(np.count_nonzero(x == 0))
     if nz == 0:
         return (F.mul(g, F.div(s["result"], s["self"])),)
-    if F is NumpyOps:
-        if nz > 1:  # without grad mode PyTorch returns zeros for more than one zero
-            return (np.zeros_like(x),)
-        return (_prod_safe_zeros_backward(g, x),)
-    return _prod_backward_graph(F, g, s, x, zeros, nz)
+    if nz > 1 and F is NumpyOps:  # without grad mode PyTorch returns zeros for more than one zero
+        return (np.zeros_like(x),)
+    flat = F.view(F.contiguous(s["self"]), (-1,))
+    return (F.view(_prod_safe_zeros_backward(F, g, flat), x.shape),)  # .view_as(input)
 
 
-def _prod_safe_zeros_backward(g, x):
-    """PyTorch's prod_safe_zeros_backward on the flattened input: the exclusive cumulative
-    products from the left and from the right (a nan elsewhere stays where torch puts it)."""
-    flat = np.reshape(x, -1)
-    one = np.ones(1, dtype=flat.dtype)
-    normal = np.cumprod(np.concatenate([one, flat[:-1]]), dtype=flat.dtype)
-    reverse = np.flip(np.cumprod(np.concatenate([one, np.flip(flat[1:])]), dtype=flat.dtype))
-    return np.multiply(g, np.multiply(normal, reverse)).reshape(x.shape)
+def _prod_safe_zeros_backward(F, g, flat):
+    """PyTorch's prod_safe_zeros_backward along the flattened input: the exclusive cumulative
+    products from the left and from the right (exact with zeros; a nan stays where torch puts it)."""
+    n = np.shape(F.value(flat))[0]
+    if n == 1:
+        return g
+    ones = np.ones(1, dtype=F.value(flat).dtype)
+    normal = F.cumprod(F.cat(ones, F.narrow(flat, 0, 0, n - 1), 0), 0)
+    reverse = F.flip(F.cumprod(F.cat(ones, F.flip(F.narrow(flat, 0, 1, n - 1), (0,)), 0), 0), (0,))
+    return F.mul(g, F.mul(normal, reverse))
 
 
-def _prod_backward_graph(F, g, s, x, zeros, nz):
-    if nz > 2:
-        return (F.mul(g, F.zeros_like(x)),)  # 0, and so are its derivatives
-    # Written so that a second-order pass sees the zero elements as variables (their sum is 0,
-    # its derivative is not): ∂/∂x_j is the product of the others.
-    nonzero = F.where(zeros, 1, s["self"])
-    others = F.prod(nonzero)
-    zero_sum = F.sum(F.where(zeros, s["self"], F.zeros_like(x)))
-    if nz == 1:  # at the zero: the others' product; elsewhere x_zero·others/x_j (= 0)
-        return (F.mul(g, F.where(zeros, others, F.div(F.mul(zero_sum, others), nonzero))),)
-    # two zeros: at each, the other zero times the others' product (= 0); elsewhere 0 to second order
-    return (F.mul(g, F.where(zeros, F.mul(F.sub(zero_sum, s["self"]), others), F.zeros_like(x))),)
+def _cumprod_backward(F, g, s):
+    # numbers only (the rows of prod's double-backward graph are differentiated once, numerically):
+    # d result[j] / d self[k] is the product of self[i] for i <= j, i != k (exact with zeros)
+    x = np.moveaxis(np.asarray(F.value(s["self"])), s["dim"], -1)
+    gm = np.moveaxis(np.asarray(F.value(g)), s["dim"], -1)
+    out = np.zeros_like(x)
+    for k in range(x.shape[-1]):
+        others = x.copy()
+        others[..., k] = 1
+        partial = np.cumprod(others, axis=-1, dtype=x.dtype)
+        out[..., k] = np.sum(gm[..., k:] * partial[..., k:], axis=-1, dtype=x.dtype)
+    return (np.moveaxis(out, -1, s["dim"]),)
+
+
+def _slice_backward(F, g, s):
+    # slice_backward: the gradient in the slice, zeros elsewhere (numbers only, as cumprod's)
+    g = np.asarray(F.value(g))
+    out = np.zeros(s["self_sym_sizes"], dtype=g.dtype)
+    index = [slice(None)] * out.ndim
+    index[s["dim"]] = slice(s["start"], s["end"], s["step"])
+    out[tuple(index)] = g
+    return (out,)
+
+
+def _cat_backward(F, g, s):
+    # cat_tensors_backward: each input's part of the gradient (numbers only, as cumprod's)
+    g = np.asarray(F.value(g))
+    first, dim = s["_first_size"], s["dim"]
+    return tuple(np.split(g, [first], axis=dim))
 
 
 def _evenly_distribute(F, g, s):
@@ -499,7 +578,7 @@ def _evenly_distribute(F, g, s):
     x, r = F.value(s["self"]), F.value(s["result"])
     mask = np.isnan(x) if np.isnan(r) else np.equal(x, r)
     count = np.asarray(np.count_nonzero(mask), dtype=x.dtype)
-    return (F.where(mask, F.div(g, count), F.zeros_like(s["self"])),)
+    return (F.masked_fill(F.zeros_like(s["self"]), mask, F.div(g, count)),)
 
 
 def _mean(a, axis, keepdims):
@@ -538,6 +617,14 @@ def _numel_of_dims(sizes, dim):
     for d in normalized_dims(dim, len(sizes)):
         n *= sizes[d] if sizes else 1
     return n
+
+
+def _softmax_backward_data(grad_output, output, dim):
+    # _softmax_backward_data's kernel: output * (grad - sum(grad * output, dim))
+    output = np.asarray(output)
+    axis = _axis(output, dim)
+    dot = np.sum(np.multiply(grad_output, output), axis=axis, keepdims=True, dtype=output.dtype)
+    return np.multiply(output, np.subtract(grad_output, dot))
 
 
 def _softmax(x, dim):
@@ -687,11 +774,11 @@ ROWS: list[Op] = [
     _unary("sqrt", "SqrtBackward0", np.sqrt,
            lambda F, g, s: (F.div(g, F.mul(2, s["result"])),), ("result",), "square root", rule="grad / (2·result)"),
     _unary("tanh", "TanhBackward0", np.tanh,
-           lambda F, g, s: (F.mul(g, F.sub(1, F.mul(s["result"], s["result"]))),), ("result",), "hyperbolic tangent", rule="grad·(1 - result²)"),
+           lambda F, g, s: (F.tanh_backward(g, s["result"]),), ("result",), "hyperbolic tangent", rule="grad·(1 - result²)"),
     _unary("sigmoid", "SigmoidBackward0", _sigmoid,
-           lambda F, g, s: (F.mul(F.mul(g, F.sub(1, s["result"])), s["result"]),), ("result",), "1 / (1 + e ** -x)", rule="grad·(1 - result)·result"),
+           lambda F, g, s: (F.sigmoid_backward(g, s["result"]),), ("result",), "1 / (1 + e ** -x)", rule="grad·(1 - result)·result"),
     Op("relu", "ReluBackward0", ("self",), lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
-       lambda F, g, s: (F.where(F.le(s["result"], 0), F.zeros_like(g), g),), saves=("result",), doc="max(x, 0)",
+       lambda F, g, s: (F.threshold_backward(g, s["result"], 0),), saves=("result",), doc="max(x, 0)",
        elementwise=True, rules=("grad where result > 0, else 0",), scalar=lambda F, a: F.maximum(a, 0.0)),
     _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)"),
     _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine", rule="grad·cosh(self)"),
@@ -716,19 +803,15 @@ ROWS: list[Op] = [
            ("self",), "error function", rule="grad·2/sqrt(π)·exp(-self²)"),
     # --- two-operand elementwise -----------------------------------------
     Op("maximum", "MaximumBackward0", ("self", "other"), np.maximum,
-       lambda F, g, s: (
-           F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
-                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
-           F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
-                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
+       lambda F, g, s: (  # where(self == other, grad / 2, grad).masked_fill_(self < other, 0)
+           F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.lt(s["self"], s["other"]), 0),
+           F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.gt(s["self"], s["other"]), 0)),
        saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0"),
        scalar=lambda F, a, b: F.maximum(a, b)),
     Op("minimum", "MinimumBackward0", ("self", "other"), np.minimum,
        lambda F, g, s: (
-           F.where(F.gt(s["self"], s["other"]), F.zeros_like(g),
-                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g)),
-           F.where(F.lt(s["self"], s["other"]), F.zeros_like(g),
-                   F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g))),
+           F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.gt(s["self"], s["other"]), 0),
+           F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.lt(s["self"], s["other"]), 0)),
        saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0"),
        scalar=lambda F, a, b: F.minimum(a, b)),
     Op("clamp", "ClampBackward1", ("self",), _clamp_forward,
@@ -744,7 +827,7 @@ ROWS: list[Op] = [
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
        doc="sum over dim", rules=("grad expanded to self_sym_sizes",)),
     Op("mean", "MeanBackward0", ("self",), lambda a: _mean(a, None, False),
-       lambda F, g, s: (F.expand(F.div(g, s["self_sym_numel"]), s["self_sym_sizes"]),),
+       lambda F, g, s: (F.div(F.expand(g, s["self_sym_sizes"]), s["self_sym_numel"]),),
        saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",)),
     Op("mean_dim", "MeanBackward1", ("self",),
        lambda a, dim, keepdim: _mean(a, _axis(a, dim), keepdim),
@@ -758,12 +841,12 @@ ROWS: list[Op] = [
     Op("prod", "ProdBackward0", ("self",), lambda a: np.prod(a, dtype=np.asarray(a).dtype), _prod_backward,
        saves=("result", "self"), doc="product of all elements", rules=("grad·result / self",)),
     Op("softmax", "SoftmaxBackward0", ("self",), _softmax,
-       lambda F, g, s: (F.mul(s["result"], F.sub(g, F.sum(F.mul(g, s["result"]), s["dim"], True))),),
+       lambda F, g, s: (F.softmax_backward_data(g, s["result"], s["dim"]),),
        params=("dim",), saves=("dim", "result"), doc="softmax over dim", rules=("result·(grad - sum(grad·result, dim))",)),
     Op("norm", "LinalgVectorNormBackward0", ("self",),
        lambda a: np.sqrt(np.sum(np.square(a), dtype=np.asarray(a).dtype)),
-       lambda F, g, s: (F.mul(s["self"], F.where(F.eq(s["result"], 0), F.zeros_like(s["result"]),
-                                                 F.div(g, s["result"]))),),
+       lambda F, g, s: (  # norm_backward, ord 2: grad * (self / norm).masked_fill_(norm == 0, 0)
+           F.mul(g, F.masked_fill(F.div(s["self"], s["result"]), F.eq(s["result"], 0), 0)),),
        saves=("dim", "keepdim", "ord", "result", "self"),
        derived=lambda args, params: {"dim": None, "keepdim": False, "ord": 2}, doc="2-norm", rules=("grad·self / result",)),
     # --- linear algebra -----------------------------------------------------
@@ -786,7 +869,7 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.t(g),), doc="x.t()", rules=("gradᵀ",)),
     Op("transpose", "TransposeBackward0", ("self",),
        lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1) if np.ndim(a) else np.asarray(a),
-       lambda F, g, s: (F.permute(g, _swap_perm(np.ndim(g), s["dim0"], s["dim1"])),),
+       lambda F, g, s: (F.transpose(g, s["dim0"], s["dim1"]),),
        params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)", rules=("grad with dim0 and dim1 swapped back",)),
     Op("view", "ViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
@@ -827,7 +910,73 @@ ROWS: list[Op] = [
     Op("squeeze", "SqueezeBackward4", ("self",), lambda a, dim: np.squeeze(a, dim),
        lambda F, g, s: (F.unsqueeze(g, s["dim"]),),
        params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="remove a dim of size 1", rules=("grad unsqueezed at dim",)),
+    # --- fused backward functions of the double-backward graph (issue 15) ------------------
+    # PyTorch computes these gradient rules with one kernel each; differentiating them again gives
+    # nodes of their own (derivatives.yaml's *_backward entries), which --graph double shows.
+    Op("tanh_backward", "TanhBackwardBackward0", ("grad_output", "output"), NumpyOps.tanh_backward,
+       lambda F, g, s: (F.tanh_backward(g, s["output"]), F.mul(g, F.mul(F.mul(-2, s["output"]), s["grad_output"]))),
+       saves=("grad_output", "output"), doc="tanh's gradient rule: grad_output·(1 - output²)",
+       rules=("tanh_backward(grad, output)", "grad·(-2·output·grad_output)")),
+    Op("sigmoid_backward", "SigmoidBackwardBackward0", ("grad_output", "output"), NumpyOps.sigmoid_backward,
+       lambda F, g, s: (F.sigmoid_backward(g, s["output"]),
+                        F.mul(F.mul(g, s["grad_output"]), F.add(F.mul(-2, s["output"]), 1))),
+       saves=("grad_output", "output"), doc="sigmoid's gradient rule: grad_output·(1 - output)·output",
+       rules=("sigmoid_backward(grad, output)", "grad·grad_output·(1 - 2·output)")),
+    Op("threshold_backward", "ThresholdBackwardBackward0", ("grad_output", "self"), NumpyOps.threshold_backward,
+       lambda F, g, s: (F.threshold_backward(g, s["self"], s["threshold"]), F.zeros_like(g)),
+       params=("threshold",), saves=("self", "threshold"), doc="relu's gradient rule: grad_output where self > threshold",
+       rules=("grad where self > threshold, else 0", "0")),
+    Op("softmax_backward_data", "SoftmaxBackwardDataBackward0", ("grad_output", "output"), _softmax_backward_data,
+       lambda F, g, s: (F.softmax_backward_data(g, s["output"], s["dim"]),
+                        _softmax_double_backward(F, g, s["grad_output"], s["dim"], s["output"])),
+       params=("dim",), saves=("dim", "grad_output", "output"),
+       doc="softmax's gradient rule: output·(grad_output - sum(grad_output·output, dim))",
+       rules=("softmax_backward(grad, output)", "softmax_double_backward(grad, grad_output, output)")),
+    Op("masked_fill", "MaskedFillBackward0", ("self",), lambda a, mask, value: NumpyOps.masked_fill(a, mask, value),
+       lambda F, g, s: (F.masked_fill(g, s["mask"], 0),), params=("mask", "value"), saves=("mask",),
+       doc="x.masked_fill(mask, number); the mask is a constant", rules=("grad where not mask, else 0",)),
+    Op("masked_fill_tensor", "MaskedFillBackward1", ("self", "value"),
+       lambda a, value, mask: NumpyOps.masked_fill(a, mask, value),
+       lambda F, g, s: (F.masked_fill(g, s["mask"], 0), F.sum(F.where(s["mask"], g, F.zeros_like(g)))),
+       params=("mask",), saves=("mask",), doc="x.masked_fill(mask, a 0-d tensor)",
+       rules=("grad where not mask, else 0", "sum of grad where mask")),
+    Op("squeeze_dim", "SqueezeBackward1", ("self",),
+       lambda a, dim: np.squeeze(a, dim) if np.ndim(a) and np.shape(a)[dim] == 1 else a,  # (a 0-d x.squeeze(0): x)
+       lambda F, g, s: (_unsqueeze_to(F, g, s["dim"], s["self_sym_sizes"]),),
+       params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="x.squeeze(dim) (unsqueeze's gradient rule)",
+       rules=("grad unsqueezed at dim",)),
+    # prod's: prod_safe_zeros_backward's cumprod, cat, narrow (a slice) and flip
+    Op("cumprod", "CumprodBackward0", ("self",), NumpyOps.cumprod, _cumprod_backward,
+       params=("dim",), saves=("dim", "result", "self"), doc="cumulative product along dim",
+       rules=("sum over j ≥ k of grad[j]·(product of self[i], i ≤ j, i ≠ k)",)),
+    Op("cat", "CatBackward0", ("tensors0", "tensors1"), NumpyOps.cat, _cat_backward,
+       params=("dim",), saves=("_first_size", "dim"),
+       derived=lambda args, params: {"_first_size": np.shape(args["tensors0"])[params["dim"]]},
+       doc="torch.cat of two tensors along dim", rules=("grad's first part", "grad's second part")),
+    Op("slice", "SliceBackward0", ("self",),
+       lambda a, dim, start, end, step: NumpyOps.narrow(a, dim, start, end - start),
+       _slice_backward, params=("dim", "start", "end", "step"),
+       saves=("dim", "end", "self_sym_sizes", "start", "step"), derived=_sizes, doc="x.narrow(dim, start, length)",
+       rules=("grad in the slice, 0 elsewhere",)),
+    Op("flip", "FlipBackward0", ("self",), NumpyOps.flip, lambda F, g, s: (F.flip(g, s["dims"]),),
+       params=("dims",), saves=("dims",), doc="x.flip(dims)", rules=("grad flipped back",)),
 ]
+
+
+
+
+def _softmax_double_backward(F, grad, grad_output, dim, output):
+    # softmax_double_backward: grad_output·grad - sum(output·grad_output, dim)·grad - grad_output·sum(output·grad, dim)
+    return F.sub(F.sub(F.mul(grad_output, grad), F.mul(F.sum(F.mul(output, grad_output), dim, True), grad)),
+                 F.mul(grad_output, F.sum(F.mul(output, grad), dim, True)))
+
+
+def _unsqueeze_to(F, g, dim, sizes):
+    # unsqueeze_to(grad, dim, sizes): back to sizes' rank where the squeezed dim had size 1
+    if not sizes:
+        return g
+    d = dim % len(sizes)
+    return F.unsqueeze(g, d) if sizes[d] == 1 else g
 
 
 # --- torch.nn.functional, losses, more tensor functions (issue 13) -------------------------------
@@ -1291,10 +1440,7 @@ ROWS += [
     Op("squeeze_all", "SqueezeBackward0", ("self",), lambda a: np.squeeze(a),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), saves=("self_sym_sizes",), derived=_sizes,
        doc="x.squeeze()", rules=("grad reshaped to self_sym_sizes",)),
-    Op("squeeze_dim", "SqueezeBackward1", ("self",),
-       lambda a, dim: np.squeeze(a, dim % np.ndim(a)) if np.ndim(a) and np.shape(a)[dim % np.ndim(a)] == 1 else a,
-       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), params=("dim",), saves=("dim", "self_sym_sizes"),
-       derived=_sizes, doc="x.squeeze(dim)", rules=("grad reshaped to self_sym_sizes",)),
+    # squeeze(dim) is issue 15's squeeze_dim row (SqueezeBackward1)
     Op("squeeze_dims", "SqueezeBackward2", ("self",),
        lambda a, dim: np.squeeze(a, tuple(d for d in normalized_dims(dim, np.ndim(a)) if np.shape(a)[d] == 1))
        if np.ndim(a) else a,
@@ -1365,6 +1511,7 @@ def _saving_plan(op: Op) -> tuple:
 
 for _row in ROWS:
     object.__setattr__(_row, "plan", _saving_plan(_row))
+    object.__setattr__(_row, "hidden", tuple(n for n in _row.saves if n.startswith("_")))
 
 OPS: dict[str, Op] = {row.key: row for row in ROWS}
 assert len(OPS) == len(ROWS), "duplicate op key"

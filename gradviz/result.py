@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numbers
+import re
 import sys
 from typing import Mapping, Sequence
 
 from .collector import gc_paused  # noqa: F401  (also imported from here)
 from .engine import Step, backward
-from .errors import EvalError, UsageError
+from .errors import EvalError, GradvizError, UsageError
 from .graph import DTYPES, Graph, node_text, trace_source
 from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
@@ -32,6 +33,8 @@ class Trace:
         self.warnings = warnings
         #: extra top-level JSON sections added by optional analyses (hessian, symbolic, check...)
         self.extras: dict = {}
+        #: what the analyses asked of trace() found (a :class:`gradviz.learn.Learned`), or None
+        self.learned = None
 
     @property
     def expression(self) -> str:
@@ -57,8 +60,35 @@ class Trace:
 
     @property
     def grads(self) -> dict:
-        """Each input's ``.grad`` after backward (None for inputs that need no grad)."""
-        return {name: t.grad for name, t in self.graph.inputs.items()}
+        """Each input's ``.grad`` after backward: a Python float for a 0-d input, a numpy array
+        otherwise, None for an input that needs no grad (or that the output does not depend on)."""
+        out = {}
+        for name, t in self.graph.inputs.items():
+            g = self.graph.grad.get(t.index)
+            if g is not None and type(g) is not float:
+                g = np.asarray(g)
+                g = float(g) if g.ndim == 0 else g
+            out[name] = g
+        return out
+
+    @property
+    def hessian(self) -> dict | None:
+        """With ``order=2``: ``hessian[a][b]`` = ∂²f/∂a∂b (a float for 0-d inputs, else an array of
+        shape ``a.shape + b.shape``); None otherwise."""
+        if self.learned is None or self.learned.second is None:
+            return None
+        return {a: {b: float(h) if np.ndim(h) == 0 else h for b, h in row.items()}
+                for a, row in self.learned.second.hessian.items()}
+
+    @property
+    def check(self):
+        """With ``check=True``: the gradient check (:class:`gradviz.check.CheckResult`, ``.passed``)."""
+        return None if self.learned is None else self.learned.check
+
+    @property
+    def symbolic(self):
+        """With ``symbolic=True``: the formulas (:class:`gradviz.symbolic.Symbolic`, ``.grads``)."""
+        return None if self.learned is None else self.learned.symbolic
 
     def to_dict(self) -> dict:
         """The ``gradviz/1`` document as Python objects."""
@@ -106,13 +136,98 @@ class Trace:
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a trace as its annotated backward graph (None, so plain repr, if it cannot be drawn)."""
         from .errors import RenderError
-        from .render.dot import dot_source
-        from .render.svg import render
 
         try:
-            return render(dot_source(self), "svg").decode("utf-8")
+            return self.svg()
         except RenderError:
             return None
+
+    # --- the views, as the command line makes them (issue 17) --------------------------------
+
+    def dot(self, rankdir: str | None = None, tensors: str = "leaves", graph: str | None = None,
+            max_nodes: int = 300, max_depth: int | None = None) -> str:
+        """The diagram as Graphviz DOT text (``gradviz EXPR --format dot``).
+
+        ``rankdir`` "LR" or "TB" (default: the one nearer a slide's 16:9); ``tensors`` "leaves" or
+        "all" (every tensor with data, grad, grad_fn, is_leaf, requires_grad); ``graph``
+        "forward" or "double" (each gradient's graph and the Hessian; needs ``order=2``; the
+        default is "double" when the trace was made with ``order=2``). The arrows are numbered
+        when the trace was made with ``steps=True``.
+        """
+        from .render.dot import dot_source, double_backward_digraph
+
+        learned = self.learned
+        steps = bool(learned is not None and learned.steps)
+        if graph is None:
+            graph = "double" if learned is not None and learned.second is not None else "forward"
+        if graph not in ("forward", "double"):
+            raise UsageError(f"graph must be 'forward' or 'double', not {_short(graph)}")
+        options = dict(rankdir=rankdir or "auto", max_nodes=max_nodes, tensors=tensors, steps=steps)
+        try:
+            if graph == "double":
+                if learned is None or learned.second is None:
+                    raise UsageError("graph='double' needs the second-order pass: trace(..., order=2)")
+                return double_backward_digraph(learned.second, **options).source
+            return dot_source(self, max_depth=max_depth, **options)
+        except ValueError as exc:  # a rankdir or tensors the renderer does not know
+            raise UsageError(str(exc)) from None
+
+    def svg(self, background: str = "white", **options) -> str:
+        """The diagram as SVG text (drawn by the embedded Graphviz; nothing to install). ``options``
+        are :meth:`dot`'s."""
+        from .render.svg import render
+
+        return render(self.dot(**options), "svg", background=background).decode("utf-8")
+
+    def png(self, scale: float | None = None, dpi: float | None = None, background: str = "white",
+            **options) -> bytes:
+        """The diagram as PNG bytes: ``scale`` pixels per CSS pixel (default 2) or ``dpi``."""
+        from .render.svg import render
+
+        return render(self.dot(**options), "png", scale=scale, dpi=dpi, background=background)
+
+    def pdf(self, background: str = "white", **options) -> bytes:
+        """The diagram as PDF bytes (vector, text kept as text)."""
+        from .render.svg import render
+
+        return render(self.dot(**options), "pdf", background=background)
+
+    def text(self, width: int = 80) -> str:
+        """The terminal view (summary, Tensors table, backward graph, what the analyses found) as
+        plain text ``width`` columns wide."""
+        import io
+
+        from rich.console import Console, Group
+
+        from .render.terminal import report
+
+        parts = [report(self)]
+        if self.learned is not None:
+            from .render.learn import learn_view
+
+            parts.append(learn_view(self, self.learned))
+        console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+        console.print(Group(*parts))
+        return console.file.getvalue()
+
+    def save(self, path, **options) -> None:
+        """Write a view to ``path``, its format from the suffix: .svg .png .pdf .dot/.gv .json .txt
+        (and .html where the interactive page is available). ``options`` go to that view's method
+        (e.g. ``scale=3`` for .png, ``tensors="all"``). A file is replaced atomically."""
+        import os
+
+        from .output import write_output
+
+        suffix = os.path.splitext(os.fspath(path))[1].lower()
+        makers = {".svg": self.svg, ".png": self.png, ".pdf": self.pdf, ".dot": self.dot, ".gv": self.dot,
+                  ".json": self.to_json, ".txt": self.text}
+        if hasattr(self, "html"):
+            makers[".html"] = self.html
+        if suffix not in makers:
+            raise UsageError(f"save({os.fspath(path)!r}): cannot tell the format from the suffix; use one of "
+                             + ", ".join(sorted(makers)))
+        data = makers[suffix](**options)
+        write_output(os.fspath(path), data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
@@ -226,6 +341,91 @@ def trace(
     at: Mapping[str, object] | None = None,
     no_grad: Sequence[str] = (),
     dtype: str = "float32",
+    order: int = 1,
+    symbolic: bool = False,
+    check: bool = False,
+    steps: bool = False,
+    retain_grad: bool = False,
+    grad_output=None,
+    *,
+    max_terms: int = DEFAULT_MAX_TERMS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    drop_unused: bool = False,
+    record_steps: bool = True,
+) -> Trace:
+    """Trace ``expr`` at ``at`` as PyTorch would, run backward, and return a :class:`Trace`.
+
+    ``at`` maps input names to numbers or nested lists (or numpy arrays); inputs named in
+    ``no_grad`` get ``requires_grad=False``; ``dtype`` is "float32" (PyTorch's default) or
+    "float64"; ``grad_output`` ("ones" or numbers) starts backward for a non-scalar output;
+    ``retain_grad`` keeps every intermediate's grad, as ``retain_grad()`` does. The analyses of
+    the command line, each off by default: ``order=2`` (the Hessian, ``.hessian``, and the
+    double-backward graphs, ``.svg(graph="double")``), ``symbolic`` (SymPy's formulas,
+    ``.symbolic``), ``check`` (finite differences, ``.check.passed``), ``steps`` (the backward
+    pass step by step in ``.to_json()``; the pictures number their arrows).
+
+    Bad input raises a :class:`gradviz.GradvizError` subclass (``ParseError``, ``EvalError``,
+    ``UsageError``) whose message names the argument (``at['x']``, ``grad_output``).
+    ``drop_unused`` leaves out inputs the expression does not use (else they stay leaves, with a
+    warning in ``.warnings``); ``record_steps=False`` keeps no record of the backward pass
+    (faster, for ``.to_json()`` alone).
+    """
+    for name, value in dict(symbolic=symbolic, check=check, steps=steps).items():
+        if not isinstance(value, bool):
+            raise _api_error(UsageError(f"{name} must be True or False, not {_short(value)}"))
+    if order not in (1, 2) or isinstance(order, bool):
+        raise _api_error(UsageError(f"order must be 1 or 2, not {_short(order)}"))
+    try:
+        result = _trace(expr, at=at, no_grad=no_grad, dtype=dtype, grad_output=grad_output,
+                        retain_grad=retain_grad, max_terms=max_terms, max_depth=max_depth,
+                        max_elements=max_elements, drop_unused=drop_unused,
+                        record_steps=record_steps or steps or check or symbolic or order == 2)
+        result.warnings = [_api_words(w) for w in result.warnings]
+        if result.backward_error:
+            result.backward_error = _api_words(result.backward_error)
+        if steps or order == 2 or symbolic or check or retain_grad:
+            from .learn import analyse
+
+            result.learned = analyse(result, steps=steps, order=order, graph="double" if order == 2 else "forward",
+                                     symbolic=symbolic, check=check, retain_grad=retain_grad)
+    except GradvizError as exc:
+        raise _api_error(exc) from None
+    return result
+
+
+#: what the command line's words become in the API's messages (first match wins, in order)
+_API_WORDS = [
+    (re.compile(r"add --at (\w+)=\.\.\."), r"give \1 in at={'\1': ...}"),
+    (re.compile(r"--at (\w+)=\.\.\."), r"at['\1']"),
+    (re.compile(r"--at (\w+)"), r"at['\1']"),
+    (re.compile(r"--no-grad (\w+)"), r"no_grad '\1'"),
+    (re.compile(r"--grad-output ones"), "grad_output='ones'"),
+    (re.compile(r"--order 2"), "order=2"),
+    (re.compile(r"--check"), "check=True"),
+    (re.compile(r"--([a-z]+(?:-[a-z]+)*)"), lambda m: m.group(1).replace("-", "_")),
+]
+
+
+def _api_words(text: str) -> str:
+    """A message written for the command line, in the API's words (arguments, not flags)."""
+    for pattern, repl in _API_WORDS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _api_error(exc: GradvizError) -> GradvizError:
+    """``exc`` with its message in the API's words (same class, same column)."""
+    exc.message = _api_words(exc.message)
+    exc.args = (exc.message,)
+    return exc
+
+
+def _trace(
+    expr: str,
+    at: Mapping[str, object] | None = None,
+    no_grad: Sequence[str] = (),
+    dtype: str = "float32",
     grad_output=None,
     retain_grad: bool = False,
     max_terms: int = DEFAULT_MAX_TERMS,
@@ -234,7 +434,8 @@ def trace(
     drop_unused: bool = False,
     record_steps: bool = True,
 ) -> Trace:
-    """Parse ``expr``, evaluate it at ``at`` like PyTorch, run backward, return a :class:`Trace`.
+    """:func:`trace` without the analyses, its messages in the command line's words (``--at x``):
+    parse ``expr``, evaluate it at ``at`` like PyTorch, run backward, return a :class:`Trace`.
 
     ``at`` maps input names to numbers or nested lists; inputs in ``no_grad`` get
     ``requires_grad=False``; ``dtype`` is "float32" (PyTorch's default) or "float64".

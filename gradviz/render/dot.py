@@ -133,6 +133,7 @@ class _Picture:
         self.nodes: dict = {}  # id -> (fields or plain label, attrs)
         self.edges: list = []  # (tail id, head id, attrs)
         self.beside: list = []  # (id, id): drawn side by side (same rank)
+        self.ranked: set = set()  # backward functions: ranked by their depth from the output
 
     def node(self, key: str, fields, **attrs) -> None:
         self.nodes[self.prefix + key] = (fields, attrs)
@@ -149,11 +150,44 @@ class _Picture:
             dot.node(key, label, **attrs)
         for tail, head, attrs in self.edges:
             dot.edge(tail, head, **attrs)
-        for a, b in self.beside:
+        for group in _depth_groups(self):
             with dot.subgraph() as same:
                 same.attr(rank="same")
-                same.node(a)
-                same.node(b)
+                for key in group:
+                    same.node(key)
+
+
+def _depth_groups(pic: _Picture) -> list:
+    """The backward functions grouped by their depth from the output (the longest path to it), each
+    tensor with its grad_fn: one rank each, so that parallel branches line up by how far the
+    gradient has travelled (fewer crossings than ranks pulled towards the inputs)."""
+    toward: dict = {key: [] for key in pic.nodes}  # node -> the nodes nearer the output it feeds
+    fed = dict.fromkeys(pic.nodes, 0)
+    for tail, head, attrs in pic.edges:
+        if attrs.get("constraint") != "false" and tail in toward and head in toward:
+            toward[tail].append(head)
+            fed[head] += 1
+    back: dict = {key: [] for key in pic.nodes}
+    for tail, heads in toward.items():
+        for head in heads:
+            back[head].append(tail)
+    left = {key: len(heads) for key, heads in toward.items()}
+    depth = dict.fromkeys(pic.nodes, 0)
+    ready = [key for key, n in left.items() if n == 0]  # the output (and what feeds nothing)
+    while ready:  # Kahn's order from the output back: no recursion
+        key = ready.pop()
+        for tail in back[key]:
+            depth[tail] = max(depth[tail], depth[key] + 1)
+            left[tail] -= 1
+            if left[tail] == 0:
+                ready.append(tail)
+    groups: dict = {}
+    for key in pic.nodes:
+        if key in pic.ranked:
+            groups.setdefault(depth[key], []).append(key)
+    beside = {b: a for a, b in pic.beside}
+    return [group + [beside[k] for k in group if k in beside] for _, group in sorted(groups.items())
+            if len(group) > 1 or any(k in beside for k in group)]
 
 
 def _no_grad_links(functions) -> list:
@@ -228,10 +262,7 @@ def _digraph(rankdir: str):
     import graphviz
 
     dot = graphviz.Digraph("gradviz")
-    # ordering=out keeps each function's inputs in next_functions order, which untangles the
-    # parallel branches of a network (each layer's inputs in the same order).
-    dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white",
-             ordering="out")
+    dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
     # Margins also cover what Graphviz underestimates: it counts a non-ASCII character as spaces.
     dot.attr("node", shape="Mrecord", style="filled", fontname=FONT, fontsize="11", penwidth="1.2",
              margin="0.16,0.06")
@@ -322,6 +353,7 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
                 motif += [name, "← " + sides] if sides else [name]
             fields = [f"⋯ {fn.repetitions} more ×", motif, f"{fn.hidden} backward functions not drawn"]
             pic.node(fn.id, fields, tooltip=_tooltip(fn.title), **_style("function", style="filled,dashed"))
+            pic.ranked.add(pic.prefix + fn.id)
             continue
         if fn.variable is not None:
             pic.node(fn.id, ["AccumulateGrad"], **_style("accumulate", fontsize="10"))
@@ -337,6 +369,7 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
         fields += [saved] if saved else []
         tip = fn.name + (f" (from {tensor_text(g, out)})" if out is not None else "")
         pic.node(fn.id, fields, tooltip=_tooltip(tip), **_style("function"))
+        pic.ranked.add(pic.prefix + fn.id)
 
 
 def _has_text(g, t) -> bool:
@@ -533,22 +566,34 @@ def choose_rankdir(pic: _Picture, notes: list = ()) -> str:
     tallest rank; top to bottom the other way round. A long chain goes top to bottom, a
     wide, shallow graph left to right. Ties go to LR (the lecture's direction)."""
     sizes = {key: _node_size(fields, attrs) for key, (fields, attrs) in pic.nodes.items()}
-    ranks = _ranks(pic, sizes)
-    if not ranks:
+    if not sizes:
         return "LR"
+    note_w = max((len(n) * 5.2 for n in notes), default=0)
+    note_h = 11 * len(notes)
+
+    def badness(w, h):
+        return abs(math.log(max(w, note_w) / (h + note_h) / SLIDE_ASPECT))
+
+    lr, tb = _estimate(pic, sizes, "LR"), _estimate(pic, sizes, "TB")
+    return "TB" if badness(*tb) + 0.15 < badness(*lr) else "LR"
+
+
+def _estimate(pic: _Picture, sizes: dict, rankdir: str, keys: set | None = None) -> tuple:
+    """(width, height) in points of ``pic`` (or of the nodes ``keys``) laid out in ``rankdir``."""
+    ranks = _ranks(pic, sizes, keys)
     by_rank: dict = {}
     for key, r in ranks.items():
         by_rank.setdefault(r, []).append(sizes[key])
-    label_w = _edge_label_width(pic)
-    lr_w = sum(max(w for w, _ in col) for col in by_rank.values()) + (len(by_rank) - 1) * (32 + label_w)
-    lr_h = max(sum(h for _, h in col) + 22 * (len(col) - 1) for col in by_rank.values())
-    tb_w = max(sum(w for w, _ in row) + 22 * (len(row) - 1) for row in by_rank.values())
-    tb_h = sum(max(h for _, h in row) for row in by_rank.values()) + (len(by_rank) - 1) * (32 + 14)
-    note_w = max((len(n) * 5.2 for n in notes), default=0)
-    note_h = 11 * len(notes)
-    lr = math.log(max(lr_w, note_w) / (lr_h + note_h) / SLIDE_ASPECT)
-    tb = math.log(max(tb_w, note_w) / (tb_h + note_h) / SLIDE_ASPECT)
-    return "TB" if abs(tb) + 0.15 < abs(lr) else "LR"
+    if not by_rank:
+        return (1.0, 1.0)
+    if rankdir == "LR":
+        label_w = _edge_label_width(pic)
+        w = sum(max(w for w, _ in col) for col in by_rank.values()) + (len(by_rank) - 1) * (32 + label_w)
+        h = max(sum(h for _, h in col) + 22 * (len(col) - 1) for col in by_rank.values())
+        return (w, h)
+    w = max(sum(w for w, _ in row) + 22 * (len(row) - 1) for row in by_rank.values())
+    h = sum(max(h for _, h in row) for row in by_rank.values()) + (len(by_rank) - 1) * (32 + 14)
+    return (w, h)
 
 
 def _node_size(fields, attrs) -> tuple:
@@ -571,17 +616,18 @@ def _edge_label_width(pic: _Picture) -> float:
     return min(widest * 5.8, 200)
 
 
-def _ranks(pic: _Picture, sizes: dict) -> dict:
+def _ranks(pic: _Picture, sizes: dict, keys: set | None = None) -> dict:
     """Each node's rank as Graphviz's dot assigns it, roughly: the longest path from a source
-    along the edges that constrain the layout (Kahn's order: no recursion)."""
-    succ: dict = {key: [] for key in sizes}
-    indeg = dict.fromkeys(sizes, 0)
+    along the edges that constrain the layout (Kahn's order: no recursion); only ``keys`` if given."""
+    keys = set(sizes) if keys is None else keys & set(sizes)
+    succ: dict = {key: [] for key in keys}
+    indeg = dict.fromkeys(keys, 0)
     for tail, head, attrs in pic.edges:
         if attrs.get("constraint") == "false" or tail not in succ or head not in succ:
             continue
         succ[tail].append(head)
         indeg[head] += 1
-    rank = dict.fromkeys(sizes, 0)
+    rank = dict.fromkeys(keys, 0)
     ready = [k for k, d in indeg.items() if d == 0]
     while ready:
         k = ready.pop()
@@ -591,7 +637,7 @@ def _ranks(pic: _Picture, sizes: dict) -> dict:
             if indeg[h] == 0:
                 ready.append(h)
     for a, b in pic.beside:  # a tensor sits on its function's rank
-        if b in rank:
+        if b in rank and a in rank:
             rank[a] = rank[b]
     return rank
 

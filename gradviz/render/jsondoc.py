@@ -257,6 +257,8 @@ class _Functions:
                 texts = []
                 only_params = True
                 for name, source, arg, when in op.plan:
+                    if name[0] == "_":  # read by the rule, not shown
+                        continue
                     if when is not None:
                         only_params = False
                         k = x if when == 0 else y if when == 1 else slots[when]

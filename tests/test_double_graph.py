@@ -1,0 +1,211 @@
+"""The double-backward graph (``--graph double``) node for node against PyTorch's, live.
+
+For each expression of the table and each input, ``torch.autograd.grad(out, [x], create_graph=True)``
+returns the gradient as a tensor whose grad_fn is the root of PyTorch's double-backward graph;
+gradviz's second-order pass (gradviz/higher.py) must build the same graph: class names and
+next_functions order, written ``Name[next, ...]``. Skipped without torch.
+
+``python -m tests.test_double_graph`` (from the repo root, torch installed) prints how many
+cases match and each one that does not.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+S = {"x": 1.5, "y": -0.7}
+V = {"v": [0.5, -1.2, 2.0], "w": [1.5, 0.3, -0.4]}
+MAT = {"M": [[1.0, 2.0, -1.0], [0.5, -3.0, 2.0]], "K": [[1.0, -0.5], [2.0, 0.25], [-1.0, 3.0]],
+       "A": [[1.0, 2.0], [-0.5, 3.0]]}
+
+UNARY = ["sin", "cos", "tan", "exp", "tanh", "sigmoid", "relu", "abs", "sinh", "cosh", "atan", "erf", "expm1",
+         "exp2", "square"]
+POSITIVE = ["log", "sqrt", "log1p", "log2", "log10", "rsqrt"]
+UNIT = ["asin", "acos"]
+
+
+def _cases():
+    cases = []
+    add = cases.append
+    for f in UNARY:
+        add((f"{f}(x)", S))
+        add((f"{f}(x) * y", S))
+        add((f"{f}(v).sum()", V))
+        add((f"({f}(M) * M).sum()", MAT))
+    for f in POSITIVE:
+        add((f"{f}(x)", S))
+        add((f"{f}(abs(v) + 1).sum()", V))
+    for f in UNIT:
+        add((f"{f}(x / 2)", S))
+        add((f"{f}(v / 3).sum()", V))
+    for op in ["+", "-", "*", "/"]:
+        add((f"(x {op} y) * x", S))
+        add((f"(v {op} w).sum() * (v * w).sum()", V))
+        add((f"((M {op} 2) * M).sum()", MAT))
+        add((f"((2 {op} v) * v).sum()", V))
+    for e in ["x**2", "x**3", "x**0.5 * y", "x**y", "2**x", "x**-1", "x**1", "x**0 * y", "v.pow(3).sum()",
+              "(v ** w).abs().sum()", "(abs(v) ** 2.5).sum()", "(2 ** v).sum()", "-x * y", "1 / x", "2 / (v * w).sum()",
+              "(v * 2).sum() ** 2", "(v / w).sum()", "(w / v).sum()", "1 - x * y"]:
+        add((e, {**S, **V}))
+    # broadcasting: the reduction back to the input's shape
+    for e in ["sum(s * v)", "sum(s * v * v)", "sum((s + v) ** 2)", "sum(v / s)", "sum(s / v)", "(s * M).sum()",
+              "(b * M * M).sum()", "(c * M * M).sum()", "(M * v).sum() * s"]:
+        add((e, {"s": 2.0, "v": [1.0, 2.0, 3.0], "M": MAT["M"], "b": [1.0, -2.0, 0.5], "c": [[2.0], [-1.0]]}))
+    # reductions
+    for e in ["v.sum() ** 2", "v.mean() ** 2", "(v * v).mean()", "(M * M).sum(0).sum()", "(M * M).sum(1).sum()",
+              "(M * M).sum(-1).sum()", "(M * M).sum(1, keepdim=True).sum()", "(M * M).mean(0).sum()",
+              "(M * M).mean(-1, keepdim=True).sum()", "(M.sum(0) ** 2).sum()", "(M.mean(1) ** 2).sum()",
+              "(v * v).max()", "(v * v).min()", "max(v * w)", "(M * M).max()", "v.prod()", "(v * w).prod()",
+              "(M * M).prod()", "v.norm()", "(v * w).norm()", "M.norm()", "v.norm() * v.sum()",
+              "softmax(v, 0).max()", "(softmax(v, 0) * w).sum()", "(softmax(M, 1) * M).sum()",
+              "(softmax(M, -1) * M).sum()", "(softmax(M, 0) * M).sum()", "softmax(v * v, 0).max()",
+              "v.max() ** 2", "(v * w).max() * v.sum()", "max(v) * min(v)", "v.min() ** 2", "(M * M).max() ** 2",
+              "v.mean() * v.sum()", "(M * M).mean() ** 2", "M.mean(0).sum() ** 2", "(M.sum(0) * v).sum() ** 2",
+              "v.norm() ** 2", "(M * M).norm()", "v.prod() * v.sum()", "(v * w).prod() ** 2",
+              "(softmax(v, -1) * softmax(w, 0)).sum()", "(softmax(M.T, 0) * K).sum()"]:
+        add((e, {**V, **MAT}))
+    for at in [[2.0, 0.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]:
+        add(("v.prod()", {"v": at}))
+        add(("(v * v).prod()", {"v": at}))
+    for at in [[3.0, 1.0, 3.0], [1.0, 1.0, 1.0]]:
+        add(("(v * v).max()", {"v": at}))
+    add(("v.norm()", {"v": [0.0, 0.0, 0.0]}))
+    # elementwise two-tensor functions and clamp
+    for e in ["maximum(x, y) * x", "minimum(x, y) * x", "maximum(x, x) * x", "(maximum(v, w) * v).sum()",
+              "(minimum(v, w) * w).sum()", "clamp(x * y, -1, 5)", "clamp(x * x, min=0) * x", "clamp(x, max=1) * x",
+              "(clamp(v, -1, 1) * v).sum()", "(relu(v) * v).sum()", "(abs(v) * v).sum()"]:
+        add((e, {**S, **V}))
+    # linear algebra
+    for e in ["v @ w", "(v @ w) ** 2", "(M @ v).sum()", "((M @ v) ** 2).sum()", "(M @ K).sum()", "((M @ K) ** 2).sum()",
+              "(M @ M.T).sum()", "((M @ M.T) ** 2).sum()", "(M.T @ M).sum()", "(K.T @ K).sum()", "(M.T @ A).sum()",
+              "((M.T @ A) ** 2).sum()", "(A @ M).sum()", "((A @ M) ** 2).sum()", "sum(sin(v @ M.T))",
+              "sum(sin(w @ K))", "(v @ M.T @ A).sum()", "(M.t() @ A).sum()", "(M.transpose(0, 1) @ A).sum()",
+              "((M @ v) * (M @ v)).sum()", "torch.mm(M, K).sum() ** 2", "torch.mv(M, v).sum() ** 2", "v.dot(w) ** 2",
+              "sum(sin(M @ K))", "sum(sin(K @ M))", "sum(sin(M.T @ A))", "((M.T + K) @ A).sum() ** 2",
+              "sum(sin(A @ A))", "sum(sin(A.T @ A))", "sum(sin(A @ A.T))", "sum(sin(M @ M.T @ A))",
+              "sum(sin(v @ K @ A))", "sum(sin(M.T @ (M @ K)))", "(tanh(M @ v) * (M @ v)).sum()"]:
+        add((e, {**V, **MAT}))
+    # shapes
+    for e in ["(M.T * M.T).sum()", "(M.reshape(3, 2) ** 2).sum()", "(M.T.reshape(6) ** 2).sum()",
+              "(M.view(6) ** 2).sum()", "(M.flatten() ** 2).sum()", "(M.T.contiguous() ** 2).sum()",
+              "(M.unsqueeze(0) ** 2).sum()", "(M.unsqueeze(-1) ** 2).sum()", "(v.unsqueeze(1) * v).sum()",
+              "(M.transpose(0, 1) ** 2).sum()", "(M.transpose(-1, -2) ** 2).sum()", "(M.t() ** 2).sum()",
+              "(M.T.reshape(3, 2) ** 2).sum()", "(M.T.flatten() ** 2).sum()", "sin(M.T).sum()",
+              "(sin(M).T.reshape(6) * v.sum()).sum()"]:
+        add((e, {**V, **MAT}))
+    # chains of several ops
+    for e in ["sin(x) * cos(y) + x * y", "exp(sin(x)) * y", "log(sigmoid(x * y))", "sqrt(x * x + y * y)",
+              "tanh(tanh(x)) * y", "sigmoid(x) * sigmoid(y)", "relu(x * y) * x", "mean(sigmoid(M @ v + b))",
+              "mean(tanh(M @ v) ** 2)", "sum(relu(M @ v) * b)", "sum(softmax(M @ v, 0) * b)",
+              "(sigmoid(M) * tanh(M)).sum()", "sum(exp(v) / sum(exp(v)))"]:
+        add((e, {**S, **V, **MAT, "b": [0.5, -1.0]}))
+    return cases
+
+
+CASES = _cases()
+
+
+def _used(expr: str, at: dict) -> dict:
+    import re
+
+    names = set(re.findall(r"[A-Za-z_]\w*", expr))
+    return {k: v for k, v in at.items() if k in names}
+
+
+def _graph_text(fn, name_of) -> str:
+    """``Name[next, ...]`` of a PyTorch grad_fn or a gradviz BackwardFunction, iteratively."""
+    if fn is None:
+        return "None"
+    parts, stack = [], [fn]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+        elif item is None:
+            parts.append("None")
+        else:
+            leaf = name_of(item)
+            if leaf is not None:
+                parts.append(f"AccumulateGrad({leaf})")
+                continue
+            name = item.name() if callable(item.name) else item.name
+            nexts = [n[0] if isinstance(n, tuple) else n for n in item.next_functions]
+            parts.append(name + "[")
+            todo = []
+            for i, nxt in enumerate(nexts):
+                if i:
+                    todo.append(", ")
+                todo.append(nxt)
+            stack.extend(reversed(todo + ["]"]))
+    return "".join(parts)
+
+
+def torch_double_graphs(expr: str, at: dict, dtype: str = "float64") -> dict:
+    """Input name -> PyTorch's double-backward graph of ∂out/∂input (None where it has no grad_fn)."""
+    import torch
+
+    from oracle.torch_oracle import make_namespace
+
+    leaves = {n: torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True) for n, v in at.items()}
+    names = {id(t): n for n, t in leaves.items()}
+    out = eval(expr, {"__builtins__": {}}, make_namespace(leaves))  # noqa: S307 - test oracle
+    graphs = {}
+    for n, t in leaves.items():
+        (g,) = torch.autograd.grad(out, [t], create_graph=True, retain_graph=True, allow_unused=True)
+        fn = None if g is None else g.grad_fn
+        graphs[n] = _graph_text(fn, lambda f: names.get(id(f.variable)) if hasattr(f, "variable") else None)
+    return graphs
+
+
+def gradviz_double_graphs(expr: str, at: dict, dtype: str = "float64") -> dict:
+    import gradviz
+    from gradviz.higher import second_order
+
+    so = second_order(gradviz.trace(expr, at=at, dtype=dtype))
+
+    def leaf(fn):
+        return fn.variable.name if fn.variable is not None else None
+
+    return {n: _graph_text(so.graphs[n].root, leaf) for n in at}
+
+
+def compare(expr: str, at: dict) -> dict:
+    """Input name -> (gradviz's graph, PyTorch's) for each input where they differ."""
+    theirs = torch_double_graphs(expr, at)
+    ours = gradviz_double_graphs(expr, at)
+    return {n: (ours[n], theirs[n]) for n in at if ours[n] != theirs[n]}
+
+
+IDS = [f"{e}@{','.join(_used(e, at))}" for e, at in CASES]
+
+
+@pytest.mark.parametrize("expr,at", CASES, ids=IDS)
+def test_double_backward_graph_is_pytorchs(expr, at):
+    pytest.importorskip("torch")
+    diffs = compare(expr, _used(expr, at))
+    assert not diffs, "\n".join(f"∂/∂{n}:\n  gradviz {o}\n  PyTorch {t}" for n, (o, t) in diffs.items())
+
+
+def main() -> int:
+    differ = 0
+    for expr, at in CASES:
+        try:
+            diffs = compare(expr, _used(expr, at))
+        except Exception as exc:  # noqa: BLE001 - a report, not a test
+            diffs = {"?": (f"{type(exc).__name__}: {exc}", "")}
+        if diffs:
+            differ += 1
+            for n, (o, t) in diffs.items():
+                print(f"DIFF {expr}  ∂/∂{n}\n  gradviz {o}\n  PyTorch {t}")
+    print(f"{len(CASES) - differ} of {len(CASES)} double-backward cases match PyTorch ({differ} differ)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
