@@ -223,3 +223,54 @@ def test_paths_forward_theme_and_collapsed(browser, tmp_path):
     assert "collapsed run" in p.page.inner_text("#gv-inspect")
     check_loaded_quietly(p)
     p.page.close()
+
+
+def test_order_2_and_retain_grad(browser, tmp_path):
+    from gradviz.learn import analyse
+
+    t = gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}, retain_grad=True)
+    learned = analyse(t, order=2, retain_grad=True)
+    path = tmp_path / "order2.html"
+    path.write_text(page(t, second=learned.second), encoding="utf-8")
+    p = Loaded(browser, path)
+    cells = p.js("[...document.querySelectorAll('#gv-hessian td')].map(e => e.textContent)")
+    assert cells == ["2.", "1.", "1.", "0."]
+    # each gradient's double-backward graph, one at a time
+    assert p.js("[...document.querySelectorAll('#gv-graph option')].map(o => o.value)") == ["", "u", "v"]
+    p.page.select_option("#gv-graph", "u")
+    shown = p.js("[...document.querySelectorAll('#gv-view .gv-svg')].filter(g => !g.hidden).map(g => g.dataset.graph)")
+    assert shown == ["u"]
+    # intermediates' grads, as retain_grad() keeps them
+    p.page.select_option("#gv-graph", "")
+    p.page.click("#gv-fit")
+    p.page.click('#gv-view g.node[data-id="f1"]')
+    assert p.page.inner_text('#gv-inspect [data-field="grad"]') == "1."
+    check_loaded_quietly(p)
+    p.page.close()
+
+
+def test_two_in_one_notebook(browser, tmp_path):
+    """Jupyter's _repr_html_: each trace in a sandboxed iframe of its own; two on one page work."""
+    a = gradviz.trace("x**2", at={"x": 2})._repr_html_()
+    b = gradviz.trace("u*v + u**2", at={"u": 1, "v": 2})._repr_html_()
+    path = tmp_path / "notebook.html"
+    path.write_text(f"<!DOCTYPE html><html><body><div>{a}</div><div>{b}</div></body></html>", encoding="utf-8")
+    p = Loaded.__new__(Loaded)
+    p.url = path.as_uri()
+    p.page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    p.requests, p.errors = [], []
+    p.page.on("request", lambda r: p.requests.append(r.url))
+    p.page.on("console", lambda m: p.errors.append(m.text) if m.type in ("error", "warning") else None)
+    p.page.goto(p.url)
+    frames = [f for f in p.page.frames if f != p.page.main_frame]
+    assert len(frames) == 2
+    for f, expr, n in zip(frames, ["x**2", "u*v + u**2"], [2, 5]):
+        f.wait_for_function("window.gradviz !== undefined")
+        assert f.evaluate("window.gradviz.document.expression") == expr
+        assert f.evaluate("window.gradviz.steps") == n
+        assert f.evaluate(f"window.gradviz.goto({n})") == n
+    # the page around them is left alone: no script of theirs reached it
+    assert p.js("window.gradviz === undefined")
+    assert all(u == p.url or u.startswith("about:") for u in p.requests), p.requests
+    assert p.errors == []
+    p.page.close()

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import gradviz
 from gradviz.cli import main
-from gradviz.render.html import _json_script, inline_svg, page, page_document
+from gradviz.render.html import _json_script, document_text, inline_svg, page, page_document
 
 LECTURE = [
     ("x**2", {"x": 2}),
@@ -139,6 +139,7 @@ def test_inline_svg_ids_and_prologue():
 def test_page_document_adds_steps_only_when_missing():
     t = gradviz.trace("x*x", at={"x": 3})
     doc = page_document(t)
+    assert json.loads(document_text(t)) == doc
     assert [s["name"] for s in doc["steps"]] == ["MulBackward0", "AccumulateGrad"]
     assert doc["steps"][1]["received"] == [{"from": "f0", "grad": 3.0}, {"from": "f0", "grad": 3.0}]
     assert "steps" not in t.to_dict()  # the trace itself is left as it was
@@ -208,3 +209,10 @@ def test_large_graph_page_is_collapsed_and_small():
     nodes = [a["data-id"] for tag, a in p.tags if tag == "g" and a.get("class") == "node"]
     assert any(n.startswith("c") for n in nodes)  # a collapsed run, as in the SVG
     assert len(html.encode()) < 1_500_000
+
+
+def test_save_html(tmp_path):
+    t = gradviz.trace("x**2", at={"x": 2})
+    t.save(tmp_path / "g.html")
+    html = (tmp_path / "g.html").read_text(encoding="utf-8")
+    assert json.loads(parsed(html).scripts["gv-document"]) == page_document(t)

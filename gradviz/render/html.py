@@ -19,10 +19,11 @@ pages that embed it and for tests: ``window.gradviz.document`` (the document),
 from __future__ import annotations
 
 import html as _html
+import json
 import re
 from pathlib import Path
 
-__all__ = ["page", "page_document", "graph_svg", "iframe"]
+__all__ = ["page", "page_document", "document_text", "graph_svg", "iframe"]
 
 _PAGE_DIR = Path(__file__).parent / "page"
 
@@ -108,11 +109,27 @@ def inline_svg(svg: str) -> str:
     return _SIZE.sub(r"\1", svg, count=1)
 
 
+def document_text(trace) -> str:
+    """:func:`page_document` as JSON text: the one writer's text (:func:`gradviz.render.jsondoc.iter_json`)
+    with the ``steps`` section written in before its end when the trace has none."""
+    from .jsondoc import iter_json
+
+    text = "".join(iter_json(trace))
+    if "steps" in trace.extras or not trace.steps:
+        return text
+    from .steps import steps_json
+
+    # ASCII: JSON.parse reads the escapes; no character in it can end a line or the element
+    steps = json.dumps(steps_json(trace), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text[:-1] + ',"steps":' + steps + "}"
+
+
 def _json_script(element_id: str, value) -> str:
-    """``value`` as a JSON script element (``<`` escaped, so no text in it can end the element)."""
+    """``value`` (JSON text, or objects to write as JSON) as a JSON script element (``<`` escaped, so
+    no text in it can end the element)."""
     from .jsondoc import dumps
 
-    text = dumps(value).replace("<", "\\u003c")
+    text = (value if isinstance(value, str) else dumps(value)).replace("<", "\\u003c")
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
@@ -140,7 +157,7 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
     ``rankdir``, ``max_nodes``, ``max_depth``, ``renderer``, ``tensors`` and ``steps`` draw the graph
     as for ``-o x.svg`` (:func:`gradviz.render.dot.dot_source`).
     """
-    doc = page_document(trace)
+    doc = document_text(trace)
     svg = graph_svg(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth, renderer=renderer,
                     tensors=tensors, steps=steps)
     doubles = _double_graphs(second, rankdir, max_nodes, renderer, tensors)

@@ -70,19 +70,26 @@
     }
   })();
   var exprShown;
-  function showExpr(span) {
-    var key = span ? span[0] + ":" + span[1] : "";
+  function showExpr(spans) {  // one [start, end) or a list of them (each use of a leaf's name)
+    if (spans && !Array.isArray(spans[0])) { spans = [spans]; }
+    spans = (spans || []).slice(0, 500).sort(function (a, b) { return a[0] - b[0]; });
+    var key = spans.map(function (s) { return s[0] + ":" + s[1]; }).join(",");
     if (key === exprShown) { return; }
     exprShown = key;
     exprEl.textContent = "";
-    if (!span) { exprEl.appendChild(document.createTextNode(expr)); return; }
-    exprEl.appendChild(document.createTextNode(expr.slice(0, span[0])));
-    var mk = el("mark", null, expr.slice(span[0], span[1]));
-    exprEl.appendChild(mk);
-    exprEl.appendChild(document.createTextNode(expr.slice(span[1])));
-    if (expr.length > 120) {  // a long expression scrolls to the part, once the frame is laid out anyway
+    var at = 0, first = null;
+    spans.forEach(function (s) {
+      if (s[0] < at) { return; }
+      exprEl.appendChild(document.createTextNode(expr.slice(at, s[0])));
+      var mk = el("mark", null, expr.slice(s[0], s[1]));
+      exprEl.appendChild(mk);
+      first = first || mk;
+      at = s[1];
+    });
+    exprEl.appendChild(document.createTextNode(expr.slice(at)));
+    if (first && expr.length > 120) {  // a long expression scrolls to the part, once the frame is laid out anyway
       requestAnimationFrame(function () {
-        if (mk.isConnected && exprEl.scrollHeight > exprEl.clientHeight) { mk.scrollIntoView({block: "nearest"}); }
+        if (first.isConnected && exprEl.scrollHeight > exprEl.clientHeight) { first.scrollIntoView({block: "nearest"}); }
       });
     }
   }
@@ -168,9 +175,34 @@
     var g = nodeEls.get(t.id);
     if (!g || !t.is_leaf || !t.requires_grad) { return; }
     g.querySelectorAll("text").forEach(function (x) {
-      if (x.textContent.indexOf("grad = ") === 0) { gradTexts.set(t.id, {el: x, text: x.textContent}); }
+      if (x.textContent.indexOf("grad = ") === 0) {
+        x.dataset.size = x.getAttribute("font-size") || "11";
+        gradTexts.set(t.id, {el: x, text: x.textContent});
+      }
     });
   });
+
+  // "grad = None" may be wider than the box Graphviz sized for the final grad: measured once, for all
+  // leaves together (one layout), and drawn smaller where it would not fit
+  function fitNone() {
+    var list = [];
+    gradTexts.forEach(function (gt, tid) {
+      var box = nodeEls.get(tid).querySelector("path");
+      if (box) { list.push([gt, box]); }
+    });
+    list.forEach(function (p) { p[0].el.textContent = "grad = None"; });
+    var sizes = list.map(function (p) {
+      var b = p[1].getBBox(), x = Number(p[0].el.getAttribute("x")), w = p[0].el.getComputedTextLength();
+      var anchor = p[0].el.getAttribute("text-anchor");
+      var room = anchor === "middle" ? b.width - 8 : b.x + b.width - x - 4;
+      return w > room && room > 0 ? room / w : 1;
+    });
+    list.forEach(function (p, i) {
+      p[0].el.textContent = p[0].text;
+      if (sizes[i] < 1) { p[0].noneSize = (parseFloat(p[0].el.dataset.size) || 11) * sizes[i]; }
+      p[0].shown = undefined;
+    });
+  }
 
   // ------------------------------------------------------------------ zoom and pan (the viewBox)
   var boxes = new Map();
@@ -331,8 +363,7 @@
     inspect.appendChild(el("h3", null, f && (f.id === id || !t) ? f.name : t ? tensorText(t) : id));
     if (t) { tensorCard(t, inspect); }
     if (f) { inspect.appendChild(el("h4", null, f.name === "AccumulateGrad" ? "its AccumulateGrad" : "its grad_fn")); functionCard(f, inspect); }
-    var spans = spansOf(t);
-    showExpr(spans[0] || null);
+    showExpr(spansOf(t));
     highlightNodes([id], "gv-selected");
     var owned = nodeOf(id);
     if (owned && owned !== nodeEls.get(id) && !nodeEls.has(id)) {
@@ -375,7 +406,10 @@
       var t = tensors.get(tid), acc = accOf.get(t.name), s = acc ? stepOf.get(acc) : undefined;
       var shown = s === undefined || k >= s || steps.length === 0;
       var text = shown ? gt.text : "grad = None";
-      if (gt.shown !== text) { gt.el.textContent = text; gt.shown = text; }
+      if (gt.shown !== text) {
+        gt.el.textContent = text; gt.shown = text;
+        if (gt.noneSize) { gt.el.setAttribute("font-size", shown ? gt.el.dataset.size || gt.el.getAttribute("font-size") : gt.noneSize.toFixed(2)); }
+      }
       setClass(gt.el, "gv-grad-new", !!cur && cur.function === acc);
     });
     if (cur) {
@@ -421,7 +455,7 @@
       });
       box.appendChild(ul);
     }
-    showExpr(t ? spansOf(t)[0] || null : null);
+    showExpr(t ? spansOf(t) : null);
   }
   function showForward(k) {
     var order = graph.tensors, cur = k > 0 ? order[k - 1] : null;
@@ -442,7 +476,7 @@
     if (n) { n.classList.add("active"); }
     stepBox.appendChild(el("h3", null, "Tensor " + k + " of " + order.length + ": " + tensorText(cur).slice(0, 120)));
     tensorCard(cur, stepBox);
-    showExpr(spansOf(cur)[0] || null);
+    showExpr(spansOf(cur));
   }
   function total() { return state.mode === "forward" ? graph.tensors.length : steps.length; }
   function render() {
@@ -680,4 +714,8 @@
   showExpr(null);
   render();
   if (svg) { readable(svg, graph.root); }
+  // measured with the font Graphviz measured (the SVG's own), once it is loaded
+  if (gradTexts.size && document.fonts && document.fonts.ready) {
+    document.fonts.ready.then(function () { fitNone(); render(); });
+  }
 })();
