@@ -182,7 +182,7 @@ class _Run:
         for i in order:
             if op[i] is None:
                 continue
-            for k in ((a[i], b[i]) + more[i] if more and i in more else (a[i], b[i])):
+            for k in (g.operands(i) if more and i in more else (a[i], b[i])):
                 if k >= 0 and req[k] and op[k] is None:
                     pending[k] = pending.get(k, 0) + 1
 

@@ -248,8 +248,8 @@ class _Functions:
             if y != -2:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
             slots = g.operands(i) if g.more and i in g.more else None  # three or more tensor slots
-            if slots is not None:
-                nexts += "".join(f',"f{fpos[z]}"' if z >= 0 and req[z] else ",null" for z in slots[2:])
+            if g.more and i in g.more:  # torch.cat of three or more tensors
+                nexts += "".join(f',"f{fpos[k]}"' if k >= 0 and req[k] else ",null" for k in g.more[i])
             p = params[i]
             key = (id(op), id(p))
             saved = fixed.get(key)
