@@ -1148,7 +1148,7 @@ def _operand_check(value, node) -> None:
     if type(value) is ValuesIndices:
         raise EvalError(f"{value.name}(dim) returns (values, indices): use {value.name}(dim).values "
                         f"at column {node.column}")
-    if isinstance(value, str) or value is None:
+    if isinstance(value, str):
         raise EvalError(f"{value!r} is not a tensor or a number at column {node.column}")
 
 
