@@ -132,7 +132,7 @@ class GraphOps:
         return self._unary("rsqrt", NumpyOps.rsqrt, x)
 
     def sgn(self, x):
-        return self._unary("sgn", np.sign, x)
+        return self._unary("sgn", NumpyOps.sgn, x)
 
     # used by the issue-13 rows (activations, losses)
     def tanh(self, x):
@@ -316,6 +316,11 @@ class GraphOps:
         if not (_grad_tensor(a) or _grad_tensor(b)):
             return np.matmul(_val(a), _val(b))
         return self._apply("mm", (a, b))
+
+    def bmm(self, a, b):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return np.matmul(_val(a), _val(b))
+        return self._apply("bmm", (a, b))
 
     def mv(self, a, b):
         if not (_grad_tensor(a) or _grad_tensor(b)):

@@ -163,7 +163,10 @@ class NumpyOps:
     sinh = staticmethod(np.sinh)
     cosh = staticmethod(np.cosh)
     sqrt = staticmethod(np.sqrt)
-    sgn = staticmethod(np.sign)
+
+    @staticmethod
+    def sgn(x):
+        return _sgn(x)
 
     @staticmethod
     def pow(x, exponent):
@@ -274,6 +277,10 @@ class NumpyOps:
     @staticmethod
     def t(x):
         return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
+
+    @staticmethod
+    def bmm(a, b):
+        return np.matmul(a, b)
 
     @staticmethod
     def select(x, dim, index):
@@ -530,6 +537,12 @@ SCALAR_OPS = {"float32": Float32Ops, "float64": Float64Ops}
 # ---------------------------------------------------------------------------
 # Forward helpers (numpy) for what numpy does not have as one function.
 # ---------------------------------------------------------------------------
+
+def _sgn(x):
+    """PyTorch's sgn of real numbers: -1, 0 or 1, and 0 for nan (numpy's sign gives nan)."""
+    x = np.asarray(x)
+    return np.where(np.isnan(x), np.zeros((), x.dtype), np.sign(x))
+
 
 def _erf_forward(x):
     x = np.asarray(x)
@@ -897,8 +910,8 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1", rules=("grad squeezed at dim",)),
     # --- used by gradient rules when the second-order pass differentiates them ---------------
     # PyTorch's formulas are C++, where a number operand is a Scalar: t * 2 is mul.Scalar, not mul.
-    Op("sgn", "SgnBackward0", ("self",), np.sign, lambda F, g, s: (F.zeros_like(g),),
-       doc="sign (abs's gradient rule); its own derivative is 0", rules=("0",)),
+    Op("sgn", "SgnBackward0", ("self",), lambda a: _sgn(a), lambda F, g, s: (F.zeros_like(g),), saves=("result", "self"),
+       doc="sign (abs's gradient rule); its own derivative is 0 for real numbers", rules=("0",)),
     Op("add_scalar", "AddBackward1", ("self",), lambda a, other, alpha=1: np.add(a, other),
        lambda F, g, s: (g,), params=("other", "alpha"), doc="tensor + Scalar (C++)", rules=("grad",)),
     Op("sub_scalar", "SubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(a, other),
@@ -1022,6 +1035,10 @@ ROWS += [
        lambda *arrays, dim, axis, count: np.stack(arrays, axis=axis),
        _stack_backward, params=("dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"), variadic=True,
        doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
+    Op("bmm", "BmmBackward0", ("self", "mat2"), np.matmul,
+       lambda F, g, s: (F.bmm(g, F.transpose(s["mat2"], 1, 2)), F.bmm(F.transpose(s["self"], 1, 2), g)),
+       saves=("mat2", "self"), save_when={"self": "mat2", "mat2": "self"}, doc="batches of matrices: 3-D @ 3-D",
+       rules=("grad @ mat2ᵀ, batch by batch", "selfᵀ @ grad, batch by batch")),
 ]
 
 
