@@ -96,18 +96,7 @@ def gradient_check(trace, grad_output=None, eps: float = EPS, atol: float = ATOL
     if total > max_elements:
         raise EvalError(f"--check traces the expression twice per input element: {total} elements is more "
                         f"than the limit of {max_elements}")
-    out_shape = g0.output.shape
-    if grad_output is None and trace.steps:
-        grad_output = np.asarray(trace.steps[0].grad_in, dtype=np.float64)  # what backward started with
-    if grad_output is None:
-        if g0.output.data.size != 1:
-            raise EvalError(f"--check needs a scalar output (this one has shape {tuple(out_shape)}) "
-                            f"or --grad-output")
-        weights = np.ones(out_shape, dtype=np.float64)
-    elif isinstance(grad_output, str):
-        weights = np.ones(out_shape, dtype=np.float64)
-    else:
-        weights = np.broadcast_to(np.asarray(grad_output, dtype=np.float64), out_shape)
+    weights = _weights(trace, grad_output)
 
     source = g0.source
     tree = parse(source, max_terms=max(DEFAULT_MAX_TERMS, len(source)),
@@ -140,6 +129,22 @@ def gradient_check(trace, grad_output=None, eps: float = EPS, atol: float = ATOL
             abs_err, rel_err, ok = _errors(a, numerical, atol, rtol)
             result.partials.append(Partial(n, tuple(int(i) for i in index), a, numerical, abs_err, rel_err, ok))
     return result
+
+
+def _weights(trace, grad_output):
+    """The gradient backward started with, as float64 weights of the output's elements."""
+    g0 = trace.graph
+    out_shape = g0.output.shape
+    if grad_output is None and trace.steps:
+        grad_output = np.asarray(trace.steps[0].grad_in, dtype=np.float64)  # what backward started with
+    if grad_output is None:
+        if g0.output.data.size != 1:
+            raise EvalError(f"--check needs a scalar output (this one has shape {tuple(out_shape)}) "
+                            f"or --grad-output")
+        return np.ones(out_shape, dtype=np.float64)
+    if isinstance(grad_output, str):
+        return np.ones(out_shape, dtype=np.float64)
+    return np.broadcast_to(np.asarray(grad_output, dtype=np.float64), out_shape)
 
 
 def check_json(result: CheckResult) -> dict:

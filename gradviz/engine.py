@@ -178,11 +178,11 @@ class _Run:
 
     def count_leaf_edges(self, order) -> None:
         g = self.graph
-        op, a, b, req, pending = g.op, g.a, g.b, g.req, self.pending
+        op, a, b, req, pending, more = g.op, g.a, g.b, g.req, self.pending, g.more
         for i in order:
             if op[i] is None:
                 continue
-            for k in (a[i], b[i]):
+            for k in (g.operands(i) if more and i in more else (a[i], b[i])):
                 if k >= 0 and req[k] and op[k] is None:
                     pending[k] = pending.get(k, 0) + 1
 

@@ -31,8 +31,8 @@ from typing import Callable, Iterator, Sequence
 from . import layout
 from .errors import EvalError
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, MAX_DIMS
-from .ops import OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
-from .parser import Node, function_name, parse, replay
+from .ops import INT64_MAX, OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
+from .parser import COMPARISONS as _COMPARISONS, Node, function_name, parse, replay
 from .shapes import format_shape
 
 DTYPE_NAMES = ("float32", "float64")
@@ -370,6 +370,7 @@ class Graph:
         self.b = array("q")
         self.params: list = []
         self.consts: dict = {}  # (index, slot) -> the constant in a tensor slot
+        self.more: dict = {}  # index -> the operands from the third on (torch.cat of many tensors)
         self.req = bytearray()
         self.scalar = bytearray()
         self.value: list = []
@@ -539,7 +540,11 @@ class Graph:
         if self.imported and i in self.imported:
             return ()
         b = self.b[i]
-        return (self.a[i],) if b == -2 else (self.a[i], b)
+        if b == -2:
+            return (self.a[i],)
+        if self.more and i in self.more:
+            return (self.a[i], b) + self.more[i]
+        return (self.a[i], b)
 
     def next_functions(self, i: int) -> tuple:
         """Function ``i``'s next_functions as indices (None for no edge)."""
@@ -553,12 +558,14 @@ class Graph:
         first = x if x >= 0 and req[x] else None
         if y == -2:
             return (first,)
+        if self.more and i in self.more:
+            return tuple(k if k >= 0 and req[k] else None for k in self.operands(i))
         return (first, y if y >= 0 and req[y] else None)
 
     def slot_value(self, i: int, slot: int, as_array: bool = True):
         """The value in tensor slot ``slot`` of entry ``i`` (a constant cast to the dtype, as
         PyTorch wraps a Python number into a 0-d tensor)."""
-        k = self.a[i] if slot == 0 else self.b[i]
+        k = self.a[i] if slot == 0 else self.b[i] if slot == 1 else self.more[i][slot - 2]
         if k >= 0:
             v = self.value[k]
         else:
@@ -608,13 +615,13 @@ class Graph:
         if type(op) is ImportedOp:
             return self._imported_saved(i, floats)
         saved = self.context(i, floats=floats)
-        for name in op.hidden:  # kept for the rule, not shown by PyTorch (CatBackward0's sizes)
-            del saved[name]
         if floats:  # mark the values that come from tensors (not a Python number as given)
             for name, source, arg, _ in op.plan:
                 v = saved[name]
                 if type(v) is float and (source == "result" or (source == "input" and self.operands(i)[arg] >= 0)):
                     saved[name] = TensorValue(v)
+        for name in op.hidden:  # kept for the rule, not shown by PyTorch (CatBackward0's sizes)
+            del saved[name]
         for k, slot in enumerate(op.inputs):
             if slot in saved and (i, k) in self.consts and (self.a[i] if k == 0 else self.b[i]) < 0:
                 saved[slot] = self.consts[(i, k)]
@@ -713,7 +720,7 @@ def depth_first(graph: Graph, root: int | None) -> array:
     order = array("q")
     if root is None:
         return order
-    if graph.imported:
+    if graph.imported or graph.more:  # entries of any number of next_functions
         return _depth_first_imported(graph, root)
     op, a, b, req = graph.op, graph.a, graph.b, graph.req
     seen = bytearray(len(graph.value))
@@ -814,6 +821,14 @@ class Tracer:
             raise EvalError("the expression is a constant too large for a float tensor") from None
         return self.view(self._append(None, -2, -2, _EMPTY, False, v, (), node, 0))
 
+    def constant_tensor(self, value, node) -> Tensor:
+        """A tensor that needs no grad made inside the expression (``torch.tensor([0, 2])``,
+        ``x > 0``): an array of its own dtype (a 0-d one of the run's dtype a Python float)."""
+        g = self.graph
+        if value.ndim == 0 and value.dtype == g.np_dtype:
+            return self.view(self._append(None, -2, -2, _EMPTY, False, float(value), (), node, 0))
+        return self.view(self._append(None, -2, -2, _EMPTY, False, value, tuple(value.shape), node, 0))
+
     def _append(self, op, x, y, params, req, value, shape, node, scalar) -> int:
         g = self.graph
         i = len(g.value)
@@ -870,6 +885,8 @@ class Tracer:
             result, shape = self._numpy_forward(op, slots, operands, params)
         i = self._append(op, slots[0], slots[1] if len(slots) > 1 else -2, params, needs, result, shape,
                          node, floats)
+        if len(slots) > 2:
+            g.more[i] = tuple(slots[2:])
         for k, o in enumerate(slots):
             if o < 0:
                 g.consts[(i, k)] = operands[k]
@@ -903,6 +920,12 @@ class Tracer:
 
     def _check_size(self, op: Op, operands: Sequence, node: Node | None) -> None:
         shapes = [o.shape if type(o) is Tensor else () for o in operands]
+        if op.variadic:  # torch.cat / torch.stack: as many elements as all the tensors together
+            size = sum(math.prod(s) for s in shapes)
+            if size > self.max_elements:
+                raise EvalError(f"the result of {op.key}() would have {size} elements, more than the limit "
+                                f"of {self.max_elements} (--max-elements)")
+            return
         if all(s == shapes[0] for s in shapes) and op.key != "mm":
             return  # the common case: the result has the inputs' size
         if op.key == "mm":
@@ -959,6 +982,8 @@ class Tracer:
                 arrays.append(o)  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
         result = np.asarray(op.forward(*arrays, **params))
         if result.dtype != dtype:
+            if result.dtype.kind in "biu":  # int64 and bool constants stay so (torch.tensor([0, 2])[0])
+                return result, tuple(result.shape)
             result = result.astype(dtype)
         if result.ndim == 0:
             return float(result), ()
@@ -1041,6 +1066,11 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
         out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a, b, node)
         if out is not None:
             return out
+    if (not ta and type(a) not in _NUMBER_TYPES) or (not tb and type(b) not in _NUMBER_TYPES):
+        raise EvalError(f"operator {op!r} cannot be applied to {_what(b if ta or type(a) in _NUMBER_TYPES else a)} "
+                        f"at column {node.column}")
+    if op in _COMPARISONS:
+        return compare(tr, op, a, b, node, source)
     if not ta and not tb:
         return _fold(op, a, b, node)
     if op == "@":
@@ -1075,6 +1105,20 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     raise EvalError(f"unsupported operator {op!r} at column {node.column}")
 
 
+_NUMBER_TYPES = (int, float, bool)
+
+
+def _what(value) -> str:
+    """A value that is not an operand, named for a message."""
+    if value is None:
+        return "None"
+    if value is Ellipsis:
+        return "'...'"
+    if type(value) is _Slice:
+        return "a slice (':' belongs inside a subscript)"
+    return f"a {type(value).__name__}" if type(value) in (list, tuple) else repr(value)
+
+
 #: the Python ints PyTorch's scalar path converts (int64 or uint64); beyond, OverflowError
 _SCALAR_INTS = (-(1 << 63), (1 << 64) - 1)
 
@@ -1103,6 +1147,10 @@ def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
     if da == 0 or db == 0:
         raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {format_shape(sa)} and "
                         f"{format_shape(sb)} at column {node.column}")
+    ka, kb = _dtype_of(a), _dtype_of(b)
+    if ka != kb:  # matmul does not promote (a float32 torch.tensor([...]) in a float64 run)
+        raise EvalError(f"'@' needs tensors of the same dtype, got {TORCH_DTYPE_NAMES.get(ka, ka)} and "
+                        f"{TORCH_DTYPE_NAMES.get(kb, kb)} at column {node.column}")
     if da == 1 and db == 1:
         if sa != sb:
             raise mismatch()
@@ -1407,6 +1455,264 @@ FUNCTIONS.update({
     "contiguous": _fn_contiguous,
 })
 
+# --- indexing, joining, selection (issue 13) --------------------------------------------------
+# x[0], x[1:3], M[:, 0], x[None], x[...] as PyTorch's Tensor.__getitem__ builds them (select,
+# slice, unsqueeze, alias: one op each, applied left to right); comparisons (bool tensors, no
+# grad_fn); torch.where, torch.cat, torch.stack; torch.tensor([...]) as a constant.
+
+
+class _Slice:
+    """``start:stop:step`` inside a subscript, its parts as written (None where omitted)."""
+
+    __slots__ = ("start", "stop", "step", "pos")
+
+    def __init__(self, start, stop, step, pos: int):
+        self.start, self.stop, self.step, self.pos = start, stop, step, pos
+
+
+def _index_kind(item, node) -> str:
+    """What a subscript item is: "int", "slice", "none" or "ellipsis" (else PyTorch's IndexError)."""
+    if item is None:
+        return "none"
+    if item is Ellipsis:
+        return "ellipsis"
+    if type(item) is _Slice:
+        for part in (item.start, item.stop, item.step):
+            if part is not None and (type(part) is not int or not -(1 << 63) <= part < 1 << 63):
+                raise EvalError(f"slice indices must be integers or None at column {item.pos + 1}")
+        return "slice"
+    if type(item) is int:
+        return "int"
+    if type(item) is bool:
+        raise EvalError(f"boolean indices (x[True]) are not supported at column {node.column}")
+    if isinstance(item, Tensor):
+        raise EvalError(f"indexing with a tensor (x[t]) is not supported at column {node.column}: use "
+                        f"integers, slices (:), None or ...")
+    got = "tuple" if type(item) is tuple else "list" if type(item) is list else type(item).__name__
+    raise EvalError(f"only integers, slices (`:`), ellipsis (`...`) and None are valid indices (got {got}) "
+                    f"at column {node.column}")
+
+
+def subscript(tr: Tracer, node, x, items: list):
+    """``x[items]`` as PyTorch's ``Tensor.__getitem__``: one index alone, or each of a tuple in turn."""
+    if type(x) is tuple or type(x) is list:
+        return _sequence_item(x, items, node)
+    if not isinstance(x, Tensor):
+        raise EvalError(f"a number cannot be subscripted at column {node.column}")
+    if len(items) == 1 and type(items[0]) is tuple:  # x[(0, 1)] is x[0, 1]
+        items = list(items[0])
+    kinds = [_index_kind(item, node) for item in items]
+    if len(items) == 1:
+        return _index_one(tr, node, x, items[0], kinds[0])
+    specified = sum(k in ("int", "slice") for k in kinds)
+    if specified > x.ndim:
+        raise EvalError(f"too many indices for tensor of dimension {x.ndim} at column {node.column}")
+    if kinds.count("ellipsis") > 1:
+        raise EvalError(f"an index can only have a single ellipsis ('...') at column {node.column}")
+    result, dim, real = x, 0, 0  # real: the dim of x the item indexes (for messages)
+    for item, kind in zip(items, kinds):
+        if kind == "int":
+            result = _select(tr, node, result, dim, item, real)
+            real += 1
+        elif kind == "slice":
+            result = _slice(tr, node, result, dim, item, optimize=True)
+            dim += 1
+            real += 1
+        elif kind == "none":
+            result = _unsqueeze_none(tr, node, result, dim)
+            dim += 1
+        else:
+            dim += x.ndim - specified
+            real += x.ndim - specified
+    if result is x:  # nothing to do (M[:, :], M[...]): a new tensor all the same
+        result = tr.apply(OPS["alias"], (x,), _EMPTY, node)
+    return result
+
+
+def _index_one(tr: Tracer, node, x: Tensor, item, kind: str):
+    if kind == "none":
+        return _unsqueeze_none(tr, node, x, 0)
+    if kind == "ellipsis":
+        return tr.apply(OPS["alias"], (x,), _EMPTY, node)
+    if x.ndim == 0:
+        what = "invalid index of a 0-dim tensor" if kind == "int" else "slice() cannot be applied to a 0-dim tensor"
+        raise EvalError(f"{what} at column {node.column} (a 0-d tensor has nothing to index)")
+    if kind == "int":
+        return _select(tr, node, x, 0, item, 0)
+    return _slice(tr, node, x, 0, item, optimize=False)
+
+
+def _unsqueeze_none(tr: Tracer, node, x: Tensor, dim: int) -> Tensor:
+    if x.ndim + 1 > MAX_DIMS:
+        raise EvalError(f"x[None] would make a tensor of {x.ndim + 1} dimensions, more than the limit of "
+                        f"{MAX_DIMS} at column {node.column}")
+    return tr.apply(OPS["unsqueeze"], (x,), {"dim": dim}, node)
+
+
+def _select(tr: Tracer, node, x: Tensor, dim: int, index: int, real: int) -> Tensor:
+    size = x.shape[dim]
+    if not -size <= index < size:
+        raise EvalError(f"index {index} is out of bounds for dimension {real} with size {size} "
+                        f"at column {node.column}")
+    return tr.apply(OPS["select"], (x,), {"dim": dim, "index": index}, node)
+
+
+def _slice(tr: Tracer, node, x: Tensor, dim: int, sl: _Slice, optimize: bool) -> Tensor:
+    step = 1 if sl.step is None else sl.step
+    if step == 0:
+        raise EvalError(f"slice step cannot be zero at column {sl.pos + 1}")
+    if step < 0:
+        raise EvalError(f"step must be greater than zero at column {sl.pos + 1} (PyTorch has no "
+                        f"negative steps; use torch.flip)")
+    start = 0 if sl.start is None else sl.start
+    end = INT64_MAX if sl.stop is None else sl.stop
+    # In a tuple of indices PyTorch skips a slice that keeps everything (M[:, 0] is one select).
+    if optimize and start == 0 and end >= x.shape[dim] and step == 1:
+        return x
+    return tr.apply(OPS["slice"], (x,), {"dim": dim, "start": start, "end": end, "step": step}, node)
+
+
+def _sequence_item(x, items: list, node):
+    """An item of a tuple or list value (``[a, b][0]``, a (values, indices) result's ``[0]``)."""
+    if len(items) != 1 or type(items[0]) is not int:
+        raise EvalError(f"a {type(x).__name__} takes one integer index at column {node.column}")
+    try:
+        return x[items[0]]
+    except IndexError:
+        raise EvalError(f"{type(x).__name__} index {items[0]} out of range at column {node.column}") from None
+
+
+_COMPARE_NUMPY = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal", "==": "equal",
+                  "!=": "not_equal"}
+
+
+def compare(tr: Tracer, op: str, a, b, node, source: str):
+    """``a < b`` and friends: a bool tensor with no grad_fn (Python's bool for two numbers)."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not tb:
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
+    if ta and tb and a.shape != b.shape:
+        _broadcast_check(a, b, node, source)
+    tr.quiet_numpy()
+    result = getattr(np, _COMPARE_NUMPY[op])(a.data if ta else a, b.data if tb else b)
+    return tr.constant_tensor(np.asarray(result), node)
+
+
+def _fn_where(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("condition", "input", "other"))
+    cond, x, y = b["condition"], b["input"], b["other"]
+    if not isinstance(cond, Tensor):
+        raise EvalError(f"where() needs a boolean tensor as its condition, e.g. torch.where(x > 0, x, 0.), "
+                        f"at column {node.column}")
+    mask = np.asarray(cond.data)
+    if mask.dtype != np.bool_:
+        kind = _dtype_of(cond)
+        raise EvalError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                        f"{TORCH_DTYPE_NAMES.get(kind, kind)} at column {node.column} (compare it: x > 0)")
+    for v in (x, y):
+        if not isinstance(v, Tensor) and type(v) not in _NUMBER_TYPES:
+            raise EvalError(f"where() takes tensors or numbers, not {_what(v)}, at column {node.column}")
+    shapes = [cond.shape] + [v.shape for v in (x, y) if isinstance(v, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise EvalError(f"where(): shapes {', '.join(format_shape(s) for s in shapes)} cannot be broadcast "
+                        f"together at column {node.column}") from None
+    return tr.apply(OPS["where"], (x, y), {"condition": mask}, node)
+
+
+def _tensor_list(value, fname: str, node) -> list:
+    if type(value) not in (list, tuple):
+        raise EvalError(f"{fname}() needs a list of tensors, e.g. torch.{fname}([a, b]), at column {node.column}")
+    if not value:
+        raise EvalError(f"torch.{fname}(): expected a non-empty list of Tensors at column {node.column}")
+    for k, t in enumerate(value):
+        if not isinstance(t, Tensor):
+            raise EvalError(f"{fname}(): expected Tensor as element {k} in argument 0, but got {_what(t)} "
+                            f"at column {node.column}")
+    return list(value)
+
+
+def _join_dim(value, ndim: int, node) -> int:
+    dim = _int_arg(value, "dim", node)
+    if not -ndim <= dim < ndim:
+        raise EvalError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got "
+                        f"{dim}) at column {node.column}")
+    return dim
+
+
+def _fn_cat(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("tensors", "dim"), {"dim": 0})
+    ts = _tensor_list(b["tensors"], "cat", node)
+    first = ts[0].shape
+    for k, t in enumerate(ts):
+        if t.ndim == 0:
+            raise EvalError(f"zero-dimensional tensor (at position {k}) cannot be concatenated at column "
+                            f"{node.column}")
+        if t.ndim != len(first):
+            raise EvalError(f"Tensors must have same number of dimensions: got {len(first)} and {t.ndim} "
+                            f"at column {node.column}")
+    dim = _join_dim(b["dim"], len(first), node)
+    axis = dim % len(first)
+    for k, t in enumerate(ts):
+        for d, (n, m) in enumerate(zip(first, t.shape)):
+            if d != axis and n != m:
+                raise EvalError(f"Sizes of tensors must match except in dimension {axis}. Expected size {n} but "
+                                f"got size {m} for tensor number {k} in the list (at column {node.column})")
+    return tr.apply(OPS["cat"], ts, {"dim": dim, "axis": axis, "sizes": tuple(t.shape[axis] for t in ts)},
+                    node)
+
+
+def _fn_stack(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("tensors", "dim"), {"dim": 0})
+    ts = _tensor_list(b["tensors"], "stack", node)
+    for k, t in enumerate(ts):
+        if t.shape != ts[0].shape:
+            raise EvalError(f"stack expects each tensor to be equal size, but got {list(ts[0].shape)} at entry 0 "
+                            f"and {list(t.shape)} at entry {k} (at column {node.column})")
+    n = ts[0].ndim + 1
+    if n > MAX_DIMS:
+        raise EvalError(f"stack() would make a tensor of {n} dimensions, more than the limit of {MAX_DIMS} "
+                        f"at column {node.column}")
+    dim = _join_dim(b["dim"], n, node)
+    return tr.apply(OPS["stack"], ts, {"dim": dim, "axis": dim % n, "count": len(ts)}, node)
+
+
+def _fn_tensor(tr, node, args, kwargs, source):
+    from .literals import LiteralError, tensor_literal
+
+    b = _sig(node, args, kwargs, ("data", "requires_grad"), {"requires_grad": False})
+    if b["requires_grad"] is not False:
+        raise EvalError(f"torch.tensor(..., requires_grad=True) inside the expression is not supported at column "
+                        f"{node.column}: give the input a name and a value with --at")
+    try:
+        value, dtype = tensor_literal(b["data"])
+    except LiteralError as exc:
+        raise EvalError(f"torch.tensor(): {exc} at column {node.column}") from None
+    # floats in PyTorch's default dtype, float32, also in a float64 run (x * c promotes it there,
+    # and M @ c refuses it, as PyTorch does)
+    return tr.constant_tensor(value, node)
+
+
+#: PyTorch's names of the dtypes, as its messages print them
+TORCH_DTYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
+
+
+def _dtype_of(t: Tensor) -> str:
+    v = t.graph.value[t.index]
+    return t.graph.dtype if type(v) is float else str(v.dtype)
+
+
+FUNCTIONS.update({
+    "where": _fn_where,
+    "cat": _fn_cat,
+    "concat": _fn_cat,
+    "concatenate": _fn_cat,
+    "stack": _fn_stack,
+    "tensor": _fn_tensor,
+})
+
+
 def _closest(name: str, known) -> str:
     import difflib  # only for error messages
 
@@ -1501,6 +1807,8 @@ class TraceBuilder:
         node = _Operand(None, start, end, op)
         node.lo = len(self.graph.value)
         x = operand.value
+        if type(x) is not Tensor and type(x) not in _NUMBER_TYPES:
+            raise EvalError(f"unary {op!r} cannot be applied to {_what(x)} at column {node.column}")
         if op == "+":
             node.value = x  # +x is x itself (no node), as in PyTorch
         elif type(x) is Tensor:
@@ -1536,6 +1844,22 @@ class TraceBuilder:
         node.value = _attribute(self.tr, node, receiver.value)
         node.hi = len(self.graph.value)
         return node
+
+    def subscript(self, receiver: _Operand, items: list, start: int, end: int) -> _Operand:
+        node = _Operand(None, start, end, "[]")
+        node.lo = len(self.graph.value)
+        node.value = subscript(self.tr, node, receiver.value, [item.value for item in items])
+        node.hi = len(self.graph.value)
+        return node
+
+    def slice(self, lo: _Operand, hi: _Operand, step: _Operand, start: int, end: int) -> _Operand:
+        return _Operand(_Slice(lo.value, hi.value, step.value, start), start, end, ":")
+
+    def list(self, items: list, start: int, end: int) -> _Operand:
+        return _Operand([item.value for item in items], start, end, "list")
+
+    def tuple(self, items: list, start: int, end: int) -> _Operand:
+        return _Operand(tuple(item.value for item in items), start, end, "tuple")
 
     def paren(self, operand: _Operand, start: int, end: int) -> _Operand:
         """Parentheses around an operand: the tensors its reduction made hold their text too."""

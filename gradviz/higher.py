@@ -218,7 +218,8 @@ class GraphOps:
     def cat(self, a, b, dim):
         if not (_grad_tensor(a) or _grad_tensor(b)):
             return NumpyOps.cat(_val(a), _val(b), dim)
-        return self._apply("cat", (a, b), {"dim": dim})
+        sizes = (np.shape(_val(a))[dim], np.shape(_val(b))[dim])
+        return self._apply("cat", (a, b), {"dim": dim, "axis": dim % np.ndim(_val(a)), "sizes": sizes})
 
     def narrow(self, x, dim, start, length):
         if not _grad_tensor(x):
@@ -299,6 +300,28 @@ class GraphOps:
     def outer(self, a, b):
         # torch.outer(a, b) is a.reshape(a.size(0), 1) * b (mv's rule for the matrix)
         return self.mul(self.reshape(a, (np.shape(_val(a))[0], 1)), b)
+
+    # --- indexing (issue 13): select/slice and their rules' own rows ------------------
+    def select(self, x, dim, index):
+        if not _grad_tensor(x):
+            return NumpyOps.select(_val(x), dim, index)
+        return self._apply("select", (x,), {"dim": dim, "index": index})
+
+    def slice(self, x, dim, start, end, step):
+        if not _grad_tensor(x):
+            return NumpyOps.slice(_val(x), dim, start, end, step)
+        return self._apply("slice", (x,), {"dim": dim, "start": start, "end": end, "step": step})
+
+    def select_backward(self, g, sizes, dim, index):
+        if not _grad_tensor(g):
+            return NumpyOps.select_backward(_val(g), sizes, dim, index)
+        return self._apply("select_backward", (g,), {"input_sizes": tuple(sizes), "dim": dim, "index": index})
+
+    def slice_backward(self, g, sizes, dim, start, end, step):
+        if not _grad_tensor(g):
+            return NumpyOps.slice_backward(_val(g), sizes, dim, start, end, step)
+        return self._apply("slice_backward", (g,), {"input_sizes": tuple(sizes), "dim": dim, "start": start,
+                                                    "end": end, "step": step})
 
 
 class SecondOrder:

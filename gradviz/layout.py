@@ -216,11 +216,28 @@ def _view(shape, strides, params, out_shape):
     return st if st is not None else contiguous_strides(out_shape)
 
 
+# indexing (issue 13): x[i] drops the dim, x[a:b:k] steps k times as far, x[...] is the same layout
+def _select(shape, strides, params, out_shape):
+    d = params["dim"]
+    return tuple(strides[:d]) + tuple(strides[d + 1:])
+
+
+def _slice(shape, strides, params, out_shape):
+    d = params["dim"]
+    return tuple(strides[:d]) + (strides[d] * params["step"],) + tuple(strides[d + 1:])
+
+
+def _alias(shape, strides, params, out_shape):
+    return tuple(strides)
+
+
 #: op key -> the strides of the view it makes
 VIEWS = {"permute": _permute, "transpose": _transpose, "t": _t, "unsqueeze": _unsqueeze,
-         "squeeze": _squeeze, "expand": _expand, "view": _view, "reshape_alias": _view}
+         "squeeze": _squeeze, "expand": _expand, "view": _view, "reshape_alias": _view,
+         "select": _select, "slice": _slice, "alias": _alias}
 
 #: ops whose result is a new contiguous tensor, whatever their operands' layout
 #: (``number ** tensor`` too: ATen allocates pow.Scalar's result contiguous)
 CONTIGUOUS = frozenset({"sum", "sum_dim", "mean", "mean_dim", "max", "min", "prod", "softmax", "norm",
-                        "dot", "mv", "mm", "clone", "unsafe_view", "pow_scalar_base"})
+                        "dot", "mv", "mm", "clone", "unsafe_view", "pow_scalar_base",
+                        "cat", "stack", "select_backward", "slice_backward"})

@@ -126,6 +126,12 @@ class Op:
     elementwise: bool = field(default=False)
     #: one human formula per input (``"grad·other"``), in the order of ``inputs``
     rules: tuple[str, ...] = ()
+    #: params the gradient rule reads that PyTorch does not show as ``_saved_*`` (in the
+    #: context, not among the saved values)
+    hidden: tuple[str, ...] = ()
+    #: the op takes any number of tensors (torch.cat, torch.stack): ``inputs`` names the list,
+    #: the rule returns one gradient per tensor
+    variadic: bool = False
     #: the forward rule on Python floats through a scalar ops namespace (:class:`Float32Ops`),
     #: ``scalar(F, *inputs, **params)``, which the tracer runs on 0-d values (Python floats);
     #: it must give numpy's bits exactly (tests/test_floats.py checks it)
@@ -135,8 +141,6 @@ class Op:
     #: name), "result" or "derived"; ``when`` the index of the slot that must require grad
     #: for PyTorch to save it, or None. Filled in from the row by :func:`_saving_plan`.
     plan: tuple = ()
-    #: saved names starting with "_": read by the rule, never shown (PyTorch keeps them unexposed)
-    hidden: tuple = ()
 
 
 # ---------------------------------------------------------------------------
@@ -252,6 +256,22 @@ class NumpyOps:
         return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
 
     @staticmethod
+    def select(x, dim, index):
+        return np.asarray(x)[(slice(None),) * dim + (index,)]
+
+    @staticmethod
+    def slice(x, dim, start, end, step):
+        return np.asarray(x)[(slice(None),) * dim + (slice(start, end, step),)]
+
+    @staticmethod
+    def select_backward(g, sizes, dim, index):
+        return _scatter_into_zeros(g, sizes, (slice(None),) * dim + (index,))
+
+    @staticmethod
+    def slice_backward(g, sizes, dim, start, end, step):
+        return _scatter_into_zeros(g, sizes, (slice(None),) * dim + (slice(start, end, step),))
+
+    @staticmethod
     def transpose(x, dim0, dim1):
         return np.swapaxes(x, dim0, dim1) if np.ndim(x) else x
 
@@ -314,6 +334,13 @@ class NumpyOps:
         )
         out = np.sum(x, axis=axes, keepdims=True, dtype=x.dtype) if axes else x
         return out.reshape(shape)
+
+
+def _scatter_into_zeros(g, sizes, index):
+    g = np.asarray(g)
+    out = np.zeros(sizes, dtype=g.dtype)
+    out[index] = g
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -533,23 +560,6 @@ def _cumprod_backward(F, g, s):
         partial = np.cumprod(others, axis=-1, dtype=x.dtype)
         out[..., k] = np.sum(gm[..., k:] * partial[..., k:], axis=-1, dtype=x.dtype)
     return (np.moveaxis(out, -1, s["dim"]),)
-
-
-def _slice_backward(F, g, s):
-    # slice_backward: the gradient in the slice, zeros elsewhere (numbers only, as cumprod's)
-    g = np.asarray(F.value(g))
-    out = np.zeros(s["self_sym_sizes"], dtype=g.dtype)
-    index = [slice(None)] * out.ndim
-    index[s["dim"]] = slice(s["start"], s["end"], s["step"])
-    out[tuple(index)] = g
-    return (out,)
-
-
-def _cat_backward(F, g, s):
-    # cat_tensors_backward: each input's part of the gradient (numbers only, as cumprod's)
-    g = np.asarray(F.value(g))
-    first, dim = s["_first_size"], s["dim"]
-    return tuple(np.split(g, [first], axis=dim))
 
 
 def _evenly_distribute(F, g, s):
@@ -928,17 +938,69 @@ ROWS: list[Op] = [
     Op("cumprod", "CumprodBackward0", ("self",), NumpyOps.cumprod, _cumprod_backward,
        params=("dim",), saves=("dim", "result", "self"), doc="cumulative product along dim",
        rules=("sum over j ≥ k of grad[j]·(product of self[i], i ≤ j, i ≠ k)",)),
-    Op("cat", "CatBackward0", ("tensors0", "tensors1"), NumpyOps.cat, _cat_backward,
-       params=("dim",), saves=("_first_size", "dim"),
-       derived=lambda args, params: {"_first_size": np.shape(args["tensors0"])[params["dim"]]},
-       doc="torch.cat of two tensors along dim", rules=("grad's first part", "grad's second part")),
-    Op("slice", "SliceBackward0", ("self",),
-       lambda a, dim, start, end, step: NumpyOps.narrow(a, dim, start, end - start),
-       _slice_backward, params=("dim", "start", "end", "step"),
-       saves=("dim", "end", "self_sym_sizes", "start", "step"), derived=_sizes, doc="x.narrow(dim, start, length)",
-       rules=("grad in the slice, 0 elsewhere",)),
+    # (prod's graph uses CatBackward0 and SliceBackward0 too: their rows are in the indexing section)
     Op("flip", "FlipBackward0", ("self",), NumpyOps.flip, lambda F, g, s: (F.flip(g, s["dims"]),),
        params=("dims",), saves=("dims",), doc="x.flip(dims)", rules=("grad flipped back",)),
+]
+
+# --- indexing, joining, selection, batched matmul (issue 13) ----------------------------------
+# A negative index, start, end or dim is saved as given (PyTorch's Python binding shows it as its
+# unsigned 64-bit pattern, 18446744073709551615 for -1; the golden recorder reads it back).
+
+#: what PyTorch saves as a slice's end when none is given (x[1:])
+INT64_MAX = (1 << 63) - 1
+
+
+def _slice_of(dim, start, end, step):
+    return (slice(None),) * dim + (slice(start, end, step),)
+
+
+def _cat_backward(F, g, s):
+    # cat_tensors_backward: each tensor's part of grad, narrowed along dim (a slice)
+    grads, offset, axis = [], 0, s["axis"]
+    for size in s["sizes"]:
+        grads.append(F.slice(g, axis, offset, offset + size, 1))
+        offset += size
+    return tuple(grads)
+
+
+def _stack_backward(F, g, s):
+    # stack_tensors_backward: grad.unbind(dim), one select per tensor
+    return tuple(F.select(g, s["axis"], k) for k in range(s["count"]))
+
+
+ROWS += [
+    Op("select", "SelectBackward0", ("self",),
+       lambda a, dim, index: np.asarray(a)[(slice(None),) * dim + (index,)],
+       lambda F, g, s: (F.select_backward(g, s["self_sym_sizes"], s["dim"], s["index"]),),
+       params=("dim", "index"), saves=("dim", "index", "self_sym_sizes"), derived=_sizes,
+       doc="x[i]: the index-th slice along dim", rules=("zeros(self_sym_sizes) with grad at [index] on axis dim",)),
+    Op("slice", "SliceBackward0", ("self",),
+       lambda a, dim, start, end, step: np.asarray(a)[_slice_of(dim, start, end, step)],
+       lambda F, g, s: (F.slice_backward(g, s["self_sym_sizes"], s["dim"], s["start"], s["end"], s["step"]),),
+       params=("dim", "start", "end", "step"), saves=("dim", "end", "self_sym_sizes", "start", "step"),
+       derived=_sizes, doc="x[start:end:step] along dim",
+       rules=("zeros(self_sym_sizes) with grad at [start:end:step] on axis dim",)),
+    Op("alias", "AliasBackward0", ("self",), lambda a: a, lambda F, g, s: (g,),
+       doc="x[...]: the same values, a new tensor", rules=("grad",)),
+    Op("select_backward", "SelectBackwardBackward0", ("grad_output",),
+       lambda g, input_sizes, dim, index: NumpyOps.select_backward(g, input_sizes, dim, index),
+       lambda F, g, s: (F.select(g, s["dim"], s["index"]),),
+       params=("input_sizes", "dim", "index"), saves=("dim", "index"),
+       doc="SelectBackward0's rule (second order)", rules=("grad[index] on axis dim",)),
+    Op("slice_backward", "SliceBackwardBackward0", ("grad_output",),
+       lambda g, input_sizes, dim, start, end, step: NumpyOps.slice_backward(g, input_sizes, dim, start, end, step),
+       lambda F, g, s: (F.slice(g, s["dim"], s["start"], s["end"], s["step"]),),
+       params=("input_sizes", "dim", "start", "end", "step"), saves=("dim", "end", "start", "step"),
+       doc="SliceBackward0's rule (second order)", rules=("grad[start:end:step] on axis dim",)),
+    Op("cat", "CatBackward0", ("tensors",),
+       lambda *arrays, dim, axis, sizes: np.concatenate(arrays, axis=axis),
+       _cat_backward, params=("dim", "axis", "sizes"), saves=("dim",), hidden=("axis", "sizes"), variadic=True,
+       doc="torch.cat(tensors, dim)", rules=("this tensor's part of grad split into sizes on axis axis",)),
+    Op("stack", "StackBackward0", ("tensors",),
+       lambda *arrays, dim, axis, count: np.stack(arrays, axis=axis),
+       _stack_backward, params=("dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"), variadic=True,
+       doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
 ]
 
 
@@ -984,7 +1046,6 @@ def _saving_plan(op: Op) -> tuple:
 
 for _row in ROWS:
     object.__setattr__(_row, "plan", _saving_plan(_row))
-    object.__setattr__(_row, "hidden", tuple(n for n in _row.saves if n.startswith("_")))
 
 OPS: dict[str, Op] = {row.key: row for row in ROWS}
 assert len(OPS) == len(ROWS), "duplicate op key"
@@ -1007,6 +1068,8 @@ def saved_values(op: Op, args: dict, params: dict, result) -> dict:
             saved[name] = params[name]
         else:
             saved[name] = args[name]
+    for name in op.hidden:
+        saved[name] = params[name] if name in params else derived[name]
     return saved
 
 

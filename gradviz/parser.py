@@ -1,9 +1,10 @@
 """Expression text → tokens → immutable expression tree.
 
 The language is the arithmetic subset of Python/PyTorch: numbers, names,
-``+ - * / ** @``, unary ``-``/``+``, parentheses, calls ``sin(x)`` and
-``torch.sin(x)``, methods ``x.sum()``, keyword arguments ``dim=1`` and the
-attribute ``x.T``.
+``+ - * / ** @``, unary ``-``/``+``, comparisons ``< <= > >= == !=``, parentheses,
+calls ``sin(x)`` and ``torch.sin(x)``, methods ``x.sum()``, keyword arguments ``dim=1``,
+the attribute ``x.T``, subscripts ``x[0]``, ``M[:, 1:3]``, ``x[None, ...]``, list literals
+``[a, b]`` and tuples ``(0, 1)`` (as arguments), ``None`` and ``...``.
 
 The parser is an operator-precedence (shunting-yard) loop with explicit
 stacks, never recursion: Python's own ``ast.parse`` dies with RecursionError
@@ -11,11 +12,13 @@ near 10,000 terms, and gradviz takes inputs of a million.
 
 Binding powers, read against Python's precedence chart (highest binds tightest)::
 
-    x.f()  x.T  f(x)      postfix, tighter than everything
+    x.f()  x.T  f(x) x[i] postfix, tighter than everything
     **                    40, right-associative; its right operand may be unary: 2**-x
     -x  +x                30, prefix; lower than ** on its left: -x**2 is -(x**2)
     *  /  @               20, left-associative
     +  -                  10, left-associative
+    <  <=  >  >=  ==  !=   5, below arithmetic (x + 1 > y is (x + 1) > y); a chained
+                          comparison (a < b < c) is refused with a clear message
 """
 
 from __future__ import annotations
@@ -34,8 +37,16 @@ BINARY = {  # symbol -> (binding power, right-associative)
     "/": (20, False),
     "@": (20, False),
     "**": (40, True),
+    "<": (5, False),
+    "<=": (5, False),
+    ">": (5, False),
+    ">=": (5, False),
+    "==": (5, False),
+    "!=": (5, False),
 }
+COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 UNARY_POWER = 30
+_COMPARISON_POWER = 5
 ATTRIBUTES = frozenset({"T"})  # the only attribute (not method call) the language has
 
 _KEYWORDS = frozenset(
@@ -50,7 +61,7 @@ _TOKEN = re.compile(
     (?:
         (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
       | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-      | (?P<op>\*\*|//|==|!=|<=|>=|->|:=|[-+*/@().,=\[\]{}%<>~&|^:;!'"\\`$?\#])
+      | (?P<op>\*\*|//|==|!=|<=|>=|->|:=|\.\.\.|[-+*/@().,=\[\]{}%<>~&|^:;!'"\\`$?\#])
     )
     """,
     re.VERBOSE,
@@ -60,11 +71,8 @@ _SPACE = re.compile(r"\s*")
 _UNSUPPORTED_OPS = {
     "//": "floor division '//' is not supported",
     "%": "operator '%' is not supported",
-    "[": "subscripts and lists ('[') are not supported in expressions",
-    "]": "unexpected ']'",
     "{": "'{' is not supported",
     "}": "'}' is not supported",
-    ":": "':' is not supported (no slices, lambdas or annotations)",
     ";": "';' is not supported: write one expression",
     "'": "strings are not supported",
     '"': "strings are not supported",
@@ -72,12 +80,6 @@ _UNSUPPORTED_OPS = {
     ":=": "assignment expressions are not supported",
     "->": "'->' is not supported",
     "^": "operator '^' is not supported (use ** for powers)",
-    "==": "comparisons are not supported",
-    "!=": "comparisons are not supported",
-    "<": "comparisons are not supported",
-    ">": "comparisons are not supported",
-    "<=": "comparisons are not supported",
-    ">=": "comparisons are not supported",
 }
 
 
@@ -129,10 +131,12 @@ def tokenize(source: str) -> Iterator[tuple]:
 class Node:
     """An immutable expression-tree node.
 
-    kind:  'number' (value), 'name' (name), 'unary' (op, args=(operand,)),
-           'binary' (op, args=(left, right)), 'call' (op = function name, args,
-           kwargs, method=True when written ``receiver.op(...)``; the receiver is
-           args[0]), 'attr' (op = attribute name, args=(receiver,)).
+    kind:  'number' (value; also True/False, None and Ellipsis for ``...``), 'name' (name),
+           'unary' (op, args=(operand,)), 'binary' (op, args=(left, right)), 'call' (op =
+           function name, args, kwargs, method=True when written ``receiver.op(...)``; the
+           receiver is args[0]), 'attr' (op = attribute name, args=(receiver,)),
+           'subscript' (op '[]', args=(receiver, *items)), 'slice' (op ':', args=(start,
+           stop, step), a missing part the number None), 'list' and 'tuple' (args=items).
     start/end: the 0-based half-open span of source text the node covers
            (including its parentheses), so ``source[start:end]`` is its text.
     """
@@ -237,11 +241,11 @@ def _number(text: str, source: str, pos: int):
 
 
 # An operand after the first follows an operator, a ',' or a call's '(': their count bounds the terms.
-_OPERAND_AFTER = "+-*/@,("
+_OPERAND_AFTER = "+-*/@,([:<>="
 # The operands themselves, for an exact count when that bound is over the limit: numbers, and names
 # that are not called (f(x)), not after a '.' (x.sum(), torch.sin) and not torch.
 _TERM = re.compile(r"(?<![\w.])(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-                   r"|(?<![\w.])(?!(?:torch|True|False)\b)[A-Za-z_]\w*(?!\w|\s*[(=])")
+                   r"|(?<![\w.])(?!(?:torch|True|False|None)\b)[A-Za-z_]\w*(?!\w|\s*[(=])")
 
 
 def check_terms(source: str, max_terms: int) -> None:
@@ -313,6 +317,20 @@ class TreeBuilder:
         """Parentheses closed around ``operand``: it covers them."""
         return operand.with_span(start, end)
 
+    def subscript(self, receiver, items: list, start: int, end: int) -> Node:
+        """``receiver[items]``: each item an operand or a :meth:`slice`."""
+        return Node("subscript", "[]", [receiver] + items, (), None, False, start, end)
+
+    def slice(self, lo, hi, step, start: int, end: int) -> Node:
+        """``lo:hi:step`` inside a subscript (a missing part is the number None)."""
+        return Node("slice", ":", (lo, hi, step), (), None, False, start, end)
+
+    def list(self, items: list, start: int, end: int) -> Node:
+        return Node("list", "list", items, (), None, False, start, end)
+
+    def tuple(self, items: list, start: int, end: int) -> Node:
+        return Node("tuple", "tuple", items, (), None, False, start, end)
+
 
 TREE = TreeBuilder()
 
@@ -333,7 +351,7 @@ class _NoTree:
     def _span(self, *args):  # every reduction: (..., start, end)
         return _Span(args[-2], args[-1])
 
-    number = name = unary = binary = call = attr = _span
+    number = name = unary = binary = call = attr = subscript = slice = list = tuple = _span
 
     def paren(self, operand, start, end):
         operand.start, operand.end = start, end
@@ -341,6 +359,9 @@ class _NoTree:
 
 
 NO_TREE = _NoTree()
+
+
+_ITEM_KINDS = frozenset({"subscript", "slice", "list", "tuple"})
 
 
 def replay(root: Node, builder):
@@ -360,6 +381,14 @@ def replay(root: Node, builder):
             push(builder.unary(node.op, pop(), node.start, node.end))
         elif kind == "attr":
             push(builder.attr(node.op, pop(), node.start, node.end))
+        elif kind in _ITEM_KINDS:  # subscript, slice, list, tuple: their args, in order
+            items = [pop() for _ in node.args][::-1]
+            if kind == "subscript":
+                push(builder.subscript(items[0], items[1:], node.start, node.end))
+            elif kind == "slice":
+                push(builder.slice(*items, node.start, node.end))
+            else:
+                push(getattr(builder, kind)(items, node.start, node.end))
         else:  # call
             kwargs = [(k, pop()) for k, _ in reversed(node.kwargs)][::-1]
             args = [pop() for _ in node.args][::-1]
@@ -369,9 +398,10 @@ def replay(root: Node, builder):
 
 class _Parser:
     """The operator-precedence loop's state: an operand stack, an operator stack (entries
-    ``("bin", op, power, right, pos)``, ``("un", op, power, pos)``, ``("paren", pos)`` and
-    ``("call", name, start, method, receiver, args, kwargs, pending keyword)``), the tokens
-    with one token of lookahead, and the limits."""
+    ``("bin", op, power, right, pos)``, ``("un", op, power, pos)``, ``("paren", pos)``,
+    ``("call", name, start, method, receiver, args, kwargs, pending keyword)`` and the item
+    groups ``["tuple", pos, items]``, ``["list", pos, items]``, ``["sub", pos, receiver, items,
+    slice parts or None]``), the tokens with one token of lookahead, and the limits."""
 
     def __init__(self, source: str, max_terms: int, max_depth: int, names: set | None, builder):
         self.builder = builder
@@ -385,6 +415,7 @@ class _Parser:
         self.terms = 0
         self.tokens = tokenize(source)
         self.lookahead: tuple | None = None
+        self.compared = False  # a comparison was reduced (to refuse a chain: a < b < c)
 
     def err(self, msg: str, pos: int) -> ParseError:
         return ParseError(msg, self.source, pos + 1)
@@ -413,6 +444,8 @@ class _Parser:
         if entry[0] == "bin":
             right = operands.pop()
             left = operands.pop()
+            if entry[2] == _COMPARISON_POWER:
+                self.compared = True
             operands.append(self.builder.binary(entry[1], left, right, left.start, right.end))
         else:  # unary
             operand = operands.pop()
@@ -474,6 +507,10 @@ class _Parser:
             self.enter(pos)
             self.ops.append(("paren", pos))
             return True
+        if kind == "op":
+            expecting = self.operand_op(text, pos)
+            if expecting is not None:
+                return expecting
         if kind == "end":
             raise self.err("unexpected end of expression (an operand is missing)", pos)
         if kind == "op" and text == ")" and self.ops and self.ops[-1][0] == "paren":
@@ -483,8 +520,9 @@ class _Parser:
     def name(self, text: str, pos: int) -> bool:
         """A name as an operand: True/False, a keyword argument, a call (maybe dotted), an input."""
         ops, operands, err, peek, advance = self.ops, self.operands, self.err, self.peek, self.advance
-        if text in ("True", "False"):
-            operands.append(self.builder.number(text == "True", pos, pos + len(text)))
+        if text in ("True", "False", "None"):
+            value = None if text == "None" else text == "True"
+            operands.append(self.builder.number(value, pos, pos + len(text)))
             return False
         if text in _KEYWORDS:
             raise err(f"keyword {text!r} is not supported", pos)
@@ -538,13 +576,25 @@ class _Parser:
         self.expect_operand_next = False
         if kind == "op" and text in BINARY:
             power, right = BINARY[text]
+            self.compared = False
             self.reduce_while(power, right)
+            if self.compared and power == _COMPARISON_POWER:
+                raise self.err(f"chained comparisons (a < b < c) are not supported: write "
+                               f"each comparison on its own, e.g. torch.where(a < b, ...)", pos)
             self.ops.append(("bin", text, power, right, pos))
             self.expect_operand_next = True
         elif kind == "op" and text == ".":
             self.expect_operand_next = self.method_or_attribute()
-        elif kind == "op" and text in (",", ")"):
+        elif kind == "op" and text in (",", ")", "]"):
             self.expect_operand_next = self.close(text, pos)
+        elif kind == "op" and text == "[":
+            self.enter(pos)
+            self.ops.append(["sub", pos, self.operands.pop(), [], None])
+            self.expect_operand_next = True
+        elif kind == "op" and text == ":":
+            marker = self.reduce_group()
+            self.slice_part(marker, self.operands.pop(), pos)
+            self.expect_operand_next = True
         elif kind == "end":
             self.finish()
             return True
@@ -584,20 +634,95 @@ class _Parser:
         operands.append(self.builder.attr(part[1], receiver, receiver.start, part[2] + len(part[1])))
         return False
 
+    def operand_op(self, text: str, pos: int):
+        """An operator token where an operand is expected that still makes sense there: a list
+        ``[``, ``...``, or what ends an empty part of a subscript, list or tuple (``x[:2]``,
+        ``x[1:]``, ``[a, b,]``, ``(a,)``, ``[]``). True/False as :meth:`operand`; None when
+        the token is not one of these."""
+        ops, operands, builder = self.ops, self.operands, self.builder
+        if text == "[":
+            self.enter(pos)
+            ops.append(["list", pos, []])
+            return True
+        if text == "...":
+            operands.append(builder.number(Ellipsis, pos, pos + 3))
+            return False
+        top = ops[-1] if ops else ()
+        kind = top[0] if top else None
+        if kind == "sub" and text == ":":
+            self.slice_part(top, builder.number(None, pos, pos), pos)
+            return True
+        if kind == "sub" and text in (",", "]") and top[4] is not None:  # a slice's last part is empty
+            operands.append(builder.number(None, pos, pos))
+            return self.close(text, pos)
+        if kind == "sub" and text == "]" and top[3]:  # x[0,]
+            return self.close_group(top, pos)
+        if kind == "sub" and text == "]":
+            raise self.err("empty subscript '[]'", pos)
+        if (kind == "list" and text == "]") or (kind == "tuple" and text == ")"):  # [] and [a,] (a,)
+            return self.close_group(top, pos)
+        return None
+
+    def slice_part(self, marker, value, pos: int) -> None:
+        """A ':' inside a subscript: ``value`` is the part before it."""
+        if not marker or marker[0] != "sub":
+            raise self.err("':' is only allowed inside a subscript, e.g. x[1:3]", pos)
+        parts = marker[4]
+        if parts is None:
+            marker[4] = [value]
+        elif len(parts) == 1:
+            parts.append(value)
+        else:
+            raise self.err("a slice has at most two ':' (start:stop:step)", pos)
+
     def close(self, text: str, pos: int) -> bool:
-        """',' or ')' after an operand; True when another argument follows."""
+        """',', ')' or ']' after an operand; True when another argument or item follows."""
         ops, operands, err = self.ops, self.operands, self.err
         marker = self.reduce_group()
         if not marker:
             raise err(f"unmatched {text!r}", pos)
-        if marker[0] == "paren":
-            if text == ",":
-                raise err("tuples are not supported (',' outside a call)", pos)
+        kind = marker[0]
+        closer = "]" if kind in ("list", "sub") else ")"
+        if text != "," and text != closer:
+            raise err(f"{text!r} does not close the {'[' if closer == ']' else '('!r} at column "
+                      f"{marker[1] + 1 if kind != 'call' else self.source.find('(', marker[2]) + 1}", pos)
+        if kind == "paren":
+            inner = operands.pop()
+            if text == ",":  # (a, ...: a tuple
+                ops[-1] = ["tuple", marker[1], [inner]]
+                return True
             ops.pop()
             self.depth -= 1
-            inner = operands.pop()
             operands.append(self.builder.paren(inner, marker[1], pos + 1))
             return False
+        if kind == "call":
+            return self.close_call(marker, text, pos)
+        value = operands.pop()
+        if kind == "sub" and marker[4] is not None:
+            parts = marker[4] + [value]
+            marker[4] = None
+            while len(parts) < 3:
+                parts.append(self.builder.number(None, value.end, value.end))
+            value = self.builder.slice(*parts, parts[0].start, value.end)
+        marker[-2 if kind == "sub" else -1].append(value)
+        if text == ",":
+            return True
+        return self.close_group(marker, pos)
+
+    def close_group(self, marker, pos: int) -> bool:
+        """The ']' or ')' that closes a subscript, list or tuple at ``pos``."""
+        self.ops.pop()
+        self.depth -= 1
+        kind, builder = marker[0], self.builder
+        if kind == "sub":
+            receiver = marker[2]
+            self.operands.append(builder.subscript(receiver, marker[3], receiver.start, pos + 1))
+        else:
+            self.operands.append(getattr(builder, kind)(marker[2], marker[1], pos + 1))
+        return False
+
+    def close_call(self, marker, text: str, pos: int) -> bool:
+        ops, operands, err = self.ops, self.operands, self.err
         _, name, start, method, receiver, args, kwargs, pending = marker
         value = operands.pop()
         if pending is not None:
@@ -618,7 +743,9 @@ class _Parser:
     def finish(self) -> None:
         marker = self.reduce_group()
         if marker:
-            where = marker[1] if marker[0] == "paren" else marker[2]
-            if marker[0] == "call":
+            kind = marker[0]
+            where = marker[2] if kind == "call" else marker[1]
+            if kind == "call":
                 where = self.source.find("(", where)  # point at the call's '(' rather than its name
-            raise self.err("'(' was never closed", where)
+            bracket = "[" if kind in ("list", "sub") else "("
+            raise self.err(f"'{bracket}' was never closed", where)

@@ -94,7 +94,12 @@ def _functions(sp):
 
 
 _POSITIONAL = {"pow": ("input", "exponent"), "clamp": ("input", "min", "max"),
-               "maximum": ("input", "other"), "minimum": ("input", "other")}
+               "maximum": ("input", "other"), "minimum": ("input", "other"),
+               "where": ("condition", "input", "other")}
+_RELATIONS = {"<": "StrictLessThan", "<=": "LessThan", ">": "StrictGreaterThan", ">=": "GreaterThan",
+              "==": "Eq", "!=": "Ne"}
+#: what the language has that a formula of scalars does not: "not available for ..."
+_NOT_SYMBOLIC = {"subscript": "indexing x[...]", "slice": "slices", "list": "lists", "tuple": "tuples"}
 
 
 def _number(sp, value):
@@ -142,8 +147,8 @@ def to_sympy(tree, symbols: dict):
             x = results.pop(id(node.args[0]))
             value = -x if node.op == "-" else x
         elif kind == "binary":
-            b = results.pop(id(node.args[1]))
-            a = results.pop(id(node.args[0]))
+            b = _as_number(sp, results.pop(id(node.args[1])))
+            a = _as_number(sp, results.pop(id(node.args[0])))
             if node.op == "+":
                 value = a + b
             elif node.op == "-":
@@ -154,9 +159,11 @@ def to_sympy(tree, symbols: dict):
                 value = a / b
             elif node.op == "**":
                 value = a ** b
+            elif node.op in _RELATIONS:  # a condition for torch.where (issue 13)
+                value = getattr(sp, _RELATIONS[node.op])(a, b)
             else:
                 raise Unsupported(f"operator '{node.op}' (scalars only)")
-            if value.is_Rational and value.q != 1 and max(abs(value.p), value.q).bit_length() > 1100:
+            if value.is_Rational and value.q is not None and value.q != 1 and max(abs(value.p), value.q).bit_length() > 1100:
                 # 2**15000/3**9500: beyond a float's digits the constant is the float Python folds
                 # it to (the tracer's value), not an exact fraction of 4,500-digit numbers
                 value = _number(sp, _rational_float(value))
@@ -172,7 +179,12 @@ def to_sympy(tree, symbols: dict):
                 kw = {}
             if kw:
                 raise Unsupported(f"keyword arguments of {name}()")
-            if name == "clamp":
+            if name == "where":  # the else branch at ties, as torch.where takes it
+                cond, a, b = args
+                if not isinstance(cond, sp.core.relational.Relational):
+                    raise Unsupported("not available for where() without a comparison as its condition")
+                value = sp.Piecewise((_as_number(sp, a), cond), (_as_number(sp, b), True))
+            elif name == "clamp":
                 # PyTorch passes the gradient at the bounds too (min <= x <= max)
                 x, lo, hi = args
                 pieces = []
@@ -187,10 +199,22 @@ def to_sympy(tree, symbols: dict):
                 raise Unsupported(f"{name}() is not supported symbolically")
         elif kind == "attr" and node.op == "T":
             value = results.pop(id(node.args[0]))  # .T of a scalar is the scalar
+        elif kind in _NOT_SYMBOLIC:
+            raise Unsupported(f"not available for {_NOT_SYMBOLIC[kind]} (symbolic formulas are of scalars)")
         else:
             raise Unsupported(f"'{node.op}' is not supported symbolically")
         results[id(node)] = value
-    return results.pop(id(tree))
+    out = results.pop(id(tree))
+    if isinstance(out, sp.core.relational.Relational):
+        raise Unsupported("not available for a comparison: its bool output has no derivatives")
+    return out
+
+
+def _as_number(sp, value):
+    """A comparison used as a number (x * (x > 1)) is 1 where it holds, else 0, as a bool tensor is."""
+    if isinstance(value, sp.core.relational.Relational):
+        return sp.Piecewise((1, value), (0, True))
+    return value
 
 
 def _has_large_numbers(d) -> bool:

@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pytest
 
-from gradviz.ops import OPS, ROWS, NumpyOps, saved_values
+from gradviz.ops import INT64_MAX, OPS, ROWS, NumpyOps, saved_values
 from gradviz.render.steps import _fill
 
 R = np.random.default_rng(0)
@@ -98,9 +98,16 @@ SAMPLES = {
     "masked_fill_tensor": ({"self": V, "value": np.array(0.4)}, {"mask": np.array([True, False, True])}),
     "squeeze_dim": ({"self": np.array([[0.3, -0.8, 1.2]])}, {"dim": 0}),
     "cumprod": ({"self": np.array([0.9, 0.0, 1.3, -0.6])}, {"dim": 0}),
-    "cat": ({"tensors0": V, "tensors1": P}, {"dim": 0}),
-    "slice": ({"self": V}, {"dim": 0, "start": 1, "end": 3, "step": 1}),
     "flip": ({"self": M}, {"dims": (0,)}),
+    # --- indexing, joining, selection, batched matmul (issue 13)
+    "select": ({"self": M}, {"dim": 1, "index": -1}),
+    "slice": ({"self": M}, {"dim": 1, "start": 1, "end": INT64_MAX, "step": 1}),
+    "alias": ({"self": V}, {}),
+    "select_backward": ({"grad_output": V}, {"input_sizes": (2, 3), "dim": 0, "index": 1}),
+    "slice_backward": ({"grad_output": M[:, :2].copy()}, {"input_sizes": (2, 3), "dim": 1, "start": 0,
+                                                          "end": 2, "step": 1}),
+    "cat": ({"tensors": [V, P, U[:2]]}, {"dim": 0, "axis": 0, "sizes": (3, 3, 2)}),
+    "stack": ({"tensors": [V, P]}, {"dim": -1, "axis": 1, "count": 2}),
 }
 
 #: rows whose function is piecewise constant: the rule gives 0 and so do finite differences
@@ -112,12 +119,23 @@ def test_every_row_has_a_sample():
 
 
 def _arrays(inputs):
-    return {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+    """The sample's tensors by slot; a variadic row's list as slots ``tensors[0]``, ``tensors[1]``..."""
+    out = {}
+    for k, v in inputs.items():
+        if isinstance(v, list):
+            out.update({f"{k}[{j}]": np.asarray(x, dtype=np.float64) for j, x in enumerate(v)})
+        else:
+            out[k] = np.asarray(v, dtype=np.float64)
+    return out
+
+
+def _slots(op, args):
+    return list(args) if op.variadic else list(op.inputs)
 
 
 def _forward(op, args, params):
     with np.errstate(all="ignore"):
-        return np.asarray(op.forward(*[args[s] for s in op.inputs], **params), dtype=np.float64)
+        return np.asarray(op.forward(*[args[s] for s in _slots(op, args)], **params), dtype=np.float64)
 
 
 def _vjp(op, args, params, grad):
@@ -125,7 +143,7 @@ def _vjp(op, args, params, grad):
     context = saved_values(op, args, params, result)
     with np.errstate(all="ignore"):
         return [np.broadcast_to(np.asarray(g, dtype=np.float64), np.shape(args[s])) if np.ndim(g) == 0 else
-                np.asarray(g, dtype=np.float64) for s, g in zip(op.inputs, op.vjp(NumpyOps, grad, context))]
+                np.asarray(g, dtype=np.float64) for s, g in zip(_slots(op, args), op.vjp(NumpyOps, grad, context))]
 
 
 @pytest.mark.parametrize("key", [row.key for row in ROWS])
@@ -137,7 +155,7 @@ def test_gradient_rule_matches_finite_differences(key):
     grad = R.uniform(0.5, 1.5, size=out.shape)
     rule = _vjp(op, args, params, grad)
     eps = 1e-6
-    for slot, computed in zip(op.inputs, rule):
+    for slot, computed in zip(_slots(op, args), rule):
         x = args[slot]
         numeric = np.zeros_like(x)
         for idx in np.ndindex(x.shape):
@@ -166,7 +184,8 @@ def _read_formula(text: str):
         return None
 
 
-SCALAR_ROWS = [key for key, (inputs, _) in SAMPLES.items() if all(np.ndim(v) == 0 for v in inputs.values())]
+SCALAR_ROWS = [key for key, (inputs, _) in SAMPLES.items()
+               if all(not isinstance(v, list) and np.ndim(v) == 0 for v in inputs.values())]
 
 
 @pytest.mark.parametrize("key", SCALAR_ROWS)

@@ -247,6 +247,8 @@ class _Functions:
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
             if y != -2:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+            if g.more and i in g.more:  # torch.cat of three or more tensors
+                nexts += "".join(f',"f{fpos[k]}"' if k >= 0 and req[k] else ",null" for k in g.more[i])
             p = params[i]
             key = (id(op), id(p))
             saved = fixed.get(key)

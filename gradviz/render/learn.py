@@ -57,7 +57,8 @@ def symbolic_view(result) -> Group:
 
     title = Text("Symbolic derivatives", style="bold").append("  (SymPy, from the parsed expression)", style=NOTE)
     if result.error:
-        return Group(title, Text(f"not available: {result.error}", style=NOTE))
+        error = result.error
+        return Group(title, Text(error if error.startswith("not available") else f"not available: {error}", style=NOTE))
     lines = [title, Text(f"f = {pretty(result.output)}")]
     for name, d in result.grads.items():
         t = Text(f"∂f/∂{name} = {pretty(d)} = {format_math(result.values[name])}")

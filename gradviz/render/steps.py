@@ -97,7 +97,11 @@ def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
         computed = grads_out
     needed = [nxt is not None for nxt in fn.next_functions]
     out = []
-    for slot, formula, need, value, sent in zip(op.inputs, op.rules, needed, computed, grads_out):
+    slots, rules = op.inputs, op.rules
+    if op.variadic:  # torch.cat / torch.stack: one rule for every tensor of the list
+        slots = [f"{op.inputs[0]}[{k}]" for k in range(len(needed))]
+        rules = rules * len(needed)
+    for slot, formula, need, value, sent in zip(slots, rules, needed, computed, grads_out):
         if not need:
             continue
         out.append(RuleView(slot, formula, _fill(formula, fn.context, grad_in), value, sent))

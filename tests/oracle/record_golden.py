@@ -259,9 +259,104 @@ def _torch_at(at: dict) -> dict:
     return {k: conv(x) for k, x in at.items()}
 
 
+# --- indexing, joining, selection, batched matmul (issue 13) ---------------------------------
+V4 = [1.0, -2.0, 3.0, 0.5]
+C4 = [5.0, 0.5, 7.0, -1.0]
+
+#: (expression, needs a scalar output) over v (4,), M (2, 3), x (), c (4,) without grad
+INDEXING = [
+    "v[0]", "v[-1]", "v[1:3].sum()", "v[::2].sum()", "v[1:].sum()", "v[:2].sum()", "v[-3:-1].sum()",
+    "v[0:100].sum()", "v[:].sum()", "v[3:1].sum()", "v[5:].sum()", "v[1:3:2].sum()", "v[None].sum()",
+    "v[...].sum()", "v[..., 0]", "M[:, 0].sum()", "M[0, 1]", "M[0][1]", "M[-1, 0]", "M[-1][-1]",
+    "M[0].sum()", "M[1:].sum()", "M[:, 1:].sum()", "M[None, 0].sum()", "M[0, None].sum()",
+    "M[:, None].sum()", "M[:, :].sum()", "M[..., 1].sum()", "M[0, ..., 1]", "M[:, ::2].sum()",
+    "M[0:100, 0].sum()", "M[0, -2:].sum()", "M[None, None].sum()", "M[..., None].sum()", "M[...][0, 0]",
+    "(M[0] * M[1]).sum()", "x[None].sum()", "x[...]", "x[None][0]", "v[1] * v[2]", "(v[1:] * v[:3]).sum()",
+    "(v * 2)[1]", "(M @ v[:3])[1]", "(M.T[1:] @ v[1:3]).sum()", "c[0] * x", "(c[1:3] * v[:2]).sum()",
+    "(v[0] * x + v[-1]) ** 2", "M[0, 1] * M[1, 2] * x", "((v[1:3] - v[0:2]) ** 2).sum()",
+    "M[(0, 1)]", "M[0,]",
+]
+INDEXING_NONSCALAR = ["M[:, 0]", "v[1:3]", "M[0]", "M[None]", "v[...]", "M[:, 1:]"]
+INDEXING_ERRORS = ["v[4]", "v[-5]", "M[2]", "M[0, 3]", "M[-3]", "v[0, 0]", "x[0]", "x[1:]", "v[::-1]",
+                   "v[::0]", "v[1.5]", "M[..., ..., 0]"]
+SELECTION = [
+    "torch.where(v > 0, v, 0.).sum()", "torch.where(v >= 1, v, -v).sum()", "torch.where(v < 1, v * v, v).sum()",
+    "torch.where(v <= 0.5, 1., v).sum()", "torch.where(v == 3, v, c).sum()", "torch.where(v != 3, c, v).sum()",
+    "torch.where(x > 1, x, x * x)", "torch.where(x < 1, x, x * x)", "torch.where(v >= 0.5, v, 2 * v).sum()",
+    "torch.where(v > 0.5, v, 2 * v).sum()", "torch.where(v == c, v, 3 * v).sum()", "((v > 0) * v).sum()",
+    "(v * (v < c)).sum()", "torch.where(v > 0, v, v).sum()", "torch.where(v > 0, v, M[0:1, 0:1]).sum()",
+    "torch.where(x > 1, 1., x)", "torch.where(c > 0, c, x).sum()", "torch.where(v > x, v, x).sum()",
+    "torch.where(v + 1 > 2 * x, v, x * v).sum()", "torch.where(M > 2, M, 0.).sum()", "torch.where(x > 1, 1, 2)",
+    "v > 0", "x == x", "torch.where(v > 0, c, 0.)", "torch.where(x >= 2, x ** 2, -x)",
+]
+SELECTION_NONSCALAR = ["torch.where(v > 0, v, 0.)", "torch.where(M > 2, M, -M)"]
+SELECTION_ERRORS = ["torch.where(v, v, v)", "torch.where(v > 0, v, M)"]
+JOINING = [
+    "torch.cat([v, v]).sum()", "torch.cat([v, c, v]).sum()", "torch.cat([M, M], dim=1).sum()",
+    "torch.cat([M, M], 1).sum()", "torch.cat([v]).sum()", "torch.cat([x[None], v]).sum()",
+    "torch.cat([M, M], -1).sum()", "torch.cat([M, M], dim=-2).sum()", "torch.cat((v, v)).sum()",
+    "(torch.cat([v, v * v]) * torch.cat([c, c])).sum()", "torch.cat([v, v * v])[1:6].sum()",
+    "torch.cat([v[:2], x[None], v[2:]])[2]", "torch.cat([M, M[0:1]]).sum()", "torch.cat([M, 2 * M, M * M]).sum()",
+    "torch.stack([v, v]).sum()", "torch.stack([v, c, v], dim=1).sum()", "torch.stack([x, x * x]).sum()",
+    "torch.stack([M, M], -1).sum()", "torch.stack([v, v * v])[1].sum()", "torch.stack([v, v], 1)[2, 1]",
+    "(torch.stack([v, c]) * torch.stack([c, v])).sum()", "torch.stack([x, 2 * x, x * x]).prod()",
+    "torch.stack([v]).sum()", "torch.stack([M, M], -2).sum()", "torch.cat([c, c]).sum()",
+]
+JOINING_NONSCALAR = ["torch.cat([v, v])", "torch.stack([v, c, v])", "torch.cat([M, M], 1)", "torch.stack([x, x * x])"]
+JOINING_ERRORS = ["torch.cat([v, M])", "torch.stack([v, M[0]])", "torch.cat([v, v], dim=1)", "torch.cat([])",
+                  "torch.cat([x, x])", "torch.stack([v, v], dim=2)", "torch.cat([v[None], M[:, 0:4]])"]
+CONSTANTS = [
+    "(v * torch.tensor([1., 2., 3., 4.])).sum()", "(v * torch.tensor([0, 1, 2, 3])).sum()", "x * torch.tensor(3)",
+    "x * torch.tensor(2.5)", "torch.tensor([0, 2])", "torch.tensor([0., 2])", "torch.tensor([[1, 2], [3, 4]])",
+    "(torch.tensor([[1., 2., 0.5], [3., 4., -1.]]) @ v[:3]).sum()", "(v + torch.tensor([0.5, -1.5, 2., 0.])).prod()",
+    "torch.where(v > 0, v, torch.tensor([0, 1, 2, 3])).sum()", "torch.cat([v, torch.tensor([1., 2.])]).sum()",
+    "(torch.tensor([True, False, True, True]) * v).sum()", "torch.tensor([])", "torch.tensor(3.5) * x",
+    "(torch.tensor([0, 2]) * v[1:3]).sum()",
+]
+CONSTANTS_ERRORS = ["torch.tensor([[1., 2.], [3]])", "torch.tensor(2**70)"]
+
+
+def issue13_cases():
+    """Indexing and slicing, comparisons and torch.where, torch.cat/stack, torch.tensor constants:
+    each in float32 and float64, with the operand kinds (leaf, no-grad leaf, intermediate)."""
+    at = {"v": V4, "M": M, "x": 2.0, "c": C4}
+    cs = []
+    for dtype in ("float32", "float64"):
+        for group, tag in ((INDEXING, "indexing"), (SELECTION, "selection"), (JOINING, "joining"),
+                           (CONSTANTS, "constant")):
+            for e in group:
+                cs.append(case(e, _used(e, at), ["c"] if "c" in _names(e) else (), dtype=dtype, tag=tag))
+        for group, tag in ((INDEXING_NONSCALAR, "indexing"), (SELECTION_NONSCALAR, "selection"),
+                           (JOINING_NONSCALAR, "joining")):
+            for e in group:
+                cs.append(case(e, _used(e, at), ["c"] if "c" in _names(e) else (), dtype=dtype,
+                               grad_output="ones", tag=tag + "-nonscalar"))
+        for group in (INDEXING_ERRORS, SELECTION_ERRORS, JOINING_ERRORS, CONSTANTS_ERRORS):
+            for e in group:
+                cs.append(case(e, _used(e, at), dtype=dtype, tag="issue13-error"))
+    # ties and edges: where at equal values, a slice past the end, an index at each end
+    for e, a in [("torch.where(v >= x, v, x).sum()", {"v": [2.0, 1.0, 2.0, 3.0], "x": 2.0}),
+                 ("torch.where(v > x, v, x).sum()", {"v": [2.0, 1.0, 2.0, 3.0], "x": 2.0}),
+                 ("torch.where(v == x, v * x, v).sum()", {"v": [2.0, 2.0, 0.0], "x": 2.0}),
+                 ("torch.where(v > 0, v.log(), v).sum()", {"v": [0.0, 1.0, -1.0]}),
+                 ("v[-1] + v[0]", {"v": [1.5]}), ("v[0:0].sum()", {"v": [1.0, 2.0]})]:
+        cs.append(case(e, a, tag="issue13-edge"))
+    return cs
+
+
+def _names(expr):
+    import re
+    return set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", expr))
+
+
+def _used(expr, at):
+    names = _names(expr)
+    return {k: v for k, v in at.items() if k in names}
+
+
 def main(path=OUT):
     cases = []
-    for c in build_cases():
+    for c in build_cases() + issue13_cases():
         r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
         cases.append(dict(c, result=r))

@@ -99,7 +99,8 @@ def _saved(fn):
             saved[attr] = "<error %s: %s>" % (type(exc).__name__, exc)
             types[attr] = "error"
             continue
-        saved[attr] = to_jsonable(_signed_dims(val) if "dim" in attr else val)
+        signed = "dim" in attr or attr in ("_saved_index", "_saved_start", "_saved_end")  # x[-1], x[-2:-1]
+        saved[attr] = to_jsonable(_signed_dims(val) if signed else val)
         types[attr] = _type_desc(val)
     return saved, types
 
