@@ -617,7 +617,7 @@ class Graph:
         saved = self.context(i, floats=floats)
         if floats:  # mark the values that come from tensors (not a Python number as given)
             for name, source, arg, _ in op.plan:
-                v = saved[name]
+                v = saved.get(name)
                 if type(v) is float and (source == "result" or (source == "input" and self.operands(i)[arg] >= 0)):
                     saved[name] = TensorValue(v)
         for name in op.hidden:  # kept for the rule, not shown by PyTorch (CatBackward0's sizes)

@@ -132,7 +132,7 @@ class GraphOps:
         return self._unary("rsqrt", NumpyOps.rsqrt, x)
 
     def sgn(self, x):
-        return self._unary("sgn", np.sign, x)
+        return self._unary("sgn", NumpyOps.sgn, x)
 
     # --- constants ------------------------------------------------------------------
     def value(self, x):

@@ -163,7 +163,10 @@ class NumpyOps:
     sinh = staticmethod(np.sinh)
     cosh = staticmethod(np.cosh)
     sqrt = staticmethod(np.sqrt)
-    sgn = staticmethod(np.sign)
+
+    @staticmethod
+    def sgn(x):
+        return _sgn(x)
 
     @staticmethod
     def pow(x, exponent):
@@ -510,6 +513,12 @@ SCALAR_OPS = {"float32": Float32Ops, "float64": Float64Ops}
 # ---------------------------------------------------------------------------
 # Forward helpers (numpy) for what numpy does not have as one function.
 # ---------------------------------------------------------------------------
+
+def _sgn(x):
+    """PyTorch's sgn of real numbers: -1, 0 or 1, and 0 for nan (numpy's sign gives nan)."""
+    x = np.asarray(x)
+    return np.where(np.isnan(x), np.zeros((), x.dtype), np.sign(x))
+
 
 def _erf_forward(x):
     x = np.asarray(x)
@@ -877,8 +886,8 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.squeeze(g, s["dim"]),), params=("dim",), saves=("dim",), doc="add a dim of size 1", rules=("grad squeezed at dim",)),
     # --- used by gradient rules when the second-order pass differentiates them ---------------
     # PyTorch's formulas are C++, where a number operand is a Scalar: t * 2 is mul.Scalar, not mul.
-    Op("sgn", "SgnBackward0", ("self",), np.sign, lambda F, g, s: (F.zeros_like(g),),
-       doc="sign (abs's gradient rule); its own derivative is 0", rules=("0",)),
+    Op("sgn", "SgnBackward0", ("self",), lambda a: _sgn(a), lambda F, g, s: (F.zeros_like(g),), saves=("result", "self"),
+       doc="sign (abs's gradient rule); its own derivative is 0 for real numbers", rules=("0",)),
     Op("add_scalar", "AddBackward1", ("self",), lambda a, other, alpha=1: np.add(a, other),
        lambda F, g, s: (g,), params=("other", "alpha"), doc="tensor + Scalar (C++)", rules=("grad",)),
     Op("sub_scalar", "SubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(a, other),

@@ -146,23 +146,6 @@ def _graph_text(fn, name_of) -> str:
     return "".join(parts)
 
 
-def torch_double_graphs(expr: str, at: dict, dtype: str = "float64") -> dict:
-    """Input name -> PyTorch's double-backward graph of ∂out/∂input (None where it has no grad_fn)."""
-    import torch
-
-    from oracle.torch_oracle import make_namespace
-
-    leaves = {n: torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True) for n, v in at.items()}
-    names = {id(t): n for n, t in leaves.items()}
-    out = eval(expr, {"__builtins__": {}}, make_namespace(leaves))  # noqa: S307 - test oracle
-    graphs = {}
-    for n, t in leaves.items():
-        (g,) = torch.autograd.grad(out, [t], create_graph=True, retain_graph=True, allow_unused=True)
-        fn = None if g is None else g.grad_fn
-        graphs[n] = _graph_text(fn, lambda f: names.get(id(f.variable)) if hasattr(f, "variable") else None)
-    return graphs
-
-
 def gradviz_double_graphs(expr: str, at: dict, dtype: str = "float64") -> dict:
     import gradviz
     from gradviz.higher import second_order
@@ -177,6 +160,8 @@ def gradviz_double_graphs(expr: str, at: dict, dtype: str = "float64") -> dict:
 
 def compare(expr: str, at: dict) -> dict:
     """Input name -> (gradviz's graph, PyTorch's) for each input where they differ."""
+    from oracle.torch_oracle import torch_double_graphs
+
     theirs = torch_double_graphs(expr, at)
     ours = gradviz_double_graphs(expr, at)
     return {n: (ours[n], theirs[n]) for n in at if ours[n] != theirs[n]}
@@ -193,19 +178,108 @@ def test_double_backward_graph_is_pytorchs(expr, at):
 
 
 def main() -> int:
-    differ = 0
+    differ = saved_differ = 0
     for expr, at in CASES:
+        at = _used(expr, at)
         try:
-            diffs = compare(expr, _used(expr, at))
+            diffs = compare(expr, at)
         except Exception as exc:  # noqa: BLE001 - a report, not a test
             diffs = {"?": (f"{type(exc).__name__}: {exc}", "")}
         if diffs:
             differ += 1
             for n, (o, t) in diffs.items():
                 print(f"DIFF {expr}  ∂/∂{n}\n  gradviz {o}\n  PyTorch {t}")
-    print(f"{len(CASES) - differ} of {len(CASES)} double-backward cases match PyTorch ({differ} differ)")
+            continue
+        saved = saved_differences(expr, at)
+        if saved:
+            saved_differ += 1
+            print(f"SAVED {expr}\n  " + "\n  ".join(saved))
+    print(f"{len(CASES) - differ} of {len(CASES)} double-backward cases match PyTorch's graph ({differ} differ); "
+          f"of those, {len(CASES) - differ - saved_differ} also in every saved value ({saved_differ} differ)")
     return 0
+
+
+
+def _walk_as_the_oracle(root) -> list:
+    """gradviz's functions in the order torch_oracle's _collect_dag lists PyTorch's (each function
+    where it is first popped), so that node k is compared with node k."""
+    order, seen, stack = [], set(), [root] if root is not None else []
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        order.append(fn)
+        stack.extend(nxt for nxt in reversed(fn.next_functions) if nxt is not None and id(nxt) not in seen)
+    return order
+
+
+def saved_mismatches(root, nodes: list, label: str = "") -> list:
+    """Where the functions reachable from ``root`` (a gradviz BackwardFunction) differ from the
+    oracle's flat DAG ``nodes`` (torch_oracle's "nodes"): names in order, then saved names and values
+    (sizes, dims and strides exactly; tensors and numbers within float64 rounding)."""
+    from gradviz.render.jsondoc import saved_value
+    from test_golden import assert_close
+
+    mine = [f for f in _walk_as_the_oracle(root) if f.variable is None]
+    theirs = [e for e in nodes if "variable" not in e]
+    if [f.name for f in mine] != [e["name"] for e in theirs]:
+        return [f"{label}nodes {[f.name for f in mine]} != {[e['name'] for e in theirs]}"]
+    out = []
+    for fn, node in zip(mine, theirs):
+        expected = {k[len("_saved_"):]: v for k, v in node["saved"].items()}
+        if sorted(fn.saved) != sorted(expected):
+            out.append(f"{label}{fn.name} saves {sorted(fn.saved)}, PyTorch {sorted(expected)}")
+            continue
+        for key, value in expected.items():
+            ours = saved_value(fn.saved[key])
+            try:
+                if value is None or isinstance(value, (bool, int)) or (
+                        isinstance(value, list) and all(isinstance(x, int) for x in value)):
+                    assert ours == value
+                else:
+                    assert_close(ours, value, key, rtol=1e-6, atol=1e-9)
+            except AssertionError:
+                out.append(f"{label}{fn.name}._saved_{key} = {ours}, PyTorch {value}")
+    return out
+
+
+def saved_differences(expr: str, at: dict) -> list:
+    """Where the saved values of gradviz's double-backward nodes differ from PyTorch's."""
+    import gradviz
+    from gradviz.higher import second_order
+    from oracle.torch_oracle import torch_double_nodes
+
+    so = second_order(gradviz.trace(expr, at=at, dtype="float64"))
+    theirs = torch_double_nodes(expr, at)
+    out = []
+    for n in at:
+        out += saved_mismatches(so.graphs[n].root, theirs[n], f"∂/∂{n}: ")
+    return out
+
+
+@pytest.mark.parametrize("expr,at", CASES, ids=IDS)
+def test_double_backward_saved_values_are_pytorchs(expr, at):
+    pytest.importorskip("torch")
+    diffs = saved_differences(expr, _used(expr, at))
+    assert not diffs, "\n".join(diffs)
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _golden_double_cases():
+    import json
+
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "torch_golden.json")) as fh:
+        return [c for c in json.load(fh)["cases"] if "double_graphs" in c["result"]]
+
+
+@pytest.mark.parametrize("case", _golden_double_cases(), ids=lambda c: f"{c['expr']}@{c['at']}")
+def test_recorded_double_backward_graphs(case):
+    """The golden fixtures' double-backward graphs (recorded from PyTorch; no torch needed here)."""
+    from test_golden import at_values
+
+    ours = gradviz_double_graphs(case["expr"], at_values(case["at"]), case["dtype"])
+    assert ours == case["result"]["double_graphs"]

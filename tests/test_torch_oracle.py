@@ -3,22 +3,26 @@
 Hypothesis builds expression trees from the supported operators and functions over
 inputs that may or may not require grad, with Python numbers mixed in; gradviz and
 PyTorch must agree on the value, every grad, the backward graph (class names and
-next_functions order) and the order the engine executes it.
+next_functions order), every node's saved values (sizes, dims and strides exactly), the
+output's strides, the order the engine executes it, and the double-backward graph
+(``torch.autograd.grad(..., create_graph=True)``) node for node with its saved values.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import gradviz  # noqa: E402
 from gradviz.render.jsondoc import array  # noqa: E402
 from oracle.torch_oracle import torch_trace  # noqa: E402
+from test_double_graph import gradviz_double_graphs, saved_mismatches  # noqa: E402
 from test_golden import assert_close, graph_str  # noqa: E402
 
 NAMES = ["x", "y", "z"]
@@ -64,6 +68,9 @@ def _compare(expr, at, no_grad, dtype):
     assert (ours.output.grad_fn.name if ours.output.grad_fn else None) == theirs["grad_fn"]
     if theirs.get("graph_str"):
         assert graph_str(ours.graph.root) == theirs["graph_str"]
+        assert not saved_mismatches(ours.graph.root, theirs["nodes"]), f"saved values of {expr}"
+    if theirs.get("strides") is not None:
+        assert list(ours.graph.strides_of(ours.graph.output_index)) == theirs["strides"], f"strides of {expr}"
     if theirs.get("backward"):
         for name, g in theirs["grads"].items():
             if g is None:
@@ -117,3 +124,50 @@ def test_tensor_expressions_match_pytorch(expr, data):
 def test_math_constants():
     _compare("x * pi + e", {"x": 1.0}, [], "float64")
     assert math.isclose(float(gradviz.trace("pi", at={}).value), math.pi, rel_tol=1e-6)
+
+
+def _compare_double(expr, at):
+    """The double-backward graph of every input, and each node's saved values, as PyTorch's."""
+    from oracle.torch_oracle import torch_double_graphs, torch_double_nodes
+
+    import gradviz.higher as higher
+
+    try:
+        graphs = torch_double_graphs(expr, at)
+    except (TypeError, RuntimeError):  # PyTorch refuses it (tanh(2)), or nothing needs grad
+        with pytest.raises(gradviz.GradvizError):
+            higher.second_order(gradviz.trace(expr, at=at, dtype="float64"))
+        return
+    assert gradviz_double_graphs(expr, at) == graphs, f"double-backward graph of {expr}"
+    nodes = torch_double_nodes(expr, at)
+    so = higher.second_order(gradviz.trace(expr, at=at, dtype="float64"))
+    for name in at:
+        assert not saved_mismatches(so.graphs[name].root, nodes[name], f"∂/∂{name}: "), f"saved values of {expr}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=EXPRESSIONS, values=st.tuples(VALUES, VALUES, VALUES))
+def test_random_double_backward_graphs_match_pytorch(expr, values):
+    at = {n: v for n, v in zip(NAMES, values) if n in set(re.findall(r"[A-Za-z_]\w*", expr))}
+    assume(at)
+    _compare_double(expr, at)
+
+
+DOUBLE_TENSOR_EXPRS = [
+    "(v * M).sum()", "(M @ v).sum() ** 2", "(M @ M.T).sum()", "sum(sin(v2 @ M))", "mean(sigmoid(M @ v + b))",
+    "M.mean(1).sum() ** 2", "(M.sum(1, keepdim=True) * M).sum()", "softmax(v, 0).max()", "v.norm()", "v.prod()",
+    "(tanh(M) * relu(M)).sum()", "torch.maximum(v, 2*v).sum() * v.sum()", "(M.T.reshape(6) ** 2).sum()",
+]
+
+
+@pytest.mark.parametrize("expr", DOUBLE_TENSOR_EXPRS)
+@given(data=st.data())
+@settings(max_examples=6, deadline=None)
+def test_tensor_double_backward_graphs_match_pytorch(expr, data):
+    def arr(shape):
+        n = int(np.prod(shape))
+        flat = data.draw(st.lists(VALUES, min_size=n, max_size=n, unique=True))
+        return np.array(flat, dtype=np.float64).reshape(shape).tolist()
+    at = {"v": arr((3,)), "M": arr((2, 3)), "b": arr((2,)), "v2": arr((2,))}
+    used = {k: x for k, x in at.items() if k in set(re.findall(r"[A-Za-z_]\w*", expr))}
+    _compare_double(expr, used)

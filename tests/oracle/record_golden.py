@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 if __package__ in (None, ""):  # run as a script
@@ -15,7 +16,7 @@ if __package__ in (None, ""):  # run as a script
 
 import torch  # noqa: E402
 
-from tests.oracle.torch_oracle import torch_trace  # noqa: E402
+from tests.oracle.torch_oracle import torch_double_graphs, torch_trace  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "torch_golden.json")
 
@@ -212,6 +213,28 @@ def corner_cases():
     for e in ["s.sum(-1)", "s.mean(-1)", "torch.softmax(s, -1)", "s.unsqueeze(-1).sum()", "s.unsqueeze(0).sum()"]:
         add(case(e, s, tag="corners negative dims"))
     cs.extend(layout_cases())
+    cs.extend(double_cases())
+    return cs
+
+
+def double_cases():
+    """Item 8: the double-backward graph (``torch.autograd.grad(..., create_graph=True)``), recorded
+    per input as "double_graphs" (tests/test_double_graph.py holds many more, live)."""
+    M, v, w = [[1.0, 2.0, -1.0], [0.5, -3.0, 2.0]], [0.5, -1.2, 2.0], [1.5, 0.3, -0.4]
+    pool = {"M": M, "v": v, "w": w, "x": 1.5, "y": -0.7, "s": 2.0, "u": [1.0, 2.0]}
+    cs = []
+    for e in ["sum(s * v)", "sum(sin(u @ M))", "(softmax(v, 0) * w).sum()", "(softmax(M, -1) * M).sum()",
+              "tanh(x) * y", "sigmoid(x) * y", "relu(x) * y", "(maximum(v, w) * v).sum()", "(minimum(v, w) * w).sum()",
+              "(M @ M.T).sum()", "sum(sin(M @ M.T))", "((M @ v) ** 2).sum()", "torch.mv(M, v).sum() ** 2", "v.mean() ** 2",
+              "v.max() ** 2", "v.norm()", "(v * w).norm()", "v.prod()", "(M.unsqueeze(0) ** 2).sum()",
+              "(M.transpose(0, 1) ** 2).sum()", "(M.T.reshape(3, 2) ** 2).sum()", "(v.unsqueeze(1) * v).sum()",
+              "(abs(v) * v).sum()", "log(sigmoid(x * y))", "mean(tanh(M @ v) ** 2)"]:
+        names = set(re.findall(r"[A-Za-z_]\w*", e))
+        at = {k: x for k, x in pool.items() if k in names}
+        cs.append(dict(case(e, at, dtype="float64", tag="corners double"), double=True))
+    for zeros in ([2.0, 0.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], [0.0, "NaN", 1.0]):
+        cs.append(dict(case("v.prod()", {"v": zeros}, dtype="float64", tag="corners double prod zeros"), double=True))
+    cs.append(case("abs(x).sum()", {"x": ["NaN", -1.0, 0.0, 2.0]}, tag="corners nan"))
     return cs
 
 
@@ -359,6 +382,8 @@ def main(path=OUT):
     for c in build_cases() + issue13_cases():
         r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
+        if c.pop("double", False):
+            r["double_graphs"] = torch_double_graphs(c["expr"], _torch_at(c["at"]), dtype=c["dtype"])
         cases.append(dict(c, result=r))
     data = {"torch_version": torch.__version__, "cases": cases}
     text = json.dumps(data, sort_keys=True, indent=1, allow_nan=False, ensure_ascii=True)

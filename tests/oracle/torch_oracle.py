@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-__all__ = ["torch_trace", "make_namespace", "to_jsonable", "FUNCTIONS"]
+__all__ = ["torch_trace", "torch_double_graphs", "torch_double_nodes", "make_namespace", "to_jsonable", "FUNCTIONS"]
 
 FUNCTIONS = (
     "sin cos tan exp log sqrt tanh sigmoid relu abs sinh cosh asin acos atan "
@@ -287,3 +287,39 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
     res["grads"] = {n: (None if t.grad is None else to_jsonable(t.grad))
                     for n, t in leaves.items()}
     return res
+
+
+def _grads_with_graph(expr, at, dtype):
+    """(leaves, name -> the gradient of ``expr`` computed with create_graph=True, or None)."""
+    tdtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    leaves = {n: torch.tensor(v, dtype=tdtype, requires_grad=True) for n, v in at.items()}
+    out = eval(expr, {"__builtins__": {}}, make_namespace(leaves))  # noqa: S307 - test oracle
+    grads = {}
+    for n, t in leaves.items():
+        (g,) = torch.autograd.grad(out, [t], create_graph=True, retain_graph=True, allow_unused=True)
+        grads[n] = g
+    return leaves, grads
+
+
+def torch_double_graphs(expr, at, dtype="float64"):
+    """Input name -> PyTorch's double-backward graph of d(expr)/d(input), the grad_fn of the
+    gradient ``torch.autograd.grad(..., create_graph=True)`` returns, as a ``Name[next, ...]``
+    string ("None" when the gradient has no grad_fn)."""
+    leaves, grads = _grads_with_graph(expr, at, dtype)
+    namer = _Namer(leaves)
+    out = {}
+    for n, g in grads.items():
+        if g is None or g.grad_fn is None:
+            out[n] = "None"
+            continue
+        nodes, index = _collect_dag(g.grad_fn, namer)
+        out[n] = _tree_str(g.grad_fn, nodes, index)
+    return out
+
+
+def torch_double_nodes(expr, at, dtype="float64"):
+    """Input name -> the flat DAG of that double-backward graph (as ``torch_trace``'s "nodes":
+    name, saved values), in depth-first order; [] when the gradient has no grad_fn."""
+    leaves, grads = _grads_with_graph(expr, at, dtype)
+    return {n: [] if g is None or g.grad_fn is None else _collect_dag(g.grad_fn, _Namer(leaves))[0]
+            for n, g in grads.items()}
