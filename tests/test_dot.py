@@ -350,3 +350,32 @@ def test_runs_along_a_chain(keys, single, runs):
 
     single = single or [True] * len(keys)
     assert list(_runs(keys, single, 2 * KEEP + MIN_HIDDEN)) == runs
+
+
+# ----------------------------------------------------------------------------- orientation (issue 17, item 8)
+
+MLP = ("mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))",
+       {"W1": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [0.7, -0.8, 0.9], [-0.1, 0.2, -0.3]], "x": [1, 2, 3],
+        "b1": [0.1, -0.1, 0.2, -0.2], "W2": [[0.5, -0.5, 0.25, -0.25], [1, 2, 3, 4]], "b2": [0.01, -0.01]})
+
+
+def _aspect(source: str) -> float:
+    m = re.search(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"', render_svg(source))
+    return float(m.group(1)) / float(m.group(2))
+
+
+@pytest.mark.parametrize("expr, at", [MLP, ("x**2 + 2*x + 1", {"x": 2})], ids=["mlp", "quadratic"])
+def test_orientation_keeps_nearer_a_slides_proportions(expr, at):
+    import math
+
+    t = gradviz.trace(expr, at=at)
+    auto = _aspect(dot_source(t))
+    both = [_aspect(dot_source(t, rankdir=r)) for r in ("LR", "TB")]
+    assert abs(math.log(auto / (16 / 9))) <= min(abs(math.log(a / (16 / 9))) for a in both) + 1e-9
+    assert "rankdir=LR" in dot_source(t, rankdir="LR")  # an explicit rankdir is kept
+
+
+def test_functions_are_ranked_by_depth_from_the_output():
+    source = dot_source(gradviz.trace("sin(a*b) + cos(a) * b", at={"a": 1, "b": 2}), rankdir="LR")
+    groups = re.findall(r"\{\n\t\trank=same\n((?:\t\t\w+\n)+)\t\}", source)
+    assert groups and all(len(g.split()) >= 2 for g in groups)
