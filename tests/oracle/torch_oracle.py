@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import torch
 
@@ -22,6 +23,12 @@ FUNCTIONS = (
     "sin cos tan exp log sqrt tanh sigmoid relu abs sinh cosh asin acos atan "
     "log1p expm1 exp2 log2 log10 rsqrt erf square pow sum mean max min prod "
     "maximum minimum clamp reshape transpose softmax"
+).split()
+
+#: torch.nn.functional names gradviz also takes bare (gelu(x)), as after a from-import
+FUNCTIONAL_BARE = (
+    "leaky_relu elu gelu silu softplus log_softmax linear mse_loss l1_loss smooth_l1_loss huber_loss "
+    "binary_cross_entropy binary_cross_entropy_with_logits nll_loss cross_entropy normalize"
 ).split()
 
 # Tree expansion of a DAG with sharing can blow up; past this many emitted
@@ -72,6 +79,9 @@ def _type_desc(v):
 def make_namespace(tensors):
     ns = {name: getattr(torch, name) for name in FUNCTIONS}
     ns["torch"] = torch
+    ns["F"] = torch.nn.functional  # as after `import torch.nn.functional as F`
+    for name in FUNCTIONAL_BARE:  # as after `from torch.nn.functional import gelu, ...`
+        ns.setdefault(name, getattr(torch.nn.functional, name))
     ns["pi"] = math.pi
     ns["e"] = math.e
     ns.update(tensors)
@@ -99,7 +109,8 @@ def _saved(fn):
             saved[attr] = "<error %s: %s>" % (type(exc).__name__, exc)
             types[attr] = "error"
             continue
-        signed = "dim" in attr or attr in ("_saved_index", "_saved_start", "_saved_end")  # x[-1], x[-2:-1]
+        signed = "dim" in attr or attr in ("_saved_index", "_saved_start", "_saved_end",  # x[-1], x[-2:-1]
+                                           "_saved_ignore_index")  # int64s the binding shows unsigned
         saved[attr] = to_jsonable(_signed_dims(val) if signed else val)
         types[attr] = _type_desc(val)
     return saved, types
@@ -216,7 +227,8 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
     no_grad = set(no_grad)
     try:
         leaves = {
-            name: torch.tensor(val, dtype=tdtype, requires_grad=name not in no_grad)
+            name: (torch.tensor(val["int64"], dtype=torch.int64) if isinstance(val, dict)  # class targets
+                   else torch.tensor(val, dtype=tdtype, requires_grad=name not in no_grad))
             for name, val in at.items()
         }
         ns = make_namespace(leaves)
@@ -228,7 +240,11 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
             old = sys.getrecursionlimit()
             sys.setrecursionlimit(max(old, 10_000 + 4 * len(expr)))
             try:
-                out = eval(expr, {"__builtins__": {}}, ns)  # noqa: S307
+                # PyTorch's bindings import lazily through the calling frame's builtins (Tensor.var,
+                # the warnings of broadcast loss targets): the test's own expressions get __import__
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = eval(expr, {"__builtins__": {"__import__": __import__}}, ns)  # noqa: S307
             finally:
                 sys.setrecursionlimit(old)
     except Exception as exc:
