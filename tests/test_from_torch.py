@@ -481,3 +481,21 @@ def test_tiny_transformer_has_the_functions_asked_for():
     assert {"NativeLayerNormBackward0", "GeluBackward0", "SoftmaxBackward0", "NllLossBackward0",
             "LogSoftmaxBackward0", "EmbeddingBackward0", "BmmBackward0"} <= names or \
         {"NativeLayerNormBackward0", "GeluBackward0", "SoftmaxBackward0", "NllLossBackward0"} <= names
+
+
+def test_a_large_imported_diagram_writes_edge_gradients_as_xlabels():
+    from gradviz.render import dot as dot_module
+
+    model, loss = _loss("transformer")
+    t = gradviz.from_torch(loss, params=model)
+    assert "xlabel=" not in dot_module.dot_source(t)
+    old = dot_module.XLABEL_FUNCTIONS
+    dot_module.XLABEL_FUNCTIONS = 10
+    try:
+        source = dot_module.dot_source(t)
+    finally:
+        dot_module.XLABEL_FUNCTIONS = old
+    assert "xlabel=" in source and " -> " in source
+    from gradviz.render.svg import render
+
+    assert "<svg" in render(source, "svg").decode()
