@@ -912,6 +912,8 @@ class Tracer:
                     pairs.append((g.shape[k], g.strides_of(k)))
                 else:  # a constant: a number, or an array the second-order pass computed (its own strides)
                     pairs.append(layout.array_layout(o))
+            if key in layout.SCALAR_OPERAND:  # ATen wraps the Python number into a 0-d operand
+                pairs.append(((), ()))
             if tuple(shape) != tuple(np.broadcast_shapes(*[s for s, _ in pairs])):
                 return  # not elementwise: a new tensor
             strides = layout.elementwise_strides(pairs, shape)
