@@ -25,6 +25,7 @@ _LAZY = {
     "trace": (".result", "trace"),
     "Trace": (".result", "Trace"),
     "from_torch": (".torch_import", "from_torch"),  # uses the torch the user has; gradviz never needs it
+    "record": (".recording", "record"),  # with gradviz.record() as rec: around a forward pass
     "set_printoptions": (".render.numbers", "set_printoptions"),
     "printoptions": (".render.numbers", "printoptions"),
 }

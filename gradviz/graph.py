@@ -1171,7 +1171,7 @@ def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
         row = tr.apply(OPS["unsqueeze"], (a,), {"dim": 0}, node)
         prod = tr.apply(OPS["mm"], (row, b), _EMPTY, node)
         return tr.apply(OPS["squeeze"], (prod,), {"dim": 0}, node)
-    raise EvalError(f"'@' on tensors of {da} and {db} dimensions is not supported at column {node.column}")
+    return matmul_batched(tr, a, b, node, mismatch)
 
 
 # ---------------------------------------------------------------------------
@@ -1705,6 +1705,91 @@ def _dtype_of(t: Tensor) -> str:
     return t.graph.dtype if type(v) is float else str(v.dtype)
 
 
+def matmul_batched(tr: Tracer, a: Tensor, b: Tensor, node, mismatch) -> Tensor:
+    """torch.matmul with a 3-D (or larger) operand, as ATen's ``_matmul_impl``: a batch of one that
+    requires grad squeezed away, then the batch folded into an mm/mv when ``should_fold`` says so,
+    else every operand expanded to the broadcast batch and multiplied with bmm."""
+    if a.ndim == 3 and b.ndim == 3:  # recorded: (1, n, m) @ (k, m, p) squeezes the first, if it needs grad
+        g = tr.graph
+        if a.shape[0] == 1 and b.shape[0] != 1 and g.req[a.index]:
+            a = tr.apply(OPS["squeeze_dim"], (a,), {"dim": 0}, node)
+        elif b.shape[0] == 1 and a.shape[0] != 1 and g.req[b.index]:
+            b = tr.apply(OPS["squeeze_dim"], (b,), {"dim": 0}, node)
+    return _matmul_folded_or_bmm(tr, a, b, node, mismatch)
+
+
+def _matmul_folded_or_bmm(tr: Tracer, a: Tensor, b: Tensor, node, mismatch) -> Tensor:
+    if _should_fold(tr.graph, a, b):
+        return _matmul_fold(tr, a, b, node, mismatch)
+    return _matmul_bmm(tr, a, b, node, mismatch)
+
+
+def _should_fold(g: Graph, a: Tensor, b: Tensor) -> bool:
+    """ATen's should_fold: the larger operand's batch folds into mm/mv rows without a copy (or the
+    smaller one needs grad, so that its gradient is one mm rather than a sum over the batch)."""
+    a_larger = a.ndim >= b.ndim
+    big, small = (a, b) if a_larger else (b, a)
+    if not (big.ndim >= 3 and small.ndim <= 2):
+        return False
+    if g.req[small.index]:
+        return True
+    if a.ndim == 2:
+        return False
+    shape, strides = list(big.shape), list(g.strides_of(big.index))
+    if not a_larger:  # b.mT
+        shape[-1], shape[-2] = shape[-2], shape[-1]
+        strides[-1], strides[-2] = strides[-2], strides[-1]
+    if math.prod(shape) == 0:
+        return True
+    return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
+
+
+def _matmul_fold(tr: Tracer, a: Tensor, b: Tensor, node, mismatch) -> Tensor:
+    transpose = b.ndim > a.ndim
+    t1 = tr.apply(OPS["transpose"], (b,), {"dim0": -2, "dim1": -1}, node) if transpose else a
+    t2 = (tr.apply(OPS["t"], (a,), _EMPTY, node) if a.ndim == 2 else a) if transpose else b
+    if t1.shape[-1] != t2.shape[0]:
+        raise mismatch()
+    out_shape = t1.shape[:-1]
+    folded = reshape_tensor(tr, t1, (math.prod(out_shape), t1.shape[-1]), node)
+    if t2.ndim == 1:
+        return tr.apply(OPS["unsafe_view"], (tr.apply(OPS["mv"], (folded, t2), _EMPTY, node),),
+                        {"shape": out_shape}, node)
+    out = tr.apply(OPS["unsafe_view"], (tr.apply(OPS["mm"], (folded, t2), _EMPTY, node),),
+                   {"shape": out_shape + (t2.shape[1],)}, node)
+    if transpose:  # output.mT().contiguous()
+        out = tr.apply(OPS["transpose"], (out,), {"dim0": -2, "dim1": -1}, node)
+        if not tr.graph.is_contiguous(out.index):
+            out = tr.apply(OPS["clone"], (out,), _EMPTY, node)
+    return out
+
+
+def _matmul_bmm(tr: Tracer, a: Tensor, b: Tensor, node, mismatch) -> Tensor:
+    da, db = a.ndim, b.ndim
+    n, m1 = (a.shape[-2] if da > 1 else 1), a.shape[-1]
+    m2, p = (b.shape[-2] if db > 1 else b.shape[0]), (b.shape[-1] if db > 1 else 1)
+    if m1 != m2:
+        raise mismatch()
+    try:
+        batch = tuple(np.broadcast_shapes(a.shape[:max(da - 2, 0)], b.shape[:max(db - 2, 0)]))
+    except ValueError:
+        raise mismatch() from None
+    if len(batch) + 2 > MAX_DIMS:
+        raise EvalError(f"'@' would make a tensor of more than {MAX_DIMS} dimensions at column {node.column}")
+    count = math.prod(batch)
+    if da == 1:
+        a = tr.apply(OPS["unsqueeze"], (a,), {"dim": 0}, node)
+    if db == 1:
+        b = tr.apply(OPS["unsqueeze"], (b,), {"dim": 1}, node)
+    a = reshape_tensor(tr, tr.apply(OPS["expand"], (a,), {"size": batch + (n, m1)}, node), (count, n, m1), node)
+    b = reshape_tensor(tr, tr.apply(OPS["expand"], (b,), {"size": batch + (m2, p)}, node), (count, m2, p), node)
+    out = tr.apply(OPS["bmm"], (a, b), _EMPTY, node)
+    if db == 1:
+        out = tr.apply(OPS["squeeze_dim"], (out,), {"dim": -1}, node)
+    shape = batch + ((n,) if da > 1 else ()) + ((p,) if db > 1 else ())
+    return tr.apply(OPS["unsafe_view"], (out,), {"shape": shape}, node)
+
+
 FUNCTIONS.update({
     "where": _fn_where,
     "cat": _fn_cat,
@@ -1888,9 +1973,7 @@ def _attribute(tr: Tracer, node: Node, x):
     if node.op != "T":
         raise EvalError(f"attribute '.{node.op}' is not supported (only .T) at column {node.column}")
     x = _tensor_arg(x, ".T", node)
-    if x.ndim > 2:
-        raise EvalError(f".T on a tensor of {x.ndim} dimensions is not supported at column {node.column}")
-    # PyTorch permutes with the dims reversed, also for 0-D and 1-D (where it warns)
+    # PyTorch permutes with the dims reversed, also for 0-D, 1-D and 3-D or more (where it warns)
     return tr.apply(OPS["permute"], (x,), {"dims": tuple(range(x.ndim))[::-1]}, node)
 
 

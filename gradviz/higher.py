@@ -292,6 +292,11 @@ class GraphOps:
             return np.matmul(_val(a), _val(b))
         return self._apply("mm", (a, b))
 
+    def bmm(self, a, b):
+        if not (_grad_tensor(a) or _grad_tensor(b)):
+            return np.matmul(_val(a), _val(b))
+        return self._apply("bmm", (a, b))
+
     def mv(self, a, b):
         if not (_grad_tensor(a) or _grad_tensor(b)):
             return np.matmul(_val(a), _val(b))

@@ -234,7 +234,7 @@ def _alias(shape, strides, params, out_shape):
 #: op key -> the strides of the view it makes
 VIEWS = {"permute": _permute, "transpose": _transpose, "t": _t, "unsqueeze": _unsqueeze,
          "squeeze": _squeeze, "expand": _expand, "view": _view, "reshape_alias": _view,
-         "select": _select, "slice": _slice, "alias": _alias}
+         "select": _select, "slice": _slice, "alias": _alias, "squeeze_dim": _squeeze}
 
 #: ops that take a Python number as a param but run TensorIterator on it as a 0-d operand (which
 #: takes them off its same-shape fast path: ``1 - C.T`` has strides (1, 1), ``sin(C.T)`` (3, 1))
@@ -244,4 +244,4 @@ SCALAR_OPERAND = frozenset({"rsub", "add_scalar", "sub_scalar", "mul_scalar", "d
 #: (``number ** tensor`` too: ATen allocates pow.Scalar's result contiguous)
 CONTIGUOUS = frozenset({"sum", "sum_dim", "mean", "mean_dim", "max", "min", "prod", "softmax", "norm",
                         "dot", "mv", "mm", "clone", "unsafe_view", "pow_scalar_base",
-                        "cat", "stack", "select_backward", "slice_backward"})
+                        "cat", "stack", "select_backward", "slice_backward", "bmm"})

@@ -259,6 +259,10 @@ class NumpyOps:
         return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
 
     @staticmethod
+    def bmm(a, b):
+        return np.matmul(a, b)
+
+    @staticmethod
     def select(x, dim, index):
         return np.asarray(x)[(slice(None),) * dim + (index,)]
 
@@ -1010,6 +1014,10 @@ ROWS += [
        lambda *arrays, dim, axis, count: np.stack(arrays, axis=axis),
        _stack_backward, params=("dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"), variadic=True,
        doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
+    Op("bmm", "BmmBackward0", ("self", "mat2"), np.matmul,
+       lambda F, g, s: (F.bmm(g, F.transpose(s["mat2"], 1, 2)), F.bmm(F.transpose(s["self"], 1, 2), g)),
+       saves=("mat2", "self"), save_when={"self": "mat2", "mat2": "self"}, doc="batches of matrices: 3-D @ 3-D",
+       rules=("grad @ mat2ᵀ, batch by batch", "selfᵀ @ grad, batch by batch")),
 ]
 
 

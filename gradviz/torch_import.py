@@ -59,7 +59,7 @@ def from_torch(output, params=None, inputs=None, *, grad_output=None, accumulate
     their shape. ``grad_output``: the starting gradient for a non-scalar output (a tensor,
     or "ones"). ``accumulate=True`` runs an ordinary ``backward`` that adds into the leaves'
     ``.grad``; by default their ``.grad`` is left as it was. ``record``: a
-    :class:`gradviz.record.Recording` of the forward pass (intermediate values, module paths).
+    :class:`gradviz.recording.Recording` of the forward pass (intermediate values, module paths).
     ``max_saved_elements``: saved tensors larger than this keep only their shape and dtype.
 
     Returns a :class:`gradviz.result.Trace` (terminal view, SVG, JSON, Jupyter).
@@ -124,6 +124,7 @@ class TorchReader:
         self.entry: dict = {}  # grad_fn -> its entry on the tape
         self.leaves: list = []  # (entry, the leaf tensor), in tape order
         self._arrays: dict = {}  # a saved tensor's storage key -> its array (a weight is saved by many)
+        self._saved_attrs: dict = {}  # grad_fn class -> its _saved_* attribute names
 
     # --- structure --------------------------------------------------------------------------
     def read(self) -> Graph:
@@ -168,6 +169,7 @@ class TorchReader:
         g.value[i], g.shape[i] = self._value(out), tuple(out.shape)
         g.output_index = g.root_index = i
         if self.record is not None:
+            self.nodes_by_entry = {i: fn for fn, i in self.entry.items()}
             self.record.annotate(self)
         return g
 
@@ -234,9 +236,10 @@ class TorchReader:
     def _saved(self, fn) -> tuple[dict, dict]:
         """Every ``_saved_*`` attribute (without the prefix) and each saved tensor's shape and dtype."""
         saved, meta = {}, {}
-        for attr in dir(fn):
-            if not attr.startswith("_saved_"):
-                continue
+        attrs = self._saved_attrs.get(type(fn))
+        if attrs is None:  # the same for every node of a class: looked up once
+            attrs = self._saved_attrs[type(fn)] = [a for a in dir(fn) if a.startswith("_saved_")]
+        for attr in attrs:
             try:
                 v = getattr(fn, attr)
             except RuntimeError as exc:  # freed by a backward() without retain_graph

@@ -178,3 +178,43 @@ def test_symbolic_where_and_comparisons():
     assert s.error is None and s.agrees == {"x": True}
     assert "not available for" in symbolic(gradviz.trace("torch.stack([x, x]).sum()", at={"x": 2.0})).error
     assert "not available for" in symbolic(gradviz.trace("x > 1", at={"x": 2.0})).error
+
+
+# --- 3-D tensors and batched matmul (item 4): graphs and values are in the golden fixtures ----------
+def _batched(*names):
+    from oracle.record_golden import BATCHED_SHAPES, _arange
+
+    return {n: _arange(*BATCHED_SHAPES[n]) for n in names}
+
+
+@pytest.mark.parametrize("expr,names", [
+    ("((A @ B) ** 2).sum()", "AB"), ("((A @ W) ** 2).sum()", "AW"), ("((u @ A) ** 2).sum()", "uA"),
+    ("((X @ A) ** 2).sum()", "XA"), ("((C @ B) ** 2).sum()", "CB"), ("(A.transpose(0, 1) @ w).pow(3).sum()", "Aw"),
+])
+def test_batched_hessians_match_pytorch(expr, names):
+    from test_hessian import assert_hessians_match
+
+    assert_hessians_match(expr, _batched(*names), "float64", 1e-9, 1e-11)
+
+
+@pytest.mark.parametrize("expr,names", [("((A @ B) ** 2).sum()", "AB"), ("((A @ W) ** 2).sum()", "AW"),
+                                        ("((X @ A) ** 2).sum()", "XA")])
+def test_batched_double_backward_graph_matches_pytorch(expr, names):
+    from test_hessian import _torch_double_graph
+
+    at = _batched(*names)
+    so = second_order(gradviz.trace(expr, at=at))
+    for wrt in at:
+        assert graph_str(so.graphs[wrt].root) == _torch_double_graph(expr, at, wrt), wrt
+
+
+def test_batched_gradient_check_and_views(tmp_path):
+    at = _batched("A", "B")
+    args = [a for k, v in at.items() for a in ("--at", f"{k}={json.dumps(v)}")]
+    result = run("((A @ B) ** 2).sum()", *args, "--check", "--steps")
+    assert result.exit_code == 0 and "Gradient check: passed" in result.output and "BmmBackward0" in result.output
+    out = tmp_path / "bmm.svg"
+    assert run("(A @ B).sum()", *args, "-o", str(out)).exit_code == 0 and "BmmBackward0" in out.read_text()
+    doc = json.loads(gradviz.trace("(A @ B).sum()", at=at).to_json())
+    bmm = next(f for f in doc["graph"]["functions"] if f["name"] == "BmmBackward0")
+    assert sorted(bmm["saved"]) == ["mat2", "self"] and len(bmm["next_functions"]) == 2

@@ -108,6 +108,7 @@ SAMPLES = {
                                                           "end": 2, "step": 1}),
     "cat": ({"tensors": [V, P, U[:2]]}, {"dim": 0, "axis": 0, "sizes": (3, 3, 2)}),
     "stack": ({"tensors": [V, P]}, {"dim": -1, "axis": 1, "count": 2}),
+    "bmm": ({"self": np.stack([M, 2 * M]), "mat2": np.stack([M.T, M.T - 1])}, {}),
 }
 
 #: rows whose function is piecewise constant: the rule gives 0 and so do finite differences

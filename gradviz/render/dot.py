@@ -134,6 +134,7 @@ class _Picture:
         self.edges: list = []  # (tail id, head id, attrs)
         self.beside: list = []  # (id, id): drawn side by side (same rank)
         self.ranked: set = set()  # backward functions: ranked by their depth from the output
+        self.clusters: dict = {}  # id -> the module path whose cluster holds it (an imported graph)
 
     def node(self, key: str, fields, **attrs) -> None:
         self.nodes[self.prefix + key] = (fields, attrs)
@@ -145,16 +146,48 @@ class _Picture:
         """Write the nodes and edges into ``dot`` (a Digraph or a cluster subgraph)."""
         import graphviz
 
+        clusters = _module_clusters(self.clusters)
         for key, (fields, attrs) in self.nodes.items():
             label = graphviz.nohtml(_record(fields, rankdir)) if isinstance(fields, list) else fields
-            dot.node(key, label, **attrs)
+            clusters.get(self.clusters.get(key), dot).node(key, label, **attrs)
         for tail, head, attrs in self.edges:
             dot.edge(tail, head, **attrs)
+        for path in sorted(clusters, key=lambda p: (-p.count("."), p)):  # the deepest first: complete when copied
+            parent = path.rpartition(".")[0]
+            (clusters[parent] if parent in clusters else dot).subgraph(clusters[path])
         for group in _depth_groups(self):
+            group = [key for key in group if key not in self.clusters]  # (a cluster lays out its own)
+            if len(group) < 2:
+                continue
             with dot.subgraph() as same:
                 same.attr(rank="same")
                 for key in group:
                     same.node(key)
+
+
+def _module_clusters(paths: dict) -> dict:
+    """A graph read from PyTorch with ``gradviz.record()``: module path -> its Graphviz cluster, one
+    for every path and every path above it (``layers`` ⊃ ``layers.0`` ⊃ ``layers.0.attn``)."""
+    if not paths:
+        return {}
+    import graphviz
+
+    every = sorted({".".join(p.split(".")[:k]) for p in set(paths.values()) for k in range(1, p.count(".") + 2)})
+    return {p: graphviz.Digraph(name=f"cluster_m{n}", graph_attr={
+        "label": p, "style": "dashed,rounded", "color": "#94a3b8", "fontcolor": "#64748b", "fontsize": "10",
+        "labeljust": "l"}) for n, p in enumerate(every)}
+
+
+def _module_of(g, fn) -> str | None:
+    """The module path a drawn function belongs to in an imported graph (an AccumulateGrad: its
+    parameter's module, from the parameter's name), or None."""
+    imported = getattr(g, "imported", None)
+    if not imported:
+        return None
+    if fn.variable is not None:
+        return (fn.variable.name or "").rpartition(".")[0] or None
+    entry = imported.get(fn.index)
+    return entry.module if entry is not None else None
 
 
 def _depth_groups(pic: _Picture) -> list:
@@ -344,7 +377,13 @@ def _grad_line(t) -> list:
 
 def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
     """Backward functions with the sub-expression they differentiate and what they saved, and the
-    runs collapsed among them."""
+    runs collapsed among them; in a recorded imported graph, each in its module's cluster."""
+    modules = {}  # the top-level modules functions were made in (a parameter joins only those)
+    for fn in nodes:
+        if type(fn) is not Collapsed and fn.variable is None:
+            module = _module_of(g, fn)
+            if module:
+                modules[module.partition(".")[0]] = True
     for fn in nodes:
         if type(fn) is Collapsed:
             motif = []  # each function of the motif, then what hangs off the chain there
@@ -355,9 +394,14 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
             pic.node(fn.id, fields, tooltip=_tooltip(fn.title), **_style("function", style="filled,dashed"))
             pic.ranked.add(pic.prefix + fn.id)
             continue
+        module = _module_of(g, fn)
         if fn.variable is not None:
             pic.node(fn.id, ["AccumulateGrad"], **_style("accumulate", fontsize="10"))
+            if module and modules.get(module.partition(".")[0]):  # with its parameter, in its module
+                pic.clusters[pic.prefix + fn.id] = pic.clusters[pic.prefix + fn.variable.id] = module
             continue
+        if module:
+            pic.clusters[pic.prefix + fn.id] = module
         saved = []
         for k, v in fn.saved_raw.items():
             saved += _saved_lines(k, v)
@@ -367,6 +411,8 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
             # Which part of the expression this function differentiates (the tensor node says it with "all").
             fields.append("of " + abbreviate(tensor_text(g, out), FUNCTION_TEXT_WIDTH))
         fields += [saved] if saved else []
+        if fn.op.key == "imported" and out.value is not None and tensors != "all":
+            fields.append(_valued("output", out.value))  # read from PyTorch: its value, recorded
         tip = fn.name + (f" (from {tensor_text(g, out)})" if out is not None else "")
         pic.node(fn.id, fields, tooltip=_tooltip(tip), **_style("function"))
         pic.ranked.add(pic.prefix + fn.id)
@@ -411,6 +457,7 @@ def _edges(pic: _Picture, trace, view, nodes: list, no_grad: list, out_is_leaf_n
     g, fl = trace.graph, flow(trace)
     out = g.output
     kept = {id(node) for node in nodes}
+    shared, drawn = _shared_parameters(g, view, nodes, kept), set()
     numbered = steps and bool(trace.steps)
     if g.root is not None and not out_is_leaf_node:  # (a leaf output: its AccumulateGrad is the root)
         pic.edge(g.root.id, out.id, label=_grad_label(fl.start, prefix="start: " if numbered else ""))
@@ -433,12 +480,39 @@ def _edges(pic: _Picture, trace, view, nodes: list, no_grad: list, out_is_leaf_n
                 # node would pull every cut edge across the whole layout).
                 tail = f"{fn.id}_{i}_more"
                 pic.node(tail, "…", shape="plaintext", style="", fontcolor=COLORS["dim_text"])
+            elif id(nxt) in shared and id(nxt) in drawn:
+                # A parameter used all over a large imported graph (an RNN's weight at every step):
+                # its later uses end in a small reference to it, not in edges across the whole
+                # layout (which Graphviz takes minutes to route).
+                tail = f"{fn.id}_{i}_ref"
+                pic.node(tail, [f"↺ {nxt.variable.name or nxt.variable.id}"],
+                         tooltip=_tooltip(f"the AccumulateGrad of {nxt.variable.name}, drawn once ({nxt.id})"),
+                         **_style("accumulate", style="filled,dashed", fontsize="9"))
+            drawn.add(id(nxt))
             pic.edge(tail, fn.id, label=_grad_label(view.along(fl, fn, i), prefix=prefix))
     for t, fn in no_grad:
         pic.edge(t.id, fn.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
     if g.root is None:
         for t in g.inputs.values():
             pic.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
+
+
+#: a parameter's AccumulateGrad with more drawn uses than this (in an imported graph) is drawn
+#: once, its other uses ending in a reference to it
+SHARED_USES = 3
+
+
+def _shared_parameters(g, view, nodes: list, kept: set) -> set:
+    """ids of the AccumulateGrads of an imported graph that more than SHARED_USES drawn edges reach."""
+    if getattr(g, "producer", "expression") == "expression":
+        return set()
+    uses: dict = {}
+    for fn in nodes:
+        if type(fn) is Collapsed or fn.variable is None:
+            for nxt in view.next_functions(fn):
+                if nxt is not None and type(nxt) is not Collapsed and nxt.variable is not None and id(nxt) in kept:
+                    uses[id(nxt)] = uses.get(id(nxt), 0) + 1
+    return {key for key, n in uses.items() if n > SHARED_USES}
 
 
 def _notes(collapsed: list, hidden: int, total: int) -> list[str]:

@@ -324,6 +324,10 @@ def _saved_text(v, value) -> str:
     """A saved value of an imported function: a tensor's values as the tape's, else as given."""
     if hasattr(v, "dtype") and getattr(v, "ndim", 0) > 0:
         return value(v)
+    if type(v) is str:
+        return _string(v)  # e.g. GELU's approximate="none"
+    if type(v) is tuple and any(type(x) is str or hasattr(x, "dtype") for x in v):
+        return "[" + ",".join(_saved_text(x, value) for x in v) + "]"  # (a saved list of tensors: one level)
     return saved_text(v)
 
 

@@ -367,6 +367,53 @@ def issue13_cases():
     return cs
 
 
+def _arange(*shape):
+    """Distinct values of ``shape`` (k/7 - 1), for batched matmul cases."""
+    n = 1
+    for d in shape:
+        n *= d
+    flat = [k / 7 - 1 for k in range(n)]
+    for d in reversed(shape[1:]):
+        flat = [flat[i:i + d] for i in range(0, len(flat), d)]
+    return flat
+
+
+BATCHED_SHAPES = {"A": (2, 3, 4), "B": (2, 4, 5), "C": (1, 3, 4), "D": (1, 4, 5), "W": (4, 5), "w": (4,), "u": (3,),
+                  "X": (2, 3), "G": (3, 4), "E": (1, 1, 3, 4), "F": (2, 2, 3, 4), "H": (2, 5, 4)}
+#: 3-D @ 3-D, 3-D @ 2-D, 3-D @ 1-D, 1-D @ 3-D, 2-D @ 3-D, batches of one and broadcast batches, with
+#: strided operands; each with every operand requiring grad, then the first, then the second not
+BATCHED = ["A @ B", "C @ B", "A @ D", "C @ D", "A @ W", "A @ w", "u @ A", "X @ A", "G @ B", "E @ B", "F @ B",
+           "A @ H.transpose(1, 2)", "A.transpose(1, 2) @ A", "A.transpose(0, 1) @ W", "A.transpose(0, 1) @ w",
+           "A @ B[0]", "A @ B.transpose(1, 2).transpose(1, 2)", "torch.matmul(A, W)", "(A @ B).sum()",
+           "((A @ B) ** 2).sum()", "(A @ W @ W.T).sum()"]
+#: every existing op on a 3-D tensor
+THREE_D = ["A.sum()", "A.sum(1)", "A.sum(-1, keepdim=True)", "A.mean()", "A.mean(0)", "A.T", "A.transpose(0, 2)",
+           "A.reshape(6, 4)", "A.view(2, 12)", "A.transpose(0, 1).reshape(12, 2)", "softmax(A, -1)", "A.max()",
+           "A.min()", "A.prod()", "sigmoid(A)", "A * W[None, 0:3, 0:4]", "A + w", "A * X[:, :, None]",
+           "A.unsqueeze(1)", "A.flatten()", "A.norm()", "torch.maximum(A, 2 * A)", "torch.clamp(A, 0, 1)", "A[0]",
+           "A[:, 1:, ::2]", "A[..., 0]", "A[None]", "torch.cat([A, A], 1)", "torch.stack([A, A], -1)",
+           "torch.where(A > 0, A, 0.)", "exp(A) / A.exp().sum(-1, keepdim=True)", "A ** 2", "2 ** A", "A ** A",
+           "A.transpose(1, 2).contiguous()", "A.transpose(0, 1).flatten()", "A - A.mean(-1, keepdim=True)",
+           "A.abs().sum(2)", "A.T.reshape(24)", "relu(A - 0.5) * A"]
+BATCHED_ERRORS = ["A @ A", "u @ B", "A @ u", "A.t()", "F @ A"]
+
+
+def batched_cases():
+    """3-D tensors and batched matmul (issue 13, item 4), float32 and float64."""
+    at = {n: _arange(*s) for n, s in BATCHED_SHAPES.items()}
+    cs = []
+    for dtype in ("float32", "float64"):
+        for e in BATCHED:
+            names = [n for n in BATCHED_SHAPES if n in _names(e)]
+            for no_grad in ([], names[:1], names[1:2]):
+                cs.append(case(e, _used(e, at), no_grad, dtype=dtype, grad_output="ones", tag="batched"))
+        for e in THREE_D:
+            cs.append(case(e, _used(e, at), dtype=dtype, grad_output="ones", tag="3-d"))
+        for e in BATCHED_ERRORS:
+            cs.append(case(e, _used(e, at), dtype=dtype, tag="batched-error"))
+    return cs
+
+
 def _names(expr):
     import re
     return set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", expr))
@@ -379,7 +426,7 @@ def _used(expr, at):
 
 def main(path=OUT):
     cases = []
-    for c in build_cases() + issue13_cases():
+    for c in build_cases() + issue13_cases() + batched_cases():
         r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
         if c.pop("double", False):
