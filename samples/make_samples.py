@@ -36,9 +36,31 @@ SAMPLES = [
     ("no_grad_input", "an input that needs no grad", "x is data (--no-grad x): its next_functions entry "
      "is None, it is drawn dimmed and no gradient flows to it.",
      ["w*x + b", "--at", "w=2,x=3,b=1", "--no-grad", "x"]),
+    ("lecture_tensors", "the lecture's picture: y = x² with every tensor (--tensors all)",
+     "As the lecture's slide shows x and y: each tensor is a node with data, grad, grad_fn, is_leaf and "
+     "requires_grad, beside the backward function that is its grad_fn (dotted). y.grad is None: PyTorch "
+     "keeps .grad on leaves only.",
+     ["x**2", "--at", "x=2", "--tensors", "all"]),
+    ("partial_uv_tensors", "f = uv + u² with every tensor", "The intermediates u*v and u**2 are tensors too, "
+     "each next to its grad_fn; --retain-grad would fill in their grad.",
+     ["u*v + u**2", "--at", "u=1,v=2", "--tensors", "all"]),
+    ("constant", "a constant where it enters: 2*x + x**2", "Each backward function says which part of the "
+     "expression it differentiates; the Python number 2 is drawn where it enters MulBackward0, as its "
+     "argument `other` (PyTorch saves it as `other = 2`). --steps numbers each arrow by the step of the "
+     "backward pass that sent it.",
+     ["2*x + x**2", "--at", "x=2", "--steps"]),
     ("layer", "a small layer: mean(sigmoid(W @ x + b))", "Vectors and a matrix: MvBackward0 sends a "
      "2×3 gradient to W (shape of W) and a vector to x; MeanBackward0 divides by the 2 elements.",
      ["mean(sigmoid(W @ x + b))", "--at", "W=[[0.1,-0.2,0.3],[0.4,0.5,-0.6]],x=[1,2,3],b=[0.1,-0.1]"]),
+    ("mlp", "a two-layer network: mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))", "A 4×3 and a 2×4 weight matrix, "
+     "printed whole as PyTorch prints them; a long chain is drawn top to bottom to keep a slide's proportions.",
+     ["mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))", "--at",
+      "W1=[[0.1,-0.2,0.3],[0.4,0.5,-0.6],[0.7,-0.8,0.9],[-0.1,0.2,-0.3]],x=[1,2,3],"
+      "b1=[0.1,-0.1,0.2,-0.2],W2=[[0.5,-0.5,0.25,-0.25],[1,2,3,4]],b2=[0.01,-0.01]"]),
+    ("double_backward", "second order: the graph of each gradient and the Hessian", "--order 2 --graph double: "
+     "backward with create_graph=True makes each gradient a graph of its own (one box per input); backward "
+     "from ∂f/∂u leaves a row of the Hessian in the leaves' grad. The Hessian is in the box.",
+     ["u*v + u**2", "--at", "u=1,v=2", "--order", "2", "--graph", "double"]),
 ]
 
 
@@ -58,10 +80,12 @@ def main() -> None:
         "all again (plus a PNG of each, drawn from the same SVG with the same font, and the terminal",
         "view of each, in the `.txt` beside it).",
         "",
-        "How to read them: inputs are on the left, the output (green) on the right. Blue boxes are leaf",
-        "tensors with their `data` and `grad`; orange boxes are backward functions with the values they",
-        "saved; grey boxes are `AccumulateGrad`. Every red arrow points the way the gradient flows during",
-        "`backward()` and carries its value; `+= g` is what AccumulateGrad adds into the leaf's `.grad`.",
+        "How to read them: inputs come first (on the left, or on top: gradviz picks the direction that keeps",
+        "a slide's proportions; `--rankdir LR|TB` chooses), the output (green) last. Blue boxes are leaf",
+        "tensors with their `data` and `grad`; orange boxes are backward functions, the part of the",
+        "expression each differentiates and the values it saved; grey boxes are `AccumulateGrad`. Every red",
+        "arrow points the way the gradient flows during `backward()` and carries its value; `+= g` is what",
+        "AccumulateGrad adds into the leaf's `.grad`. Numbers are printed as PyTorch prints them.",
         "",
     ]
     for name, title, about, args in SAMPLES:

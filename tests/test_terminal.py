@@ -405,3 +405,36 @@ def test_collapsing_a_long_chain_needs_no_recursion():
     assert len(lines) == 37  # as for 666 products: 22 functions drawn
     assert f"⋯ {n - 1 - 6} more × AddBackward0" in "\n".join(lines)
     assert lines[-1] == f"⋯ collapsed repeated structure hides {3 * n - 22} of {3 * n} functions (--max-nodes)"
+
+
+# ----------------------------------------------------------------------------- snapshots at fixed widths (issue 17)
+
+SNAPSHOTS = {
+    "uv": ("u*v + u**2", {"u": 1, "v": 2}),
+    "layer": ("mean(sigmoid(W @ x + b))", {"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1, 2, 3],
+                                           "b": [0.1, -0.1]}),
+    "long_names": ("tanh(a*b + c**2) + tanh(a*b + c**2 + 1) * tanh(a*b + c**2 + 2)", {"a": 1, "b": 2, "c": 0.5}),
+}
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+@pytest.mark.parametrize("name", SNAPSHOTS)
+def test_tensors_table_snapshot(name, width):
+    """The Tensors table at 40, 80 and 200 columns, color off (GRADVIZ_UPDATE_GOLDEN=1 rewrites)."""
+    import io
+    import os
+    from pathlib import Path
+
+    from rich.console import Console
+
+    expr, at = SNAPSHOTS[name]
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    console.print(terminal.tensors_table(gradviz.trace(expr, at=at)))
+    text = "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+    path = Path(__file__).parent / "golden" / f"tensors_{name}_{width}.txt"
+    if os.environ.get("GRADVIZ_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+    assert max(len(line) for line in text.splitlines()) <= width
+    if width == 200 and name == "long_names":  # room for every sub-expression in full: three different tensors, three labels
+        assert all(s in text for s in ("tanh(a*b + c**2 + 1)", "tanh(a*b + c**2 + 2)", "a*b + c**2 + 1"))

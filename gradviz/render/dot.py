@@ -14,8 +14,8 @@ that gradient:
 - AccumulateGrad (grey), one per leaf, with ``+= g`` on the arrow into the leaf;
 - the output (green): its expression and value; the arrow from it carries the
   gradient backward starts with;
-- with ``tensors="all"`` (the lecture's picture), every tensor is a node beside its
-  grad_fn with the five attributes PyTorch gives it: data, grad, grad_fn, is_leaf,
+- with ``tensors="all"`` (the lecture's picture), every tensor is a node next to its
+  grad_fn (on its output side) with the five attributes PyTorch gives it: data, grad, grad_fn, is_leaf,
   requires_grad;
 - with ``steps``, each arrow's label starts with the step of the backward pass that
   sent it (PyTorch's execution order);
@@ -132,7 +132,6 @@ class _Picture:
         self.prefix = prefix
         self.nodes: dict = {}  # id -> (fields or plain label, attrs)
         self.edges: list = []  # (tail id, head id, attrs)
-        self.beside: list = []  # (id, id): drawn side by side (same rank)
         self.ranked: set = set()  # backward functions: ranked by their depth from the output
         self.clusters: dict = {}  # id -> the module path whose cluster holds it (an imported graph)
 
@@ -191,8 +190,8 @@ def _module_of(g, fn) -> str | None:
 
 
 def _depth_groups(pic: _Picture) -> list:
-    """The backward functions grouped by their depth from the output (the longest path to it), each
-    tensor with its grad_fn: one rank each, so that parallel branches line up by how far the
+    """The backward functions grouped by their depth from the output (the longest path to it): one
+    rank each, so that parallel branches line up by how far the
     gradient has travelled (fewer crossings than ranks pulled towards the inputs)."""
     toward: dict = {key: [] for key in pic.nodes}  # node -> the nodes nearer the output it feeds
     fed = dict.fromkeys(pic.nodes, 0)
@@ -218,9 +217,7 @@ def _depth_groups(pic: _Picture) -> list:
     for key in pic.nodes:
         if key in pic.ranked:
             groups.setdefault(depth[key], []).append(key)
-    beside = {b: a for a, b in pic.beside}
-    return [group + [beside[k] for k in group if k in beside] for _, group in sorted(groups.items())
-            if len(group) > 1 or any(k in beside for k in group)]
+    return [group for _, group in sorted(groups.items()) if len(group) > 1]
 
 
 def _no_grad_links(functions) -> list:
@@ -254,7 +251,7 @@ def to_digraph(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool 
     """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
 
     ``rankdir`` is "LR", "TB" or "auto" (:func:`choose_rankdir`). ``tensors="all"``
-    draws every tensor beside its grad_fn (so does a trace made with retain_grad, whose
+    draws every tensor next to its grad_fn (so does a trace made with retain_grad, whose
     intermediates have a grad); ``steps`` numbers the arrows in execution order.
     A graph of more than ``max_nodes`` backward functions first has its runs of
     repeated structure collapsed (unless ``collapse`` is False): the first and last
@@ -330,7 +327,7 @@ def _draw(trace, pic: _Picture, max_nodes: int, max_depth, collapse: bool, tenso
 
 def _tensor_nodes(pic: _Picture, g, functions: list, tensors: str) -> bool:
     """Leaves (those whose AccumulateGrad is drawn, and no-grad inputs), the output, and with
-    ``tensors="all"`` every other tensor beside its grad_fn; True when the output is itself a
+    ``tensors="all"`` every other tensor next to its grad_fn; True when the output is itself a
     drawn leaf."""
     every = tensors == "all"
     leaf_ids = {id(fn.variable) for fn in functions if fn.variable is not None}
@@ -351,9 +348,10 @@ def _tensor_nodes(pic: _Picture, g, functions: list, tensors: str) -> bool:
                 fields = [_titled(abbreviate(tensor_text(g, t), TEXT_WIDTH), t)]
                 pic.node(t.id, fields + _attributes(t), tooltip=_tooltip(tensor_text(g, t)),
                          **_style("tensor"))
-                pic.edge(t.id, fn.id, dir="none", style="dotted", color=COLORS["link"], label=" grad_fn ",
-                         fontcolor=COLORS["link"], constraint="false")
-                pic.beside.append((pic.prefix + t.id, pic.prefix + fn.id))
+                # On the output side of its grad_fn, as the forward op made it (Graphviz draws no edge
+                # between two record nodes of one rank, so it cannot sit above or below it).
+                pic.edge(fn.id, t.id, dir="none", style="dotted", color=COLORS["link"], penwidth="1.6",
+                         weight="4")
     if id(out) in leaf_ids:
         return True
     fields = [_titled(abbreviate(tensor_text(g, out), TEXT_WIDTH), out)]
@@ -592,7 +590,9 @@ def double_backward_digraph(second, rankdir: str = "auto", max_nodes: int = 300,
             merged.edges += pic.edges
         rankdir = choose_rankdir(merged, notes)
     dot = _digraph(rankdir)
-    for name, pic in pictures:
+    # Graphviz stacks clusters bottom-up in the order they come: written last first, the first
+    # input's box is on top (left with TB).
+    for name, pic in reversed(pictures):
         with dot.subgraph(name=f"cluster_{name}") as sub:
             sub.attr(label=f"∂f/∂{name}", labeljust="l", fontsize="12", color="#cbd5e1", style="rounded")
             pic.emit(sub, rankdir)
@@ -710,9 +710,6 @@ def _ranks(pic: _Picture, sizes: dict, keys: set | None = None) -> dict:
             indeg[h] -= 1
             if indeg[h] == 0:
                 ready.append(h)
-    for a, b in pic.beside:  # a tensor sits on its function's rank
-        if b in rank and a in rank:
-            rank[a] = rank[b]
     return rank
 
 
@@ -756,7 +753,7 @@ def _legend_lines(with_no_grad: bool, with_collapsed: bool = False, with_constan
     lines = ["blue: leaf tensor · green: output · grey: AccumulateGrad",
              "orange: backward function, the part of the expression it differentiates, the values it saved"]
     if with_tensors:
-        lines.append("light blue: every other tensor, beside its grad_fn (dotted), with PyTorch's attributes")
+        lines.append("light blue: every other tensor, joined to its grad_fn (dotted), with PyTorch's attributes")
     if with_constants:
         lines.append("small grey: a constant (a Python number, or a tensor that needs no grad) where it enters, by argument name")
     if with_collapsed:

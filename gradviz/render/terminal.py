@@ -113,7 +113,7 @@ class TensorsTable:
             yield from self._blocks(rows, notes, options.max_width)
             return
         # The sub-expressions get what the other columns leave (all of it on a wide terminal).
-        room = options.max_width - (self._table_width(rows, values) - self._names_width(rows)) - 2
+        room = options.max_width - (self._table_width(rows, values) - self._names_width(rows)) - 1
         yield self._table(rows, values, notes[:1] if caption else [], self.text_width or max(24, room))
         for note in notes[1 if caption else 0:]:
             yield Text(note, style=STYLES["note"])  # (a caption would wrap at the table's width)
@@ -123,7 +123,8 @@ class TensorsTable:
         widest = max((len(line) for v in values for x in v if x for line in x.split("\n")), default=4)
         names = self._names_width(rows)
         grad_fns = max((len(t.grad_fn.name) for t in rows if t.grad_fn is not None), default=7)
-        return max(names, 6) + 2 * max(widest, 4) + len("requires_grad is_leaf ") + max(grad_fns, 7) + 6
+        # each column is padded by one space and separated by one (SIMPLE_HEAD's vertical is a space)
+        return max(names, 6) + 2 * max(widest, 4) + len("requires_grad") + len("is_leaf") + max(grad_fns, 7) + 11
 
     def _name(self, t, width: int | None) -> Text:
         g = self.trace.graph

@@ -136,7 +136,8 @@
       var e = {el: g, tail: g.getAttribute("data-tail"), head: g.getAttribute("data-head")};
       var t = tensors.get(e.tail);
       // a constant's or a no-grad input's dashed line carries no gradient
-      if (CONSTANT.test(e.tail) || (t && !t.requires_grad)) { return; }
+      // (and --tensors all's dotted line from a tensor to its grad_fn is no edge of the graph)
+      if (CONSTANT.test(e.tail) || (t && !t.requires_grad) || (t && !t.is_leaf && t.grad_fn === e.head)) { return; }
       edges.push(e); push(byHead, e.head, e); push(byTail, e.tail, e);
     });
   }
@@ -204,58 +205,81 @@
     });
   }
 
-  // ------------------------------------------------------------------ zoom and pan (the viewBox)
-  var boxes = new Map();
-  function baseBox(s) {
-    var b = boxes.get(s);
-    if (!b) { b = s.getAttribute("viewBox").split(/[ ,]+/).map(Number); boxes.set(s, b); }
-    return b;
+  // ------------------------------------------------------------------ zoom and pan
+  // A CSS transform (translate, then scale) on the SVG's box, never its viewBox: moving the picture
+  // is then painting only, and no step or drag lays the graph's text out again.
+  var views = new Map();  // svg -> {x, y, k, w, h}
+  function place(s) {
+    var v = views.get(s);
+    if (!v) {
+      var b = s.getAttribute("viewBox").split(/[ ,]+/).map(Number);
+      v = {x: 0, y: 0, k: 1, w: b[2], h: b[3]};
+      s.style.width = b[2] + "px"; s.style.height = b[3] + "px";
+      views.set(s, v);
+    }
+    return v;
+  }
+  function apply(s) {
+    var v = place(s);
+    // on the SVG's box, not the SVG: a transform of the SVG element itself lays all its text out again
+    s.parentNode.style.transform = "translate(" + v.x.toFixed(1) + "px," + v.y.toFixed(1) + "px) scale(" + v.k.toFixed(4) + ")";
   }
   function currentSvg() { var g = graphs.find(function (x) { return !x.hidden; }); return g && g.querySelector("svg"); }
-  function setBox(s, b) { s.setAttribute("viewBox", b.map(function (x) { return x.toFixed(2); }).join(" ")); }
+  function fitScale(v) { return Math.min(view.clientWidth / v.w, view.clientHeight / v.h) * 0.98; }
+  function fit(s) {
+    s = s && s.tagName ? s : currentSvg(); if (!s) { return; }
+    var v = place(s);
+    v.k = fitScale(v) || 1;
+    v.x = (view.clientWidth - v.w * v.k) / 2; v.y = (view.clientHeight - v.h * v.k) / 2;
+    apply(s);
+  }
   function zoom(factor, cx, cy) {
     var s = currentSvg(); if (!s) { return; }
-    var b = s.getAttribute("viewBox").split(/[ ,]+/).map(Number);
-    var r = s.getBoundingClientRect();
-    var fx = cx === undefined ? 0.5 : (cx - r.left) / r.width, fy = cy === undefined ? 0.5 : (cy - r.top) / r.height;
-    var w = b[2] / factor, h = b[3] / factor;
-    setBox(s, [b[0] + (b[2] - w) * fx, b[1] + (b[3] - h) * fy, w, h]);
+    var v = place(s), r = view.getBoundingClientRect();
+    var px = cx === undefined ? r.width / 2 : cx - r.left, py = cy === undefined ? r.height / 2 : cy - r.top;
+    factor = Math.max(0.02, Math.min(20, v.k * factor)) / v.k;
+    v.x = px - (px - v.x) * factor; v.y = py - (py - v.y) * factor; v.k *= factor;
+    apply(s);
   }
-  function fit() { var s = currentSvg(); if (s) { setBox(s, baseBox(s)); } }
+  function centreOn(s, n, scale) {  // put node n in the middle of the view (at scale, if given)
+    var v = place(s), r = view.getBoundingClientRect(), nr = n.getBoundingClientRect();
+    var ux = (nr.left + nr.width / 2 - r.left - v.x) / v.k, uy = (nr.top + nr.height / 2 - r.top - v.y) / v.k;
+    if (scale) { v.k = scale; }
+    v.x = r.width / 2 - ux * v.k; v.y = r.height / 2 - uy * v.k;
+    apply(s);
+  }
+  function follow(n) {  // the node of the step shown is kept in view: centred when it is not
+    if (!n || !svg || graphs[0].hidden) { return; }
+    var r = view.getBoundingClientRect(), nr = n.getBoundingClientRect();
+    if (!r.width || (nr.left >= r.left && nr.right <= r.right && nr.top >= r.top && nr.bottom <= r.bottom)) { return; }
+    centreOn(svg, n);
+  }
   // A large graph opens at a readable size around the output (where backward starts), not fitted
   // small: "fit" shows all of it.
   var READABLE = 0.8;
   function readable(s, centreId) {
-    var b = baseBox(s), r = s.getBoundingClientRect();
-    if (!r.width || !r.height) { return; }
-    var k = Math.min(r.width / b[2], r.height / b[3]);
-    if (k >= READABLE) { return; }
-    var w = r.width / READABLE, h = r.height / READABLE, cx = b[0] + b[2] - w / 2, cy = b[1] + b[3] / 2;
-    var n = centreId && nodeEls.get(centreId);
-    if (n) {
-      var nr = n.getBoundingClientRect(), ox = (r.width - b[2] * k) / 2, oy = (r.height - b[3] * k) / 2;
-      cx = b[0] + (nr.left + nr.width / 2 - r.left - ox) / k;
-      cy = b[1] + (nr.top + nr.height / 2 - r.top - oy) / k;
-      cx = Math.min(cx, b[0] + b[2] - w / 2 + w * 0.05);
-    }
-    setBox(s, [cx - w / 2, cy - h / 2, w, h]);
+    var v = place(s), n = centreId && nodeEls.get(centreId);
+    if (fitScale(v) >= READABLE || !n) { return; }
+    centreOn(s, n, READABLE);
+    var r = view.getBoundingClientRect(), right = v.x + v.w * v.k;  // no empty band right of the graph
+    if (right < r.width) { v.x += r.width - right; apply(s); }
   }
-  graphs.forEach(function (g) { var s = g.querySelector("svg"); if (s) { baseBox(s); } });
   view.addEventListener("wheel", function (ev) { ev.preventDefault(); zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15, ev.clientX, ev.clientY); },
     {passive: false});
   var drag = null;
   view.addEventListener("pointerdown", function (ev) {
     var s = currentSvg(); if (!s || ev.button !== 0) { return; }
-    drag = {x: ev.clientX, y: ev.clientY, box: s.getAttribute("viewBox").split(/[ ,]+/).map(Number), moved: false};
+    var v = place(s);
+    drag = {x: ev.clientX, y: ev.clientY, x0: v.x, y0: v.y, moved: false};
   });
   window.addEventListener("pointermove", function (ev) {
     if (!drag) { return; }
-    var s = currentSvg(), r = s.getBoundingClientRect();
+    var s = currentSvg(), v = place(s);
     var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
     if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) { return; }
     drag.moved = true; view.classList.add("gv-dragging");
-    var k = Math.max(drag.box[2] / r.width, drag.box[3] / r.height);
-    setBox(s, [drag.box[0] - dx * k, drag.box[1] - dy * k, drag.box[2], drag.box[3]]);
+    v.x = drag.x0 + dx; v.y = drag.y0 + dy;
+    apply(s);
   });
   window.addEventListener("pointerup", function () {
     if (drag && drag.moved) { view.addEventListener("click", swallow, true); }
@@ -264,7 +288,7 @@
   function swallow(ev) { ev.stopPropagation(); view.removeEventListener("click", swallow, true); }
   $("gv-zoom-in").onclick = function () { zoom(1.25); };
   $("gv-zoom-out").onclick = function () { zoom(1 / 1.25); };
-  $("gv-fit").onclick = fit;
+  $("gv-fit").onclick = function () { fit(); };
 
   // ------------------------------------------------------------------ inspecting a node
   var inspect = $("gv-inspect");
@@ -414,7 +438,7 @@
     });
     if (cur) {
       var n = nodeOf(cur.function);
-      if (n) { n.classList.add("active"); }
+      if (n) { n.classList.add("active"); follow(n); }
       stepBox.textContent = "";
       stepCard(cur, stepBox);
     } else {
@@ -473,7 +497,7 @@
       showExpr(null); return;
     }
     var n = nodeEls.get(cur.id) || (cur.grad_fn ? nodeOf(cur.grad_fn) : null);
-    if (n) { n.classList.add("active"); }
+    if (n) { n.classList.add("active"); follow(n); }
     stepBox.appendChild(el("h3", null, "Tensor " + k + " of " + order.length + ": " + tensorText(cur).slice(0, 120)));
     tensorCard(cur, stepBox);
     showExpr(spansOf(cur));
@@ -637,6 +661,7 @@
     pick.onchange = function () {
       var v = this.value;
       graphs.forEach(function (g) { g.hidden = g.getAttribute("data-graph") !== v; });
+      fit();
     };
   }
   graphs.forEach(function (g, i) { g.hidden = i !== 0; });
@@ -686,9 +711,11 @@
   // ------------------------------------------------------------------ summary, theme
   (function summary() {
     var out = doc.output || {}, s = "f = " + (Array.isArray(out.data) ? "tensor of shape " + shapeText(out.shape) : num(out.data));
+    var shownInputs = 0;
     inputNames.forEach(function (n) {
       var g = doc.inputs[n].grad;
-      if (g !== null) { s += "   \u2202f/\u2202" + n + (Array.isArray(g) ? ": shape " + shapeText(doc.inputs[n].shape) : " = " + num(g)); }
+      if (g !== null && ++shownInputs === 7) { s += "   \u2026 (" + inputNames.length + " inputs: the Tensors table has every grad)"; }
+      if (g !== null && shownInputs < 7) { s += "   \u2202f/\u2202" + n + (Array.isArray(g) ? ": shape " + shapeText(doc.inputs[n].shape) : " = " + num(g)); }
     });
     $("gv-summary").textContent = s + "   (" + doc.dtype + ", " + steps.length + " backward steps)";
   })();
@@ -713,6 +740,11 @@
   setTheme("auto");
   showExpr(null);
   render();
+  // the graph and the panel fill the window below the header (measured once, and on resize)
+  function placeMain() { root.style.setProperty("--gv-top", view.parentNode.offsetTop + "px"); }
+  placeMain();
+  window.addEventListener("resize", placeMain);
+  graphs.forEach(function (g) { var s = g.querySelector("svg"); if (s) { fit(s); } });
   if (svg) { readable(svg, graph.root); }
   // measured with the font Graphviz measured (the SVG's own), once it is loaded
   if (gradTexts.size && document.fonts && document.fonts.ready) {
