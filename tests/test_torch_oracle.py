@@ -204,3 +204,140 @@ def test_random_layouts_match_pytorch(expr):
     except gradviz.GradvizError as exc:
         assume("not supported" not in str(exc))  # outside the language (a 3-D matmul): not a layout question
     _compare(expr, used, [], "float64")
+
+
+# --- issue 13: indexing and slicing, comparisons and torch.where, torch.cat/stack, torch.tensor
+# constants, batched matmul. Random expressions over vectors of 4 (v, w require grad, c does not);
+# every construct keeps the shape (4,), and the top takes a scalar out of it.
+VECTORS = ["v", "w", "c"]
+
+
+def _vector_leaf():
+    return st.sampled_from(VECTORS + ["torch.tensor([0.5, -1., 2., 0.])", "torch.tensor([1, 0, 2, 3])"])
+
+
+def _vector_extend(children):
+    pair = st.tuples(children, children)
+    return st.one_of(
+        st.tuples(children, st.sampled_from(["+", "-", "*"]), children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["sin", "tanh", "sigmoid", "abs"]), children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(children, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), children).map(
+            lambda t: f"torch.where({t[0]} {t[1]} {t[2]}, {t[0]}, {t[2]})"),
+        st.tuples(children, st.sampled_from(["0", "0.5", "-1"]), children).map(
+            lambda t: f"torch.where({t[0]} > {t[1]}, {t[2]}, {t[1]}.)".replace("..", ".")),
+        pair.map(lambda t: f"({t[0]} * ({t[1]} > 0))"),
+        st.tuples(children, children, st.integers(0, 4)).map(lambda t: f"torch.cat([{t[0]}[:{t[2]}], {t[1]}[{t[2]}:]])"),
+        st.tuples(children, children, st.integers(0, 1)).map(lambda t: f"torch.stack([{t[0]}, {t[1]}])[{t[2]}]"),
+        st.tuples(children, children, st.integers(0, 1)).map(lambda t: f"torch.stack([{t[0]}, {t[1]}], 1)[:, {t[2]}]"),
+        pair.map(lambda t: f"torch.cat([{t[0]}, {t[1]}])[::2]"),
+        children.map(lambda c: f"{c}[None][0]"),
+        children.map(lambda c: f"{c}[...]"),
+        children.map(lambda c: f"torch.cat([{c}[-1:], {c}[:-1]])"),
+    )
+
+
+VECTOR_EXPRESSIONS = st.tuples(
+    st.recursive(_vector_leaf(), _vector_extend, max_leaves=6),
+    st.sampled_from(["{}.sum()", "{}[0]", "{}[-1] * {}[1]", "({} ** 2).sum()", "{}[1:3].prod()", "{}"]),
+).map(lambda t: t[1].replace("{}", f"({t[0]})"))
+#: values with ties (where's and the comparisons' edges) more often than chance
+TIED = st.sampled_from([0.0, 0.5, -1.0, 1.0, 2.0]) | VALUES
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=VECTOR_EXPRESSIONS, data=st.data(), dtype=st.sampled_from(["float32", "float64"]))
+def test_random_indexing_and_selection_match_pytorch(expr, data, dtype):
+    at = {n: data.draw(st.lists(TIED, min_size=4, max_size=4)) for n in VECTORS}
+    used = {k: x for k, x in at.items() if k in set(re.findall(r"[A-Za-z_]\w*", expr))}
+    if "torch.tensor([0.5" in expr:  # a float32 constant: sin of it is float32 arithmetic (numpy's and
+        dtype = "float32"            # PyTorch's float32 sin may differ by an ulp), whatever the run's dtype
+    theirs = torch_trace(expr, used, no_grad=["c"] if "c" in used else [], dtype=dtype, grad_output="ones")
+    if theirs.get("error") is None and theirs.get("grad_fn") is None and theirs.get("shape"):
+        assume(False)  # a non-scalar output without grad: nothing to compare beyond the value
+    _compare(expr, used, ["c"] if "c" in used else [], dtype)
+
+
+BATCHED_EXPRS = ["(A @ B).sum()", "((A @ W) ** 2).sum()", "(u @ A).sum()", "(X @ A).pow(2).sum()", "(C @ B).sum()",
+                 "(A @ w).sum()", "(A.transpose(0, 1) @ W).sum()", "torch.where(A @ B > 0, A @ B, 0.).sum()",
+                 "(A[:, 1:] @ B[..., :2]).sum()", "torch.cat([A, C], 0).sum(1).prod()", "(A @ B)[1, 2, 3]"]
+
+
+@pytest.mark.parametrize("expr", BATCHED_EXPRS)
+@given(data=st.data())
+@settings(max_examples=6, deadline=None)
+def test_batched_matmul_matches_pytorch(expr, data):
+    from oracle.record_golden import BATCHED_SHAPES
+
+    names = [n for n in BATCHED_SHAPES if n in set(re.findall(r"[A-Za-z_]\w*", expr))]
+    at = {}
+    for n in names:
+        size = int(np.prod(BATCHED_SHAPES[n]))
+        flat = data.draw(st.lists(VALUES, min_size=size, max_size=size))
+        at[n] = np.array(flat, dtype=np.float64).reshape(BATCHED_SHAPES[n]).tolist()
+    no_grad = data.draw(st.sets(st.sampled_from(names), max_size=1))
+    # float64: in float32 numpy's and PyTorch's matrix products may round their sums differently
+    _compare(expr, at, sorted(no_grad), "float64")
+
+
+# --- torch.nn.functional, losses, more tensor functions (issue 13) ----------------------------------
+# Random chains of activations and elementwise functions over vectors, ending in a loss or a
+# reduction, with inputs that may not require grad: value, grads, graph and execution order.
+FN_INNER = ["F.relu({})", "F.leaky_relu({}, 0.2)", "F.elu({}, alpha=0.5)", "F.gelu({})", "F.gelu({}, approximate='tanh')",
+            "F.silu({})", "F.softplus({}, beta=2)", "F.sigmoid({})", "F.tanh({})", "{}.clamp_min(0.1)",
+            "torch.clamp_max({}, 0.5)", "torch.atan2({}, y * y + 1)", "({} * {}.round())", "({} + {}.sign())",
+            "F.normalize({}, dim=0)", "F.log_softmax({}, dim=0)", "{}.repeat(2)[:4]", "({} * y)", "({} - y)"]
+FN_OUTER = ["{}.sum()", "F.mse_loss({}, y)", "F.l1_loss({}, y, reduction='sum')", "F.smooth_l1_loss({}, y, beta=0.5)",
+            "F.huber_loss({}, y, delta=0.5)", "F.binary_cross_entropy_with_logits({}, q)",
+            "F.binary_cross_entropy(torch.sigmoid({}), q, reduction='sum')", "torch.logsumexp({}, 0)", "{}.var()",
+            "{}.std(correction=0)", "{}.amax()", "F.cross_entropy({}.reshape(2, 2), t)",
+            "F.nll_loss(F.log_softmax({}.reshape(2, 2), dim=1), t, reduction='sum')", "{}.reshape(2, 2).max(1).values.sum()",
+            "F.linear({}, W, b).sum()", "torch.outer({}, y).amin(1).sum()"]
+
+
+def _functional_expression(inner: list, outer: str, base: str) -> str:
+    expr = base
+    for f in inner:
+        expr = f.format(expr, expr) if f.count("{}") == 2 else f.format(expr)
+    return outer.format(expr)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inner=st.lists(st.sampled_from(FN_INNER), max_size=3), outer=st.sampled_from(FN_OUTER),
+       base=st.sampled_from(["x", "(x * y)", "(x + 1)"]), data=st.data(),
+       no_grad=st.sets(st.sampled_from(["x", "y"]), max_size=1), dtype=st.sampled_from(["float32", "float64"]))
+def test_random_functional_expressions_match_pytorch(inner, outer, base, data, no_grad, dtype):
+    vec = st.lists(VALUES, min_size=4, max_size=4)
+    at = {"x": data.draw(vec), "y": data.draw(vec),
+          "q": data.draw(st.lists(st.floats(0, 1).map(lambda v: round(v, 3)), min_size=4, max_size=4)),
+          "t": {"int64": data.draw(st.lists(st.integers(0, 1), min_size=2, max_size=2))},
+          "W": [data.draw(vec) for _ in range(2)], "b": data.draw(st.lists(VALUES, min_size=2, max_size=2))}
+    expr = _functional_expression(inner, outer, base)
+    names = set(re.findall(r"[A-Za-z_]\w*", expr))
+    at = {k: v for k, v in at.items() if k in names}
+    _compare_functional(expr, at, sorted(n for n in no_grad if n in at) + [n for n in ("q", "W", "b") if n in at],
+                        dtype)
+
+
+def _compare_functional(expr, at, no_grad, dtype):
+    from test_golden import at_values
+
+    theirs = torch_trace(expr, at, no_grad=no_grad, dtype=dtype)
+    if theirs.get("error"):
+        with pytest.raises(gradviz.GradvizError):
+            gradviz.trace(expr, at=at_values(at), no_grad=no_grad, dtype=dtype)
+        return
+    ours = gradviz.trace(expr, at=at_values(at), no_grad=no_grad, dtype=dtype)
+    rtol, atol = (1e-7, 1e-10) if dtype == "float64" else (2e-4, 1e-5)
+    assert_close(array(ours.value), theirs["value"], f"value of {expr}", rtol=rtol, atol=atol)
+    if theirs.get("graph_str"):
+        assert graph_str(ours.graph.root) == theirs["graph_str"], expr
+    if theirs.get("backward"):
+        for name, g in theirs["grads"].items():
+            if g is None:
+                assert ours.grads[name] is None, f"grad {name} of {expr}"
+            else:
+                assert_close(array(ours.grads[name]), g, f"grad {name} of {expr}", rtol=rtol * 10, atol=atol * 10)
+        order = [s.function.name if s.function.variable is None else f"AccumulateGrad({s.function.variable.name})"
+                 for s in ours.steps]
+        if ours.output.grad_fn is not None:
+            assert order == theirs["exec_order"], expr
