@@ -240,7 +240,7 @@ VIEWS = {"permute": _permute, "transpose": _transpose, "t": _t, "unsqueeze": _un
 #: (``number ** tensor`` too: ATen allocates pow.Scalar's result contiguous)
 CONTIGUOUS = frozenset({"sum", "sum_dim", "mean", "mean_dim", "max", "min", "prod", "softmax", "norm",
                         "dot", "mv", "mm", "clone", "unsafe_view", "pow_scalar_base",
-                        "cat", "stack", "select_backward", "slice_backward", "bmm"})
+                        "cat", "stack", "select_backward", "slice_backward", "bmm", "index"})
 
 
 # --- torch.nn.functional, losses, more tensor functions (issue 13) -------------------------------
