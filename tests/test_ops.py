@@ -109,6 +109,7 @@ SAMPLES = {
     "cat": ({"tensors": [V, P, U[:2]]}, {"dim": 0, "axis": 0, "sizes": (3, 3, 2)}),
     "stack": ({"tensors": [V, P]}, {"dim": -1, "axis": 1, "count": 2}),
     "bmm": ({"self": np.stack([M, 2 * M]), "mat2": np.stack([M.T, M.T - 1])}, {}),
+    "index": ({"self": M}, {"indices": (None, np.array([2, 0, 2]))}),
     # --- torch.nn.functional, losses, more tensor functions (issue 13)
     "leaky_relu": ({"self": V}, {"negative_slope": 0.2}),
     "elu": ({"self": V}, {"alpha": 0.7, "scale": 1, "input_scale": 1}),
@@ -128,6 +129,8 @@ SAMPLES = {
                                "ignore_index": -100}),
     "clamp_min": ({"self": V}, {"min": 0.1}),
     "clamp_max": ({"self": V}, {"max": 0.1}),
+    "clamp_min_tensor": ({"self": V, "min": U}, {}),
+    "clamp_max_tensor": ({"self": V, "max": U}, {}),
     "norm_dim": ({"self": M}, {"ord": 2.0, "dim": (1,), "keepdim": False}),
     "addmm": ({"self": np.array([0.1, -0.2]), "mat1": M, "mat2": M.T.copy()}, {"beta": 1, "alpha": 1}),
     "squeeze_all": ({"self": np.array([[0.3], [-0.8]])}, {}),

@@ -333,8 +333,10 @@ def _shape_function_cases(add):
     t = {"T": [[3.0, 1.0, 3.0], [2.0, 2.0, 2.0]], "x": [0.5, 1.0, 0.5]}
     for e in ["T.max(1).values.sum()", "T.min(1).values.sum()", "T.amax(1).sum()", "T.amin(1).sum()",
               "T.amax().sum()", "T.max(0).values.sum()", "x.clamp_min(0.5).sum()", "x.clamp_max(0.5).sum()",
-              "x.round().sum()", "(x.round() * x).sum()"]:
-        _both(add, e, t, tag="tensor functions ties")
+              "x.round().sum()", "(x.round() * x).sum()", "x.clamp_min(m).sum()", "torch.clamp_max(x, m).sum()",
+              "(x.clamp_min(s) * 2).sum()"]:
+        _both(add, e, dict(t, m=[1.0, 1.0, 0.2], s=0.5), tag="tensor functions ties")
+    add(case("x.clamp_min(m).sum()", dict(t, m=[1.0, 1.0, 0.2]), ["m"], tag="tensor functions ties"))
     add(case("(x.round() * x).sum()", {"x": [0.5, 1.5, 2.5, -0.5]}, tag="tensor functions ties"))
     add(case("torch.atan2(x, y)", {"x": [0.0, 0.0], "y": [0.0, 1.0]}, grad_output="ones", tag="tensor functions edge"))
     add(case("x.var()", {"x": [2.0]}, tag="tensor functions edge"))
@@ -492,10 +494,17 @@ INDEXING = [
     "(v * 2)[1]", "(M @ v[:3])[1]", "(M.T[1:] @ v[1:3]).sum()", "c[0] * x", "(c[1:3] * v[:2]).sum()",
     "(v[0] * x + v[-1]) ** 2", "M[0, 1] * M[1, 2] * x", "((v[1:3] - v[0:2]) ** 2).sum()",
     "M[(0, 1)]", "M[0,]",
+    # indexing with an int64 or bool tensor (IndexBackward0), after the basic indices
+    "v[torch.tensor([0, 2])].sum()", "M[:, torch.tensor([0, 2])].sum()", "M[torch.tensor([1, 0]), 1].sum()",
+    "M[torch.tensor([1, 0]), torch.tensor([0, 2])].sum()", "M[0, torch.tensor([0, 2])].sum()",
+    "v[torch.tensor([0, 0, 3])].sum()", "v[torch.tensor([-1])].sum()", "v[v > 0].sum()", "M[M > 2].sum()",
+    "v[torch.tensor(1)]", "(v[torch.tensor([0, 2])] * v[1:3]).sum()", "M[torch.tensor([1, 1])].sum()",
+    "(M[torch.tensor([1, 0])] * M).sum()", "v[torch.tensor([[0, 1], [2, 3]])].sum()",
 ]
 INDEXING_NONSCALAR = ["M[:, 0]", "v[1:3]", "M[0]", "M[None]", "v[...]", "M[:, 1:]"]
 INDEXING_ERRORS = ["v[4]", "v[-5]", "M[2]", "M[0, 3]", "M[-3]", "v[0, 0]", "x[0]", "x[1:]", "v[::-1]",
-                   "v[::0]", "v[1.5]", "M[..., ..., 0]"]
+                   "v[::0]", "v[1.5]", "M[..., ..., 0]", "v[torch.tensor([5])]", "v[torch.tensor([True, False])]",
+                   "v[v]", "M[torch.tensor([0, 3])]"]
 SELECTION = [
     "torch.where(v > 0, v, 0.).sum()", "torch.where(v >= 1, v, -v).sum()", "torch.where(v < 1, v * v, v).sum()",
     "torch.where(v <= 0.5, 1., v).sum()", "torch.where(v == 3, v, c).sum()", "torch.where(v != 3, c, v).sum()",
