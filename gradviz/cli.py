@@ -40,21 +40,126 @@ def split_assignments(text: str) -> list[str]:
 
 
 def parse_value(name: str, text: str, max_elements: int = DEFAULT_MAX_ELEMENTS):
-    """A number (``2``, ``-1.5e3``, ``nan``, ``inf``) or a JSON-style nested list (``[[1,2],[3,4]]``)."""
+    """An input value in any form Python writes or PyTorch prints: a number (``2``, ``.5``, ``-0.``,
+    ``1e-3``, ``nan``, ``inf``), nested lists (``[[1., 2.], [3., 4.]]``, spaces and newlines
+    anywhere), or ``tensor(...)`` around either (``tensor([1., 2.], requires_grad=True)``).
+
+    A plain list is floating point (its numbers as written); ``tensor([0, 2])`` of integers only is
+    what ``torch.tensor([0, 2])`` is: an int64 tensor (class targets), returned as a numpy int64
+    array. ``requires_grad=False`` gives a :class:`NoGradValue`. Never evaluates the text."""
     text = text.strip()
     if not text:
         raise UsageError(f"--at {name}= has no value")
-    if text[0] == "[":
-        if text.count(",") + 1 > max_elements:  # refuse before parsing or allocating anything
-            raise UsageError(f"--at {name}: more than the limit of {max_elements} elements (--max-elements)")
+    if text.count(",") + 1 > max_elements:  # refuse before parsing or allocating anything
+        raise UsageError(f"--at {name}: more than the limit of {max_elements} elements (--max-elements)")
+    call = _TENSOR_CALL.fullmatch(text)
+    if call is None:
+        return _literal(name, text)[0]
+    body, options = _split_tensor_call(name, call.group(1))
+    value, integral = _literal(name, body)
+    if options.get("dtype") in ("int64", "long"):
+        if not integral:
+            raise UsageError(f"--at {name}: dtype=torch.{options['dtype']} needs integers")
+    elif options.get("dtype") not in (None, "float32", "float", "float64", "double"):
+        raise UsageError(f"--at {name}: dtype=torch.{options['dtype']} is not supported: inputs are int64 or "
+                         f"floating point (computed in --dtype float32 or float64)")
+    elif integral:  # torch.tensor([0, 2]) is int64
+        options["dtype"] = "int64"
+    if options.get("dtype") in ("int64", "long"):
+        import numpy
+
+        if options.get("requires_grad"):
+            raise UsageError(f"--at {name}: only tensors of floating point dtype can require gradients")
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError):
-            raise UsageError(f"--at {name}={_clip(text)} is not a number or a list like [1, 2, 3]") from None
-    try:
-        return float(text.replace("_", "#"))  # no '1_000': keep numbers plain
-    except ValueError:
-        raise UsageError(f"--at {name}={_clip(text)} is not a number") from None
+            return numpy.array(value, dtype=numpy.int64)
+        except OverflowError:
+            raise UsageError(f"--at {name}: an integer is too large for int64") from None
+    return NoGradValue(value) if options.get("requires_grad") is False else value
+
+
+class NoGradValue:
+    """An ``--at`` value written ``tensor(..., requires_grad=False)``: the input needs no grad."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+_TENSOR_CALL = re.compile(r"tensor\s*\((.*)\)\s*", re.S)
+_VALUE_TOKEN = re.compile(r"\s*(?:(?P<number>[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?))"
+                          r"|(?P<punct>[\[\],]))", re.I)
+_OPTION = re.compile(r"\s*,\s*(requires_grad|dtype)\s*=\s*(True|False|torch\.[a-z0-9]+)\s*")
+
+
+def _literal(name: str, text: str) -> tuple:
+    """A number or nested lists of numbers, read token by token with a stack (no recursion, no
+    eval): (the value, True when every number is an integer as written)."""
+    pos, n = 0, len(text)
+    stack: list = []
+    value = None
+    integral = True
+    expect_item = True
+    while True:
+        m = _VALUE_TOKEN.match(text, pos)
+        if m is None:
+            if text[pos:].strip():
+                raise UsageError(f"--at {name}={_clip(text)} is not a number or a list like [1., 2.]")
+            break
+        pos = m.end()
+        if m.group("number") is not None:
+            if not expect_item or (value is not None and not stack):
+                raise UsageError(f"--at {name}={_clip(text)}: a ',' is missing between numbers")
+            word = m.group("number")
+            integral = integral and not any(c in word for c in ".eEnNiI")
+            number = int(word) if not any(c in word for c in ".eEnNiI") else float(word)
+            if not stack:
+                value = number
+            else:
+                stack[-1].append(number)
+            expect_item = False
+        elif m.group("punct") == "[":
+            if not expect_item or (value is not None and not stack):
+                raise UsageError(f"--at {name}={_clip(text)}: a ',' is missing before '['")
+            stack.append([])
+        elif m.group("punct") == "]":
+            if not stack:
+                raise UsageError(f"--at {name}={_clip(text)}: unmatched ']'")
+            done = stack.pop()
+            if stack:
+                stack[-1].append(done)
+            else:
+                value = done
+            expect_item = False
+        else:  # ','
+            if not stack or expect_item:
+                raise UsageError(f"--at {name}={_clip(text)}: unexpected ','")
+            expect_item = True
+    if stack or value is None:
+        raise UsageError(f"--at {name}={_clip(text)} is not a number or a list like [1., 2.] (unclosed '[')")
+    return value, integral
+
+
+def _split_tensor_call(name: str, inner: str) -> tuple:
+    """``[1., 2.], requires_grad=True`` → the data's text and {"requires_grad": True, "dtype": ...}."""
+    depth, cut = 0, len(inner)
+    for k, ch in enumerate(inner):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            cut = k
+            break
+    options: dict = {}
+    rest = inner[cut:]
+    while rest.strip():
+        m = _OPTION.match(rest)
+        if m is None:
+            raise UsageError(f"--at {name}: tensor(...) takes the data and requires_grad=/dtype= (as PyTorch "
+                             f"prints it), not {_clip(rest.strip(', '))!r}")
+        key, word = m.group(1), m.group(2)
+        options[key] = (word == "True") if key == "requires_grad" else word[len("torch."):]
+        rest = rest[m.end():]
+    return inner[:cut], options
 
 
 def _clip(text: str, n: int = 40) -> str:
@@ -459,6 +564,10 @@ def _common(opts) -> tuple[dict, list[str], object]:
     at = read_at_file(opts["at_file"], limit) if opts.get("at_file") else {}
     at.update(parse_at(opts.get("at_items") or (), limit))
     names = [n.strip() for item in opts.get("no_grad") or () for n in item.split(",") if n.strip()]
+    for key, value in at.items():  # tensor(..., requires_grad=False)
+        if isinstance(value, NoGradValue):
+            at[key] = value.value
+            names.append(key)
     go = None
     raw = opts.get("grad_output")
     if raw is not None:

@@ -370,7 +370,9 @@ class Graph:
         self.b = array("q")
         self.params: list = []
         self.consts: dict = {}  # (index, slot) -> the constant in a tensor slot
-        self.more: dict = {}  # index -> the operands from the third on (torch.cat of many tensors)
+        #: index -> the tensor slots after the second, for the few ops of three or more tensor
+        #: operands (addmm: bias, mat1, mat2); as ``a``/``b``: an index, or -1 for a constant
+        self.more: dict = {}
         self.req = bytearray()
         self.scalar = bytearray()
         self.value: list = []
@@ -589,8 +591,9 @@ class Graph:
             result = np.asarray(result, dtype=self.np_dtype)
         saved = saved_values(op, args, self.params[i], result)
         if op.key in _SAVES_STRIDES:  # <input>_sym_strides: the input's strides on the tape
+            slots = self.operands(i)
             for k, slot in enumerate(op.inputs):
-                j = self.a[i] if k == 0 else self.b[i]
+                j = slots[k]
                 if j >= 0 and slot + "_sym_strides" in saved:
                     saved[slot + "_sym_strides"] = self.strides_of(j)
         return saved
@@ -623,7 +626,7 @@ class Graph:
         for name in op.hidden:  # kept for the rule, not shown by PyTorch (CatBackward0's sizes)
             del saved[name]
         for k, slot in enumerate(op.inputs):
-            if slot in saved and (i, k) in self.consts and (self.a[i] if k == 0 else self.b[i]) < 0:
+            if slot in saved and (i, k) in self.consts and self.operands(i)[k] < 0:
                 saved[slot] = self.consts[(i, k)]
         if op.save_when:
             req, nexts = self.req, self.operands(i)
@@ -722,7 +725,7 @@ def depth_first(graph: Graph, root: int | None) -> array:
         return order
     if graph.imported or graph.more:  # entries of any number of next_functions
         return _depth_first_imported(graph, root)
-    op, a, b, req = graph.op, graph.a, graph.b, graph.req
+    op, a, b, req, more = graph.op, graph.a, graph.b, graph.req, graph.more
     seen = bytearray(len(graph.value))
     seen[root] = 1
     stack = [root]
@@ -730,6 +733,11 @@ def depth_first(graph: Graph, root: int | None) -> array:
         f = stack.pop()
         order.append(f)
         if op[f] is not None:
+            if more and f in more:  # the slots after the second, pushed last first
+                for z in reversed(more[f]):
+                    if z >= 0 and req[z] and not seen[z]:
+                        seen[z] = 1
+                        stack.append(z)
             y = b[f]
             if y >= 0 and req[y] and not seen[y]:
                 seen[y] = 1
@@ -801,6 +809,11 @@ class Tracer:
         g = self.graph
         if type(value) is float or type(value) is int:
             v, shape = self.F.cast(value), ()
+        elif getattr(value, "dtype", None) is not None and value.dtype.kind in "iu":
+            # an integer tensor (class targets: tensor([0, 2])) is int64, as torch.tensor makes it,
+            # and cannot require grad; a 0-d one stays an array (the tape's floats are float tensors)
+            v = np.asarray(value, dtype=np.int64)
+            shape, requires_grad = tuple(v.shape), False
         else:
             self.quiet_numpy()  # 1e300 in float32 is inf, as torch.tensor makes it
             data = np.asarray(value, dtype=g.np_dtype)
@@ -912,7 +925,11 @@ class Tracer:
                     pairs.append((g.shape[k], g.strides_of(k)))
                 else:  # a constant: a number, or an array the second-order pass computed (its own strides)
                     pairs.append(layout.array_layout(o))
-            if tuple(shape) != tuple(np.broadcast_shapes(*[s for s, _ in pairs])):
+            try:
+                elementwise = tuple(shape) == tuple(np.broadcast_shapes(*[s for s, _ in pairs]))
+            except ValueError:  # operands that do not broadcast (addmm's bias, mat1, mat2)
+                elementwise = False
+            if not elementwise:
                 return  # not elementwise: a new tensor
             strides = layout.elementwise_strides(pairs, shape)
         if strides != layout.contiguous_strides(shape):
@@ -1062,6 +1079,9 @@ def _fold(op: str, a, b, node: Node):
 def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     """Dispatch a binary operator as PyTorch's Tensor dunder methods do."""
     ta, tb = type(a) is Tensor, type(b) is Tensor
+    if not (ta and tb):
+        _operand_check(a, node)
+        _operand_check(b, node)
     if ta and tb and op in _TENSOR_ARITHMETIC:
         out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a, b, node)
         if out is not None:
@@ -1121,6 +1141,15 @@ def _what(value) -> str:
 
 #: the Python ints PyTorch's scalar path converts (int64 or uint64); beyond, OverflowError
 _SCALAR_INTS = (-(1 << 63), (1 << 64) - 1)
+
+
+def _operand_check(value, node) -> None:
+    """An operand that is neither a tensor nor a number (max(dim)'s (values, indices), a string)."""
+    if type(value) is ValuesIndices:
+        raise EvalError(f"{value.name}(dim) returns (values, indices): use {value.name}(dim).values "
+                        f"at column {node.column}")
+    if isinstance(value, str):
+        raise EvalError(f"{value!r} is not a tensor or a number at column {node.column}")
 
 
 def _to_float(value, node: Node):
@@ -1261,9 +1290,12 @@ def _fn_reduce(plain: str, with_dim: str):
         if type(b["keepdim"]) is not bool:  # PyTorch's TypeError: sum(M, 1, 1) is refused
             raise EvalError(f"{node.op}(): argument 'keepdim' must be bool (True or False), not "
                             f"{_type_name(b['keepdim'])} at column {node.column}")
-        dim = _dim_arg(b["dim"], x.ndim, node)
+        dims = b["dim"] if isinstance(b["dim"], (tuple, list)) else (b["dim"],)
+        dim = tuple(_dim_arg(d, x.ndim, node) for d in dims)  # (issue 13: a tuple of dims too)
+        if len({d % max(x.ndim, 1) for d in dim}) != len(dim):
+            raise EvalError(f"dim {b['dim']!r} appears more than once at column {node.column}")
         # PyTorch saves dim as a list (the IntArrayRef overload)
-        return tr.apply(OPS[with_dim], (x,), {"dim": (dim,), "keepdim": b["keepdim"]}, node)
+        return tr.apply(OPS[with_dim], (x,), {"dim": dim, "keepdim": b["keepdim"]}, node)
     return impl
 
 
@@ -1314,6 +1346,8 @@ def _fn_reshape(tr, node, args, kwargs, source):
     shape = list(args[1:])
     if "shape" in kwargs:
         shape = [kwargs["shape"]]
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):  # x.reshape((3, 2)), reshape(M, (6,))
+        shape = list(shape[0])
     if not shape or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
         raise EvalError(f"reshape() needs integer sizes, e.g. x.reshape(3, 2), at column {node.column}")
     if len(shape) > MAX_DIMS:
@@ -1497,6 +1531,10 @@ def subscript(tr: Tracer, node, x, items: list):
     """``x[items]`` as PyTorch's ``Tensor.__getitem__``: one index alone, or each of a tuple in turn."""
     if type(x) is tuple or type(x) is list:
         return _sequence_item(x, items, node)
+    if type(x) is ValuesIndices:  # M.max(1)[0] is M.max(1).values
+        if len(items) == 1 and type(items[0]) is int and items[0] in (0, -2):
+            return x.values
+        raise EvalError(f"gradviz takes {x.name}(dim)[0] (the values) only, not its indices, at column {node.column}")
     if not isinstance(x, Tensor):
         raise EvalError(f"a number cannot be subscripted at column {node.column}")
     if len(items) == 1 and type(items[0]) is tuple:  # x[(0, 1)] is x[0, 1]
@@ -1798,6 +1836,537 @@ FUNCTIONS.update({
 })
 
 
+# --- torch.nn.functional, losses, more tensor functions (issue 13) -------------------------------
+# Each builds what PyTorch 2.13.0 builds for the call (recorded with torch: composites such as
+# l1_loss, cross_entropy, normalize and linear are the nodes PyTorch's own Python/C++ makes).
+
+def _number_arg(value, what: str, node, default=None):
+    """A Python number argument (int or float, kept as given: PyTorch saves it so)."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, Number):
+        raise EvalError(f"{node.op}(): {what} must be a number at column {node.column}")
+    _to_float(value, node)
+    return value
+
+
+def _given_dim(value, ndim: int, node):
+    """A dim checked against the rank but kept as given (PyTorch saves -1 as -1)."""
+    d = _int_arg(value, "dim", node)
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise EvalError(f"dim {d} is out of range for a tensor of {ndim} dimensions at column {node.column}")
+    return d
+
+
+def _dims_arg(value, ndim: int, node) -> tuple:
+    """An int or a tuple/list of ints as a tuple of dims, each checked, none repeated."""
+    dims = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    out = tuple(_given_dim(d, ndim, node) for d in dims)
+    if len({d % max(ndim, 1) for d in out}) != len(out):
+        raise EvalError(f"dim {value!r} appears more than once at column {node.column}")
+    return out
+
+
+def _sizes_arg(args, what: str, node) -> tuple:
+    """Sizes given as x.f(2, 3) or x.f((2, 3)) / x.f([2, 3])."""
+    sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+        raise EvalError(f"{node.op}() needs integer {what}, e.g. {node.op}(2, 3), at column {node.column}")
+    if len(sizes) > MAX_DIMS:
+        raise EvalError(f"{node.op}() to {len(sizes)} dimensions: the limit is {MAX_DIMS} at column {node.column}")
+    return sizes
+
+
+def _bool_arg(value, what: str, node) -> bool:
+    if not isinstance(value, bool):
+        raise EvalError(f"{node.op}(): {what} must be True or False at column {node.column}")
+    return value
+
+
+def _reduction_arg(value, node) -> int:
+    from .ops import REDUCTION
+
+    if value not in REDUCTION or not isinstance(value, str):
+        raise EvalError(f"{node.op}(): reduction must be 'none', 'mean' or 'sum', not {value!r} at column {node.column}")
+    return REDUCTION[value]
+
+
+def _constant_arg(value, what: str, node):
+    """A tensor argument PyTorch does not differentiate (a loss's weight): its values, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, Tensor):
+        raise EvalError(f"{node.op}(): {what} must be a tensor at column {node.column}")
+    if value.requires_grad:
+        raise EvalError(f"{node.op}(): the derivative for '{what}' is not implemented in PyTorch; "
+                        f"give {what} with --no-grad at column {node.column}")
+    return value.data
+
+
+def _activation(key: str, positional: tuple, defaults: dict, checks: dict):
+    def impl(tr, node, args, kwargs, source):
+        b = _sig(node, args, kwargs, ("input",) + positional, defaults)
+        x = _tensor_arg(b["input"], node.op, node)
+        params = {name: check(b[name], name, node) for name, check in checks.items()}
+        params.pop("inplace", None)
+        _fn_inplace_flag(b.get("inplace"), "inplace", node)
+        return tr.apply(OPS[key], (x,), params, node)
+    return impl
+
+
+def _approximate_arg(value, what, node):
+    if value not in ("none", "tanh") or not isinstance(value, str):
+        raise EvalError(f"gelu(): approximate must be 'none' or 'tanh', not {value!r} at column {node.column}")
+    return value
+
+
+def _fn_inplace_flag(value, what, node):
+    if value:
+        raise EvalError(f"{node.op}(inplace=True) is not supported (gradviz builds out-of-place graphs) "
+                        f"at column {node.column}")
+    return value
+
+
+def _fn_elu(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "alpha", "inplace"), {"alpha": 1.0, "inplace": False})
+    x = _tensor_arg(b["input"], node.op, node)
+    _fn_inplace_flag(b["inplace"], "inplace", node)
+    return tr.apply(OPS["elu"], (x,), {"alpha": _number_arg(b["alpha"], "alpha", node), "scale": 1,
+                                       "input_scale": 1}, node)
+
+
+def _fn_softmax_like(key: str):
+    def impl(tr, node, args, kwargs, source):
+        b = _sig(node, args, kwargs, ("input", "dim"), {"dim": None})
+        x = _tensor_arg(b["input"], node.op, node)
+        dim = b["dim"]
+        if dim is None:  # PyTorch's implicit dim (_get_softmax_dim), with a warning
+            dim = 0 if x.ndim in (0, 1, 3) else 1
+        return tr.apply(OPS[key], (x,), {"dim": _given_dim(dim, x.ndim, node)}, node)
+    return impl
+
+
+def _fn_logsumexp(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "dim", "keepdim"), {"keepdim": False})
+    x = _tensor_arg(b["input"], node.op, node)
+    return tr.apply(OPS["logsumexp"], (x,), {"dim": _dims_arg(b["dim"], x.ndim, node),
+                                             "keepdim": _bool_arg(b["keepdim"], "keepdim", node)}, node)
+
+
+def _loss_operands(node, b, source):
+    x = _tensor_arg(b["input"], node.op, node)
+    t = _tensor_arg(b["target"], node.op, node)
+    _broadcast_check(x, t, node, source)
+    return x, t
+
+
+def _broadcast_tensors(tr, node, x: Tensor, t: Tensor) -> tuple:
+    """torch.broadcast_tensors(input, target), as these losses call it when the sizes differ:
+    an ExpandBackward0 for each operand not of the common shape."""
+    if x.shape == t.shape:
+        return x, t
+    shape = tuple(np.broadcast_shapes(x.shape, t.shape))
+    return tuple(o if o.shape == shape else tr.apply(OPS["expand"], (o,), {"size": shape}, node) for o in (x, t))
+
+
+def _loss_sig(node, args, kwargs, positional: tuple, defaults: dict) -> dict:
+    """A loss's arguments as PyTorch's signature has them; the deprecated size_average/reduce and a
+    weight gradviz does not model are refused."""
+    defaults = dict({"size_average": None, "reduce": None, "reduction": "mean", "weight": None}, **defaults)
+    b = _sig(node, args, kwargs, positional, defaults)
+    for name in ("size_average", "reduce"):
+        if b.get(name) is not None:
+            raise EvalError(f"{node.op}(): the deprecated {name}= is not supported: use reduction='mean', "
+                            f"'sum' or 'none' at column {node.column}")
+    return b
+
+
+_POINTWISE_LOSSES = {  # PyTorch's signatures, and the extra parameter each row saves
+    "mse_loss": (("input", "target", "size_average", "reduce", "reduction", "weight"), None),
+    "l1_loss": (("input", "target", "size_average", "reduce", "reduction", "weight"), None),
+    "smooth_l1_loss": (("input", "target", "size_average", "reduce", "reduction", "beta"), ("beta", 1.0)),
+    "huber_loss": (("input", "target", "reduction", "delta", "weight"), ("delta", 1.0)),
+}
+
+
+def _fn_pointwise_loss(key: str):
+    """mse_loss, l1_loss, smooth_l1_loss (beta), huber_loss (delta)."""
+    positional, extra = _POINTWISE_LOSSES[key]
+
+    def impl(tr, node, args, kwargs, source):
+        b = _loss_sig(node, args, kwargs, positional, dict([extra]) if extra else {})
+        x, t = _broadcast_tensors(tr, node, *_loss_operands(node, b, source))
+        if b.get("weight") is not None:
+            raise EvalError(f"gradviz does not support {key} with weight yet at column {node.column}")
+        reduction = _reduction_arg(b["reduction"], node)
+        if key == "l1_loss":
+            return _l1_loss(tr, node, x, t, reduction)
+        params = {"reduction": reduction}
+        if extra:
+            name = extra[0]
+            v = params[name] = _number_arg(b[name], name, node)
+            if v < 0 or (name == "delta" and v == 0):
+                raise EvalError(f"{node.op}() does not support {'non-positive' if name == 'delta' else 'negative'} "
+                                f"values for {name} at column {node.column}")
+            if key == "smooth_l1_loss" and v == 0:  # PyTorch computes l1_loss then
+                return _l1_loss(tr, node, x, t, reduction)
+        return tr.apply(OPS[key], (x, t), params, node)
+    return impl
+
+
+def _l1_loss(tr, node, x, t, reduction: int):
+    diff = tr.apply(OPS["sub"], (x, t), _ALPHA, node)
+    loss = tr.apply(OPS["abs"], (diff,), _EMPTY, node)
+    if reduction == 0:
+        return loss
+    return tr.apply(OPS["mean" if reduction == 1 else "sum"], (loss,), _EMPTY, node)
+
+
+def _fn_bce(tr, node, args, kwargs, source):
+    b = _loss_sig(node, args, kwargs, ("input", "target", "weight", "size_average", "reduce", "reduction"), {})
+    x, t = _loss_operands(node, b, source)
+    if x.shape != t.shape:
+        raise EvalError(f"binary_cross_entropy(): target size {format_shape(t.shape)} must be the same as "
+                        f"input size {format_shape(x.shape)} at column {node.column}")
+    data = np.asarray(x.data)
+    if np.any((data < 0) | (data > 1)):
+        raise EvalError(f"binary_cross_entropy(): all elements of input should be between 0 and 1 "
+                        f"at column {node.column}")
+    params = {"reduction": _reduction_arg(b["reduction"], node), "weight": _constant_arg(b["weight"], "weight", node)}
+    return tr.apply(OPS["binary_cross_entropy"], (x, t), params, node)
+
+
+def _fn_bce_logits(tr, node, args, kwargs, source):
+    b = _loss_sig(node, args, kwargs, ("input", "target", "weight", "size_average", "reduce", "reduction",
+                                        "pos_weight"), {"pos_weight": None})
+    x, t = _loss_operands(node, b, source)
+    if x.shape != t.shape:
+        raise EvalError(f"binary_cross_entropy_with_logits(): target size {format_shape(t.shape)} must be the same "
+                        f"as input size {format_shape(x.shape)} at column {node.column}")
+    params = {"reduction": _reduction_arg(b["reduction"], node), "weight": _constant_arg(b["weight"], "weight", node),
+              "pos_weight": _constant_arg(b["pos_weight"], "pos_weight", node)}
+    return tr.apply(OPS["binary_cross_entropy_with_logits"], (x, t), params, node)
+
+
+_NLL_SIGNATURE = ("input", "target", "weight", "size_average", "ignore_index", "reduce", "reduction")
+_NLL_DEFAULTS = {"ignore_index": -100}
+
+
+def _class_targets(x: Tensor, target: Tensor, weight, ignore_index: int, node):
+    """Check nll_loss's operands as PyTorch does: (C,) with a 0-d target or (N, C) with (N,)."""
+    if x.ndim not in (1, 2):
+        raise EvalError(f"{node.op}(): gradviz supports input of 1 or 2 dimensions (C) or (N, C), got "
+                        f"{format_shape(x.shape)} at column {node.column}")
+    data = np.asarray(target.data)
+    if data.dtype.kind not in "iu":
+        raise EvalError(f"{node.op}(): expected scalar type Long but found Float: class targets are integers, "
+                        f"as --at \"t=tensor([0, 2])\" gives them, at column {node.column}")
+    if data.shape != x.shape[:-1]:
+        raise EvalError(f"{node.op}(): expected target of shape {format_shape(x.shape[:-1])}, got "
+                        f"{format_shape(data.shape)} at column {node.column}")
+    classes = x.shape[-1]
+    for c in data.reshape(-1).tolist():
+        if c != ignore_index and not 0 <= c < classes:
+            raise EvalError(f"{node.op}(): Target {c} is out of bounds (classes 0 to {classes - 1}) at column {node.column}")
+    if weight is not None and np.shape(weight) != (classes,):
+        raise EvalError(f"{node.op}(): weight should have one entry per class ({classes}) at column {node.column}")
+
+
+def _nll_loss(tr, node, x, b):
+    target = _tensor_arg(b["target"], node.op, node)
+    weight = _constant_arg(b["weight"], "weight", node)
+    ignore = _int_arg(b["ignore_index"], "ignore_index", node)
+    _class_targets(x, target, weight, ignore, node)
+    params = {"target": np.asarray(target.data), "weight": weight, "reduction": _reduction_arg(b["reduction"], node),
+              "ignore_index": ignore}
+    return tr.apply(OPS["nll_loss"], (x,), params, node)
+
+
+def _fn_nll_loss(tr, node, args, kwargs, source):
+    b = _loss_sig(node, args, kwargs, _NLL_SIGNATURE, _NLL_DEFAULTS)
+    return _nll_loss(tr, node, _tensor_arg(b["input"], node.op, node), b)
+
+
+def _fn_cross_entropy(tr, node, args, kwargs, source):
+    b = _loss_sig(node, args, kwargs, _NLL_SIGNATURE + ("label_smoothing",), dict(_NLL_DEFAULTS, label_smoothing=0.0))
+    x = _tensor_arg(b["input"], node.op, node)
+    target = _tensor_arg(b["target"], node.op, node)
+    if _number_arg(b["label_smoothing"], "label_smoothing", node) != 0:
+        raise EvalError(f"gradviz does not support cross_entropy with label_smoothing yet at column {node.column}")
+    if x.ndim not in (1, 2):
+        raise EvalError(f"{node.op}(): gradviz supports input of 1 or 2 dimensions (C) or (N, C), got "
+                        f"{format_shape(x.shape)} at column {node.column}")
+    log_p = tr.apply(OPS["log_softmax"], (x,), {"dim": 1 if x.ndim == 2 else 0}, node)
+    if np.asarray(target.data).dtype.kind in "iu":
+        return _nll_loss(tr, node, log_p, b)
+    if target.shape != x.shape:  # probabilities: one per class
+        raise EvalError(f"{node.op}(): class-probability targets must have the input's shape {format_shape(x.shape)}, "
+                        f"got {format_shape(target.shape)} (class indices are integers: tensor([0, 2])) "
+                        f"at column {node.column}")
+    reduction = _reduction_arg(b["reduction"], node)
+    weight = _constant_arg(b["weight"], "weight", node)
+    if b["ignore_index"] != -100:
+        raise EvalError(f"{node.op}(): ignore_index is only for class-index targets at column {node.column}")
+    prod = tr.apply(OPS["mul"], (log_p, target), _EMPTY, node)
+    if weight is not None:
+        prod = tr.apply(OPS["mul"], (prod, np.reshape(weight, (1, -1)) if x.ndim == 2 else weight), _EMPTY, node)
+    if reduction == 0:
+        summed = tr.apply(OPS["sum_dim"], (prod,), {"dim": (x.ndim - 1,), "keepdim": False}, node)
+        return tr.apply(OPS["neg"], (summed,), _EMPTY, node)
+    neg = tr.apply(OPS["neg"], (tr.apply(OPS["sum"], (prod,), _EMPTY, node),), _EMPTY, node)
+    if reduction == 2:
+        return neg
+    return tr.apply(OPS["div_scalar"], (neg,), {"other": x.shape[0] if x.ndim == 2 else 1}, node)
+
+
+def _fn_linear(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "weight", "bias"), {"bias": None})
+    x, w = _tensor_arg(b["input"], "linear", node), _tensor_arg(b["weight"], "linear", node)
+    bias = b["bias"]
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise EvalError(f"linear(): input {format_shape(x.shape)} and weight {format_shape(w.shape)} do not fit "
+                        f"(weight is (out_features, in_features)) at column {node.column}")
+    if bias is not None:
+        bias = _tensor_arg(bias, "linear", node)
+        if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] not in (1, w.shape[0])):
+            raise EvalError(f"linear(): bias of shape {format_shape(bias.shape)} does not fit {w.shape[0]} outputs "
+                            f"at column {node.column}")
+    # PyTorch flattens any input but a matrix to (-1, in_features) before it transposes the weight
+    flat = x if x.ndim == 2 or (bias is None and x.ndim == 1) else \
+        tr.apply(OPS["view"], (x,), {"shape": (-1, x.shape[-1])}, node)
+    wt = tr.apply(OPS["t"], (w,), _EMPTY, node)
+    if bias is None:
+        if x.ndim <= 2:
+            return _matmul(tr, x, wt, node, source)
+        prod = tr.apply(OPS["mm"], (flat, wt), _EMPTY, node)
+        return tr.apply(OPS["unsafe_view"], (prod,), {"shape": x.shape[:-1] + (w.shape[0],)}, node)
+    out = tr.apply(OPS["addmm"], (bias, flat, wt), {"beta": 1, "alpha": 1}, node)
+    if x.ndim == 2:
+        return out
+    return tr.apply(OPS["view"], (out,), {"shape": x.shape[:-1] + (w.shape[0],)}, node)
+
+
+def _fn_normalize(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "p", "dim", "eps"), {"p": 2.0, "dim": 1, "eps": 1e-12})
+    x = _tensor_arg(b["input"], "normalize", node)
+    p = _number_arg(b["p"], "p", node)
+    if not (p >= 1 and math.isfinite(p)):
+        raise EvalError(f"gradviz does not support normalize with p={p!r} yet (p ≥ 1, finite) at column {node.column}")
+    dim = _given_dim(b["dim"], x.ndim, node)
+    norm = tr.apply(OPS["norm_dim"], (x,), {"ord": float(p), "dim": (dim,), "keepdim": True}, node)
+    clamped = tr.apply(OPS["clamp_min"], (norm,), {"min": _number_arg(b["eps"], "eps", node)}, node)
+    expanded = tr.apply(OPS["expand"], (clamped,), {"size": x.shape}, node)
+    return tr.apply(OPS["div"], (x, expanded), _EMPTY, node)
+
+
+def _fn_dropout(tr, node, args, kwargs, source):
+    third = "train" if node.op == "torch.dropout" else "training"
+    b = _sig(node, args, kwargs, ("input", "p", third, "inplace"), {"p": 0.5, third: True, "inplace": False})
+    x = _tensor_arg(b["input"], "dropout", node)
+    p = _number_arg(b["p"], "p", node)
+    _fn_inplace_flag(b["inplace"], "inplace", node)
+    if not 0 <= p <= 1:
+        raise EvalError(f"dropout probability has to be between 0 and 1, but got {p!r} at column {node.column}")
+    if p == 0 or not _bool_arg(b[third], third, node):
+        return x  # a no-op, as in eval mode: PyTorch returns the input itself
+    raise EvalError(f"dropout with p={p!r} in training mode is random: gradviz shows it with p=0 or "
+                    f"{third}=False at column {node.column}")
+
+
+def _fn_squeeze(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "dim"), {"dim": None})
+    x = _tensor_arg(b["input"], "squeeze", node)
+    if b["dim"] is None:
+        return tr.apply(OPS["squeeze_all"], (x,), _EMPTY, node)
+    if isinstance(b["dim"], (tuple, list)):
+        return tr.apply(OPS["squeeze_dims"], (x,), {"dim": _dims_arg(b["dim"], x.ndim, node)}, node)
+    return tr.apply(OPS["squeeze_dim"], (x,), {"dim": _given_dim(b["dim"], x.ndim, node)}, node)
+
+
+def _fn_permute(tr, node, args, kwargs, source):
+    if not args:
+        raise EvalError(f"permute() needs a tensor at column {node.column}")
+    x = _tensor_arg(args[0], "permute", node)
+    rest = list(args[1:]) + ([kwargs.pop("dims")] if "dims" in kwargs else [])
+    if kwargs:
+        raise EvalError(f"permute() got an unexpected keyword argument {next(iter(kwargs))!r} at column {node.column}")
+    dims = tuple(_given_dim(d, x.ndim, node) for d in _sizes_arg(rest, "dims", node)) if x.ndim or rest else ()
+    if len(dims) != x.ndim or sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise EvalError(f"permute(): the number of dims don't match or repeat: {dims} for a tensor of "
+                        f"{x.ndim} dimensions at column {node.column}")
+    return tr.apply(OPS["permute"], (x,), {"dims": dims}, node)
+
+
+def _fn_expand(tr, node, args, kwargs, source):
+    x = _tensor_arg(args[0] if args else None, "expand", node)
+    sizes = _sizes_arg(list(args[1:]) + ([kwargs["size"]] if "size" in kwargs else []), "sizes", node)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise EvalError(f"expand(): the number of sizes ({len(sizes)}) must be at least the tensor's "
+                        f"dimensions ({x.ndim}) at column {node.column}")
+    target = []
+    for k, s in enumerate(sizes):
+        own = x.shape[k - lead] if k >= lead else None
+        if s == -1 and own is not None:
+            s = own
+        if s < 0 or (own is not None and own != 1 and own != s):
+            raise EvalError(f"expand(): size {sizes[k]} does not fit the tensor's size {own} at dim {k} "
+                            f"at column {node.column}")
+        target.append(s)
+    return tr.apply(OPS["expand"], (x,), {"size": tuple(target)}, node)
+
+
+def _fn_repeat(tr, node, args, kwargs, source):
+    x = _tensor_arg(args[0] if args else None, "repeat", node)
+    repeats = _sizes_arg(list(args[1:]) + ([kwargs["repeats"]] if "repeats" in kwargs else []), "repeats", node)
+    if len(repeats) < x.ndim or any(r < 0 for r in repeats):
+        raise EvalError(f"repeat(): give at least one non-negative count per dimension ({x.ndim}) "
+                        f"at column {node.column}")
+    return tr.apply(OPS["repeat"], (x,), {"repeats": repeats}, node)
+
+
+def _fn_outer(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "vec2"))
+    x, y = _tensor_arg(b["input"], "outer", node), _tensor_arg(b["vec2"], "outer", node)
+    if x.ndim != 1 or y.ndim != 1:
+        raise EvalError(f"outer() needs two vectors, got shapes {format_shape(x.shape)} and "
+                        f"{format_shape(y.shape)} at column {node.column}")
+    column = tr.apply(OPS["view"], (x,), {"shape": (x.shape[0], 1)}, node)  # x.reshape(-1, 1) * y
+    return tr.apply(OPS["mul"], (column, y), _EMPTY, node)
+
+
+def _fn_var_std(key: str):
+    def impl(tr, node, args, kwargs, source):
+        b = _sig(node, args, kwargs, ("input", "dim", "unbiased", "keepdim", "correction"),
+                 {"dim": None, "unbiased": None, "keepdim": False, "correction": None})
+        x = _tensor_arg(b["input"], node.op, node)
+        if isinstance(b["dim"], bool):  # x.var(False): the unbiased overload
+            b["unbiased"], b["dim"] = b["dim"], None
+        if b["unbiased"] is not None and b["correction"] is not None:
+            raise EvalError(f"{node.op}(): give unbiased or correction, not both, at column {node.column}")
+        dim = None if b["dim"] is None else _dims_arg(b["dim"], x.ndim, node)
+        correction = b["correction"]
+        if correction is not None:
+            correction = _number_arg(correction, "correction", node)
+        elif b["unbiased"] is not None:
+            correction = 1 if _bool_arg(b["unbiased"], "unbiased", node) else 0
+        elif dim is not None or "dim" in kwargs:  # the dim overload's unbiased=True, saved as 1
+            correction = 1
+        params = {"dim": dim, "correction": correction, "keepdim": _bool_arg(b["keepdim"], "keepdim", node)}
+        return tr.apply(OPS[key], (x,), params, node)
+    return impl
+
+
+def _fn_amax(key: str):
+    def impl(tr, node, args, kwargs, source):
+        b = _sig(node, args, kwargs, ("input", "dim", "keepdim"), {"dim": (), "keepdim": False})
+        x = _tensor_arg(b["input"], node.op, node)
+        dim = () if b["dim"] in ((), []) else _dims_arg(b["dim"], x.ndim, node)
+        if x.data.size == 0:
+            raise EvalError(f"{node.op}() of an empty tensor at column {node.column}")
+        return tr.apply(OPS[key], (x,), {"dim": dim, "keepdim": _bool_arg(b["keepdim"], "keepdim", node)}, node)
+    return impl
+
+
+class ValuesIndices:
+    """What ``x.max(dim)`` returns: PyTorch's named tuple (values, indices); ``.values`` is the tensor."""
+
+    __slots__ = ("values", "indices", "name")
+
+    def __init__(self, values: Tensor, indices, name: str):
+        self.values = values
+        self.indices = indices
+        self.name = name
+
+
+def _fn_max_min(which: str):
+    full = _fn_full_reduce(which)
+    two = _fn_two("maximum" if which == "max" else "minimum")
+
+    def impl(tr, node, args, kwargs, source):
+        if len(args) + len(kwargs) <= 1:
+            return full(tr, node, args, kwargs, source)
+        second = args[1] if len(args) > 1 else kwargs.get("other", kwargs.get("dim"))
+        if isinstance(second, Tensor):  # torch.max(a, b) is maximum(a, b)
+            return two(tr, node, args, kwargs, source)
+        b = _sig(node, args, kwargs, ("input", "dim", "keepdim"), {"keepdim": False})
+        x = _tensor_arg(b["input"], node.op, node)
+        dim = _given_dim(b["dim"], x.ndim, node)
+        if x.ndim and x.shape[dim] == 0:
+            raise EvalError(f"{node.op}(): dim {dim} of the tensor is empty at column {node.column}")
+        params = {"dim": dim, "keepdim": _bool_arg(b["keepdim"], "keepdim", node), "which": which}
+        values = tr.apply(OPS[which + "_dim"], (x,), params, node)
+        indices = tr.graph.context(values.index)["indices"] if values.requires_grad else None
+        return ValuesIndices(values, indices, node.op)
+    return impl
+
+
+def _fn_clamp_bound(key: str):
+    def impl(tr, node, args, kwargs, source):
+        name = key.split("_")[1]
+        b = _sig(node, args, kwargs, ("input", name))
+        x = _tensor_arg(b["input"], node.op, node)
+        if isinstance(b[name], Tensor):
+            raise EvalError(f"gradviz does not support {node.op}() with a tensor bound yet at column {node.column}")
+        return tr.apply(OPS[key], (x,), {name: _number_arg(b[name], name, node)}, node)
+    return impl
+
+
+def _fn_round(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "decimals"), {"decimals": 0})
+    x = _tensor_arg(b["input"], "round", node)
+    decimals = _int_arg(b["decimals"], "decimals", node)
+    if "decimals" in kwargs:  # round(x, decimals=d) is the second overload, even for d = 0
+        return tr.apply(OPS["round_decimals"], (x,), {"decimals": decimals}, node)
+    if args[1:]:
+        raise EvalError(f"round() takes decimals as a keyword (round(x, decimals=1)) at column {node.column}")
+    return tr.apply(OPS["round"], (x,), _EMPTY, node)
+
+
+FUNCTIONS.update({
+    "leaky_relu": _activation("leaky_relu", ("negative_slope", "inplace"), {"negative_slope": 0.01, "inplace": False},
+                              {"negative_slope": _number_arg, "inplace": _fn_inplace_flag}),
+    "elu": _fn_elu,
+    "gelu": _activation("gelu", ("approximate",), {"approximate": "none"}, {"approximate": _approximate_arg}),
+    "silu": _activation("silu", ("inplace",), {"inplace": False}, {}),
+    "softplus": _activation("softplus", ("beta", "threshold"), {"beta": 1, "threshold": 20},
+                            {"beta": _number_arg, "threshold": _number_arg}),
+    "softmax": _fn_softmax_like("softmax"),
+    "log_softmax": _fn_softmax_like("log_softmax"),
+    "logsumexp": _fn_logsumexp,
+    "linear": _fn_linear,
+    "mse_loss": _fn_pointwise_loss("mse_loss"),
+    "l1_loss": _fn_pointwise_loss("l1_loss"),
+    "smooth_l1_loss": _fn_pointwise_loss("smooth_l1_loss"),
+    "huber_loss": _fn_pointwise_loss("huber_loss"),
+    "binary_cross_entropy": _fn_bce,
+    "binary_cross_entropy_with_logits": _fn_bce_logits,
+    "nll_loss": _fn_nll_loss,
+    "cross_entropy": _fn_cross_entropy,
+    "normalize": _fn_normalize,
+    "dropout": _fn_dropout,
+    "squeeze": _fn_squeeze,
+    "permute": _fn_permute,
+    "expand": _fn_expand,
+    "repeat": _fn_repeat,
+    "outer": _fn_outer,
+    "var": _fn_var_std("var"),
+    "std": _fn_var_std("std"),
+    "amax": _fn_amax("amax"),
+    "amin": _fn_amax("amin"),
+    "max": _fn_max_min("max"),
+    "min": _fn_max_min("min"),
+    "atan2": _fn_two("atan2"),
+    "floor": _fn_unary(OPS["floor"]),
+    "ceil": _fn_unary(OPS["ceil"]),
+    "round": _fn_round,
+    "sign": _fn_unary(OPS["sign"]),
+    "clamp_min": _fn_clamp_bound("clamp_min"),
+    "clamp_max": _fn_clamp_bound("clamp_max"),
+})
+
+
 def _closest(name: str, known) -> str:
     import difflib  # only for error messages
 
@@ -1840,6 +2409,7 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
         out = drive(TraceBuilder(tr, source, at))
         output = out.value
         if type(output) is not Tensor:
+            _operand_check(output, out)
             output = tr.constant(output, out)
         graph.output_index = output.index
         if graph.req[output.index]:
@@ -1913,11 +2483,10 @@ class TraceBuilder:
 
     def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, name, method)
-        fname = function_name(name)
-        impl = FUNCTIONS.get(fname)
-        if impl is None:
-            where = "method" if method else "function"
-            raise EvalError(f"unknown {where} {name!r} at column {node.column}{_closest(fname, FUNCTIONS)}")
+        if name.startswith("F.") and "F" in self.graph.input_index:  # an input named F: F.sum() is its method
+            receiver = _Operand(self.tr.view(self.graph.input_index["F"]), start, start + 1, "F")
+            return self.call(name[2:], [receiver] + list(args), kwargs, True, start, end)
+        impl = _resolve(name, method, node)
         node.lo = len(self.graph.value)
         node.value = impl(self.tr, node, [a.value for a in args], {k: v.value for k, v in kwargs}, self.source)
         node.hi = len(self.graph.value)
@@ -1956,6 +2525,20 @@ class TraceBuilder:
         return operand
 
 
+def _resolve(name: str, method: bool, node) -> FunctionImpl:
+    """The implementation a called name means, read per namespace (torch.nn.functional.sin is an
+    error: that namespace has no sin), or the clear error."""
+    from .namespaces import resolve
+
+    fname, message = resolve(name, method, FUNCTIONS)
+    if fname is not None:
+        return FUNCTIONS[fname]
+    if message is not None:
+        raise EvalError(f"{message} at column {node.column}")
+    where = "method" if method else "function"
+    raise EvalError(f"unknown {where} {name!r} at column {node.column}{_closest(function_name(name), FUNCTIONS)}")
+
+
 def _lookup(tr: Tracer, node, at: dict):
     name = node.op
     if name in CONSTANTS:
@@ -1968,6 +2551,12 @@ def _lookup(tr: Tracer, node, at: dict):
 
 
 def _attribute(tr: Tracer, node: Node, x):
+    if type(x) is ValuesIndices:
+        if node.op == "values":
+            return x.values
+        raise EvalError(f"gradviz does not support .{node.op} of {x.name}(dim) yet (use .values) at column {node.column}")
+    if node.op == "values":
+        raise EvalError(f"'.values' is for the result of max(dim) / min(dim) at column {node.column}")
     if node.op != "T":
         raise EvalError(f"attribute '.{node.op}' is not supported (only .T) at column {node.column}")
     x = _tensor_arg(x, ".T", node)

@@ -134,6 +134,31 @@ class GraphOps:
     def sgn(self, x):
         return self._unary("sgn", NumpyOps.sgn, x)
 
+    # used by the issue-13 rows (activations, losses)
+    def tanh(self, x):
+        return self._unary("tanh", np.tanh, x)
+
+    def sigmoid(self, x):
+        return self._unary("sigmoid", NumpyOps.sigmoid, x)
+
+    def erf(self, x):
+        return self._unary("erf", NumpyOps.erf, x)
+
+    def abs(self, x):
+        return self._unary("abs", np.abs, x)
+
+    def clamp_min(self, x, min):
+        if not _grad_tensor(x):
+            return NumpyOps.clamp_min(_val(x), min)
+        return self._apply("clamp_min", (x,), {"min": min})
+
+    def mean(self, x, dim=None, keepdim=False):
+        if not _grad_tensor(x):
+            return NumpyOps.mean(_val(x), dim, keepdim)
+        if dim is None:
+            return self._apply("mean", (x,))
+        return self._apply("mean_dim", (x,), {"dim": normalized_dims(dim, x.ndim), "keepdim": bool(keepdim)})
+
     # --- constants ------------------------------------------------------------------
     def value(self, x):
         return np.asarray(_val(x))

@@ -241,3 +241,16 @@ VIEWS = {"permute": _permute, "transpose": _transpose, "t": _t, "unsqueeze": _un
 CONTIGUOUS = frozenset({"sum", "sum_dim", "mean", "mean_dim", "max", "min", "prod", "softmax", "norm",
                         "dot", "mv", "mm", "clone", "unsafe_view", "pow_scalar_base",
                         "cat", "stack", "select_backward", "slice_backward", "bmm"})
+
+
+# --- torch.nn.functional, losses, more tensor functions (issue 13) -------------------------------
+def _squeeze_dims(shape, strides, params, out_shape):
+    # squeeze() (every size-1 dim) and squeeze((d0, d1)): the other dims keep their strides
+    n = len(shape)
+    dims = range(n) if "dim" not in params else {d % n for d in params["dim"]} if n else ()
+    return tuple(st for k, (size, st) in enumerate(zip(shape, strides)) if not (k in dims and size == 1))
+
+
+VIEWS.update({"squeeze_all": _squeeze_dims, "squeeze_dim": _squeeze, "squeeze_dims": _squeeze_dims})
+CONTIGUOUS = CONTIGUOUS | {"addmm", "log_softmax", "logsumexp", "nll_loss", "norm_dim", "repeat", "var", "std",
+                           "amax", "amin", "max_dim", "min_dim"}

@@ -172,6 +172,26 @@ class NumpyOps:
     def pow(x, exponent):
         return np.power(x, exponent)
 
+    # used by the issue-13 rows (activations, losses)
+    tanh = staticmethod(np.tanh)
+    abs = staticmethod(np.abs)
+
+    @staticmethod
+    def sigmoid(x):
+        return _sigmoid(x)
+
+    @staticmethod
+    def erf(x):
+        return _erf_forward(x)
+
+    @staticmethod
+    def clamp_min(x, min):
+        return np.maximum(x, min)
+
+    @staticmethod
+    def mean(x, dim=None, keepdim=False):
+        return np.mean(x, axis=_axis(x, dim), keepdims=keepdim, dtype=np.asarray(x).dtype)
+
     @staticmethod
     def value(x):
         """The concrete numbers of ``x``, for rules that branch on them (a constant in every order)."""
@@ -943,7 +963,8 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.masked_fill(g, s["mask"], 0), F.sum(F.where(s["mask"], g, F.zeros_like(g)))),
        params=("mask",), saves=("mask",), doc="x.masked_fill(mask, a 0-d tensor)",
        rules=("grad where not mask, else 0", "sum of grad where mask")),
-    Op("squeeze_dim", "SqueezeBackward1", ("self",), lambda a, dim: np.squeeze(a, dim) if np.shape(a)[dim] == 1 else a,
+    Op("squeeze_dim", "SqueezeBackward1", ("self",),
+       lambda a, dim: np.squeeze(a, dim) if np.ndim(a) and np.shape(a)[dim] == 1 else a,  # (a 0-d x.squeeze(0): x)
        lambda F, g, s: (_unsqueeze_to(F, g, s["dim"], s["self_sym_sizes"]),),
        params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="x.squeeze(dim) (unsqueeze's gradient rule)",
        rules=("grad unsqueezed at dim",)),
@@ -1035,6 +1056,512 @@ def _unsqueeze_to(F, g, dim, sizes):
         return g
     d = dim % len(sizes)
     return F.unsqueeze(g, d) if sizes[d] == 1 else g
+
+
+# --- torch.nn.functional, losses, more tensor functions (issue 13) -------------------------------
+# Rows as PyTorch 2.13.0 records them (class names, saved values, formulas of its
+# derivatives.yaml / FunctionsManual); each was recorded with torch before it was written.
+
+#: PyTorch's Reduction enum, as its loss nodes save it (_saved_reduction)
+REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_PI = math.sqrt(2.0 * math.pi)
+_GELU_BETA = math.sqrt(2.0 / math.pi)  # kBeta in PyTorch's tanh approximation
+_GELU_KAPPA = 0.044715
+_BCE_EPSILON = 1e-12  # binary_cross_entropy_backward's clamp of (1 - p)·p
+
+
+def shape_of(x) -> tuple:
+    """The shape of a value a rule reads: a numpy array or scalar, a Tensor view, a Python number."""
+    return tuple(getattr(x, "shape", ()))
+
+
+def _reduce(loss, reduction: int):
+    loss = np.asarray(loss)
+    if reduction == 1:
+        return np.mean(loss, dtype=loss.dtype)
+    if reduction == 2:
+        return np.sum(loss, dtype=loss.dtype)
+    return loss
+
+
+def _loss_norm(s, numerator=1.0):
+    """``numerator`` divided by the elements a mean averaged (the same number for sum and none)."""
+    if s["reduction"] != 1:
+        return numerator
+    n = math.prod(np.broadcast_shapes(shape_of(s["self"]), shape_of(s["target"])))
+    return numerator / n if n else math.nan
+
+
+def _gelu(a, approximate):
+    a = np.asarray(a)
+    if approximate == "tanh":
+        inner = _GELU_BETA * (a + _GELU_KAPPA * a * a * a)
+        return (0.5 * a * (1 + np.tanh(inner))).astype(a.dtype)
+    return (a * 0.5 * (1 + _erf_forward(a / _SQRT_2))).astype(a.dtype)
+
+
+def _gelu_backward(F, g, s):
+    x = s["self"]
+    if s["approximate"] == "tanh":  # GeluBackward0's tanh formula, as PyTorch's kernel writes it
+        x_sq = F.mul(x, x)
+        inner = F.mul(_GELU_BETA, F.add(x, F.mul(_GELU_KAPPA, F.mul(x_sq, x))))
+        t = F.tanh(inner)
+        left = F.mul(0.5, x)
+        right_d = F.mul(F.mul(left, F.sub(1, F.mul(t, t))), F.mul(_GELU_BETA, F.add(1, F.mul(3 * _GELU_KAPPA, x_sq))))
+        return (F.mul(g, F.add(F.mul(0.5, F.add(1, t)), right_d)),)
+    cdf = F.mul(0.5, F.add(1, F.erf(F.div(x, _SQRT_2))))
+    pdf = F.div(F.exp(F.mul(-0.5, F.mul(x, x))), _SQRT_2_PI)
+    return (F.mul(g, F.add(cdf, F.mul(x, pdf))),)
+
+
+def _elu(a, alpha, scale, input_scale):
+    a = np.asarray(a)
+    return np.where(a > 0, a * scale, np.expm1(a * input_scale) * (alpha * scale)).astype(a.dtype)
+
+
+def _elu_backward(F, g, s):
+    x, coef = s["self"], s["alpha"] * s["scale"] * s["input_scale"]
+    inner = x if s["input_scale"] == 1 else F.mul(x, s["input_scale"])
+    positive = g if s["scale"] == 1 else F.mul(g, s["scale"])
+    return (F.where(F.le(x, 0), F.mul(F.mul(g, coef), F.exp(inner)), positive),)
+
+
+def _softplus(a, beta, threshold):
+    a = np.asarray(a)
+    return np.where(a * beta > threshold, a, np.log1p(np.exp(a * beta)) / beta).astype(a.dtype)
+
+
+def _softplus_backward(F, g, s):
+    x, beta = s["self"], s["beta"]
+    z = F.exp(F.mul(x, beta))
+    return (F.where(F.gt(F.mul(x, beta), s["threshold"]), g, F.div(F.mul(g, z), F.add(z, 1))),)
+
+
+def _log_softmax(x, dim):
+    x = np.asarray(x)
+    dim = _axis(x, dim)
+    m = np.max(x, axis=dim, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0)
+    shifted = x - m
+    return (shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))).astype(x.dtype)
+
+
+def _logsumexp(x, dim, keepdim):
+    x = np.asarray(x)
+    axes = None if x.ndim == 0 else normalized_dims(dim, x.ndim)
+    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+    m = np.where(np.isinf(m), 0, m)
+    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    return (out if keepdim or x.ndim == 0 else np.squeeze(out, axes)).astype(x.dtype)
+
+
+def _restore_dims(F, t, s):
+    """``t`` (reduced over ``s["dim"]``) with those dims back as size 1 (restore_reduced_dims)."""
+    ndim = len(shape_of(s["self"]))
+    if s["keepdim"] or not ndim:
+        return t
+    dims = tuple(range(ndim)) if s["dim"] in (None, ()) else normalized_dims(s["dim"], ndim)
+    for d in sorted(dims):
+        t = F.unsqueeze(t, d)
+    return t
+
+
+def _mse_backward(F, g, s):
+    grad = F.mul(F.mul(_loss_norm(s, 2.0), F.sub(s["self"], s["target"])), g)
+    return grad, F.neg(grad)
+
+
+def _smooth_l1_backward(F, g, s):
+    d, beta, norm = F.sub(s["self"], s["target"]), s["beta"], _loss_norm(s)
+    gn = F.mul(g, norm)
+    grad = F.where(F.lt(d, -beta), F.neg(gn), F.where(F.gt(d, beta), gn, F.div(F.mul(d, gn), beta)))
+    return grad, F.neg(grad)
+
+
+def _huber_backward(F, g, s):
+    d, delta, norm = F.sub(s["self"], s["target"]), s["delta"], _loss_norm(s)
+    gn = F.mul(g, norm)
+    grad = F.where(F.lt(d, -delta), F.mul(gn, -delta), F.where(F.gt(d, delta), F.mul(gn, delta), F.mul(d, gn)))
+    return grad, F.neg(grad)
+
+
+def _with_weight(F, t, weight):
+    return t if weight is None else F.mul(t, weight)
+
+
+def _bce(p, t, reduction, weight):
+    p = np.asarray(p)
+    loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(np.asarray(loss, dtype=p.dtype), reduction)
+
+
+def _bce_backward(F, g, s):
+    p, t, norm = s["self"], s["target"], _loss_norm(s)
+    gn = F.mul(g, norm)
+    grad_self = F.div(F.mul(gn, F.sub(p, t)), F.clamp_min(F.mul(F.sub(1, p), p), _BCE_EPSILON))
+    grad_target = F.mul(gn, F.sub(F.log(F.sub(1, p)), F.log(p)))
+    return _with_weight(F, grad_self, s["weight"]), _with_weight(F, grad_target, s["weight"])
+
+
+def _bce_logits(x, t, reduction, weight, pos_weight):
+    x = np.asarray(x)
+    max_val = np.maximum(-x, 0)
+    softplus = np.log(np.exp(-max_val) + np.exp(-x - max_val)) + max_val  # log(1 + e^-x), stably
+    log_weight = 1 if pos_weight is None else (pos_weight - 1) * t + 1
+    loss = (1 - t) * x + log_weight * softplus
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(np.asarray(loss, dtype=x.dtype), reduction)
+
+
+def _bce_logits_backward(F, g, s):
+    x, t, pw, norm = s["self"], s["target"], s["pos_weight"], _loss_norm(s)
+    gn = F.mul(g, norm)
+    sig = F.sigmoid(x)
+    if pw is None:
+        grad_self = F.mul(F.sub(sig, t), gn)
+        grad_target = F.mul(F.neg(x), gn)
+    else:
+        pt = F.mul(pw, t)
+        grad_self = F.mul(F.sub(F.mul(F.add(F.sub(pt, t), 1), sig), pt), gn)
+        grad_target = F.mul(F.sub(F.mul(F.sub(pw, 1), F.neg(F.log(sig))), x), gn)
+    return _with_weight(F, grad_self, s["weight"]), _with_weight(F, grad_target, s["weight"])
+
+
+def nll_coefficients(shape, target, weight, ignore_index):
+    """-weight[target] at each sample's target class (0 elsewhere and for ignored samples), and the
+    total weight of the samples counted: ∂loss/∂self of nll_loss with reduction='sum'."""
+    self_2d = len(shape) == 2
+    classes = shape[-1]
+    target = np.asarray(target).reshape(-1)
+    w = np.ones(classes) if weight is None else np.asarray(weight, dtype=np.float64)
+    coef = np.zeros((len(target), classes))
+    total = 0.0
+    for n, c in enumerate(target.tolist()):
+        if c == ignore_index:
+            continue
+        coef[n, c] = -w[c]
+        total += w[c]
+    return (coef if self_2d else coef.reshape(shape)), total
+
+
+def _nll(x, target, weight, reduction, ignore_index):
+    x = np.asarray(x)
+    coef, total = nll_coefficients(x.shape, target, weight, ignore_index)
+    per_sample = np.sum(coef * x, axis=-1) if x.ndim == 2 else np.sum(coef * x)
+    if reduction == 0:
+        return np.asarray(per_sample, dtype=x.dtype)
+    summed = np.sum(per_sample)
+    return np.asarray(summed / total if reduction == 1 else summed, dtype=x.dtype)
+
+
+def _nll_derived(args, params):
+    x = args["self"]
+    _, total = nll_coefficients(shape_of(x), params["target"], params["weight"], params["ignore_index"])
+    dtype = np.asarray(x).dtype
+    # PyTorch leaves total_weight 0 for reduction='none' of a batch (N, C), not of one sample (C,)
+    none_of_batch = params["reduction"] == 0 and len(shape_of(x)) == 2
+    return {"total_weight": np.asarray(0.0 if none_of_batch else total, dtype=dtype)}
+
+
+def _nll_backward(F, g, s):
+    coef, _ = nll_coefficients(shape_of(s["self"]), s["target"], s["weight"], s["ignore_index"])
+    dtype = np.asarray(F.value(s["total_weight"])).dtype
+    if s["reduction"] == 1:
+        coef = coef / float(F.value(s["total_weight"]))
+    if s["reduction"] == 0 and len(shape_of(s["self"])) == 2:
+        g = F.unsqueeze(g, 1)
+    return (F.mul(g, coef.astype(dtype)),)
+
+
+def _norm_dim(a, ord, dim, keepdim):
+    a = np.asarray(a)
+    axes = normalized_dims(dim, a.ndim) if a.ndim else None
+    if ord == 2:
+        out = np.sqrt(np.sum(np.square(a), axis=axes, keepdims=keepdim, dtype=a.dtype))
+    else:
+        out = np.sum(np.abs(a) ** ord, axis=axes, keepdims=keepdim, dtype=a.dtype) ** (1.0 / ord)
+    return np.asarray(out, dtype=a.dtype)
+
+
+def _norm_dim_backward(F, g, s):
+    # linalg_vector_norm_backward for ord 1, 2 and any other finite ord ≥ 1
+    x, ord = s["self"], s["ord"]
+    g, norm = _restore_dims(F, g, s), _restore_dims(F, s["result"], s)
+    if ord == 1:
+        return (F.mul(F.sgn(x), g),)
+    if ord == 2:
+        return (F.mul(x, F.where(F.eq(norm, 0), F.zeros_like(F.value(norm)), F.div(g, norm))),)
+    scale = F.div(g, F.pow(norm, ord - 1))
+    return (F.mul(F.mul(x, F.pow(F.abs(x), ord - 2)), F.where(F.eq(norm, 0), F.zeros_like(F.value(norm)), scale)),)
+
+
+def _strides(m) -> tuple:
+    m = np.asarray(m)
+    return tuple(s // m.itemsize for s in m.strides) if m.itemsize else ()
+
+
+def _addmm_meta(args, params):
+    # as _mm_meta: the strides are the tape's (Graph.context puts each input's there)
+    from .layout import contiguous_strides
+
+    a, b = np.shape(args["mat1"]), np.shape(args["mat2"])
+    return {"mat1_sym_sizes": a, "mat1_sym_strides": contiguous_strides(a),
+            "mat2_sym_sizes": b, "mat2_sym_strides": contiguous_strides(b)}
+
+
+def _addmm_backward(F, g, s):
+    # the bias's gradient is grad·beta (the engine sums it to the bias's shape); mat1's and mat2's
+    # are mm's (mm_mat1_backward / mm_mat2_backward, with their column-major branch)
+    as_mm = {"self": s["mat1"], "mat2": s["mat2"], "self_sym_sizes": s["mat1_sym_sizes"],
+             "self_sym_strides": s["mat1_sym_strides"], "mat2_sym_sizes": s["mat2_sym_sizes"],
+             "mat2_sym_strides": s["mat2_sym_strides"]}
+    grad_mat1, grad_mat2 = _mm_backward(F, g, as_mm)
+    if s["alpha"] != 1:
+        grad_mat1, grad_mat2 = F.mul(grad_mat1, s["alpha"]), F.mul(grad_mat2, s["alpha"])
+    return (g if s["beta"] == 1 else F.mul(g, s["beta"])), grad_mat1, grad_mat2
+
+
+def _var(a, dim, correction, keepdim):
+    a = np.asarray(a)
+    axes = None if dim is None or a.ndim == 0 else normalized_dims(dim, a.ndim)
+    n = a.size if axes is None else math.prod(a.shape[d] for d in axes)
+    dof = max(0, n - (1 if correction is None else correction))
+    mean = np.mean(a, axis=axes, keepdims=True, dtype=a.dtype)
+    sq = np.sum(np.square(a - mean), axis=axes, keepdims=keepdim or a.ndim == 0, dtype=a.dtype)
+    return np.asarray(np.divide(sq, dof), dtype=a.dtype)
+
+
+def _var_backward(F, g, s):
+    # var_backward: (2 / (N - correction))·grad·(self - self.mean(dim, keepdim=True))
+    x = s["self"]
+    shape = shape_of(x)
+    axes = tuple(range(len(shape))) if s["dim"] is None else normalized_dims(s["dim"], len(shape))
+    n = math.prod(shape[d] for d in axes) if shape else 1
+    dof = max(0, n - (1 if s["correction"] is None else s["correction"]))
+    if shape:
+        g = _restore_dims(F, g, dict(s, dim=axes))
+        centred = F.sub(x, F.mean(x, axes, True))
+    else:
+        centred = F.sub(x, x)
+    return (F.mul(F.mul(g, 2.0 / dof if dof else math.inf), centred),)
+
+
+def _std_backward(F, g, s):
+    result = s["result"]
+    scaled = F.where(F.eq(result, 0), F.zeros_like(F.value(result)), F.div(g, F.mul(result, 2)))
+    return _var_backward(F, scaled, s)
+
+
+def _amax_backward(F, g, s):
+    # scale_grad_by_count: ties share the gradient evenly
+    x = s["self"]
+    shape = shape_of(x)
+    dims = tuple(range(len(shape))) if s["dim"] in (None, ()) else normalized_dims(s["dim"], len(shape))
+    ctx = dict(s, dim=dims)
+    result = _restore_dims(NumpyOps, F.value(s["result"]), ctx) if shape else F.value(s["result"])
+    mask = np.equal(F.value(x), result)
+    count = np.sum(mask, axis=dims if shape else None, keepdims=True)
+    return (F.mul(F.div(_restore_dims(F, g, ctx), count.astype(np.asarray(result).dtype)), mask.astype(np.asarray(result).dtype)),)
+
+
+def _max_dim_derived(args, params):
+    a = np.asarray(args["self"])
+    dim = params["dim"]
+    pick = np.argmax if params["which"] == "max" else np.argmin
+    idx = np.asarray(pick(a, axis=dim % a.ndim) if a.ndim else 0, dtype=np.int64)
+    if params["keepdim"] and a.ndim:
+        idx = np.expand_dims(idx, dim % a.ndim)
+    return {"indices": idx, "self_sym_sizes": a.shape}
+
+
+def _max_dim(a, dim, keepdim, which):
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a
+    return (np.max if which == "max" else np.min)(a, axis=dim % a.ndim, keepdims=keepdim)
+
+
+def _max_dim_backward(F, g, s):
+    # value_selecting_reduction_backward: the gradient goes to the index each value came from
+    sizes = s["self_sym_sizes"]
+    if not sizes:
+        return (g,)
+    d = s["dim"] % len(sizes)
+    idx = np.asarray(s["indices"])
+    if not s["keepdim"]:
+        idx = np.expand_dims(idx, d)
+        g = F.unsqueeze(g, d)
+    mask = np.arange(sizes[d]).reshape((-1,) + (1,) * (len(sizes) - 1 - d)) == idx
+    return (F.where(mask, F.expand(g, sizes), np.zeros(sizes, dtype=np.asarray(F.value(g)).dtype)),)
+
+
+def _repeat_backward(F, g, s):
+    sizes, repeats = s["self_sym_sizes"], s["repeats"]
+    lead = len(repeats) - len(sizes)
+    padded = (1,) * lead + tuple(sizes)
+    split = []
+    for r, n in zip(repeats, padded):
+        split += [r, n]
+    summed = F.sum(F.reshape(g, split), tuple(range(0, 2 * len(padded), 2)))
+    return (F.reshape(summed, sizes),)
+
+
+def _atan2_backward(F, g, s):
+    # atan2_backward, with 1 / (self² + other²) taken as 0 where both are 0 (as PyTorch gives)
+    x, y = s["self"], s["other"]
+    denominator = F.add(F.mul(x, x), F.mul(y, y))
+    recip = F.where(F.eq(denominator, 0), F.zeros_like(F.value(denominator)), F.div(1, denominator))
+    return F.mul(F.mul(g, y), recip), F.mul(F.mul(g, F.neg(x)), recip)
+
+
+def _round(a, decimals=0):
+    return np.round(a, decimals) if decimals else np.round(a)
+
+
+def _zero_rule(F, g, s):
+    return (F.zeros_like(F.value(g)),)
+
+
+ROWS += [
+    # --- activations (torch.nn.functional) ---------------------------------------------------
+    Op("leaky_relu", "LeakyReluBackward0", ("self",),
+       lambda a, negative_slope: np.where(np.asarray(a) > 0, a, np.multiply(a, negative_slope)),
+       lambda F, g, s: (F.where(F.gt(s["self"], 0), g, F.mul(g, s["negative_slope"])),),
+       params=("negative_slope",), saves=("negative_slope", "self"), doc="F.leaky_relu(x, negative_slope)",
+       rules=("grad where self > 0, else grad·negative_slope",)),
+    Op("elu", "EluBackward0", ("self",), _elu, _elu_backward, params=("alpha", "scale", "input_scale"),
+       saves=("alpha", "input_scale", "scale", "self"), doc="F.elu(x, alpha)",
+       rules=("grad·scale where self > 0, else grad·alpha·scale·input_scale·exp(self·input_scale)",)),
+    Op("gelu", "GeluBackward0", ("self",), _gelu, _gelu_backward, params=("approximate",),
+       saves=("approximate", "self"), doc="F.gelu(x, approximate='none' | 'tanh')",
+       rules=("grad·(Φ(self) + self·φ(self)), Φ and φ the normal cdf and pdf (for the tanh approximation: "
+              "the derivative of its tanh formula)",)),
+    Op("silu", "SiluBackward0", ("self",), lambda a: np.multiply(a, _sigmoid(a)),
+       lambda F, g, s: (F.mul(F.mul(g, F.sigmoid(s["self"])),
+                              F.add(1, F.mul(s["self"], F.sub(1, F.sigmoid(s["self"]))))),),
+       saves=("self",), doc="F.silu(x) = x·sigmoid(x)",
+       rules=("grad·sigmoid(self)·(1 + self·(1 - sigmoid(self)))",)),
+    Op("softplus", "SoftplusBackward0", ("self",), _softplus, _softplus_backward, params=("beta", "threshold"),
+       saves=("beta", "self", "threshold"), doc="F.softplus(x, beta, threshold)",
+       rules=("grad where self·beta > threshold, else grad·z / (z + 1) with z = exp(self·beta)",)),
+    Op("log_softmax", "LogSoftmaxBackward0", ("self",), _log_softmax,
+       lambda F, g, s: (F.sub(g, F.mul(F.exp(s["result"]), F.sum(g, s["dim"], True))),),
+       params=("dim",), saves=("dim", "result"), doc="F.log_softmax(x, dim)",
+       rules=("grad - exp(result)·sum(grad, dim)",)),
+    Op("logsumexp", "LogsumexpBackward0", ("self",), _logsumexp,
+       lambda F, g, s: (F.mul(_restore_dims(F, g, s), F.exp(F.sub(s["self"], _restore_dims(F, s["result"], s)))),),
+       params=("dim", "keepdim"), saves=("dim", "keepdim", "result", "self"), doc="torch.logsumexp(x, dim)",
+       rules=("grad·exp(self - result)",)),
+    # --- losses --------------------------------------------------------------------------------
+    Op("mse_loss", "MseLossBackward0", ("self", "target"),
+       lambda a, t, reduction: _reduce(np.square(np.subtract(a, t)), reduction), _mse_backward,
+       params=("reduction",), saves=("reduction", "self", "target"), doc="F.mse_loss(input, target)",
+       rules=("2·(self - target)·grad (÷ the number of elements for the mean)",
+              "-2·(self - target)·grad (÷ the number of elements for the mean)")),
+    Op("smooth_l1_loss", "SmoothL1LossBackward0", ("self", "target"),
+       lambda a, t, reduction, beta: _reduce(np.where(np.abs(np.subtract(a, t)) < beta,
+                                                     0.5 * np.square(np.subtract(a, t)) / (beta or 1),
+                                                     np.abs(np.subtract(a, t)) - 0.5 * beta), reduction),
+       _smooth_l1_backward, params=("reduction", "beta"), saves=("beta", "reduction", "self", "target"),
+       doc="F.smooth_l1_loss(input, target, beta)",
+       rules=("grad·(self - target) / beta where |self - target| < beta, else ±grad (÷ the number of elements "
+              "for the mean)", "the negative of the input's gradient")),
+    Op("huber_loss", "HuberLossBackward0", ("self", "target"),
+       lambda a, t, reduction, delta: _reduce(np.where(np.abs(np.subtract(a, t)) < delta,
+                                                      0.5 * np.square(np.subtract(a, t)),
+                                                      delta * (np.abs(np.subtract(a, t)) - 0.5 * delta)), reduction),
+       _huber_backward, params=("reduction", "delta"), saves=("delta", "reduction", "self", "target"),
+       doc="F.huber_loss(input, target, delta)",
+       rules=("grad·(self - target) where |self - target| ≤ delta, else ±grad·delta (÷ the number of "
+              "elements for the mean)", "the negative of the input's gradient")),
+    Op("binary_cross_entropy", "BinaryCrossEntropyBackward0", ("self", "target"), _bce, _bce_backward,
+       params=("reduction", "weight"), saves=("reduction", "self", "target", "weight"),
+       doc="F.binary_cross_entropy(p, target, weight)",
+       rules=("grad·(self - target) / max((1 - self)·self, 1e-12) (× the weights if given; ÷ the number of "
+              "elements for the mean)", "grad·(log(1 - self) - log(self)) (× the weights if given; ÷ the number "
+              "of elements for the mean)")),
+    Op("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0", ("self", "target"),
+       _bce_logits, _bce_logits_backward, params=("reduction", "weight", "pos_weight"),
+       saves=("pos_weight", "reduction", "self", "target", "weight"),
+       doc="F.binary_cross_entropy_with_logits(x, target, weight, pos_weight)",
+       rules=("grad·(sigmoid(self) - target) (with a positive-class weight w: grad·((w·target + 1 - "
+              "target)·sigmoid(self) - w·target); × the weights if given; ÷ the number of elements for the mean)",
+              "-grad·self (with a positive-class weight w: grad·((w - 1)·softplus(-self) - self); × the weights "
+              "if given; ÷ the number of elements for the mean)")),
+    Op("nll_loss", "NllLossBackward0", ("self",), _nll, _nll_backward,
+       params=("target", "weight", "reduction", "ignore_index"),
+       saves=("ignore_index", "reduction", "self", "target", "total_weight", "weight"), derived=_nll_derived,
+       doc="F.nll_loss(log_probs, target)",
+       rules=("-grad at each sample's target class (× its class weight if given; ÷ total_weight for the mean)",)),
+    # --- more tensor functions ----------------------------------------------------------------
+    Op("clamp_min", "ClampMinBackward0", ("self",), lambda a, min: np.maximum(a, min),
+       lambda F, g, s: (F.where(F.ge(s["self"], s["min"]), g, F.zeros_like(F.value(g))),),
+       params=("min",), saves=("min", "self"), doc="x.clamp_min(min)", rules=("grad where self ≥ min, else 0",)),
+    Op("clamp_max", "ClampMaxBackward0", ("self",), lambda a, max: np.minimum(a, max),
+       lambda F, g, s: (F.where(F.le(s["self"], s["max"]), g, F.zeros_like(F.value(g))),),
+       params=("max",), saves=("max", "self"), doc="x.clamp_max(max)", rules=("grad where self ≤ max, else 0",)),
+    Op("norm_dim", "LinalgVectorNormBackward0", ("self",), _norm_dim, _norm_dim_backward,
+       params=("ord", "dim", "keepdim"), saves=("dim", "keepdim", "ord", "result", "self"),
+       doc="torch.linalg.vector_norm(x, ord, dim, keepdim) (F.normalize's norm)",
+       rules=("grad·self / result for the 2-norm (the 1-norm: grad·sgn(self); a p-norm: "
+              "grad·self·|self|^(p-2) / result^(p-1))",)),
+    Op("addmm", "AddmmBackward0", ("self", "mat1", "mat2"),
+       lambda c, a, b, beta=1, alpha=1: np.add(c, np.matmul(a, b)),
+       _addmm_backward, params=("beta", "alpha"),
+       saves=("alpha", "beta", "mat1", "mat1_sym_sizes", "mat1_sym_strides", "mat2", "mat2_sym_sizes", "mat2_sym_strides"),
+       derived=_addmm_meta, save_when={"mat1": "mat2", "mat2": "mat1", "mat1_sym_strides": "mat1",
+                                       "mat2_sym_strides": "mat2"}, doc="bias + mat1 @ mat2 (F.linear)",
+       rules=("grad summed to self's shape", "grad @ mat2ᵀ", "mat1ᵀ @ grad")),
+    Op("squeeze_all", "SqueezeBackward0", ("self",), lambda a: np.squeeze(a),
+       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), saves=("self_sym_sizes",), derived=_sizes,
+       doc="x.squeeze()", rules=("grad reshaped to self_sym_sizes",)),
+    # squeeze(dim) is issue 15's squeeze_dim row (SqueezeBackward1)
+    Op("squeeze_dims", "SqueezeBackward2", ("self",),
+       lambda a, dim: np.squeeze(a, tuple(d for d in normalized_dims(dim, np.ndim(a)) if np.shape(a)[d] == 1))
+       if np.ndim(a) else a,
+       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), params=("dim",), saves=("dim", "self_sym_sizes"),
+       derived=_sizes, doc="x.squeeze((d0, d1))", rules=("grad reshaped to self_sym_sizes",)),
+    Op("repeat", "RepeatBackward0", ("self",),
+       lambda a, repeats: np.tile(a, repeats), _repeat_backward, params=("repeats",),
+       saves=("repeats", "self_sym_sizes"), derived=_sizes, doc="x.repeat(*repeats)",
+       rules=("grad summed over the repeated copies",)),
+    Op("var", "VarBackward0", ("self",), _var, _var_backward, params=("dim", "correction", "keepdim"),
+       saves=("correction", "dim", "keepdim", "self"), doc="x.var(dim, correction)",
+       rules=("grad·2·(self - mean(self)) / (N - correction)",)),
+    Op("std", "StdBackward0", ("self",), lambda a, dim, correction, keepdim: np.sqrt(_var(a, dim, correction, keepdim)),
+       _std_backward, params=("dim", "correction", "keepdim"), saves=("correction", "dim", "keepdim", "result", "self"),
+       doc="x.std(dim, correction)", rules=("grad·(self - mean(self)) / ((N - correction)·result)",)),
+    Op("amax", "AmaxBackward0", ("self",),
+       lambda a, dim, keepdim: np.amax(a, axis=None if dim == () or np.ndim(a) == 0 else normalized_dims(dim, np.ndim(a)),
+                                       keepdims=keepdim),
+       _amax_backward, params=("dim", "keepdim"), saves=("dim", "keepdim", "result", "self"),
+       doc="x.amax(dim)", rules=("grad / (count of result) where self = result, else 0",)),
+    Op("amin", "AminBackward0", ("self",),
+       lambda a, dim, keepdim: np.amin(a, axis=None if dim == () or np.ndim(a) == 0 else normalized_dims(dim, np.ndim(a)),
+                                       keepdims=keepdim),
+       _amax_backward, params=("dim", "keepdim"), saves=("dim", "keepdim", "result", "self"),
+       doc="x.amin(dim)", rules=("grad / (count of result) where self = result, else 0",)),
+    Op("max_dim", "MaxBackward0", ("self",), _max_dim, _max_dim_backward, params=("dim", "keepdim", "which"),
+       saves=("dim", "indices", "keepdim", "self_sym_sizes"), derived=_max_dim_derived,
+       doc="x.max(dim).values", rules=("grad at indices along dim, else 0",)),
+    Op("min_dim", "MinBackward0", ("self",), _max_dim, _max_dim_backward, params=("dim", "keepdim", "which"),
+       saves=("dim", "indices", "keepdim", "self_sym_sizes"), derived=_max_dim_derived,
+       doc="x.min(dim).values", rules=("grad at indices along dim, else 0",)),
+    Op("atan2", "Atan2Backward0", ("self", "other"), np.arctan2, _atan2_backward,
+       saves=("other", "self"), doc="torch.atan2(y, x)",
+       rules=("grad·other / (other² + self²)", "-grad·self / (other² + self²)")),
+    Op("floor", "FloorBackward0", ("self",), np.floor, _zero_rule, doc="floor(x); its gradient is 0", rules=("0",)),
+    Op("ceil", "CeilBackward0", ("self",), np.ceil, _zero_rule, doc="ceil(x); its gradient is 0", rules=("0",)),
+    Op("round", "RoundBackward0", ("self",), _round, _zero_rule, doc="round(x), half to even; its gradient is 0",
+       rules=("0",)),
+    Op("round_decimals", "RoundBackward1", ("self",), _round, _zero_rule, params=("decimals",),
+       doc="round(x, decimals=d); its gradient is 0", rules=("0",)),
+    Op("sign", "SignBackward0", ("self",), np.sign, _zero_rule, doc="sign(x); its gradient is 0", rules=("0",)),
+]
 
 
 def _swap_perm(ndim, d0, d1):

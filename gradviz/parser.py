@@ -47,7 +47,7 @@ BINARY = {  # symbol -> (binding power, right-associative)
 COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 UNARY_POWER = 30
 _COMPARISON_POWER = 5
-ATTRIBUTES = frozenset({"T"})  # the only attribute (not method call) the language has
+ATTRIBUTES = frozenset({"T", "values"})  # attributes (not method calls): x.T, x.max(0).values
 
 _KEYWORDS = frozenset(
     "False None True and as assert async await break class continue def del elif else except "
@@ -60,6 +60,7 @@ _TOKEN = re.compile(
     \s*  # whitespace before a token is skipped by the same match
     (?:
         (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+      | (?P<string>'[^'\\\n]*'|"[^"\\\n]*")
       | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
       | (?P<op>\*\*|//|==|!=|<=|>=|->|:=|\.\.\.|[-+*/@().,=\[\]{}%<>~&|^:;!'"\\`$?\#])
     )
@@ -74,8 +75,8 @@ _UNSUPPORTED_OPS = {
     "{": "'{' is not supported",
     "}": "'}' is not supported",
     ";": "';' is not supported: write one expression",
-    "'": "strings are not supported",
-    '"': "strings are not supported",
+    "'": "unterminated string (strings are plain 'text' without backslashes)",
+    '"': "unterminated string (strings are plain \"text\" without backslashes)",
     "#": "comments are not supported inside an expression",
     ":=": "assignment expressions are not supported",
     "->": "'->' is not supported",
@@ -83,7 +84,9 @@ _UNSUPPORTED_OPS = {
 }
 
 
-FUNCTION_PREFIXES = ("torch.nn.functional.", "torch.special.", "torch.linalg.", "torch.")
+FUNCTION_PREFIXES = ("torch.nn.functional.", "F.", "torch.special.", "torch.linalg.", "torch.")
+#: ``F.name(`` after ``import torch.nn.functional as F``: F is read as that namespace only in a call
+_F_CALL = re.compile(r"\s*\.\s*[A-Za-z_]\w*\s*\(")
 
 
 def function_name(name: str) -> str:
@@ -118,8 +121,8 @@ def tokenize(source: str) -> Iterator[tuple]:
                     f"invalid number {source[pos:end + 1]!r} (missing '*'?)", source, pos + 1
                 )
             yield ("number", text, pos)
-        elif kind == "name":
-            yield ("name", text, pos)
+        elif kind == "name" or kind == "string":
+            yield (kind, text, pos)
         elif kind == "op":
             if text in _UNSUPPORTED_OPS:
                 raise ParseError(_UNSUPPORTED_OPS[text], source, pos + 1)
@@ -499,6 +502,8 @@ class _Parser:
             return False
         if kind == "name":
             return self.name(text, pos)
+        if kind == "string":
+            return self.string(text, pos)
         if kind == "op" and text in ("-", "+"):
             self.enter(pos)
             self.ops.append(("un", text, UNARY_POWER, pos))
@@ -516,6 +521,15 @@ class _Parser:
         if kind == "op" and text == ")" and self.ops and self.ops[-1][0] == "paren":
             raise self.err("empty parentheses '()'", pos)
         raise self.err(f"unexpected {text!r} (expected a number, name or '(')", pos)
+
+    def string(self, text: str, pos: int) -> bool:
+        """A string literal: only as a call's whole argument (reduction='sum'), as PyTorch takes them."""
+        nxt = self.peek()
+        if not (self.ops and self.ops[-1][0] == "call") or not (nxt[0] == "op" and nxt[1] in (",", ")")):
+            raise self.err("strings are not supported here: a string is only a call's whole argument, "
+                           "e.g. reduction='sum'", pos)
+        self.operands.append(self.builder.number(text[1:-1], pos, pos + len(text)))
+        return False
 
     def name(self, text: str, pos: int) -> bool:
         """A name as an operand: True/False, a keyword argument, a call (maybe dotted), an input."""
@@ -540,7 +554,8 @@ class _Parser:
         # dotted function name: torch.sin(x), torch.nn.functional.relu(x)
         name, name_end = text, pos + len(text)
         nxt = peek()
-        while text == "torch" and nxt[0] == "op" and nxt[1] == ".":
+        dotted = text == "torch" or (text == "F" and _F_CALL.match(self.source, name_end) is not None)
+        while dotted and nxt[0] == "op" and nxt[1] == ".":
             advance()
             part = advance()
             if part[0] != "name":

@@ -90,6 +90,18 @@ def _functions(sp):
         "sum": lambda x: x, "mean": lambda x: x, "max": lambda x: x, "min": lambda x: x,
         "prod": lambda x: x, "clone": lambda x: x, "contiguous": lambda x: x,
         "norm": sp.Abs,
+        # torch.nn.functional and more functions (issue 13), on scalars; the kinks as PyTorch takes them
+        "leaky_relu": lambda x, slope=sp.Rational(1, 100): sp.Piecewise((x, x > 0), (slope * x, True)),
+        "elu": lambda x, alpha=1: sp.Piecewise((x, x > 0), (alpha * (sp.exp(x) - 1), True)),
+        "gelu": lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2,
+        "silu": lambda x: x / (1 + sp.exp(-x)),
+        "softplus": lambda x: sp.log(1 + sp.exp(x)),
+        "atan2": sp.atan2,
+        "mse_loss": lambda x, y: (x - y) ** 2,
+        "l1_loss": lambda x, y: sp.Abs(x - y),
+        "binary_cross_entropy_with_logits": lambda x, t: (1 - t) * x + sp.log(1 + sp.exp(-x)),
+        "logsumexp": lambda x, dim=0: x, "amax": lambda x: x, "amin": lambda x: x,
+        "squeeze": lambda x: x, "clamp_min": sp.Max, "clamp_max": sp.Min,
     }
 
 
@@ -103,6 +115,8 @@ _NOT_SYMBOLIC = {"subscript": "indexing x[...]", "slice": "slices", "list": "lis
 
 
 def _number(sp, value):
+    if isinstance(value, str):  # reduction='sum', approximate='tanh': not a formula's number
+        raise Unsupported(f"symbolic formulas are not available for string arguments ({value!r})")
     if isinstance(value, bool):
         return sp.Integer(int(value))
     if isinstance(value, int):
@@ -196,7 +210,7 @@ def to_sympy(tree, symbols: dict):
             elif name in fns:
                 value = fns[name](*args)
             else:
-                raise Unsupported(f"{name}() is not supported symbolically")
+                raise Unsupported(f"symbolic formulas are not available for {name}()")
         elif kind == "attr" and node.op == "T":
             value = results.pop(id(node.args[0]))  # .T of a scalar is the scalar
         elif kind in _NOT_SYMBOLIC:

@@ -140,24 +140,26 @@ def test_user_grad_untouched_unless_accumulate():
 
 
 def test_functions_without_an_op_row_show_name_saved_and_measured_gradients():
-    u, v, f = _uv()
+    # torch.dist has no op row (logsumexp, used here before, got one with issue 13)
+    u = torch.tensor(1.0, requires_grad=True)
+    v = torch.tensor([2.0, 3.0], requires_grad=True)
+    f = torch.dist(u * v + u ** 2, torch.zeros(2))
     t = gradviz.from_torch(f, inputs={"u": u, "v": v})
     root = t.graph.root
-    assert root.name == "LogsumexpBackward0" and root.op.row is None
-    assert sorted(root.saved) == ["dim", "keepdim", "result", "self"]
-    assert root.saved["dim"] == (0,) and root.saved["keepdim"] is False
+    assert root.name == "DistBackward0" and root.op.row is None
+    assert sorted(root.saved) == ["other", "p", "result", "self"]
+    assert root.saved["p"] == 2
     np.testing.assert_allclose(root.saved["self"], [3.0, 4.0])
     assert t.graph.imported[root.index].saved_meta["self"] == ((2,), "float32")
-    np.testing.assert_allclose(t.steps.along(root.index, 0), torch.softmax(torch.tensor([3.0, 4.0]), 0).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(t.steps.along(root.index, 0), [0.6, 0.8], rtol=1e-6)
     from rich.console import Console
     from gradviz.render.steps import steps_view
 
     console = Console(width=120, color_system=None, record=True)
     console.print(steps_view(t))
     text = console.export_text()
-    assert "no rule text is available for LogsumexpBackward0" in text
-    assert "grad_self = grad·exponent·self**(exponent - 1) = 1·2·1**(2 - 1) = 2" in text  # PowBackward0's row
+    assert "no rule text is available for DistBackward0" in text
+    assert "grad_self = grad·exponent·self**(exponent - 1) = 1.4·2·1**(2 - 1) = 2.8" in text  # PowBackward0's row
 
 
 def test_custom_function_saved_tensors_and_ctx():

@@ -247,6 +247,7 @@ class _Functions:
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
             if y != -2:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+            slots = g.operands(i) if g.more and i in g.more else None  # three or more tensor slots
             if g.more and i in g.more:  # torch.cat of three or more tensors
                 nexts += "".join(f',"f{fpos[k]}"' if k >= 0 and req[k] else ",null" for k in g.more[i])
             p = params[i]
@@ -260,13 +261,13 @@ class _Functions:
                         continue
                     if when is not None:
                         only_params = False
-                        k = x if when == 0 else y
+                        k = x if when == 0 else y if when == 1 else slots[when]
                         if not (k >= 0 and req[k]):  # unsaved: a SymInt list reads back as ()
                             texts.append(f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null')
                             continue
                     if source == "input":
                         only_params = False
-                        k = x if arg == 0 else y
+                        k = x if arg == 0 else y if arg == 1 else slots[arg]
                         if k >= 0:
                             v = values[k]
                             vt = memo_get(v) if type(v) is float else None

@@ -173,6 +173,196 @@ def build_cases():
     for e in ["x.sum(0)", "x.mean(0)", "x.sum(0, keepdim=True)", "softmax(x, 0)", "x.pow(3).sum(0)"]:
         add(case(e, {"x": 2.0}, tag="scalar-dim"))
     cs.extend(corner_cases())
+    cs.extend(functional_cases())
+    return cs
+
+
+# --- torch.nn.functional, losses, more tensor functions (issue 13) ----------------------------------
+# Every new op x operand kind (inputs that require grad, a target/operand that does not, Python
+# numbers where the op takes them) x dtype, with edge values: ties for max/amax/clamp, zeros for
+# log (bce at 0 and 1), kinks (relu-family at 0, smooth_l1/huber at |d| = beta), out-of-range targets.
+
+FX = [-1.5, 0.0, 0.7, 2.0]            # crosses 0: the activations' kinks
+FY = [0.5, 0.0, 1.2, 2.0]              # ties with FX at index 3 (losses' d = 0)
+FP = [0.2, 0.5, 0.9, 0.999]            # probabilities
+FT = [0.0, 1.0, 1.0, 0.5]              # targets in [0, 1]
+FM = [[1.0, -2.0, 3.0], [0.5, 0.5, -1.0]]
+FW = [[0.3, -0.1, 0.2], [0.0, 0.4, -0.5]]
+FB = [0.1, -0.2]
+CLS = {"int64": [2, 0]}
+
+
+def _both(add, expr, at, no_grad=(), tag="functional", grad_output=None):
+    for dtype in ("float32", "float64"):
+        add(case(expr, at, no_grad, dtype=dtype, grad_output=grad_output, tag=tag))
+
+
+def _activation_cases(add):
+    x = {"x": FX}
+    for e in ["F.relu(x).sum()", "F.leaky_relu(x).sum()", "F.leaky_relu(x, 0.2).sum()",
+              "F.leaky_relu(x, negative_slope=1).sum()", "F.elu(x).sum()", "F.elu(x, alpha=0.5).sum()",
+              "F.gelu(x).sum()", "F.gelu(x, approximate='tanh').sum()", "F.gelu(x, approximate='none').sum()",
+              "F.silu(x).sum()", "F.softplus(x).sum()", "F.softplus(x, beta=2, threshold=1).sum()",
+              "F.sigmoid(x).sum()", "F.tanh(x).sum()", "(F.softmax(x, dim=0) * x).sum()",
+              "(F.log_softmax(x, 0) * x).sum()", "torch.logsumexp(x, 0)", "x.logsumexp(0)",
+              "torch.nn.functional.relu(x).sum()", "torch.nn.functional.gelu(x).sum()",
+              "(gelu(x) + silu(x)).sum()", "torch.special.logsumexp(x, 0)", "torch.special.expit(x).sum()"]:
+        _both(add, e, x)
+    for e in ["F.relu(x)", "F.gelu(x, approximate='tanh')", "F.log_softmax(x, dim=0)", "F.elu(x)"]:
+        _both(add, e, x, grad_output="ones")
+    s = {"s": 0.5}
+    for e in ["F.gelu(s)", "F.silu(s)", "F.softplus(s)", "F.elu(s)", "F.leaky_relu(s)", "torch.logsumexp(s, 0)"]:
+        _both(add, e, s)
+    for e in ["F.leaky_relu(s)", "F.elu(s)", "F.gelu(s)", "F.softplus(s, beta=1, threshold=0)"]:
+        add(case(e, {"s": 0.0}, tag="functional edge"))
+    m = {"M": FM}
+    for e in ["(F.log_softmax(M, dim=1) * M).sum()", "(F.log_softmax(M, -1) * M).sum()", "(F.softmax(M) * M).sum()",
+              "torch.logsumexp(M, dim=1).sum()", "torch.logsumexp(M, 1, keepdim=True).sum()",
+              "torch.logsumexp(M, -1).sum()"]:
+        _both(add, e, m)
+
+
+def _loss_cases(add):
+    xy = {"x": FX, "y": FY}
+    for loss in ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"]:
+        for r in ["", ", reduction='sum'", ", reduction='mean'"]:
+            _both(add, f"F.{loss}(x, y{r})", xy)
+            add(case(f"F.{loss}(x, y{r})", xy, ["y"], tag="functional"))
+        add(case(f"F.{loss}(x, y, reduction='none')", xy, grad_output="ones", tag="functional"))
+    for e in ["F.smooth_l1_loss(x, y, beta=0.5)", "F.smooth_l1_loss(x, y, beta=2.0)", "F.smooth_l1_loss(x, y, beta=0.0)",
+              "F.huber_loss(x, y, delta=0.5)", "F.huber_loss(x, y, delta=2)", "F.smooth_l1_loss(x, y, beta=1.5)",
+              "F.mse_loss(x, s)", "F.mse_loss(s, x)"]:
+        _both(add, e, dict(xy, s=0.3))
+    add(case("F.smooth_l1_loss(x, y, beta=-1.0)", xy, tag="error"))
+    add(case("F.huber_loss(x, y, delta=0.0)", xy, tag="error"))
+    add(case("F.mse_loss(x, y, reduction='avg')", xy, tag="error"))
+    # |d| exactly beta / delta: the kink
+    add(case("F.smooth_l1_loss(x, y, beta=0.5)", {"x": [1.0, 0.0], "y": [0.5, 0.5]}, tag="functional edge"))
+    add(case("F.huber_loss(x, y, delta=0.5)", {"x": [1.0, 0.0], "y": [0.5, 0.5]}, tag="functional edge"))
+    pt = {"p": FP, "t": FT, "w": [1.0, 2.0, 0.5, 3.0]}
+    for r in ["", ", reduction='sum'"]:
+        _both(add, f"F.binary_cross_entropy(p, t{r})", pt, ["t", "w"])
+        _both(add, f"F.binary_cross_entropy(p, t{r})", pt, ["w"])
+        _both(add, f"F.binary_cross_entropy(p, t, weight=w{r})", pt, ["t", "w"])
+        _both(add, f"F.binary_cross_entropy_with_logits(x, t{r})", dict(pt, x=FX), ["t", "w"])
+        _both(add, f"F.binary_cross_entropy_with_logits(x, t{r})", dict(pt, x=FX), ["w"])
+        _both(add, f"F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=w{r})", dict(pt, x=FX), ["t", "w"])
+        _both(add, f"F.binary_cross_entropy_with_logits(x, t, pos_weight=w{r})", dict(pt, x=FX), ["w"])
+    add(case("F.binary_cross_entropy(p, t, reduction='none')", pt, ["w"], grad_output="ones", tag="functional"))
+    add(case("F.binary_cross_entropy_with_logits(x, t, reduction='none')", dict(pt, x=FX), ["w"], grad_output="ones",
+             tag="functional"))
+    # zeros for log: p at 0 and 1 (log clamped at -100 in the value, the gradient's clamp at 1e-12)
+    for p in ([0.0, 1.0, 0.5], [1.0, 1.0, 0.0]):
+        add(case("F.binary_cross_entropy(p, t)", {"p": p, "t": [0.5, 0.5, 0.5]}, tag="functional edge"))
+        add(case("F.binary_cross_entropy(p, t)", {"p": p, "t": [0.0, 1.0, 1.0]}, ["t"], tag="functional edge"))
+    add(case("F.binary_cross_entropy(p, t)", {"p": [1.5, 0.5], "t": [0.0, 1.0]}, ["t"], tag="error"))
+    add(case("F.binary_cross_entropy(p, t)", {"p": [0.5, 0.5], "t": [1.0]}, ["t"], tag="error"))
+    add(case("F.binary_cross_entropy_with_logits(x, t)", {"x": [50.0, -50.0], "t": [0.0, 1.0]}, ["t"],
+             tag="functional edge"))
+
+
+def _class_cases(add):
+    m, w = {"M": FM, "c": CLS, "w": [1.0, 2.0, 0.5]}, ["w"]
+    for e in ["F.cross_entropy(M, c)", "F.cross_entropy(M, c, reduction='sum')", "F.cross_entropy(M, c, weight=w)",
+              "F.cross_entropy(M, c, weight=w, reduction='sum')", "F.nll_loss(F.log_softmax(M, dim=1), c)",
+              "F.nll_loss(M, c)", "F.nll_loss(M, c, reduction='sum')", "F.nll_loss(M, c, weight=w)",
+              "F.nll_loss(M, c, ignore_index=0)", "F.cross_entropy(M, c, ignore_index=2)",
+              "F.cross_entropy(M, c, reduction='none').sum()", "torch.nn.functional.cross_entropy(M, c)"]:
+        _both(add, e, m, w)
+    add(case("F.cross_entropy(M, c, reduction='none')", m, w, grad_output="ones", tag="functional"))
+    add(case("F.nll_loss(M, c, weight=w, reduction='none')", m, w, grad_output="ones", tag="functional"))
+    v = {"x": [0.5, -1.0, 2.0], "k": {"int64": 1}}
+    for e in ["F.cross_entropy(x, k)", "F.nll_loss(x, k)", "F.nll_loss(x, k, reduction='none')"]:
+        _both(add, e, v)
+    q = {"M": FM, "q": [[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]], "w": [1.0, 2.0, 0.5]}
+    for e in ["F.cross_entropy(M, q)", "F.cross_entropy(M, q, reduction='sum')", "F.cross_entropy(M, q, weight=w)"]:
+        _both(add, e, q, ["q", "w"])
+        add(case(e, q, ["w"], tag="functional"))
+    add(case("F.cross_entropy(M, q, reduction='none')", q, ["q", "w"], grad_output="ones", tag="functional"))
+    add(case("F.cross_entropy(x, q)", {"x": [0.5, -1.0, 2.0], "q": [0.2, 0.3, 0.5]}, ["q"], tag="functional"))
+    # out-of-range and wrong-kind targets
+    add(case("F.cross_entropy(M, c)", {"M": FM, "c": {"int64": [0, 3]}}, tag="error"))
+    add(case("F.nll_loss(M, c)", {"M": FM, "c": {"int64": [-1, 0]}}, tag="error"))
+    add(case("F.nll_loss(M, c)", {"M": FM, "c": [0.0, 2.0]}, ["c"], tag="error"))
+    add(case("F.cross_entropy(M, c)", {"M": FM, "c": {"int64": [0, 1, 2]}}, tag="error"))
+
+
+def _linear_cases(add):
+    at = {"M": FM, "W": FW, "b": FB, "x": [1.0, -1.0, 0.5], "s": 0.25}
+    for e in ["F.linear(M, W, b).sum()", "F.linear(M, W).sum()", "F.linear(x, W, b).sum()", "F.linear(x, W).sum()",
+              "F.linear(M, W, s).sum()", "(F.linear(M, W, b) ** 2).sum()", "torch.nn.functional.linear(x, W, b).sum()",
+              "F.relu(F.linear(M, W, b)).sum()", "F.mse_loss(F.linear(M, W, b), F.linear(M, W))"]:
+        _both(add, e, at)
+    add(case("F.linear(M, W, b)", at, grad_output="ones", tag="functional"))
+    add(case("F.linear(M, W, b).sum()", at, ["b"], tag="functional"))
+    add(case("F.linear(M, W, b).sum()", at, ["M"], tag="functional"))
+    add(case("F.linear(M, W, b).sum()", at, ["W"], tag="functional"))
+    add(case("F.linear(M, M.T, b)", at, tag="error"))
+
+
+def _shape_function_cases(add):
+    a3 = {"A": [[[1.0, 2.0]], [[3.0, -4.0]]], "M": FM, "x": FX, "y": FY, "c": [0.1, 0.2, 0.3, 0.4]}
+    for e in ["(A.squeeze() * 2).sum()", "(A.squeeze(1) * 2).sum()", "(A.squeeze(0) * 2).sum()",
+              "(A.squeeze(-2) * 2).sum()", "(torch.squeeze(A) * 2).sum()", "(M.squeeze() * 2).sum()",
+              "(M.permute(1, 0) * 2).sum()", "(A.permute(2, 0, 1) * 2).sum()", "(A.permute(-1, 0, 1) * 2).sum()",
+              "(x.expand(2, 4) * 2).sum()", "(x.expand(3, -1) * 2).sum()", "(x.expand(4) * 2).sum()",
+              "(x.repeat(2) * x.repeat(2)).sum()", "(x.repeat(2, 2) * 2).sum()", "(M.repeat(1, 2) * 2).sum()",
+              "(torch.outer(x, y) * 2).sum()", "(x.outer(y) * 2).sum()", "(torch.outer(x, c) * 2).sum()",
+              "x.var()", "x.var(correction=0)", "x.var(unbiased=False)", "M.var(1).sum()", "M.var(dim=0).sum()",
+              "M.var(dim=1, keepdim=True, correction=0).sum()", "x.std()", "M.std(1).sum()", "torch.std(M)",
+              "torch.var(M, 1).sum()", "M.std(dim=1, correction=2).sum()",
+              "M.amax(1).sum()", "M.amax().sum()", "M.amin(0, keepdim=True).sum()", "x.amax()", "torch.amax(M, 0).sum()",
+              "M.max(1).values.sum()", "M.max(dim=0).values.sum()", "M.min(1).values.sum()",
+              "M.max(1, keepdim=True).values.sum()", "x.max(0).values", "torch.max(M, 1).values.sum()",
+              "torch.min(M, dim=0).values.sum()", "torch.max(x, y).sum()",
+              "torch.atan2(x, y).sum()", "x.atan2(y).sum()", "torch.atan2(x, c).sum()",
+              "(torch.floor(x) * x).sum()", "(x.ceil() * x).sum()", "(x.round() * x).sum()",
+              "(x.round(decimals=1) * x).sum()", "(x.sign() * x).sum()", "(torch.sign(x) + x).sum()",
+              "x.clamp_min(0.5).sum()", "torch.clamp_max(x, 0.5).sum()", "x.clamp_min(0).sum()",
+              "M.sum(1).sum()", "M.mean(dim=1).sum()", "M.sum((0, 1))", "M.sum(dim=(0, 1), keepdim=True).sum()",
+              "M.mean((0, 1))", "M.amax((0, 1))", "M.amin(dim=(1,)).sum()", "(torch.permute(A, (2, 0, 1)) * 2).sum()",
+              "(A.squeeze((0, 1)) * 2).sum()", "(x.expand((2, 4)) * 2).sum()", "M.var((0, 1))",
+              "M.std(dim=(0, 1), correction=0)", "torch.logsumexp(M, (0, 1))", "M.max(1)[0].sum()",
+              "torch.min(M, 0)[0].sum()", "(x.repeat((2,)) * 2).sum()", "M.sum(-1).sum()", "(M.permute((-1, 0)) * 2).sum()"]:
+        _both(add, e, a3, ["c"], tag="tensor functions")
+    # ties: max/min/amax/amin, clamp_min/clamp_max at the bound
+    t = {"T": [[3.0, 1.0, 3.0], [2.0, 2.0, 2.0]], "x": [0.5, 1.0, 0.5]}
+    for e in ["T.max(1).values.sum()", "T.min(1).values.sum()", "T.amax(1).sum()", "T.amin(1).sum()",
+              "T.amax().sum()", "T.max(0).values.sum()", "x.clamp_min(0.5).sum()", "x.clamp_max(0.5).sum()",
+              "x.round().sum()", "(x.round() * x).sum()"]:
+        _both(add, e, t, tag="tensor functions ties")
+    add(case("(x.round() * x).sum()", {"x": [0.5, 1.5, 2.5, -0.5]}, tag="tensor functions ties"))
+    add(case("torch.atan2(x, y)", {"x": [0.0, 0.0], "y": [0.0, 1.0]}, grad_output="ones", tag="tensor functions edge"))
+    add(case("x.var()", {"x": [2.0]}, tag="tensor functions edge"))
+    add(case("x.std()", {"x": [2.0, 2.0]}, tag="tensor functions edge"))
+    add(case("s.var()", {"s": 1.5}, tag="tensor functions edge"))
+    add(case("s.squeeze() * 2", {"s": 1.5}, tag="tensor functions edge"))
+    add(case("s.amax()", {"s": 1.5}, tag="tensor functions edge"))
+    for e in ["x.expand(2, 3)", "M.permute(0, 0)", "x.repeat()", "M.squeeze(2)", "M.max(2)"]:
+        add(case(e, {"x": FX, "M": FM}, tag="error"))
+
+
+def _namespace_cases(add):
+    x = {"x": FX}
+    for e in ["torch.nn.functional.sin(x)", "torch.special.sin(x)", "torch.linalg.sum(x)", "F.conv1d(x, x)"]:
+        add(case(e, x, tag="error"))
+    for e in ["F.dropout(x, p=0.0).sum()", "F.dropout(x, training=False).sum()", "(F.dropout(x, 0.5, False) * 2).sum()",
+              "(torch.dropout(x, 0.0, True) * 2).sum()", "F.normalize(M).sum()", "(F.normalize(M) * M).sum()",
+              "(F.normalize(M, dim=0) * M).sum()", "(F.normalize(M, p=1.0) * M).sum()", "(F.normalize(x, dim=0) * x).sum()",
+              "(F.normalize(M, p=3.0) * M).sum()"]:
+        _both(add, e, dict(x, M=FM))
+    add(case("(F.normalize(M) * 2).sum()", {"M": [[0.0, 0.0], [1.0, 2.0]]}, tag="functional edge"))
+
+
+def functional_cases():
+    cs = []
+    add = cs.append
+    _activation_cases(add)
+    _loss_cases(add)
+    _class_cases(add)
+    _linear_cases(add)
+    _shape_function_cases(add)
+    _namespace_cases(add)
     return cs
 
 

@@ -24,6 +24,12 @@ FUNCTIONS = (
     "maximum minimum clamp reshape transpose softmax"
 ).split()
 
+#: torch.nn.functional names gradviz also takes bare (gelu(x)), as after a from-import
+FUNCTIONAL_BARE = (
+    "leaky_relu elu gelu silu softplus log_softmax linear mse_loss l1_loss smooth_l1_loss huber_loss "
+    "binary_cross_entropy binary_cross_entropy_with_logits nll_loss cross_entropy normalize"
+).split()
+
 # Tree expansion of a DAG with sharing can blow up; past this many emitted
 # tree nodes "graph"/"graph_str" are None and "graph_truncated" is True.
 # "nodes" (the flat DAG) is always complete.
@@ -72,6 +78,9 @@ def _type_desc(v):
 def make_namespace(tensors):
     ns = {name: getattr(torch, name) for name in FUNCTIONS}
     ns["torch"] = torch
+    ns["F"] = torch.nn.functional  # as after `import torch.nn.functional as F`
+    for name in FUNCTIONAL_BARE:  # as after `from torch.nn.functional import gelu, ...`
+        ns.setdefault(name, getattr(torch.nn.functional, name))
     ns["pi"] = math.pi
     ns["e"] = math.e
     ns.update(tensors)
@@ -99,7 +108,8 @@ def _saved(fn):
             saved[attr] = "<error %s: %s>" % (type(exc).__name__, exc)
             types[attr] = "error"
             continue
-        signed = "dim" in attr or attr in ("_saved_index", "_saved_start", "_saved_end")  # x[-1], x[-2:-1]
+        signed = "dim" in attr or attr in ("_saved_index", "_saved_start", "_saved_end",  # x[-1], x[-2:-1]
+                                           "_saved_ignore_index")  # int64s the binding shows unsigned
         saved[attr] = to_jsonable(_signed_dims(val) if signed else val)
         types[attr] = _type_desc(val)
     return saved, types
@@ -216,7 +226,8 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
     no_grad = set(no_grad)
     try:
         leaves = {
-            name: torch.tensor(val, dtype=tdtype, requires_grad=name not in no_grad)
+            name: (torch.tensor(val["int64"], dtype=torch.int64) if isinstance(val, dict)  # class targets
+                   else torch.tensor(val, dtype=tdtype, requires_grad=name not in no_grad))
             for name, val in at.items()
         }
         ns = make_namespace(leaves)
