@@ -221,7 +221,7 @@ def test_terminal_snapshot():
     text = "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
     assert text == (
         "Hessian ∂²f/∂row∂column  (by differentiating the backward graph)\n"
-        "     u   v\n"
-        "───────────\n"
-        " u   2   1\n"
-        " v   1   0\n")
+        "     u    v\n"
+        "─────────────\n"
+        " u   2.   1.\n"  # as PyTorch prints tensor(2.)
+        " v   1.   0.\n")

@@ -10,11 +10,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .numbers import format_math
+from .numbers import format_math, format_tensor
 
 __all__ = ["learn_view", "hessian_table", "double_backward_view", "symbolic_view", "check_view"]
 
-CELL_ITEMS = 6
 NOTE = "dim italic"
 OK, BAD = "green", "bold red"
 
@@ -29,7 +28,7 @@ def hessian_table(second) -> Group:
     for b in names:
         table.add_column(b, overflow="fold")
     for a in names:
-        table.add_row(a, *(format_math(second.hessian[a][b], CELL_ITEMS) for b in names))
+        table.add_row(a, *(format_tensor(second.hessian[a][b]) for b in names))  # as PyTorch prints them
     if not names:
         return Group(title, Text("no input requires grad", style=NOTE))
     return Group(title, table)
@@ -44,7 +43,7 @@ def double_backward_view(trace, second) -> Group:
     for name, double in second.traces().items():
         if double.graph.root is None:
             value = second.grads[name]
-            parts.append(Text(f"∂f/∂{name} = {format_math(value, CELL_ITEMS) if value is not None else 'None'}")
+            parts.append(Text(f"∂f/∂{name} = {format_tensor(value, one_line=True) if value is not None else 'None'}")
                          .append("  (a constant: no grad_fn, so its derivatives are 0)", style=NOTE))
             continue
         parts.append(backward_tree(double))

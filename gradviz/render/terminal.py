@@ -37,8 +37,6 @@ STYLES = {
 }
 
 ARROW = "▶"
-#: how many elements an array shows before it is abbreviated
-CELL_ITEMS = 6
 
 
 def summary(trace, max_inputs: int = 8) -> Text:
@@ -46,7 +44,7 @@ def summary(trace, max_inputs: int = 8) -> Text:
     g = trace.graph
     items = list(g.inputs.items())
     shown = items[:max_inputs]
-    args = ", ".join(f"{name}={format_math(t.value, CELL_ITEMS)}" for name, t in shown)
+    args = ", ".join(f"{name}={format_math(t.value)}" for name, t in shown)
     if len(items) > max_inputs:
         args += ", …"
     text = Text()
