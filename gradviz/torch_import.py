@@ -302,11 +302,14 @@ class TorchReader:
                     handles.append(fn.register_hook(_recorder(fired, i)))
             leaves = [t for _, t in self.leaves]
             before = [t.grad.detach().clone() if t.grad is not None else None for t in leaves] if accumulate else None
+            # A scalar's ones are left to torch: given grad_outputs, its first call in a process
+            # imports its symbolic-shapes module (sympy: a second or more).
+            given = None if grad_output is None else start
             if accumulate:
-                out.backward(start, retain_graph=True)
+                out.backward(given, retain_graph=True)
                 grads = [t.grad for t in leaves]
             else:
-                grads = torch.autograd.grad(out, leaves, start, retain_graph=True, allow_unused=True)
+                grads = torch.autograd.grad(out, leaves, given, retain_graph=True, allow_unused=True)
         finally:
             for h in handles:
                 h.remove()

@@ -289,9 +289,17 @@ def test_record_values_and_module_paths():
 
     dot = dot_source(t)
     assert 'subgraph cluster_' in dot and 'label="0.fc1"' in dot and "output = " in dot
-    doc = json.loads(t.to_json())
+    text = t.to_json()
+    doc = json.loads(text)
     VALIDATOR.validate(doc)
     assert any(f.get("module") == "0.act" for f in doc["graph"]["functions"])
+    from gradviz.import_json import read_document
+
+    again = read_document(doc)
+    assert again.to_json() == text  # the module paths and recorded values survive a round trip
+    assert 'label="0.fc1"' in dot_source(again)
+    page = t.html()
+    assert page.lstrip().lower().startswith("<!doctype html") and "TanhBackward0" in page
     # nothing is left behind: the mode and the hooks are gone
     assert not torch.nn.modules.module._global_forward_hooks
     with gradviz.record() as rec:  # by default, paths are named from the outermost module called

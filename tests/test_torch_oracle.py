@@ -171,3 +171,67 @@ def test_tensor_double_backward_graphs_match_pytorch(expr, data):
     at = {"v": arr((3,)), "M": arr((2, 3)), "b": arr((2,)), "v2": arr((2,))}
     used = {k: x for k, x in at.items() if k in set(re.findall(r"[A-Za-z_]\w*", expr))}
     _compare_double(expr, used)
+
+
+# --- torch.nn.functional, losses, more tensor functions (issue 13) ----------------------------------
+# Random chains of activations and elementwise functions over vectors, ending in a loss or a
+# reduction, with inputs that may not require grad: value, grads, graph and execution order.
+FN_INNER = ["F.relu({})", "F.leaky_relu({}, 0.2)", "F.elu({}, alpha=0.5)", "F.gelu({})", "F.gelu({}, approximate='tanh')",
+            "F.silu({})", "F.softplus({}, beta=2)", "F.sigmoid({})", "F.tanh({})", "{}.clamp_min(0.1)",
+            "torch.clamp_max({}, 0.5)", "torch.atan2({}, y * y + 1)", "({} * {}.round())", "({} + {}.sign())",
+            "F.normalize({}, dim=0)", "F.log_softmax({}, dim=0)", "{}.repeat(2)[:4]", "({} * y)", "({} - y)"]
+FN_OUTER = ["{}.sum()", "F.mse_loss({}, y)", "F.l1_loss({}, y, reduction='sum')", "F.smooth_l1_loss({}, y, beta=0.5)",
+            "F.huber_loss({}, y, delta=0.5)", "F.binary_cross_entropy_with_logits({}, q)",
+            "F.binary_cross_entropy(torch.sigmoid({}), q, reduction='sum')", "torch.logsumexp({}, 0)", "{}.var()",
+            "{}.std(correction=0)", "{}.amax()", "F.cross_entropy({}.reshape(2, 2), t)",
+            "F.nll_loss(F.log_softmax({}.reshape(2, 2), dim=1), t, reduction='sum')", "{}.reshape(2, 2).max(1).values.sum()",
+            "F.linear({}, W, b).sum()", "torch.outer({}, y).amin(1).sum()"]
+
+
+def _functional_expression(inner: list, outer: str, base: str) -> str:
+    expr = base
+    for f in inner:
+        expr = f.format(expr, expr) if f.count("{}") == 2 else f.format(expr)
+    return outer.format(expr)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inner=st.lists(st.sampled_from(FN_INNER), max_size=3), outer=st.sampled_from(FN_OUTER),
+       base=st.sampled_from(["x", "(x * y)", "(x + 1)"]), data=st.data(),
+       no_grad=st.sets(st.sampled_from(["x", "y"]), max_size=1), dtype=st.sampled_from(["float32", "float64"]))
+def test_random_functional_expressions_match_pytorch(inner, outer, base, data, no_grad, dtype):
+    vec = st.lists(VALUES, min_size=4, max_size=4)
+    at = {"x": data.draw(vec), "y": data.draw(vec),
+          "q": data.draw(st.lists(st.floats(0, 1).map(lambda v: round(v, 3)), min_size=4, max_size=4)),
+          "t": {"int64": data.draw(st.lists(st.integers(0, 1), min_size=2, max_size=2))},
+          "W": [data.draw(vec) for _ in range(2)], "b": data.draw(st.lists(VALUES, min_size=2, max_size=2))}
+    expr = _functional_expression(inner, outer, base)
+    names = set(re.findall(r"[A-Za-z_]\w*", expr))
+    at = {k: v for k, v in at.items() if k in names}
+    _compare_functional(expr, at, sorted(n for n in no_grad if n in at) + [n for n in ("q", "W", "b") if n in at],
+                        dtype)
+
+
+def _compare_functional(expr, at, no_grad, dtype):
+    from test_golden import at_values
+
+    theirs = torch_trace(expr, at, no_grad=no_grad, dtype=dtype)
+    if theirs.get("error"):
+        with pytest.raises(gradviz.GradvizError):
+            gradviz.trace(expr, at=at_values(at), no_grad=no_grad, dtype=dtype)
+        return
+    ours = gradviz.trace(expr, at=at_values(at), no_grad=no_grad, dtype=dtype)
+    rtol, atol = (1e-7, 1e-10) if dtype == "float64" else (2e-4, 1e-5)
+    assert_close(array(ours.value), theirs["value"], f"value of {expr}", rtol=rtol, atol=atol)
+    if theirs.get("graph_str"):
+        assert graph_str(ours.graph.root) == theirs["graph_str"], expr
+    if theirs.get("backward"):
+        for name, g in theirs["grads"].items():
+            if g is None:
+                assert ours.grads[name] is None, f"grad {name} of {expr}"
+            else:
+                assert_close(array(ours.grads[name]), g, f"grad {name} of {expr}", rtol=rtol * 10, atol=atol * 10)
+        order = [s.function.name if s.function.variable is None else f"AccumulateGrad({s.function.variable.name})"
+                 for s in ours.steps]
+        if ours.output.grad_fn is not None:
+            assert order == theirs["exec_order"], expr

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import torch
 
@@ -239,7 +240,11 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
             old = sys.getrecursionlimit()
             sys.setrecursionlimit(max(old, 10_000 + 4 * len(expr)))
             try:
-                out = eval(expr, {"__builtins__": {}}, ns)  # noqa: S307
+                # PyTorch's bindings import lazily through the calling frame's builtins (Tensor.var,
+                # the warnings of broadcast loss targets): the test's own expressions get __import__
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = eval(expr, {"__builtins__": {"__import__": __import__}}, ns)  # noqa: S307
             finally:
                 sys.setrecursionlimit(old)
     except Exception as exc:
