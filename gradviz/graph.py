@@ -997,11 +997,14 @@ class Tracer:
                 arrays.append(scalar(v) if type(v) is float else v)
             else:
                 arrays.append(o)  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
-        result = np.asarray(op.forward(*arrays, **params))
-        if result.dtype != dtype:
-            if result.dtype.kind in "biu":  # int64 and bool constants stay so (torch.tensor([0, 2])[0])
-                return result, tuple(result.shape)
-            result = result.astype(dtype)
+        result = np.asarray(op.forward(*_as_floats(op, arrays), **params))
+        if result.dtype.kind in "biu":  # int64 and bool constants stay so (torch.tensor([0, 2])[0])
+            return result, tuple(result.shape)
+        promoted = _promoted(arrays, dtype)
+        if result.dtype != promoted:
+            result = result.astype(promoted)
+        if promoted != dtype:  # constants of another dtype (a float32 torch.tensor in a float64 run)
+            return result, tuple(result.shape)
         if result.ndim == 0:
             return float(result), ()
         return result, tuple(result.shape)
@@ -1011,6 +1014,32 @@ class Tracer:
         if type(value) is not Tensor or not self.graph.req[value.index]:
             return None
         return self.graph.function(value.index)
+
+
+#: elementwise rows that keep an integer tensor integer (the rest compute in floats: sin of int64 is float32)
+_INTEGER_ROWS = frozenset({"neg", "abs", "relu", "sgn"})
+
+
+def _as_floats(op: Op, arrays: list) -> list:
+    """An int64/bool constant into a floating function (sin, sigmoid...) as PyTorch's default dtype."""
+    if op.elementwise and op.key not in _INTEGER_ROWS and len(arrays) == 1:
+        a = arrays[0]
+        if isinstance(a, np.ndarray) and a.dtype.kind in "biu":
+            return [a.astype(np.float32)]
+    return arrays
+
+
+def _promoted(arrays: list, dtype):
+    """The floating dtype of an op's result as PyTorch promotes: the widest float among its tensors
+    (a float32 constant in a float64 run stays float32 alone; ints alone give the default, float32)."""
+    found = None
+    for a in arrays:
+        d = getattr(a, "dtype", None)
+        if d is not None and d.kind == "f":
+            if d == dtype:
+                return dtype  # the run's dtype: the widest there is
+            found = d if found is None or d.itemsize > found.itemsize else found
+    return np.dtype(np.float32) if found is None else found
 
 
 #: tensor (+ - * /) tensor: the row and its params (one shared dict, never changed)

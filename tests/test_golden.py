@@ -100,6 +100,7 @@ def test_values_and_grads(case):
     t = run_case(case)
     assert_close(array(t.value), res["value"], "value")
     assert list(t.output.shape) == res["shape"]
+    assert str(np.asarray(t.output.data).dtype) == res["dtype"], "dtype"  # int64/bool constants, promotion
     assert t.output.requires_grad == res["requires_grad"]
     if res.get("backward"):
         for name, g in res["grads"].items():

@@ -173,6 +173,79 @@ def test_tensor_double_backward_graphs_match_pytorch(expr, data):
     _compare_double(expr, used)
 
 
+# --- issue 13: indexing and slicing, comparisons and torch.where, torch.cat/stack, torch.tensor
+# constants, batched matmul. Random expressions over vectors of 4 (v, w require grad, c does not);
+# every construct keeps the shape (4,), and the top takes a scalar out of it.
+VECTORS = ["v", "w", "c"]
+
+
+def _vector_leaf():
+    return st.sampled_from(VECTORS + ["torch.tensor([0.5, -1., 2., 0.])", "torch.tensor([1, 0, 2, 3])"])
+
+
+def _vector_extend(children):
+    pair = st.tuples(children, children)
+    return st.one_of(
+        st.tuples(children, st.sampled_from(["+", "-", "*"]), children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["sin", "tanh", "sigmoid", "abs"]), children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(children, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), children).map(
+            lambda t: f"torch.where({t[0]} {t[1]} {t[2]}, {t[0]}, {t[2]})"),
+        st.tuples(children, st.sampled_from(["0", "0.5", "-1"]), children).map(
+            lambda t: f"torch.where({t[0]} > {t[1]}, {t[2]}, {t[1]}.)".replace("..", ".")),
+        pair.map(lambda t: f"({t[0]} * ({t[1]} > 0))"),
+        st.tuples(children, children, st.integers(0, 4)).map(lambda t: f"torch.cat([{t[0]}[:{t[2]}], {t[1]}[{t[2]}:]])"),
+        st.tuples(children, children, st.integers(0, 1)).map(lambda t: f"torch.stack([{t[0]}, {t[1]}])[{t[2]}]"),
+        st.tuples(children, children, st.integers(0, 1)).map(lambda t: f"torch.stack([{t[0]}, {t[1]}], 1)[:, {t[2]}]"),
+        pair.map(lambda t: f"torch.cat([{t[0]}, {t[1]}])[::2]"),
+        children.map(lambda c: f"{c}[None][0]"),
+        children.map(lambda c: f"{c}[...]"),
+        children.map(lambda c: f"torch.cat([{c}[-1:], {c}[:-1]])"),
+    )
+
+
+VECTOR_EXPRESSIONS = st.tuples(
+    st.recursive(_vector_leaf(), _vector_extend, max_leaves=6),
+    st.sampled_from(["{}.sum()", "{}[0]", "{}[-1] * {}[1]", "({} ** 2).sum()", "{}[1:3].prod()", "{}"]),
+).map(lambda t: t[1].replace("{}", f"({t[0]})"))
+#: values with ties (where's and the comparisons' edges) more often than chance
+TIED = st.sampled_from([0.0, 0.5, -1.0, 1.0, 2.0]) | VALUES
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=VECTOR_EXPRESSIONS, data=st.data(), dtype=st.sampled_from(["float32", "float64"]))
+def test_random_indexing_and_selection_match_pytorch(expr, data, dtype):
+    at = {n: data.draw(st.lists(TIED, min_size=4, max_size=4)) for n in VECTORS}
+    used = {k: x for k, x in at.items() if k in set(re.findall(r"[A-Za-z_]\w*", expr))}
+    if "torch.tensor([0.5" in expr:  # a float32 constant: sin of it is float32 arithmetic (numpy's and
+        dtype = "float32"            # PyTorch's float32 sin may differ by an ulp), whatever the run's dtype
+    theirs = torch_trace(expr, used, no_grad=["c"] if "c" in used else [], dtype=dtype, grad_output="ones")
+    if theirs.get("error") is None and theirs.get("grad_fn") is None and theirs.get("shape"):
+        assume(False)  # a non-scalar output without grad: nothing to compare beyond the value
+    _compare(expr, used, ["c"] if "c" in used else [], dtype)
+
+
+BATCHED_EXPRS = ["(A @ B).sum()", "((A @ W) ** 2).sum()", "(u @ A).sum()", "(X @ A).pow(2).sum()", "(C @ B).sum()",
+                 "(A @ w).sum()", "(A.transpose(0, 1) @ W).sum()", "torch.where(A @ B > 0, A @ B, 0.).sum()",
+                 "(A[:, 1:] @ B[..., :2]).sum()", "torch.cat([A, C], 0).sum(1).prod()", "(A @ B)[1, 2, 3]"]
+
+
+@pytest.mark.parametrize("expr", BATCHED_EXPRS)
+@given(data=st.data())
+@settings(max_examples=6, deadline=None)
+def test_batched_matmul_matches_pytorch(expr, data):
+    from oracle.record_golden import BATCHED_SHAPES
+
+    names = [n for n in BATCHED_SHAPES if n in set(re.findall(r"[A-Za-z_]\w*", expr))]
+    at = {}
+    for n in names:
+        size = int(np.prod(BATCHED_SHAPES[n]))
+        flat = data.draw(st.lists(VALUES, min_size=size, max_size=size))
+        at[n] = np.array(flat, dtype=np.float64).reshape(BATCHED_SHAPES[n]).tolist()
+    no_grad = data.draw(st.sets(st.sampled_from(names), max_size=1))
+    # float64: in float32 numpy's and PyTorch's matrix products may round their sums differently
+    _compare(expr, at, sorted(no_grad), "float64")
+
+
 # --- torch.nn.functional, losses, more tensor functions (issue 13) ----------------------------------
 # Random chains of activations and elementwise functions over vectors, ending in a loss or a
 # reduction, with inputs that may not require grad: value, grads, graph and execution order.

@@ -174,6 +174,8 @@ class _Values:
         """``dumps(array(a))``, written directly for float arrays."""
         if a.size == 0 or a.ndim == 0 or a.dtype.kind != "f":
             return dumps(array(a))
+        if (a.dtype.itemsize == 4) != (self.text is f32_text):  # a float32 constant in a float64 run
+            return dumps(array(a))
         text, memo_get = self.text, self.memo.get
         items = [memo_get(x) or text(x) for x in a.ravel().tolist()]
         for size in reversed(a.shape[1:]):

@@ -524,7 +524,9 @@ CONSTANTS = [
     "(torch.tensor([[1., 2., 0.5], [3., 4., -1.]]) @ v[:3]).sum()", "(v + torch.tensor([0.5, -1.5, 2., 0.])).prod()",
     "torch.where(v > 0, v, torch.tensor([0, 1, 2, 3])).sum()", "torch.cat([v, torch.tensor([1., 2.])]).sum()",
     "(torch.tensor([True, False, True, True]) * v).sum()", "torch.tensor([])", "torch.tensor(3.5) * x",
-    "(torch.tensor([0, 2]) * v[1:3]).sum()",
+    "(torch.tensor([0, 2]) * v[1:3]).sum()", "sin(torch.tensor([0.5, -1., 2., 0.])).sum() * x",
+    "(torch.tensor([1, 2, 3, 4]) * 0.5 * v).sum()", "(sigmoid(torch.tensor([1, 0, 2, 3])) * v).sum()",
+    "torch.tensor([1, 2]) + 1", "torch.tensor([1, 2]) / 2", "(torch.tensor([0.5, 2.]) * torch.tensor([1, 3])).sum()",
 ]
 CONSTANTS_ERRORS = ["torch.tensor([[1., 2.], [3]])", "torch.tensor(2**70)"]
 

@@ -76,6 +76,11 @@ def _type_desc(v):
     return type(v).__name__
 
 
+#: the builtins an expression is evaluated with: none but ``__import__``, which PyTorch's C++ calls
+#: (torch.where with a Python number imports from the caller's frame: KeyError without it)
+EVAL_BUILTINS = {"__import__": __import__}
+
+
 def make_namespace(tensors):
     ns = {name: getattr(torch, name) for name in FUNCTIONS}
     ns["torch"] = torch
@@ -241,10 +246,11 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
             sys.setrecursionlimit(max(old, 10_000 + 4 * len(expr)))
             try:
                 # PyTorch's bindings import lazily through the calling frame's builtins (Tensor.var,
-                # the warnings of broadcast loss targets): the test's own expressions get __import__
+                # the warnings of broadcast loss targets, torch.where with a number): the test's own
+                # expressions get __import__
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    out = eval(expr, {"__builtins__": {"__import__": __import__}}, ns)  # noqa: S307
+                    out = eval(expr, {"__builtins__": EVAL_BUILTINS}, ns)  # noqa: S307
             finally:
                 sys.setrecursionlimit(old)
     except Exception as exc:
@@ -309,7 +315,7 @@ def _grads_with_graph(expr, at, dtype):
     """(leaves, name -> the gradient of ``expr`` computed with create_graph=True, or None)."""
     tdtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     leaves = {n: torch.tensor(v, dtype=tdtype, requires_grad=True) for n, v in at.items()}
-    out = eval(expr, {"__builtins__": {}}, make_namespace(leaves))  # noqa: S307 - test oracle
+    out = eval(expr, {"__builtins__": EVAL_BUILTINS}, make_namespace(leaves))  # noqa: S307 - test oracle
     grads = {}
     for n, t in leaves.items():
         (g,) = torch.autograd.grad(out, [t], create_graph=True, retain_graph=True, allow_unused=True)
