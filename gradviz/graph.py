@@ -2161,15 +2161,11 @@ def _fn_linear(tr, node, args, kwargs, source):
         if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] not in (1, w.shape[0])):
             raise EvalError(f"linear(): bias of shape {format_shape(bias.shape)} does not fit {w.shape[0]} outputs "
                             f"at column {node.column}")
-    # PyTorch flattens any input but a matrix to (-1, in_features) before it transposes the weight
-    flat = x if x.ndim == 2 or (bias is None and x.ndim == 1) else \
-        tr.apply(OPS["view"], (x,), {"shape": (-1, x.shape[-1])}, node)
+    if bias is None:  # input.matmul(weight.t()), whatever the input's rank
+        return _matmul(tr, x, tr.apply(OPS["t"], (w,), _EMPTY, node), node, source)
+    # with a bias PyTorch flattens any input but a matrix to (-1, in_features), then transposes the weight
+    flat = x if x.ndim == 2 else tr.apply(OPS["view"], (x,), {"shape": (-1, x.shape[-1])}, node)
     wt = tr.apply(OPS["t"], (w,), _EMPTY, node)
-    if bias is None:
-        if x.ndim <= 2:
-            return _matmul(tr, x, wt, node, source)
-        prod = tr.apply(OPS["mm"], (flat, wt), _EMPTY, node)
-        return tr.apply(OPS["unsafe_view"], (prod,), {"shape": x.shape[:-1] + (w.shape[0],)}, node)
     out = tr.apply(OPS["addmm"], (bias, flat, wt), {"beta": 1, "alpha": 1}, node)
     if x.ndim == 2:
         return out

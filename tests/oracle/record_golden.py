@@ -294,6 +294,10 @@ def _linear_cases(add):
               "F.relu(F.linear(M, W, b)).sum()", "F.mse_loss(F.linear(M, W, b), F.linear(M, W))"]:
         _both(add, e, at)
     add(case("F.linear(M, W, b)", at, grad_output="ones", tag="functional"))
+    a3 = dict(at, A=[[[1.0, -1.0, 0.5], [2.0, 0.0, 1.0]], [[0.5, 0.5, 0.5], [-1.0, 2.0, 0.0]]])
+    for e in ["F.linear(A, W, b).sum()", "F.linear(A, W).sum()", "(F.linear(A, W, b) ** 2).sum()"]:
+        _both(add, e, a3)
+    add(case("F.linear(A, W, b).sum()", a3, ["A"], tag="functional"))
     add(case("F.linear(M, W, b).sum()", at, ["b"], tag="functional"))
     add(case("F.linear(M, W, b).sum()", at, ["M"], tag="functional"))
     add(case("F.linear(M, W, b).sum()", at, ["W"], tag="functional"))
