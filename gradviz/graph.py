@@ -925,6 +925,8 @@ class Tracer:
                     pairs.append((g.shape[k], g.strides_of(k)))
                 else:  # a constant: a number, or an array the second-order pass computed (its own strides)
                     pairs.append(layout.array_layout(o))
+            if key in layout.SCALAR_OPERAND:  # ATen wraps the Python number into a 0-d operand
+                pairs.append(((), ()))
             try:
                 elementwise = tuple(shape) == tuple(np.broadcast_shapes(*[s for s, _ in pairs]))
             except ValueError:  # operands that do not broadcast (addmm's bias, mat1, mat2)

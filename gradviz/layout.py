@@ -236,6 +236,10 @@ VIEWS = {"permute": _permute, "transpose": _transpose, "t": _t, "unsqueeze": _un
          "squeeze": _squeeze, "expand": _expand, "view": _view, "reshape_alias": _view,
          "select": _select, "slice": _slice, "alias": _alias, "squeeze_dim": _squeeze}
 
+#: ops that take a Python number as a param but run TensorIterator on it as a 0-d operand (which
+#: takes them off its same-shape fast path: ``1 - C.T`` has strides (1, 1), ``sin(C.T)`` (3, 1))
+SCALAR_OPERAND = frozenset({"rsub", "add_scalar", "sub_scalar", "mul_scalar", "div_scalar"})
+
 #: ops whose result is a new contiguous tensor, whatever their operands' layout
 #: (``number ** tensor`` too: ATen allocates pow.Scalar's result contiguous)
 CONTIGUOUS = frozenset({"sum", "sum_dim", "mean", "mean_dim", "max", "min", "prod", "softmax", "norm",

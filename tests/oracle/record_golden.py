@@ -457,7 +457,7 @@ def layout_cases():
               "v.unsqueeze(0).T + v.unsqueeze(1)", "C.T.reshape(3)", "C.T @ C", "C.T.T @ C.T",
               "T3.transpose(0, 1).transpose(1, 2) * T3.transpose(0, 2)", "T3.transpose(0, 1).transpose(1, 2).view(4, 3)",
               "T3.transpose(0, 1).transpose(1, 2).reshape(4, 3)", "M.sum(1, keepdim=True).T.reshape(2)",
-              "M.view(3, 2).T @ K", "torch.mm(M.T, A)"]:
+              "M.view(3, 2).T @ K", "torch.mm(M.T, A)", "1 - C.T", "C.T * 2", "C.T + 1", "sin(C.T)", "C.T ** 2"]:
         at = {k: x for k, x in pool.items() if k in e.replace("T3", "") or (k == "T3" and "T3" in e)}
         add(case(e, at, [n for n in ("B",) if n in at], grad_output="ones", tag="corners layout"))
     for e in ["(A @ B).sum()", "(B @ A).sum()", "(M.T @ A).sum()", "(A @ M).sum()", "(A @ K.T).sum()",
