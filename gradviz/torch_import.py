@@ -61,6 +61,9 @@ def from_torch(output, params=None, inputs=None, *, grad_output=None, accumulate
     ``.grad``; by default their ``.grad`` is left as it was. ``record``: a
     :class:`gradviz.recording.Recording` of the forward pass (intermediate values, module paths).
     ``max_saved_elements``: saved tensors larger than this keep only their shape and dtype.
+    The measuring pass is a real backward: hooks the user put on the graph (a tensor's
+    ``retain_grad()``, a module's backward hooks) run during it as in any backward, so a retained
+    intermediate's ``.grad`` is set by it.
 
     Returns a :class:`gradviz.result.Trace` (terminal view, SVG, JSON, Jupyter).
     """

@@ -134,6 +134,9 @@ class _Picture:
         self.edges: list = []  # (tail id, head id, attrs)
         self.ranked: set = set()  # backward functions: ranked by their depth from the output
         self.clusters: dict = {}  # id -> the module path whose cluster holds it (an imported graph)
+        #: edge labels as xlabels (an imported graph of more than XLABEL_FUNCTIONS drawn functions:
+        #: a label on every edge doubles the ranks, beyond the embedded Graphviz's stack)
+        self.xlabels = False
 
     def node(self, key: str, fields, **attrs) -> None:
         self.nodes[self.prefix + key] = (fields, attrs)
@@ -150,6 +153,9 @@ class _Picture:
             label = graphviz.nohtml(_record(fields, rankdir)) if isinstance(fields, list) else fields
             clusters.get(self.clusters.get(key), dot).node(key, label, **attrs)
         for tail, head, attrs in self.edges:
+            if self.xlabels and "label" in attrs:  # placed after the layout: no rank of its own
+                attrs = dict(attrs, xlabel=attrs["label"])
+                del attrs["label"]
             dot.edge(tail, head, **attrs)
         for path in sorted(clusters, key=lambda p: (-p.count("."), p)):  # the deepest first: complete when copied
             parent = path.rpartition(".")[0]
@@ -314,6 +320,7 @@ def _draw(trace, pic: _Picture, max_nodes: int, max_depth, collapse: bool, tenso
     view = (collapse_view(g.root) if hasattr(g, "tensor") else collapse_view(g.root, g.functions)) \
         if too_big else plain_view(g.root)
     nodes = _nearest_functions(view, max_nodes, max_depth)
+    pic.xlabels = getattr(g, "producer", "expression") != "expression" and len(nodes) > XLABEL_FUNCTIONS
     functions = [node for node in nodes if type(node) is not Collapsed]
     collapsed = [node for node in nodes if type(node) is Collapsed]
     no_grad = _no_grad_links(functions)
@@ -494,6 +501,10 @@ def _edges(pic: _Picture, trace, view, nodes: list, no_grad: list, out_is_leaf_n
         for t in g.inputs.values():
             pic.edge(t.id, out.id, dir="none", style="dashed", color=COLORS["no_grad"][1])
 
+
+#: drawn functions of an imported graph above which edge labels are xlabels (see _Picture.xlabels):
+#: nn.TransformerEncoder's 26 layers drawn whole (1,975 functions) lay out in ~25 s, not a stack overflow
+XLABEL_FUNCTIONS = 600
 
 #: a parameter's AccumulateGrad with more drawn uses than this (in an imported graph) is drawn
 #: once, its other uses ending in a reference to it
