@@ -2334,8 +2334,9 @@ def _fn_clamp_bound(key: str):
         name = key.split("_")[1]
         b = _sig(node, args, kwargs, ("input", name))
         x = _tensor_arg(b["input"], node.op, node)
-        if isinstance(b[name], Tensor):
-            raise EvalError(f"gradviz does not support {node.op}() with a tensor bound yet at column {node.column}")
+        if isinstance(b[name], Tensor):  # ClampMinBackward1 / ClampMaxBackward1: the bound gets a gradient too
+            _broadcast_check(x, b[name], node, source)
+            return tr.apply(OPS[key + "_tensor"], (x, b[name]), _EMPTY, node)
         return tr.apply(OPS[key], (x,), {name: _number_arg(b[name], name, node)}, node)
     return impl
 

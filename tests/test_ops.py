@@ -128,6 +128,8 @@ SAMPLES = {
                                "ignore_index": -100}),
     "clamp_min": ({"self": V}, {"min": 0.1}),
     "clamp_max": ({"self": V}, {"max": 0.1}),
+    "clamp_min_tensor": ({"self": V, "min": U}, {}),
+    "clamp_max_tensor": ({"self": V, "max": U}, {}),
     "norm_dim": ({"self": M}, {"ord": 2.0, "dim": (1,), "keepdim": False}),
     "addmm": ({"self": np.array([0.1, -0.2]), "mat1": M, "mat2": M.T.copy()}, {"beta": 1, "alpha": 1}),
     "squeeze_all": ({"self": np.array([[0.3], [-0.8]])}, {}),

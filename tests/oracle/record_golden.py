@@ -333,8 +333,10 @@ def _shape_function_cases(add):
     t = {"T": [[3.0, 1.0, 3.0], [2.0, 2.0, 2.0]], "x": [0.5, 1.0, 0.5]}
     for e in ["T.max(1).values.sum()", "T.min(1).values.sum()", "T.amax(1).sum()", "T.amin(1).sum()",
               "T.amax().sum()", "T.max(0).values.sum()", "x.clamp_min(0.5).sum()", "x.clamp_max(0.5).sum()",
-              "x.round().sum()", "(x.round() * x).sum()"]:
-        _both(add, e, t, tag="tensor functions ties")
+              "x.round().sum()", "(x.round() * x).sum()", "x.clamp_min(m).sum()", "torch.clamp_max(x, m).sum()",
+              "(x.clamp_min(s) * 2).sum()"]:
+        _both(add, e, dict(t, m=[1.0, 1.0, 0.2], s=0.5), tag="tensor functions ties")
+    add(case("x.clamp_min(m).sum()", dict(t, m=[1.0, 1.0, 0.2]), ["m"], tag="tensor functions ties"))
     add(case("(x.round() * x).sum()", {"x": [0.5, 1.5, 2.5, -0.5]}, tag="tensor functions ties"))
     add(case("torch.atan2(x, y)", {"x": [0.0, 0.0], "y": [0.0, 1.0]}, grad_output="ones", tag="tensor functions edge"))
     add(case("x.var()", {"x": [2.0]}, tag="tensor functions edge"))
