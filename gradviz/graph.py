@@ -1551,8 +1551,11 @@ def _index_kind(item, node) -> str:
     if type(item) is bool:
         raise EvalError(f"boolean indices (x[True]) are not supported at column {node.column}")
     if isinstance(item, Tensor):
-        raise EvalError(f"indexing with a tensor (x[t]) is not supported at column {node.column}: use "
-                        f"integers, slices (:), None or ...")
+        kind = np.asarray(item.data).dtype.kind
+        if kind not in "biu" or item.requires_grad:
+            raise EvalError(f"tensors used as indices must be long, int, byte or bool tensors (at column "
+                            f"{node.column}): e.g. torch.tensor([0, 2]) or x > 0")
+        return "tensor"
     got = "tuple" if type(item) is tuple else "list" if type(item) is list else type(item).__name__
     raise EvalError(f"only integers, slices (`:`), ellipsis (`...`) and None are valid indices (got {got}) "
                     f"at column {node.column}")
@@ -1571,16 +1574,25 @@ def subscript(tr: Tracer, node, x, items: list):
     if len(items) == 1 and type(items[0]) is tuple:  # x[(0, 1)] is x[0, 1]
         items = list(items[0])
     kinds = [_index_kind(item, node) for item in items]
-    if len(items) == 1:
+    for k, (item, kind) in enumerate(zip(items, kinds)):
+        if kind == "tensor" and item.ndim == 0 and np.asarray(item.data).dtype.kind in "iu":
+            items[k], kinds[k] = int(item.data), "int"  # a 0-d int64 tensor indexes as its int
+    if len(items) == 1 and kinds[0] != "tensor":
         return _index_one(tr, node, x, items[0], kinds[0])
-    specified = sum(k in ("int", "slice") for k in kinds)
+    specified = sum(k in ("int", "slice") or (k == "tensor" and _mask_dims(item)) for item, k in zip(items, kinds))
     if specified > x.ndim:
         raise EvalError(f"too many indices for tensor of dimension {x.ndim} at column {node.column}")
     if kinds.count("ellipsis") > 1:
         raise EvalError(f"an index can only have a single ellipsis ('...') at column {node.column}")
     result, dim, real = x, 0, 0  # real: the dim of x the item indexes (for messages)
+    indices: list = []  # the tensor indices, by dim of the result so far (None: a dim kept)
     for item, kind in zip(items, kinds):
-        if kind == "int":
+        if kind == "tensor":
+            span = _check_tensor_index(item, result, dim, real, node)
+            indices += [None] * (dim - len(indices)) + [np.asarray(item.data)]
+            dim += span
+            real += span
+        elif kind == "int":
             result = _select(tr, node, result, dim, item, real)
             real += 1
         elif kind == "slice":
@@ -1593,9 +1605,32 @@ def subscript(tr: Tracer, node, x, items: list):
         else:
             dim += x.ndim - specified
             real += x.ndim - specified
+    if indices:  # advanced indexing last, on what the basic indices made (PyTorch's dispatch_index)
+        return tr.apply(OPS["index"], (result,), {"indices": tuple(indices)}, node)
     if result is x:  # nothing to do (M[:, :], M[...]): a new tensor all the same
         result = tr.apply(OPS["alias"], (x,), _EMPTY, node)
     return result
+
+
+def _mask_dims(t: Tensor) -> int:
+    """How many dims an index tensor covers: a bool mask its own, an int64 tensor one."""
+    return t.ndim if np.asarray(t.data).dtype.kind == "b" else 1
+
+
+def _check_tensor_index(t: Tensor, x: Tensor, dim: int, real: int, node) -> int:
+    values = np.asarray(t.data)
+    if values.dtype.kind == "b":
+        shape = x.shape[dim:dim + values.ndim]
+        if values.shape != shape:
+            raise EvalError(f"The shape of the mask {list(values.shape)} at index {real} does not match the shape of "
+                            f"the indexed tensor {list(x.shape)} at index {dim} (at column {node.column})")
+        return values.ndim
+    size = x.shape[dim]
+    bad = values[(values >= size) | (values < -size)]
+    if bad.size:
+        raise EvalError(f"index {int(bad.flat[0])} is out of bounds for dimension {real} with size {size} "
+                        f"at column {node.column}")
+    return 1
 
 
 def _index_one(tr: Tracer, node, x: Tensor, item, kind: str):

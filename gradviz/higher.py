@@ -317,6 +317,12 @@ class GraphOps:
             return np.matmul(_val(a), _val(b))
         return self._apply("mm", (a, b))
 
+    def index_backward(self, g, sizes, indices):
+        if not _grad_tensor(g):
+            return NumpyOps.index_backward(_val(g), sizes, indices)
+        raise EvalError("--order 2 is not available for indexing with a tensor (IndexBackward0's own backward, "
+                        "index_put, has no row yet)")
+
     def bmm(self, a, b):
         if not (_grad_tensor(a) or _grad_tensor(b)):
             return np.matmul(_val(a), _val(b))

@@ -244,7 +244,7 @@ SCALAR_OPERAND = frozenset({"rsub", "add_scalar", "sub_scalar", "mul_scalar", "d
 #: (``number ** tensor`` too: ATen allocates pow.Scalar's result contiguous)
 CONTIGUOUS = frozenset({"sum", "sum_dim", "mean", "mean_dim", "max", "min", "prod", "softmax", "norm",
                         "dot", "mv", "mm", "clone", "unsafe_view", "pow_scalar_base",
-                        "cat", "stack", "select_backward", "slice_backward", "bmm"})
+                        "cat", "stack", "select_backward", "slice_backward", "bmm", "index"})
 
 
 # --- torch.nn.functional, losses, more tensor functions (issue 13) -------------------------------

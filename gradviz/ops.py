@@ -283,6 +283,14 @@ class NumpyOps:
         return np.matmul(a, b)
 
     @staticmethod
+    def index_backward(g, sizes, indices):
+        """index_backward: zeros with grad added at the indexed places (repeats add up)."""
+        g = np.asarray(g)
+        out = np.zeros(sizes, dtype=g.dtype)
+        np.add.at(out, index_tuple(indices), g)
+        return out
+
+    @staticmethod
     def select(x, dim, index):
         return np.asarray(x)[(slice(None),) * dim + (index,)]
 
@@ -985,6 +993,11 @@ ROWS: list[Op] = [
 INT64_MAX = (1 << 63) - 1
 
 
+def index_tuple(indices) -> tuple:
+    """PyTorch's ``indices`` (an int64/bool array per indexed dim, None for a dim kept) as numpy's."""
+    return tuple(slice(None) if i is None else i for i in indices)
+
+
 def _slice_of(dim, start, end, step):
     return (slice(None),) * dim + (slice(start, end, step),)
 
@@ -1035,6 +1048,10 @@ ROWS += [
        lambda *arrays, dim, axis, count: np.stack(arrays, axis=axis),
        _stack_backward, params=("dim", "axis", "count"), saves=("dim",), hidden=("axis", "count"), variadic=True,
        doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
+    Op("index", "IndexBackward0", ("self",), lambda a, indices: np.asarray(a)[index_tuple(indices)],
+       lambda F, g, s: (F.index_backward(g, s["self_sym_sizes"], s["indices"]),),
+       params=("indices",), saves=("indices", "self_sym_sizes"), derived=_sizes,
+       doc="x[t] with an int64 or bool tensor t", rules=("zeros(self_sym_sizes) with grad added at indices",)),
     Op("bmm", "BmmBackward0", ("self", "mat2"), np.matmul,
        lambda F, g, s: (F.bmm(g, F.transpose(s["mat2"], 1, 2)), F.bmm(F.transpose(s["self"], 1, 2), g)),
        saves=("mat2", "self"), save_when={"self": "mat2", "mat2": "self"}, doc="batches of matrices: 3-D @ 3-D",

@@ -74,6 +74,9 @@ def assert_same_saved(ours: dict, theirs: dict, what: str):
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
                                        rtol=2e-5, atol=1e-6, equal_nan=True, err_msg=f"{what}.{k}")
+        elif isinstance(a, tuple) and any(isinstance(x, np.ndarray) for x in a + b):  # IndexBackward0's indices
+            assert len(a) == len(b) and all((x is None and y is None) or np.array_equal(x, y) for x, y in zip(a, b)), \
+                f"{what}.{k}: {a!r} != {b!r}"
         else:
             assert a == b or (a != a and b != b), f"{what}.{k}: {a!r} != {b!r}"
 

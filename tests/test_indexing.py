@@ -38,7 +38,9 @@ def run(*args):
     ("v[::-1]", "step must be greater than zero"),
     ("v[::0]", "slice step cannot be zero"),
     ("v[1.5]", "only integers, slices"),
-    ("v[v]", "indexing with a tensor"),
+    ("v[v]", "tensors used as indices must be long, int, byte or bool tensors"),
+    ("v[torch.tensor([5])]", "index 5 is out of bounds for dimension 0 with size 4"),
+    ("v[torch.tensor([True, False])]", "The shape of the mask [2] at index 0 does not match"),
     ("v[True]", "boolean indices"),
     ("M[..., ..., 0]", "single ellipsis"),
     ("2[0]", "cannot be subscripted"),
@@ -130,6 +132,15 @@ def test_cat_of_three_tensors_has_three_next_functions_in_every_view(tmp_path):
     assert run("torch.cat([v, c, v * 2]).sum()", "--at", "v=[1,2],c=[3,4]", "--no-grad", "c", "-o", str(out)).exit_code == 0
     svg = out.read_text()
     assert "CatBackward0" in svg and svg.count("AccumulateGrad") >= 1
+
+
+def test_tensor_indices_and_their_second_order_refusal():
+    t = gradviz.trace("(M[:, torch.tensor([0, 2, 2])] * 2).sum()", at=_at("M"))
+    np.testing.assert_array_equal(t.grads["M"], [[2, 0, 4], [2, 0, 4]])
+    index = t.graph.root.next_functions[0].next_functions[0]
+    assert index.name == "IndexBackward0" and index.saved["indices"][0] is None
+    result = run("(v[torch.tensor([0, 2])] ** 2).sum()", "--at", "v=[1,2,3,4]", "--order", "2")
+    assert result.exit_code == 2 and "not available for indexing with a tensor" in result.output
 
 
 def test_steps_show_the_rules_with_numbers():

@@ -109,6 +109,7 @@ SAMPLES = {
     "cat": ({"tensors": [V, P, U[:2]]}, {"dim": 0, "axis": 0, "sizes": (3, 3, 2)}),
     "stack": ({"tensors": [V, P]}, {"dim": -1, "axis": 1, "count": 2}),
     "bmm": ({"self": np.stack([M, 2 * M]), "mat2": np.stack([M.T, M.T - 1])}, {}),
+    "index": ({"self": M}, {"indices": (None, np.array([2, 0, 2]))}),
     # --- torch.nn.functional, losses, more tensor functions (issue 13)
     "leaky_relu": ({"self": V}, {"negative_slope": 0.2}),
     "elu": ({"self": V}, {"alpha": 0.7, "scale": 1, "input_scale": 1}),

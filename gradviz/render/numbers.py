@@ -144,6 +144,9 @@ def format_saved(value, max_items: int | None = None) -> str:
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, (tuple, list)) and all(type(v) is int or isinstance(v, np.integer) for v in value):
         return format_shape(int(v) for v in value) if isinstance(value, tuple) else str([int(v) for v in value])
+    if isinstance(value, tuple) and any(v is None or isinstance(v, np.ndarray) for v in value):
+        # IndexBackward0's indices: a tensor per indexed dim, None for a dim kept
+        return "(" + ", ".join(format_saved(v, max_items) for v in value) + ("," if len(value) == 1 else "") + ")"
     return format_tensor(value, max_items)
 
 

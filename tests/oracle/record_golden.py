@@ -494,10 +494,17 @@ INDEXING = [
     "(v * 2)[1]", "(M @ v[:3])[1]", "(M.T[1:] @ v[1:3]).sum()", "c[0] * x", "(c[1:3] * v[:2]).sum()",
     "(v[0] * x + v[-1]) ** 2", "M[0, 1] * M[1, 2] * x", "((v[1:3] - v[0:2]) ** 2).sum()",
     "M[(0, 1)]", "M[0,]",
+    # indexing with an int64 or bool tensor (IndexBackward0), after the basic indices
+    "v[torch.tensor([0, 2])].sum()", "M[:, torch.tensor([0, 2])].sum()", "M[torch.tensor([1, 0]), 1].sum()",
+    "M[torch.tensor([1, 0]), torch.tensor([0, 2])].sum()", "M[0, torch.tensor([0, 2])].sum()",
+    "v[torch.tensor([0, 0, 3])].sum()", "v[torch.tensor([-1])].sum()", "v[v > 0].sum()", "M[M > 2].sum()",
+    "v[torch.tensor(1)]", "(v[torch.tensor([0, 2])] * v[1:3]).sum()", "M[torch.tensor([1, 1])].sum()",
+    "(M[torch.tensor([1, 0])] * M).sum()", "v[torch.tensor([[0, 1], [2, 3]])].sum()",
 ]
 INDEXING_NONSCALAR = ["M[:, 0]", "v[1:3]", "M[0]", "M[None]", "v[...]", "M[:, 1:]"]
 INDEXING_ERRORS = ["v[4]", "v[-5]", "M[2]", "M[0, 3]", "M[-3]", "v[0, 0]", "x[0]", "x[1:]", "v[::-1]",
-                   "v[::0]", "v[1.5]", "M[..., ..., 0]"]
+                   "v[::0]", "v[1.5]", "M[..., ..., 0]", "v[torch.tensor([5])]", "v[torch.tensor([True, False])]",
+                   "v[v]", "M[torch.tensor([0, 3])]"]
 SELECTION = [
     "torch.where(v > 0, v, 0.).sum()", "torch.where(v >= 1, v, -v).sum()", "torch.where(v < 1, v * v, v).sum()",
     "torch.where(v <= 0.5, 1., v).sum()", "torch.where(v == 3, v, c).sum()", "torch.where(v != 3, c, v).sum()",
