@@ -205,7 +205,13 @@ def test_paths_forward_theme_and_collapsed(browser, tmp_path):
     assert "u*v" in p.page.inner_text("#gv-step")
     # the expression and the nodes, both ways
     p.page.click('#gv-view g.node[data-id="f4"]')
-    assert p.page.inner_text("#gv-expr mark") == "u**2"
+    assert p.js("window.gradviz.highlighted()") == ["u**2"]
+    p.page.click('#gv-view g.node[data-id="t0"]')
+    assert p.js("window.gradviz.highlighted()") == ["u", "u"]  # each use of the leaf
+    # and the other way: clicking a part of the expression finds its nodes
+    box = p.page.locator("#gv-expr").bounding_box()
+    p.page.mouse.click(box["x"] + 4, box["y"] + box["height"] / 2)  # on the first "u"
+    assert p.js("[...document.querySelectorAll('#gv-view .gv-hit')].map(e => e.dataset.id).sort()") == ["f2", "t0"]
     p.page.click("#gv-theme")
     assert p.js("document.getElementById('gv').dataset.theme") in ("light", "dark")
     check_loaded_quietly(p)

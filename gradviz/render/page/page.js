@@ -69,27 +69,43 @@
       }
     }
   })();
-  var exprShown;
+  var exprShown, exprParts = [];
+  // Chrome, Edge, Safari 17.2+: the parts are painted as highlights over the one text node (no
+  // layout); elsewhere they are <mark> elements
+  var HIGHLIGHTS = !!(window.CSS && CSS.highlights && window.Highlight);
+  exprEl.appendChild(document.createTextNode(expr));
   function showExpr(spans) {  // one [start, end) or a list of them (each use of a leaf's name)
     if (spans && !Array.isArray(spans[0])) { spans = [spans]; }
-    spans = (spans || []).slice(0, 500).sort(function (a, b) { return a[0] - b[0]; });
+    spans = (spans || []).slice(0, 500).sort(function (a, b) { return a[0] - b[0]; })
+      .filter(function (s, i, all) { return i === 0 || s[0] >= all[i - 1][1]; });
     var key = spans.map(function (s) { return s[0] + ":" + s[1]; }).join(",");
     if (key === exprShown) { return; }
     exprShown = key;
-    exprEl.textContent = "";
-    var at = 0, first = null;
-    spans.forEach(function (s) {
-      if (s[0] < at) { return; }
-      exprEl.appendChild(document.createTextNode(expr.slice(at, s[0])));
-      var mk = el("mark", null, expr.slice(s[0], s[1]));
-      exprEl.appendChild(mk);
-      first = first || mk;
-      at = s[1];
-    });
-    exprEl.appendChild(document.createTextNode(expr.slice(at)));
+    exprParts = spans.map(function (s) { return expr.slice(s[0], s[1]); });
+    var first = null;
+    if (HIGHLIGHTS) {
+      var text = exprEl.firstChild, ranges = spans.map(function (s) {
+        var r = document.createRange(); r.setStart(text, s[0]); r.setEnd(text, s[1]); return r;
+      });
+      CSS.highlights.set("gv-part", new Highlight(...ranges));
+      first = ranges[0] || null;
+    } else {
+      exprEl.textContent = "";
+      var at = 0;
+      spans.forEach(function (s) {
+        exprEl.appendChild(document.createTextNode(expr.slice(at, s[0])));
+        var mk = el("mark", null, expr.slice(s[0], s[1]));
+        exprEl.appendChild(mk);
+        first = first || mk;
+        at = s[1];
+      });
+      exprEl.appendChild(document.createTextNode(expr.slice(at)));
+    }
     if (first && expr.length > 120) {  // a long expression scrolls to the part, once the frame is laid out anyway
       requestAnimationFrame(function () {
-        if (first.isConnected && exprEl.scrollHeight > exprEl.clientHeight) { first.scrollIntoView({block: "nearest"}); }
+        if (exprEl.scrollHeight <= exprEl.clientHeight) { return; }
+        var box = exprEl.getBoundingClientRect(), r = first.getBoundingClientRect();
+        if (r.top < box.top || r.bottom > box.bottom) { exprEl.scrollTop += r.top - box.top - box.height / 3; }
       });
     }
   }
@@ -735,10 +751,10 @@
   }
 
   var api = {document: doc, step: 0, steps: steps.length, mode: "backward", goto: goto, forward: forward,
-             select: select, setTheme: setTheme, paths: showPaths};
+             select: select, setTheme: setTheme, paths: showPaths,
+             highlighted: function () { return exprParts.slice(); }};
   window.gradviz = api;
   setTheme("auto");
-  showExpr(null);
   render();
   // the graph and the panel fill the window below the header (measured once, and on resize)
   function placeMain() { root.style.setProperty("--gv-top", view.parentNode.offsetTop + "px"); }
