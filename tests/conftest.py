@@ -6,6 +6,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("NO_COLOR", "1")
 
 
+# --- hypothesis: CI runs the same examples every time (HYPOTHESIS_PROFILE=ci, set by .ci/run), so a
+# green run here is the run CI makes; elsewhere each run draws new examples.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+
+
 # --- rendering tests (test_terminal, test_dot, test_cli_render) -------------------------------
 import pytest  # noqa: E402
 
