@@ -96,7 +96,7 @@ def learn_view(trace, learned, double_graph: bool = True) -> Group:
     """Everything asked for, in the order of the options' help: steps, Hessian, graph, symbolic, check.
 
     ``double_graph=False`` leaves out the double-backward graphs (when the caller draws them itself).
-    The --retain-grad footnote is the Tensors table's (:func:`gradviz.render.steps.grad_note`).
+    The --retain-grad footnote is the Tensors table's (:func:`gradviz.render.terminal._grad_note`).
     """
     from .steps import steps_view
 

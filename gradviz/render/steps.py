@@ -21,7 +21,7 @@ from ..ops import np
 from .flow import tensor_text
 from .numbers import abbreviate, format_math
 
-__all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_view", "grad_note"]
+__all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_view"]
 
 #: arrays with more elements than this are abbreviated in the view
 CELL_ITEMS = 6
@@ -297,31 +297,3 @@ def steps_view(trace, max_steps: int = 60) -> Group:
         parts.append(Text(f"… {count - len(shown)} more steps (the JSON has all: --json --steps)",
                           style=STYLES["note"]))
     return Group(*parts)
-
-
-# --------------------------------------------------------------------------- retained grads
-
-
-def grad_note(trace) -> Text | None:
-    """Why intermediate tensors' grad is None (or that --retain-grad kept it); None if there are none.
-
-    The footnote for the Tensors table. It corrects a common misreading (the lecture's
-    own: "if is_leaf is True, PyTorch won't evaluate its derivative"): it is the
-    other way round.
-    """
-    g = trace.graph
-    if hasattr(g, "retained"):  # a tape: read it, not a view per tensor
-        has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))
-        retained = bool(g.retained)
-    else:
-        intermediates = [t for t in g.tensors if not t.is_leaf and t.requires_grad]
-        has_intermediates = bool(intermediates)
-        retained = any(getattr(t, "retains_grad", False) for t in intermediates)
-    if not has_intermediates or not trace.steps:
-        return None
-    if retained:
-        return Text("grad of intermediate tensors (is_leaf=False) is shown because of --retain-grad, as "
-                    "retain_grad() keeps it; without it PyTorch leaves it None.", style=STYLES["note"])
-    return Text("grad is None for intermediates (is_leaf=False): PyTorch keeps .grad only on leaves, "
-                "and passes an intermediate's gradient on without storing it (leaves are where .grad is "
-                "kept, not skipped). --retain-grad keeps them, as retain_grad() does.", style=STYLES["note"])

@@ -183,13 +183,8 @@ class TensorsTable:
 def _grad_note(trace) -> str | None:
     """One short line on the intermediates' grad (None when there are none, or no backward ran)."""
     g = trace.graph
-    if hasattr(g, "retained"):  # a tape: read it, not a view per tensor
-        has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))
-        retained = bool(g.retained)
-    else:
-        intermediates = [t for t in g.tensors if not t.is_leaf and t.requires_grad]
-        has_intermediates = bool(intermediates)
-        retained = any(getattr(t, "retains_grad", False) for t in intermediates)
+    has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))  # the tape, not a view each
+    retained = bool(g.retained)
     if not has_intermediates or not trace.steps:
         return None
     if retained:
