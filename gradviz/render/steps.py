@@ -11,6 +11,7 @@ runs (PyTorch's InputBuffer), so a leaf used twice shows ``2 + 2 = 4``.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -63,7 +64,7 @@ def describe(trace, limit: int | None = None) -> list[StepView]:
     """The backward pass of ``trace`` as :class:`StepView` objects, in execution order (the first ``limit``)."""
     arrived: dict = {}
     root = trace.graph.root
-    dtype = trace.graph.np_dtype
+    dtype = None  # 0-d values stay floats (see _value)
     views = []
     steps = trace.steps if limit is None else trace.steps[:limit]
     for i, step in enumerate(steps, 1):
@@ -85,7 +86,9 @@ def describe(trace, limit: int | None = None) -> list[StepView]:
 
 
 def _value(v, dtype):
-    return np.asarray(v, dtype=dtype) if type(v) is float else v
+    # a 0-d gradient stays the tape's Python float (the dtype's exact value): its text is the
+    # same as the 0-d array's (render/numbers.py), and a number expression's steps need no numpy
+    return v
 
 
 def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
@@ -104,8 +107,14 @@ def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
     for slot, formula, need, value, sent in zip(slots, rules, needed, computed, grads_out):
         if not need:
             continue
-        out.append(RuleView(slot, formula, _fill(formula, fn.context, grad_in), value, sent))
+        out.append(RuleView(slot, formula, _fill(formula, _context(fn), grad_in), value, sent))
     return out
+
+
+def _context(fn) -> dict:
+    """What the rule read, with 0-d tensor values as the tape's floats (unless a caller set it)."""
+    override = fn.graph.context_override(fn.index)
+    return override if override is not None else fn.graph.context(fn.index, floats=True)
 
 
 def _small(v) -> bool:
@@ -137,14 +146,24 @@ def _fill(formula: str, context: dict, grad) -> str | None:
 
 
 def _number_text(v) -> str:
+    if isinstance(v, float):  # a 0-d tensor's value on the tape, or a Python number
+        return _float_text(v, math.copysign(1.0, v))
     if v is None:
         return "None"
+    if type(v) is int or type(v) is bool:  # a Python number as given (what format_math writes)
+        return str(v)
     if isinstance(v, tuple):
         return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, (np.ndarray, np.generic)) and np.size(v) == 1:
         v = np.asarray(v).reshape(())
         return _scalar_text(v.dtype.str, v.item())
     return format_math(v, CELL_ITEMS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _float_text(value: float, sign: float) -> str:
+    # the same few numbers recur in every step of a long pass; ``sign`` keeps -0.0 apart from 0.0
+    return format_math(float(value), CELL_ITEMS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,7 +177,15 @@ def _scalar_text(dtype: str, value) -> str:
 
 def steps_json(trace) -> list[dict]:
     """The ``"steps"`` list of the JSON document (see the README for its shape)."""
-    from .jsondoc import array
+    from .jsondoc import array as _array, f32_text, f64_text
+
+    text = f32_text if trace.graph.dtype == "float32" else f64_text
+
+    def array(v):  # a 0-d gradient (a float on the tape) as its dtype's number, without numpy
+        if type(v) is not float:
+            return _array(v)
+        t = text(v)
+        return t[1:-1] if t.startswith('"') else float(t)
 
     out = []
     for v in describe(trace):
