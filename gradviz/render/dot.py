@@ -199,26 +199,9 @@ def _depth_groups(pic: _Picture) -> list:
     """The backward functions grouped by their depth from the output (the longest path to it): one
     rank each, so that parallel branches line up by how far the
     gradient has travelled (fewer crossings than ranks pulled towards the inputs)."""
-    toward: dict = {key: [] for key in pic.nodes}  # node -> the nodes nearer the output it feeds
-    fed = dict.fromkeys(pic.nodes, 0)
-    for tail, head, attrs in pic.edges:
-        if attrs.get("constraint") != "false" and tail in toward and head in toward:
-            toward[tail].append(head)
-            fed[head] += 1
-    back: dict = {key: [] for key in pic.nodes}
-    for tail, heads in toward.items():
-        for head in heads:
-            back[head].append(tail)
-    left = {key: len(heads) for key, heads in toward.items()}
-    depth = dict.fromkeys(pic.nodes, 0)
-    ready = [key for key, n in left.items() if n == 0]  # the output (and what feeds nothing)
-    while ready:  # Kahn's order from the output back: no recursion
-        key = ready.pop()
-        for tail in back[key]:
-            depth[tail] = max(depth[tail], depth[key] + 1)
-            left[tail] -= 1
-            if left[tail] == 0:
-                ready.append(tail)
+    # from the output back along the edges that constrain the layout: each node's longest path to it
+    depth = _longest_paths(pic.nodes, ((head, tail) for tail, head, attrs in pic.edges
+                                       if attrs.get("constraint") != "false"))
     groups: dict = {}
     for key in pic.nodes:
         if key in pic.ranked:
@@ -705,14 +688,20 @@ def _ranks(pic: _Picture, sizes: dict, keys: set | None = None) -> dict:
     """Each node's rank as Graphviz's dot assigns it, roughly: the longest path from a source
     along the edges that constrain the layout (Kahn's order: no recursion); only ``keys`` if given."""
     keys = set(sizes) if keys is None else keys & set(sizes)
+    return _longest_paths(keys, ((tail, head) for tail, head, attrs in pic.edges
+                                 if attrs.get("constraint") != "false"))
+
+
+def _longest_paths(keys, edges) -> dict:
+    """Each key's longest path from a source along ``edges`` ((from, to) pairs; those with an end
+    outside ``keys`` are left out), in Kahn's order: no recursion."""
     succ: dict = {key: [] for key in keys}
-    indeg = dict.fromkeys(keys, 0)
-    for tail, head, attrs in pic.edges:
-        if attrs.get("constraint") == "false" or tail not in succ or head not in succ:
-            continue
-        succ[tail].append(head)
-        indeg[head] += 1
-    rank = dict.fromkeys(keys, 0)
+    indeg = dict.fromkeys(succ, 0)
+    for tail, head in edges:
+        if tail in succ and head in succ:
+            succ[tail].append(head)
+            indeg[head] += 1
+    rank = dict.fromkeys(succ, 0)
     ready = [k for k, d in indeg.items() if d == 0]
     while ready:
         k = ready.pop()
