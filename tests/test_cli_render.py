@@ -48,7 +48,7 @@ def svg_texts(data: bytes) -> list[str]:
 def test_default_view_is_summary_table_and_tree():
     r = run(UV)
     assert r.exit_code == 0
-    assert r.output.startswith("f(u=1, v=2) = 3\n∂f/∂u = 4\n∂f/∂v = 1\n")
+    assert r.output.startswith("f(u=1., v=2.) = 3.\n∂f/∂u = 4.\n∂f/∂v = 1.\n")
     assert "Tensors" in r.output and "requires_grad" in r.output
     assert "└── 2. ▶ AccumulateGrad → u.grad = 2. + 2. = 4." in r.output
 

@@ -39,7 +39,7 @@ import math
 
 from .collapse import Collapsed, collapse_view, plain_view
 from .flow import flow, tensor_text
-from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
+from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["to_digraph", "dot_source", "double_backward_digraph", "record_field", "choose_rankdir",
            "RANKDIRS", "TENSORS"]
@@ -565,7 +565,7 @@ def double_backward_digraph(second, rankdir: str = "auto", max_nodes: int = 300,
         pic = _Picture(prefix=f"{name}_")
         if trace.graph.root is None:
             value = second.grads[name]
-            pic.node("constant", [f"∂f/∂{name} = {format_math(value) if value is not None else 'None'}",
+            pic.node("constant", [f"∂f/∂{name} = {format_tensor(value, one_line=True) if value is not None else 'None'}",
                                   "a constant: no grad_fn, its derivatives are 0"], **_style("output"))
         else:
             _hessian_row_on_leaves(trace, second.hessian.get(name, {}))
