@@ -329,3 +329,40 @@ def _conform_graph(F, g, shape, dtype):
             g = F.expand(g, full)
         g = F.sum_to(g, shape)
     return g
+
+
+class Rules:
+    """One function's gradient rule applied to a gradient of the caller's choosing, as the engine
+    applies it (:meth:`_Run.execute`: the rule, then each result summed back to its input's
+    shape), without running a pass or touching any ``.grad``: the path analysis
+    (:mod:`gradviz.paths`) carries one path's gradient with it. Close it when done."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._run = _Run(graph, NumpyOps, record_steps=False)
+
+    def has_rule(self, i: int) -> bool:
+        """True when entry ``i`` is a function gradviz has a rule for (not an AccumulateGrad, nor a
+        function imported from PyTorch, whose gradients were measured, not computed)."""
+        op = self.graph.op[i]
+        return op is not None and op.vjp is not None
+
+    def unit(self, i: int):
+        """A gradient of ones for entry ``i``'s output, as the engine starts with one."""
+        g = self.graph
+        return 1.0 if type(g.value[i]) is float else np.ones(g.shape[i], dtype=g.np_dtype)
+
+    def sent(self, i: int, grad) -> tuple:
+        """What function ``i`` sends along each next_functions entry for the incoming ``grad``
+        (None where an entry is None)."""
+        g, run = self.graph, self._run
+        slots = g.operands(i)
+        needed = [k >= 0 and g.req[k] for k in slots]
+        if not any(needed):
+            return (None,) * len(slots)
+        grads = run._rule(i, g.op[i], grad)
+        return tuple(run._conform(grads[n], k) if needed[n] and n < len(grads) else None
+                     for n, k in enumerate(slots))
+
+    def close(self) -> None:
+        self._run.finish()

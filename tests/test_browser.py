@@ -231,6 +231,44 @@ def test_paths_forward_theme_and_collapsed(browser, tmp_path):
     p.page.close()
 
 
+PATH_CASES = [
+    # a zero gradient arriving (z = 0): each edge's local gradient is still its rule's number
+    ("(x*y)*z", {"x": 3, "y": 2, "z": 0}, "x", ["MulBackward0 \u2192(0.) MulBackward0 \u2192(2.) x: 0. \u00d7 2. = 0."]),
+    ("x*x*x", {"x": 2}, "x", ["2. \u00d7 2. = 4.", "2. \u00d7 2. = 4.", "x: 4. = 4."]),
+    # a tensor edge has a Jacobian (J): the path's contribution is a vector-Jacobian product
+    (*TENSOR, "x", ["MvBackward0 \u2192(J) x: contributes [0.47330597, 0.69661194]"]),
+]
+
+
+@pytest.mark.parametrize("expr,at,leaf,shown", PATH_CASES, ids=["zero-grad", "cube", "tensor"])
+def test_paths_products_and_sum(browser, tmp_path, expr, at, leaf, shown):
+    p, plain, t = open_page(browser, tmp_path, expr, at)
+    p.page.select_option("#gv-paths", leaf)
+    lines = p.page.inner_text('#gv-pathinfo [data-field="paths"]').split("\n")
+    assert len(lines) == len(shown) and all(s in line for s, line in zip(shown, lines)), lines
+    assert "?" not in p.page.inner_text("#gv-pathinfo")
+    total = p.page.inner_text('#gv-pathinfo [data-field="path-sum"]')
+    grad = plain["inputs"][leaf]["grad"]
+    # the sum of the paths, then the engine's grad beside it: the same numbers
+    assert numbers(total.split("(")[0].split("=")[-1]) == pytest.approx(flat(grad), rel=1e-6)
+    assert numbers(total.split(".grad =")[1]) == flat(grad)
+    check_loaded_quietly(p)
+    p.page.close()
+
+
+def test_paths_bound_is_said(browser, tmp_path):
+    p, plain, t = open_page(browser, tmp_path, *BIG)
+    p.page.select_option("#gv-paths", "x0")  # the deepest leaf: listed, its paths summed
+    assert numbers(p.page.inner_text('#gv-pathinfo [data-field="path-sum"]').split("(")[0].split("=")[-1]) == \
+        pytest.approx([plain["inputs"]["x0"]["grad"]], rel=1e-6)
+    p.page.select_option("#gv-paths", "x70")  # past the page's bound: counted, not listed, and said
+    assert "1 path from the output to x70" in p.page.inner_text("#gv-pathinfo")
+    assert "bound" in p.page.inner_text('#gv-pathinfo [data-field="path-bound"]')
+    assert p.js("[...document.querySelectorAll('#gv-view .gv-on-path')].length") == 0
+    check_loaded_quietly(p)
+    p.page.close()
+
+
 def test_order_2_and_retain_grad(browser, tmp_path):
     from gradviz.learn import analyse
 

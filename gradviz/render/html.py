@@ -8,6 +8,8 @@ The page holds, inline and nothing else (no request of any kind):
 - the ``gradviz/1`` document (:mod:`gradviz.render.jsondoc`) with its ``steps`` (the
   engine's record, :func:`gradviz.render.steps.steps_json`), as a JSON script element;
 - with a second-order pass, the double-backward graph of each input's gradient;
+- the paths from the output to each leaf with what flows along each
+  (:func:`gradviz.paths.paths_json`), as a second JSON script element;
 - the page's style and script (``render/page/page.css``, ``page.js``).
 
 Nothing is traced or computed again: the script reads the document. Its interface, for
@@ -172,9 +174,16 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         f"<title>{title}</title>\n<style>\n", _asset("page.css"), "</style>\n</head>\n<body>\n",
         _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{double_html}'),
-        _json_script("gv-document", doc), "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
+        _json_script("gv-document", doc), "\n", _json_script("gv-path-data", _paths(trace)), "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
+
+
+def _paths(trace) -> dict:
+    """Every path from the output to each leaf, with what flows along it (:mod:`gradviz.paths`)."""
+    from ..paths import paths_json
+
+    return paths_json(trace)
 
 
 def _clip(text: str, n: int) -> str:

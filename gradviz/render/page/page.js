@@ -1,6 +1,6 @@
 /* gradviz's interactive page. It reads the gradviz/1 document embedded in the page (with its
  * "steps": the engine's record) and the SVG laid out by Graphviz; it computes nothing that the
- * document does not hold, except the local gradient of an edge (sent / received) for paths.
+ * document and the paths data (gradviz/paths.py) do not hold.
  *
  * Interface: window.gradviz = {document, step, steps, mode, goto(n), forward(n), select(id),
  * setTheme(name)}; the node of the step shown has the class "active"; each node carries data-id. */
@@ -577,87 +577,62 @@
 
   // ------------------------------------------------------------------ paths: the chain rule
   var pathBox = $("gv-pathinfo");
-  var MAX_PATHS = 50;
-  function local(fid, i) {  // d(output of f)/d(its input i) = what it sent / what it received (0-d)
-    var s = stepOf.get(fid); if (!s) { return null; }
-    var st = steps[s - 1], g = st.grad_in, o = st.grads_out ? st.grads_out[i] : null;
-    if (typeof g !== "number" || typeof o !== "number" || g === 0) { return null; }
-    return o / g;
-  }
-  function paths(leaf) {
-    var target = accOf.get(leaf), start = graph.root;
-    if (!target || !start) { return {count: 0, list: [], on: new Set()}; }
-    // functions that reach the target: children before parents (the reverse of a topological order)
-    var indeg = new Map(), topo = [];
-    graph.functions.forEach(function (f) { f.next_functions.forEach(function (n) { if (n) { indeg.set(n, (indeg.get(n) || 0) + 1); } }); });
-    var ready = [start];
-    while (ready.length) {
-      var id = ready.pop(); topo.push(id);
-      fns.get(id).next_functions.forEach(function (n) {
-        if (!n) { return; }
-        indeg.set(n, indeg.get(n) - 1);
-        if (indeg.get(n) === 0) { ready.push(n); }
-      });
-    }
-    var count = new Map();
-    for (var j = topo.length - 1; j >= 0; j--) {
-      var f = fns.get(topo[j]);
-      count.set(f.id, f.id === target ? 1 : f.next_functions.reduce(function (c, n) { return c + (n ? count.get(n) || 0 : 0); }, 0));
-    }
-    var on = new Set(topo.filter(function (id) { return count.get(id) > 0; }));
-    var list = [], stack = [[start, [], 1]];
-    while (stack.length && list.length < MAX_PATHS) {
-      var top = stack.pop(), node = top[0];
-      if (node === target) { list.push({hops: top[1], product: top[2]}); continue; }
-      var nf = fns.get(node).next_functions;
-      for (var i = nf.length - 1; i >= 0; i--) {
-        var n = nf[i];
-        if (n && count.get(n) > 0) {
-          var l = local(node, i);
-          stack.push([n, top[1].concat([{from: node, to: n, local: l}]), top[2] === null || l === null ? null : top[2] * l]);
-        }
-      }
-    }
-    return {count: count.get(start) || 0, list: list, on: on};
-  }
+  // computed by gradviz when the page was written (gradviz/paths.py): each path's hops with their
+  // local gradients, what flows along the path alone, and their sum
+  var pathData = JSON.parse($("gv-path-data").textContent);
   function showPaths(leaf) {
     state.pathLeaf = leaf;
     clearClass("gv-on-path");
     pathBox.textContent = "";
     pathBox.hidden = !leaf;
     if (!leaf) { return; }
-    var p = paths(leaf);
-    p.on.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add("gv-on-path"); } });
+    var p = pathData.leaves[leaf];
+    if (!p) { pathBox.appendChild(el("p", {"class": "gv-hint"}, "No gradient reaches " + leaf + ".")); return; }
+    var on = new Set(p.on);
+    on.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add("gv-on-path"); } });
     edges.forEach(function (e) {
       var h = fns.has(e.head) ? e.head : null, tl = fns.has(e.tail) ? e.tail : null;
-      var onEdge = h && p.on.has(h) && ((tl && p.on.has(tl)) || (!tl && (members.get(e.tail) || []).some(function (m) { return p.on.has(m); })));
-      if (!h && e.tail === graph.root) { onEdge = p.on.size > 0; }
-      if (!h && tensors.has(e.head) === false && (members.get(e.head) || []).some(function (m) { return p.on.has(m); })) { onEdge = true; }
+      var onEdge = h && on.has(h) && ((tl && on.has(tl)) || (!tl && (members.get(e.tail) || []).some(function (m) { return on.has(m); })));
+      if (!h && e.tail === graph.root) { onEdge = on.size > 0; }
+      if (!h && tensors.has(e.head) === false && (members.get(e.head) || []).some(function (m) { return on.has(m); })) { onEdge = true; }
       setClass(e.el, "gv-on-path", !!onEdge);
     });
-    var leafT = graph.tensors.find(function (t) { return t.name === leaf && t.is_leaf; });
-    var start = steps.length ? steps[0].grad_in : null;
-    pathBox.appendChild(el("h3", null, p.count + " path" + (p.count === 1 ? "" : "s") + " from the output to " + leaf));
-    pathBox.appendChild(el("p", {"class": "gv-hint"}, "Each path's product of local gradients \u2202(node)/\u2202(input); " +
-      "the chain rule adds the paths: \u2202f/\u2202" + leaf + " = \u03A3 paths" + (typeof start === "number" && start !== 1 ? " \u00D7 " + num(start) : "") + "."));
-    var ol = el("ol", {"class": "gv-list"}), products = [];
-    p.list.forEach(function (path) {
+    var count = p.count, plural = count === 1 ? "" : "s";
+    pathBox.appendChild(el("h3", null, count + " path" + plural + " from the output to " + leaf));
+    if (!p.computed) {
+      pathBox.appendChild(el("p", {"class": "gv-hint", "data-field": "path-bound"}, "Not listed on this page: the paths of the leaves " +
+        "before it used up the page's bound (" + pathData.max_work + " edges visited or gradients carried). Their count is exact."));
+      return;
+    }
+    var start = p.start, scalarStart = typeof start === "number";
+    pathBox.appendChild(el("p", {"class": "gv-hint"}, "Each path's product of local gradients \u2202(node)/\u2202(input); what reaches " +
+      leaf + " along a path alone is the starting gradient carried along it" + (scalarStart && start !== 1 ? " (\u00D7 " + num(start) + ")" : "") +
+      "; the chain rule adds the paths: " + leaf + ".grad = \u03A3 paths."));
+    var ol = el("ol", {"class": "gv-list", "data-field": "paths"});
+    p.paths.forEach(function (path) {
       var li = el("li", {"class": "gv-val"});
-      li.textContent = path.hops.map(function (h) { return fns.get(h.from).name + " \u2192(" + (h.local === null ? "?" : num(h.local)) + ")"; }).join(" ") +
-        " " + leaf + ": " + path.hops.map(function (h) { return h.local === null ? "?" : num(h.local); }).join(" \u00D7 ") +
-        " = " + (path.product === null ? "?" : num(path.product));
-      products.push(path.product);
+      var hops = path.hops.length > 40 ? path.hops.slice(0, 20).concat([null], path.hops.slice(-20)) : path.hops;
+      li.textContent = hops.map(function (h) {
+        return h === null ? "\u2026 " + (path.hops.length - 40) + " more \u2026" : fns.get(h[0]).name + " \u2192(" + (h[2] === null ? "J" : num(h[2])) + ")";
+      }).join(" ") + " " + leaf + ": " +
+        (path.product === null ? "" : (path.hops.length <= 40 ? path.hops.map(function (h) { return num(h[2]); }).join(" \u00D7 ") + " = " : "product ") + num(path.product) +
+          (scalarStart && start !== 1 ? " \u00D7 " + num(start) : "") + ", ") +
+        "contributes " + fmt(path.contribution);
       ol.appendChild(li);
     });
     pathBox.appendChild(ol);
-    if (p.count > p.list.length) { pathBox.appendChild(el("p", {"class": "gv-hint"}, "(the first " + p.list.length + " of " + p.count + " paths)")); }
-    else if (products.length && products.every(function (x) { return x !== null; })) {
-      var s = products.reduce(function (a, b) { return a + b; }, 0);
-      if (typeof start === "number") { s *= start; }
-      pathBox.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "path-sum"}, "sum: " + products.map(num).join(" + ") + " = " + num(s) +
-        (leafT ? "   (" + leaf + ".grad = " + fmt(leafT.grad) + ")" : "")));
-    } else if (products.length) {
-      pathBox.appendChild(el("p", {"class": "gv-hint"}, "? : a tensor (Jacobian) or a zero gradient: no single number for that edge"));
+    if (p.paths.some(function (x) { return x.product === null; })) {
+      pathBox.appendChild(el("p", {"class": "gv-hint"}, "J: an edge that carries a tensor has a Jacobian, not a number; the contribution is the gradient carried through each function's rule along the path (a vector-Jacobian product)."));
+    }
+    if (p.reason) { pathBox.appendChild(el("p", {"class": "gv-hint"}, p.reason)); }
+    if (!p.complete) {
+      pathBox.appendChild(el("p", {"class": "gv-hint", "data-field": "path-bound"}, "(the first " + p.paths.length + " of " + count + " paths: the page lists at most " +
+        pathData.max_paths + " per leaf and " + pathData.max_work + " edges in all)"));
+    }
+    if (p.sum !== null) {
+      var parts = p.paths.map(function (x) { return fmt(x.contribution); });
+      pathBox.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "path-sum"}, (p.complete ? "sum: " : "sum of these: ") +
+        (parts.length > 1 && parts.length <= 12 ? parts.join(" + ") + " = " : "") + fmt(p.sum) + "   (" + leaf + ".grad = " + fmt(p.grad) + ")"));
     }
   }
   var pathSel = $("gv-paths");
