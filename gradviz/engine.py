@@ -67,8 +67,13 @@ class Steps:
         self.function.append(i)
         self.grad_in.append(grad_in)
         self.sent.append(sent)
-        same = len(computed) == len(sent) and all(c is s for c, s in zip(computed, sent))
-        self.computed.append(sent if same else computed)
+        if computed is not sent and len(computed) == len(sent):
+            for c, s in zip(computed, sent):
+                if c is not s:
+                    break
+            else:
+                computed = sent  # nothing was summed back: one tuple for both
+        self.computed.append(computed)
 
     def add_accumulate(self, i: int, grad_in, before, after) -> None:
         self.add(i, grad_in)
@@ -254,8 +259,10 @@ class _Run:
                 ctx[name] = g.params[i][arg]
         grads = op.vjp(self.SF, grad, ctx)
         if self.record:
-            self.steps.add(i, grad, tuple(out if k >= 0 and req[k] else None for k, out in zip(g.operands(i), grads)),
-                           tuple(grads))
+            sent = (grads[0] if x >= 0 and req[x] else None,)
+            if y != -2 and len(grads) > 1:
+                sent += (grads[1] if y >= 0 and req[y] else None,)
+            self.steps.add(i, grad, sent, grads if type(grads) is tuple else tuple(grads))
         buffers, pending, add = self.buffers, self.pending, self.SF.add
         for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
             if k < 0 or not req[k]:
