@@ -70,7 +70,7 @@ def test_analyses_match_the_clis_options():
 def test_save_by_suffix(tmp_path):
     t = gradviz.trace(*UV)
     for suffix, start in ((".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"), (".dot", b"digraph"),
-                          (".json", b'{"schema"'), (".txt", b"f(u=1, v=2) = 3")):
+                          (".json", b'{"schema"'), (".txt", "f(u=1., v=2.) = 3.".encode())):
         path = tmp_path / f"g{suffix}"
         t.save(path)
         assert path.read_bytes().startswith(start), suffix

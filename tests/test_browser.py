@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -220,13 +221,61 @@ def test_paths_forward_theme_and_collapsed(browser, tmp_path):
     expr = " + ".join(f"x{i}*x{i + 1}" for i in range(120))
     p, plain, t = open_page(browser, tmp_path, expr, {f"x{i}": 1.0 for i in range(121)}, "big.html")
     hidden = p.js("""() => { const d = window.gradviz.document, drawn = new Set(
-        [...document.querySelectorAll('#gv-view g.node')].map(e => e.dataset.id));
+        [...document.querySelectorAll('#gv-view .gv-svg:not([hidden]) g.node')].map(e => e.dataset.id));
         return d.steps.filter(s => !drawn.has(s.function)).map(s => s.step); }""")
     assert hidden
     p.js(f"window.gradviz.goto({hidden[0]})")
     assert [a[0] for a in p.active()] == ["c"]
-    p.page.click("#gv-view g.node.active")
+    p.page.hover("#gv-view g.node.active")
     assert "collapsed run" in p.page.inner_text("#gv-inspect")
+    assert "click it to expand" in p.page.inner_text('#gv-inspect [data-field="expand-hint"]')
+    p.page.screenshot(path=str(tmp_path / "collapsed.png"))
+    # a click expands the runs in the graph itself: every function drawn, the step shown stays shown
+    p.page.click("#gv-view g.node.active")
+    assert p.js("window.gradviz.expanded") is True
+    assert p.js("window.gradviz.step") == hidden[0]
+    fid = plain_steps(p)[hidden[0] - 1]
+    assert p.active() == [fid]
+    drawn = set(p.js("[...document.querySelectorAll('#gv-view .gv-svg:not([hidden]) g.node')].map(e => e.dataset.id)"))
+    assert {f["id"] for f in plain["graph"]["functions"]} <= drawn
+    assert not any(d[0] == "c" and d[1:].isdigit() for d in drawn)
+    p.page.screenshot(path=str(tmp_path / "expanded.png"))
+    # stepping in the expanded layout visits every function itself
+    order = plain_steps(p)
+    seen = p.js("""() => { const out = [];
+        for (let k = 1; k <= window.gradviz.steps; k++) {
+          window.gradviz.goto(k);
+          out.push([...document.querySelectorAll('#gv-view .active')].map(e => e.dataset.id));
+        } return out; }""")
+    assert seen == [[f] for f in order]
+    # a hidden function's node, hovered, shows its values; its leaf's grad is the JSON's
+    p.page.hover(f'#gv-view .gv-svg:not([hidden]) g.node[data-id="{order[hidden[0] - 1]}"]')
+    assert "runs at" in p.page.inner_text("#gv-inspect")
+    x60 = next(x for x in plain["graph"]["tensors"] if x["name"] == "x60")
+    p.page.hover(f'#gv-view .gv-svg:not([hidden]) g.node[data-id="{x60["id"]}"]')
+    assert numbers(p.page.inner_text('#gv-inspect [data-field="grad"]')) == [plain["inputs"]["x60"]["grad"]]
+    # and collapsing again swaps the SVG's drawing back
+    p.page.click("#gv-collapse")
+    assert p.js("window.gradviz.expanded") is False
+    p.js(f"window.gradviz.goto({hidden[0]})")
+    assert [a[0] for a in p.active()] == ["c"]
+    assert p.page.is_hidden("#gv-collapse")
+    check_loaded_quietly(p)
+    p.page.close()
+
+
+def plain_steps(p) -> list:
+    return [s["function"] for s in p.js("window.gradviz.document.steps")]
+
+
+def test_too_large_to_expand_says_so(browser, tmp_path):
+    expr = " + ".join(f"x{i}*x{i + 1}" for i in range(200))  # 600 functions: over EXPAND_MAX
+    p, plain, t = open_page(browser, tmp_path, expr, {f"x{i}": 1.0 for i in range(201)}, "large.html")
+    node = p.page.locator("#gv-view g.node[data-id='c0']")
+    node.hover()
+    assert "--max-nodes 600" in p.page.inner_text('#gv-inspect [data-field="expand-hint"]')
+    node.click()
+    assert p.js("window.gradviz.expanded") is False and "collapsed run" in p.page.inner_text("#gv-inspect")
     check_loaded_quietly(p)
     p.page.close()
 
@@ -251,6 +300,53 @@ def test_order_2_and_retain_grad(browser, tmp_path):
     p.page.click("#gv-fit")
     p.page.click('#gv-view g.node[data-id="f1"]')
     assert p.page.inner_text('#gv-inspect [data-field="grad"]') == "1."
+    check_loaded_quietly(p)
+    p.page.close()
+
+
+@pytest.mark.parametrize("expr,at", [("u*v + u**2", {"u": 1, "v": 2}), ("sin(x)*y*y", {"x": 0.5, "y": 2})])
+def test_double_backward_nodes_inspectable(browser, tmp_path, expr, at):
+    """--order 2: every node of each gradient's double-backward graph shows what it is, with data-id."""
+    from gradviz.learn import analyse
+    from gradviz.render.html import double_document
+
+    t = gradviz.trace(expr, at=at)
+    learned = analyse(t, order=2)
+    path = tmp_path / "double.html"
+    path.write_text(page(t, second=learned.second), encoding="utf-8")
+    data = double_document(learned.second)
+    fns = {f["id"]: f for f in data["functions"]}
+    tensors = {x["id"]: x for x in data["tensors"]}
+    p = Loaded(browser, path)
+    hessian = p.js("window.gradviz.document.hessian")
+    for name in at:
+        p.page.select_option("#gv-graph", name)
+        p.page.click("#gv-fit")
+        sel = f'#gv-view .gv-svg[data-graph="{name}"] g.node'
+        ids = p.js(f"[...document.querySelectorAll('{sel}')].map(e => e.dataset.id)")
+        assert ids and all(i in fns or i in tensors or re.fullmatch(r"cf\d+_\d", i) for i in ids), ids
+        steps = {st["function"]: st for st in data["steps"][name]}
+        for i in ids:
+            if i not in fns and i not in tensors:
+                continue
+            p.page.hover(f'{sel}[data-id="{i}"]')
+            shown = p.page.inner_text("#gv-inspect")
+            assert f"double-backward graph of \u2202f/\u2202{name}" in shown
+            f = fns.get(i) or fns.get(tensors[i]["grad_fn"] or "")
+            if i in tensors:
+                assert numbers(p.page.inner_text('#gv-inspect [data-field="data"]')) == flat(tensors[i]["data"])
+            if f is not None and f["name"] != "AccumulateGrad":
+                saved = [v for v in f["saved"].values() if v is not None and not isinstance(v, str)]
+                assert [numbers(x) for x in p.js("[...document.querySelectorAll('#gv-inspect [data-field=saved]')]"
+                                                  ".map(e => e.textContent)") if x != "None"] == \
+                    [flat(v) for v in saved if flat(v)]
+                if f["id"] in steps:  # its rule, with this pass's numbers
+                    assert all(r["formula"] in shown for r in steps[f["id"]]["rules"])
+            leaf = tensors.get(i)
+            if leaf is not None and leaf["is_leaf"] and f is None:
+                # what reached the leaf in the backward pass from this gradient: the Hessian's entry
+                got = p.page.inner_text('#gv-inspect [data-field="pass-grad"]')
+                assert numbers(got) == pytest.approx([hessian[name][leaf["name"]]], rel=1e-6)
     check_loaded_quietly(p)
     p.page.close()
 

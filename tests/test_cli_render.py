@@ -48,7 +48,7 @@ def svg_texts(data: bytes) -> list[str]:
 def test_default_view_is_summary_table_and_tree():
     r = run(UV)
     assert r.exit_code == 0
-    assert r.output.startswith("f(u=1, v=2) = 3\n∂f/∂u = 4\n∂f/∂v = 1\n")
+    assert r.output.startswith("f(u=1., v=2.) = 3.\n∂f/∂u = 4.\n∂f/∂v = 1.\n")
     assert "Tensors" in r.output and "requires_grad" in r.output
     assert "└── 2. ▶ AccumulateGrad → u.grad = 2. + 2. = 4." in r.output
 
@@ -233,7 +233,8 @@ def test_piped_output_has_no_escape_codes():
 @pytest.mark.parametrize("args", [["--help"], [*UV, "--json"]])
 def test_help_and_json_do_not_import_rendering_libraries(args):
     code = (
-        "import runpy, sys\n"
+        "import os, runpy, sys\n"
+        "os._exit = sys.exit  # the command ends the process itself: come back here instead\n"
         f"sys.argv = ['gradviz', *{args!r}]\n"
         "try:\n"
         "    runpy.run_module('gradviz', run_name='__main__')\n"

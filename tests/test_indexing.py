@@ -146,7 +146,7 @@ def test_tensor_indices_and_their_second_order_refusal():
 def test_steps_show_the_rules_with_numbers():
     result = run("v[-1] * 5 + torch.stack([x, x]).sum()", "--at", "v=[1,2,3],x=2", "--steps")
     assert result.exit_code == 0
-    assert "zeros((3,)) with 5 at [(-1)] on axis 0 = [0, 0, 5]" in " ".join(result.output.split())
+    assert "zeros((3,)) with 5. at [(-1)] on axis 0 = [0., 0., 5.]" in " ".join(result.output.split())
     assert "grad_tensors[1]" in result.output
 
 

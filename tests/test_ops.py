@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from gradviz.ops import INT64_MAX, OPS, ROWS, NumpyOps, saved_values
-from gradviz.render.steps import _fill
+from gradviz.render.steps import _fill, _printed
 
 R = np.random.default_rng(0)
 V = np.array([0.3, -0.7, 1.1])
@@ -148,6 +148,24 @@ SAMPLES = {
     "round": ({"self": V}, {}),
     "round_decimals": ({"self": V}, {"decimals": 1}),
     "sign": ({"self": V}, {}),
+    # --- the fused backward kernels of the F. functions (their double-backward nodes)
+    "leaky_relu_backward": ({"grad_output": P, "self": V}, {"negative_slope": 0.2}),
+    "elu_backward": ({"grad_output": P, "self_or_result": V},
+                     {"alpha": 0.7, "scale": 1.5, "input_scale": 2.0, "is_result": False}),
+    "gelu_backward": ({"grad_output": P, "self": V}, {"approximate": "none"}),
+    "softplus_backward": ({"grad_output": P, "self": V}, {"beta": 2, "threshold": 1}),
+    "log_softmax_backward_data": ({"grad_output": M, "output": -np.abs(M) - 0.5}, {"dim": 1}),
+    "mse_loss_backward": ({"grad_output": np.array(0.8), "self": V, "target": U}, {"reduction": 1}),
+    "smooth_l1_loss_backward": ({"grad_output": P, "self": V, "target": U}, {"reduction": 0, "beta": 0.5}),
+    "huber_loss_backward": ({"grad_output": np.array(0.8), "self": V, "target": U}, {"reduction": 2, "delta": 0.5}),
+    "binary_cross_entropy_backward": ({"grad_output": np.array(0.8), "self": np.array([0.2, 0.6, 0.9]),
+                                       "target": np.array([0.1, 0.5, 0.7])},
+                                      {"weight": np.array([1.0, 2.0, 0.5]), "reduction": 1}),
+    "nll_loss_backward": ({"grad_output": np.array(0.8), "self": M},
+                          {"target": np.array([0, 2]), "weight": np.array([1.0, 2.0, 3.0]), "reduction": 1,
+                           "ignore_index": -100, "total_weight": np.array(4.0)}),
+    "logit": ({"self": np.array([0.2, 0.6, 0.9])}, {"eps": None}),
+    "log_sigmoid": ({"self": V}, {}),
 }
 
 #: rows whose function is piecewise constant: the rule gives 0 and so do finite differences
@@ -247,6 +265,9 @@ def test_rule_text_gives_the_rules_numbers(key):
         assert value is not None, f"{key}: the filled rule {filled!r} does not read as arithmetic"
         assert math.isclose(value, float(computed), rel_tol=1e-4, abs_tol=1e-6), (
             f"{key} ({op.torch_name}): {formula} = {filled} = {value}, but the rule computes {float(computed)}")
+        # as the views print it (tensors as PyTorch prints them: 1.2500, 2.): the same arithmetic
+        shown = _read_formula(_fill(formula, context, grad, _printed))
+        assert shown is not None and math.isclose(shown, value, rel_tol=1e-3, abs_tol=1e-3), (key, formula)
 
 
 def test_most_scalar_rules_are_checked():

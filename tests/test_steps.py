@@ -38,60 +38,60 @@ def test_every_op_row_has_one_rule_per_input(row):
 SNAPSHOT_UV = """\
 Backward pass, step by step  (in PyTorch's execution order)
  1. AddBackward0  (u*v + u**2)
-    grad = 1  (the starting gradient)
-    grad_self = grad = 1
-    grad_other = grad·alpha = 1·1 = 1
-    sends 1 → MulBackward0 (u*v), 1 → PowBackward0 (u**2)
+    grad = 1.  (the starting gradient)
+    grad_self = grad = 1.
+    grad_other = grad·alpha = 1.·1 = 1.
+    sends 1. → MulBackward0 (u*v), 1. → PowBackward0 (u**2)
  2. PowBackward0  (u**2)
-    grad = 1  (from AddBackward0)
-    grad_self = grad·exponent·self**(exponent - 1) = 1·2·1**(2 - 1) = 2
-    sends 2 → AccumulateGrad (u)
+    grad = 1.  (from AddBackward0)
+    grad_self = grad·exponent·self**(exponent - 1) = 1.·2·1.**(2 - 1) = 2.
+    sends 2. → AccumulateGrad (u)
  3. MulBackward0  (u*v)
-    grad = 1  (from AddBackward0)
-    grad_self = grad·other = 1·2 = 2
-    grad_other = grad·self = 1·1 = 1
-    sends 2 → AccumulateGrad (u), 1 → AccumulateGrad (v)
+    grad = 1.  (from AddBackward0)
+    grad_self = grad·other = 1.·2. = 2.
+    grad_other = grad·self = 1.·1. = 1.
+    sends 2. → AccumulateGrad (u), 1. → AccumulateGrad (v)
  4. AccumulateGrad  (u)
-    grad = 2 + 2 = 4  (from PowBackward0, MulBackward0: added up first)
-    u.grad = 4  (was None)
+    grad = 2. + 2. = 4.  (from PowBackward0, MulBackward0: added up first)
+    u.grad = 4.  (was None)
  5. AccumulateGrad  (v)
-    grad = 1  (from MulBackward0)
-    v.grad = 1  (was None)
+    grad = 1.  (from MulBackward0)
+    v.grad = 1.  (was None)
 """
 
 SNAPSHOT_QUADRATIC = """\
 Backward pass, step by step  (in PyTorch's execution order)
  1. AddBackward0  (x**2 + 2*x + 1)
-    grad = 1  (the starting gradient)
-    grad_self = grad = 1
-    sends 1 → AddBackward0 (x**2 + 2*x), nothing → None
+    grad = 1.  (the starting gradient)
+    grad_self = grad = 1.
+    sends 1. → AddBackward0 (x**2 + 2*x), nothing → None
  2. AddBackward0  (x**2 + 2*x)
-    grad = 1  (from AddBackward0)
-    grad_self = grad = 1
-    grad_other = grad·alpha = 1·1 = 1
-    sends 1 → PowBackward0 (x**2), 1 → MulBackward0 (2*x)
+    grad = 1.  (from AddBackward0)
+    grad_self = grad = 1.
+    grad_other = grad·alpha = 1.·1 = 1.
+    sends 1. → PowBackward0 (x**2), 1. → MulBackward0 (2*x)
  3. MulBackward0  (2*x)
-    grad = 1  (from AddBackward0)
-    grad_self = grad·other = 1·2 = 2
-    sends 2 → AccumulateGrad (x), nothing → None
+    grad = 1.  (from AddBackward0)
+    grad_self = grad·other = 1.·2 = 2.
+    sends 2. → AccumulateGrad (x), nothing → None
  4. PowBackward0  (x**2)
-    grad = 1  (from AddBackward0)
-    grad_self = grad·exponent·self**(exponent - 1) = 1·2·2**(2 - 1) = 4
-    sends 4 → AccumulateGrad (x)
+    grad = 1.  (from AddBackward0)
+    grad_self = grad·exponent·self**(exponent - 1) = 1.·2·2.**(2 - 1) = 4.
+    sends 4. → AccumulateGrad (x)
  5. AccumulateGrad  (x)
-    grad = 2 + 4 = 6  (from MulBackward0, PowBackward0: added up first)
-    x.grad = 6  (was None)
+    grad = 2. + 4. = 6.  (from MulBackward0, PowBackward0: added up first)
+    x.grad = 6.  (was None)
 """
 
 SNAPSHOT_SQUARE = """\
 Backward pass, step by step  (in PyTorch's execution order)
  1. PowBackward0  (x**2)
-    grad = 1  (the starting gradient)
-    grad_self = grad·exponent·self**(exponent - 1) = 1·2·2**(2 - 1) = 4
-    sends 4 → AccumulateGrad (x)
+    grad = 1.  (the starting gradient)
+    grad_self = grad·exponent·self**(exponent - 1) = 1.·2·2.**(2 - 1) = 4.
+    sends 4. → AccumulateGrad (x)
  2. AccumulateGrad  (x)
-    grad = 4  (from PowBackward0)
-    x.grad = 4  (was None)
+    grad = 4.  (from PowBackward0)
+    x.grad = 4.  (was None)
 """
 
 
@@ -106,18 +106,18 @@ def test_terminal_snapshot(expr, at, expected):
 
 def test_leaf_used_twice_adds_before_accumulating():
     text = render(steps_view(gradviz.trace("x*x", at={"x": 2})))
-    assert "grad_self = grad·other = 1·2 = 2" in text
-    assert "grad = 2 + 2 = 4  (from MulBackward0 ×2: added up first)" in text
-    assert "x.grad = 4  (was None)" in text
+    assert "grad_self = grad·other = 1.·2. = 2." in text
+    assert "grad = 2. + 2. = 4.  (from MulBackward0 ×2: added up first)" in text
+    assert "x.grad = 4.  (was None)" in text
 
 
 def test_negative_numbers_keep_their_sign_and_tensors_show_values():
     text = render(steps_view(gradviz.trace("sin(x)/y - 1/x", at={"x": 1, "y": -2})))
-    assert "grad_self = grad / other = 1 / (-2) = -0.5" in text
-    assert "grad_other = -grad·self / other² = -1·0.8415 / (-2)² = -0.2104" in text
-    assert "grad = 1 + (-0.2702) = 0.7298" in text
+    assert "grad_self = grad / other = 1. / (-2.) = -0.5000" in text
+    assert "grad_other = -grad·self / other² = -1.·0.8415 / (-2.)² = -0.2104" in text
+    assert "grad = 1. + (-0.2702) = 0.7298" in text
     text = render(steps_view(gradviz.trace("(v*w).sum() / 2", at={"v": [1, 2, 3], "w": 2})))
-    assert "grad_other = grad·self = [0.5, 1, 1.5], summed to shape (): 3" in text
+    assert "grad_other = grad·self = [0.5000, 1.0000, 1.5000], summed to shape (): 3." in text
 
 
 def test_steps_json_shape():
@@ -192,7 +192,7 @@ def test_cli_steps_and_retain_grad():
     assert [x["grad"] for x in doc["graph"]["tensors"]] == [4.0, 1.0, 1.0, 1.0, 1.0]
     r = CliRunner().invoke(main, ["x*x", "--at", "x=2", "--steps"])
     assert r.exit_code == 0, r.output
-    assert "grad = 2 + 2 = 4" in r.stdout and "Backward pass, step by step" in r.stdout
+    assert "grad = 2. + 2. = 4." in r.stdout and "Backward pass, step by step" in r.stdout
 
 
 # --------------------------------------------------------------------------- against PyTorch

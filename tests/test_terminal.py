@@ -28,8 +28,8 @@ SEEDS = {
     "x_squared": (
         "x**2", {"x": 2},
         """\
-f(x=2) = 4
-∂f/∂x = 4""",
+f(x=2.) = 4.
+∂f/∂x = 4.""",
         """\
 tensor  data  grad  requires_grad  is_leaf  grad_fn
 ─────────────────────────────────────────────────────────
@@ -44,8 +44,8 @@ x**2 = 4.
     "quadratic": (
         "x**2 + 2*x + 1", {"x": 2},
         """\
-f(x=2) = 9
-∂f/∂x = 6""",
+f(x=2.) = 9.
+∂f/∂x = 6.""",
         """\
 tensor          data  grad  requires_grad  is_leaf  grad_fn
 ─────────────────────────────────────────────────────────────────
@@ -69,9 +69,9 @@ x**2 + 2*x + 1 = 9.
     "partial_uv": (
         "u*v + u**2", {"u": 1, "v": 2},
         """\
-f(u=1, v=2) = 3
-∂f/∂u = 4
-∂f/∂v = 1""",
+f(u=1., v=2.) = 3.
+∂f/∂u = 4.
+∂f/∂v = 1.""",
         """\
 tensor      data  grad  requires_grad  is_leaf  grad_fn
 ─────────────────────────────────────────────────────────────
@@ -129,10 +129,10 @@ def test_report_is_summary_table_tree_within_80_columns(name):
 def test_no_grad_input_in_summary_and_tree():
     t = gradviz.trace("w*x + b", at={"w": 2, "x": 3, "b": 1}, no_grad=["x"])
     assert draw(terminal.summary(t)) == (
-        "f(w=2, x=3, b=1) = 7\n"
-        "∂f/∂w = 3\n"
+        "f(w=2., x=3., b=1.) = 7.\n"
+        "∂f/∂w = 3.\n"
         "∂f/∂x not computed (x has requires_grad=False)\n"
-        "∂f/∂b = 1"
+        "∂f/∂b = 1."
     )
     assert draw(terminal.backward_tree(t)).splitlines()[2:] == [
         "└── 1. ▶ AddBackward0  alpha=1",
@@ -145,7 +145,7 @@ def test_no_grad_input_in_summary_and_tree():
 
 def test_output_without_grad():
     t = gradviz.trace("x*2", at={"x": 3}, no_grad=["x"])
-    assert draw(terminal.summary(t)) == "f(x=3) = 6\nno gradients: the output does not require grad"
+    assert draw(terminal.summary(t)) == "f(x=3.) = 6.\nno gradients: the output does not require grad"
     assert draw(terminal.backward_tree(t)) == (
         "Backward graph\nx*2 = 6.\n└── no backward graph: the output does not require grad"
     )
@@ -225,7 +225,7 @@ def test_long_table_is_cut_and_says_so():
 def test_many_inputs_in_summary():
     t = gradviz.trace(" + ".join(f"x{i}" for i in range(12)), at={f"x{i}": 1 for i in range(12)})
     text = draw(terminal.summary(t))
-    assert text.splitlines()[0] == "f(x0=1, x1=1, x2=1, x3=1, x4=1, x5=1, x6=1, x7=1, …) = 12"
+    assert text.splitlines()[0] == "f(x0=1., x1=1., x2=1., x3=1., x4=1., x5=1., x6=1., x7=1., …) = 12."
     assert text.splitlines()[-1] == "… 4 more inputs (see --format json)"
 
 

@@ -1,4 +1,4 @@
-"""The backward graph as a Graphviz diagram (a ``graphviz.Digraph``), annotated with values.
+"""The backward graph as a Graphviz diagram (a :class:`gradviz.render.dotlang.Digraph`), annotated with values.
 
 Layout follows the forward computation (inputs first, the output last; left to right
 or top to bottom, whichever keeps a slide's proportions, see :func:`choose_rankdir`),
@@ -39,7 +39,7 @@ import math
 
 from .collapse import Collapsed, collapse_view, plain_view
 from .flow import flow, tensor_text
-from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
+from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["to_digraph", "dot_source", "double_backward_digraph", "record_field", "choose_rankdir",
            "RANKDIRS", "TENSORS"]
@@ -148,7 +148,7 @@ class _Picture:
 
     def emit(self, dot, rankdir: str) -> None:
         """Write the nodes and edges into ``dot`` (a Digraph or a cluster subgraph)."""
-        import graphviz
+        from . import dotlang as graphviz
 
         clusters = _module_clusters(self.clusters)
         for key, (fields, attrs) in self.nodes.items():
@@ -177,7 +177,7 @@ def _module_clusters(paths: dict) -> dict:
     for every path and every path above it (``layers`` ⊃ ``layers.0`` ⊃ ``layers.0.attn``)."""
     if not paths:
         return {}
-    import graphviz
+    from . import dotlang as graphviz
 
     every = sorted({".".join(p.split(".")[:k]) for p in set(paths.values()) for k in range(1, p.count(".") + 2)})
     return {p: graphviz.Digraph(name=f"cluster_m{n}", graph_attr={
@@ -239,7 +239,7 @@ def _no_grad_links(functions) -> list:
 def to_digraph(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool = True,
                max_depth: int | None = None, collapse: bool = True, tensors: str = "leaves",
                steps: bool = False):
-    """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
+    """Build the annotated backward graph of ``trace`` as a :class:`gradviz.render.dotlang.Digraph`.
 
     ``rankdir`` is "LR", "TB" or "auto" (:func:`choose_rankdir`). ``tensors="all"``
     draws every tensor next to its grad_fn (so does a trace made with retain_grad, whose
@@ -281,7 +281,7 @@ def _retains_grad(g) -> bool:
 
 
 def _digraph(rankdir: str):
-    import graphviz
+    from . import dotlang as graphviz
 
     dot = graphviz.Digraph("gradviz")
     dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
@@ -587,7 +587,7 @@ def double_backward_digraph(second, rankdir: str = "auto", max_nodes: int = 300,
         pic = _Picture(prefix=f"{name}_")
         if trace.graph.root is None:
             value = second.grads[name]
-            pic.node("constant", [f"∂f/∂{name} = {format_math(value) if value is not None else 'None'}",
+            pic.node("constant", [f"∂f/∂{name} = {format_tensor(value, one_line=True) if value is not None else 'None'}",
                                   "a constant: no grad_fn, its derivatives are 0"], **_style("output"))
         else:
             _hessian_row_on_leaves(trace, second.hessian.get(name, {}))
@@ -613,7 +613,7 @@ def double_backward_digraph(second, rankdir: str = "auto", max_nodes: int = 300,
             sub.attr(label=f"∂f/∂{name}", labeljust="l", fontsize="12", color="#cbd5e1", style="rounded")
             pic.emit(sub, rankdir)
     if hessian:
-        import graphviz
+        from . import dotlang as graphviz
 
         dot.node("hessian", graphviz.nohtml(_record(hessian, rankdir)), shape="record", **_style("note"))
     _add_notes(dot, notes)
@@ -751,7 +751,7 @@ def _leaf_node(pic: _Picture, g, t, is_output: bool, every: bool) -> None:
 
 
 def _grad_label(grad, prefix: str = "") -> str:
-    import graphviz
+    from . import dotlang as graphviz
 
     if grad is None:
         return ""
@@ -764,7 +764,7 @@ def _grad_label(grad, prefix: str = "") -> str:
 
 
 def _tooltip(text: str, width: int = 300) -> str:
-    import graphviz
+    from . import dotlang as graphviz
 
     return graphviz.nohtml(_plain_text(abbreviate(text, width)))
 

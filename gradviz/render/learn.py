@@ -64,7 +64,8 @@ def symbolic_view(result) -> Group:
         if result.agrees[name]:
             t.append("  ✓ autograd agrees", style=OK)
         else:
-            t.append(f"  ✗ autograd gives {format_math(result.autograd[name])}: MISMATCH", style=BAD)
+            # SymPy's value is a formula's number (``4``); autograd's a tensor's, as PyTorch prints it
+            t.append(f"  ✗ autograd gives {format_tensor(result.autograd[name])}: MISMATCH", style=BAD)
         lines.append(t)
     if not result.grads:
         lines.append(Text("no input requires grad", style=NOTE))

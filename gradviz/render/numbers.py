@@ -11,8 +11,16 @@ PyTorch's :func:`torch.set_printoptions`: :func:`set_printoptions` and the conte
 manager :func:`printoptions` set them here (the CLI's ``--precision``,
 ``--threshold``, ``--edgeitems``).
 
-:func:`format_math` writes numbers as a formula would (``3``, ``2.5``, ``[1, 2.5]``) for
-the one-line summary ``f(u=1, v=2) = 3`` and the rules filled in with numbers.
+Every view writes a tensor's value this way, on one line where it has one line for it
+(``format_tensor(v, one_line=True)``): the summary ``f(u=1., v=2.) = 3.``, the tree, the
+``--steps`` text and its rules with the numbers filled in (``grad·other = 1.·2. = 2.``). A 0-d
+tensor is written ``4.``, what PyTorch prints inside ``tensor(4.)`` (as the tables, the tree and
+the pictures write it); a Python number the expression gave (an exponent, the ``2`` of ``2*x``)
+is written as Python writes it (:func:`format_saved`: ``2``, ``2.5``).
+
+:func:`format_math` writes numbers as a formula would (``3``, ``2.5``, ``[1, 2.5]``): the JSON's
+``steps[].rules[].numbers`` strings (a contract, kept as they are), SymPy's values and the
+gradient check's errors (numbers, not tensors).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the rule it applied with the numbers filled in, and what it sent on.
 order) into :class:`StepView` objects; :func:`steps_json` and :func:`steps_view`
 render those as the JSON ``"steps"`` list and a rich renderable. Gradients that
 arrive at a function from several edges are added in its input buffer before it
-runs (PyTorch's InputBuffer), so a leaf used twice shows ``2 + 2 = 4``.
+runs (PyTorch's InputBuffer), so a leaf used twice shows ``2. + 2. = 4.``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from rich.console import Group
 from rich.text import Text
 
+from ..graph import TensorValue
 from ..ops import np
 from .flow import tensor_text
-from .numbers import abbreviate, format_math
+from .numbers import abbreviate, format_math, format_saved, format_tensor, get_printoptions
 
 __all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_view"]
 
-#: arrays with more elements than this are abbreviated in the view
-CELL_ITEMS = 6
 #: formulas get numbers filled in only when every value they read has this few elements
 _SUBSTITUTE_MAX = 1
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
@@ -40,9 +39,14 @@ class RuleView:
 
     input: str
     formula: str
-    numbers: str | None  # the formula with the values filled in (None for tensors)
+    #: the formula with the values filled in as a formula writes them (``1·2``; None for tensors):
+    #: the JSON's ``numbers``, a contract that stays as it is
+    numbers: str | None
     value: object  # what the rule computed
     sent: object  # what was sent (the value summed back to the input's shape)
+    #: the same with the values as PyTorch prints them (``1.·2``: a tensor's ``1.``, a Python number's
+    #: ``2``), for the views
+    shown: str | None = None
 
 
 @dataclass
@@ -60,8 +64,9 @@ class StepView:
     after: object = None
 
 
-def describe(trace, limit: int | None = None) -> list[StepView]:
-    """The backward pass of ``trace`` as :class:`StepView` objects, in execution order (the first ``limit``)."""
+def describe(trace, limit: int | None = None, shown: bool = False) -> list[StepView]:
+    """The backward pass of ``trace`` as :class:`StepView` objects, in execution order (the first ``limit``);
+    ``shown`` also writes each rule with its numbers as the views print them (:attr:`RuleView.shown`)."""
     arrived: dict = {}
     root = trace.graph.root
     dtype = None  # 0-d values stay floats (see _value)
@@ -77,7 +82,7 @@ def describe(trace, limit: int | None = None) -> list[StepView]:
         view = StepView(i, fn, grad_in, received, grads_out=sent,
                         before=_value(step.before, dtype), after=_value(step.after, dtype))
         if fn.op is not None:
-            view.rules = _rules(fn, grad_in, [_value(g, dtype) for g in step.computed], sent)
+            view.rules = _rules(fn, grad_in, [_value(g, dtype) for g in step.computed], sent, shown)
         for nxt, g in zip(fn.next_functions, sent):
             if nxt is not None and g is not None:
                 arrived.setdefault(id(nxt), []).append((fn, g))
@@ -91,7 +96,7 @@ def _value(v, dtype):
     return v
 
 
-def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
+def _rules(fn, grad_in, computed, grads_out, shown_too: bool = False) -> list[RuleView]:
     op = fn.op
     if op.key == "imported":  # read from PyTorch: the rule of gradviz's row of that name, if any,
         op = op.row  # with the gradients PyTorch computed (measured, not recomputed)
@@ -104,10 +109,14 @@ def _rules(fn, grad_in, computed, grads_out) -> list[RuleView]:
     if op.variadic:  # torch.cat / torch.stack: one rule for every tensor of the list
         slots = [f"{op.inputs[0]}[{k}]" for k in range(len(needed))]
         rules = rules * len(needed)
+    context = _context(fn)
+    shown = _as_printed(fn, context) if shown_too else None
     for slot, formula, need, value, sent in zip(slots, rules, needed, computed, grads_out):
         if not need:
             continue
-        out.append(RuleView(slot, formula, _fill(formula, _context(fn), grad_in), value, sent))
+        numbers = _fill(formula, context, grad_in, _number_text)
+        view = _fill(formula, shown, _tensor(grad_in), _printed) if numbers is not None and shown_too else None
+        out.append(RuleView(slot, formula, numbers, value, sent, view))
     return out
 
 
@@ -123,8 +132,36 @@ def _small(v) -> bool:
     return np.size(v) <= _SUBSTITUTE_MAX
 
 
-def _fill(formula: str, context: dict, grad) -> str | None:
-    """``grad·other`` → ``1·2``; None when a value read is a tensor of several elements."""
+def _as_printed(fn, context: dict) -> dict:
+    """``context`` with each 0-d tensor's value marked (a :class:`TensorValue`, printed ``2.``) apart
+    from the Python numbers the rule reads (an exponent, alpha, the ``2`` of ``2*x``: printed ``2``)."""
+    g, i = fn.graph, fn.index
+    op = g.op[i]
+    plan = getattr(op, "plan", None)
+    if plan is None or g.context_override(i) is not None:  # imported (marked already) or Tensors
+        return context
+    marked = dict(context)
+    operands = g.operands(i)
+    for name, source, arg, _ in plan:
+        v = marked.get(name)
+        if type(v) is not float:
+            continue
+        if source == "result" or (source == "input" and operands[arg] >= 0):
+            marked[name] = TensorValue(v)
+        elif source == "input":  # a Python number in a tensor slot: shown as given
+            marked[name] = g.consts[(i, arg)]
+    return marked
+
+
+def _tensor(v):
+    """A gradient: a tensor (a 0-d one's value as the tape's float, marked)."""
+    return TensorValue(v) if type(v) is float else v
+
+
+def _fill(formula: str, context: dict, grad, number_text=None) -> str | None:
+    """``grad·other`` → ``1·2`` (each value written by ``number_text``); None when a value read is a
+    tensor of several elements."""
+    number_text = number_text or _number_text
     values = dict(context)
     values["grad"] = grad
     names = [m.group() for m in _IDENT.finditer(formula) if m.group() in values]
@@ -136,7 +173,7 @@ def _fill(formula: str, context: dict, grad) -> str | None:
         if name not in values:
             return name
         v = values[name]
-        s = _number_text(v)
+        s = number_text(v)
         # a negative number inside a formula keeps its sign to itself: 1·(-2), (-2)²
         if s.startswith("-") and formula.strip() != name:
             s = f"({s})"
@@ -146,8 +183,9 @@ def _fill(formula: str, context: dict, grad) -> str | None:
 
 
 def _number_text(v) -> str:
+    """A value in the JSON's ``numbers``: as a formula writes it (``1``, ``0.5``)."""
     if isinstance(v, float):  # a 0-d tensor's value on the tape, or a Python number
-        return _float_text(v, math.copysign(1.0, v))
+        return _float_text(v, math.copysign(1.0, v), get_printoptions())
     if v is None:
         return "None"
     if type(v) is int or type(v) is bool:  # a Python number as given (what format_math writes)
@@ -156,20 +194,37 @@ def _number_text(v) -> str:
         return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, (np.ndarray, np.generic)) and np.size(v) == 1:
         v = np.asarray(v).reshape(())
-        return _scalar_text(v.dtype.str, v.item())
-    return format_math(v, CELL_ITEMS)
+        return _scalar_text(v.dtype.str, v.item(), get_printoptions())
+    return format_math(v)
 
 
 @functools.lru_cache(maxsize=4096)
-def _float_text(value: float, sign: float) -> str:
-    # the same few numbers recur in every step of a long pass; ``sign`` keeps -0.0 apart from 0.0
-    return format_math(float(value), CELL_ITEMS)
+def _float_text(value: float, sign: float, options) -> str:
+    # the same few numbers recur in every step of a long pass; ``sign`` keeps -0.0 apart from 0.0,
+    # ``options`` (the print options in force) a --precision 2 apart from the default
+    return format_math(float(value))
 
 
 @functools.lru_cache(maxsize=4096)
-def _scalar_text(dtype: str, value) -> str:
+def _scalar_text(dtype: str, value, options) -> str:
     # the same few numbers recur in every step of a long pass (1, the inputs): format each once
-    return format_math(np.asarray(value, dtype=dtype), CELL_ITEMS)
+    return format_math(np.asarray(value, dtype=dtype))
+
+
+def _printed(v) -> str:
+    """A value in the views: a tensor's as PyTorch prints it (``4.``, ``[0.5000, 0.5000]``, whole up to
+    the print threshold, on one line), a Python number as Python writes it (``2``, ``2.5``)."""
+    if type(v) is TensorValue:
+        return _tensor_text(float(v), math.copysign(1.0, v), get_printoptions())
+    if v is None or type(v) in (bool, int, float, str, tuple):  # (numpy's scalars are tensors' values)
+        return format_saved(v)
+    return format_tensor(v, one_line=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tensor_text(value: float, sign: float, options) -> str:
+    # (cached as _float_text is)
+    return format_tensor(value)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -216,7 +271,8 @@ def steps_json(trace) -> list[dict]:
 
 
 def _fmt(v) -> str:
-    return _number_text(v)
+    """A gradient in the view: always a tensor's value, as PyTorch prints it."""
+    return _printed(_tensor(v))
 
 
 def _where(trace, fn, width=28) -> str:
@@ -278,8 +334,8 @@ def _step_text(trace, v: StepView) -> Text:
                  "the gradients are PyTorch's, measured", style=STYLES["note"])
     for r in v.rules:
         t.append(f"\n    grad_{r.input} = {r.formula} = ")
-        if r.numbers is not None and r.numbers != _fmt(r.value):
-            t.append(f"{r.numbers} = ")
+        if r.shown is not None and r.shown != _fmt(r.value):
+            t.append(f"{r.shown} = ")
         t.append(_fmt(r.value), style=STYLES["grad"])
         if np.shape(r.sent) != np.shape(r.value):
             t.append(f", summed to shape {_shape(r.sent)}: {_fmt(r.sent)}")
@@ -317,7 +373,7 @@ def steps_view(trace, max_steps: int = 60) -> Group:
     if not trace.steps:
         return Group(title, Text("no backward pass: the output does not require grad", style=STYLES["note"]))
     count = len(trace.steps)
-    shown = describe(trace, limit=count if count <= max_steps else max_steps - 1)
+    shown = describe(trace, limit=count if count <= max_steps else max_steps - 1, shown=True)
     parts = [title]
     parts.extend(_step_text(trace, v) for v in shown)
     if len(shown) < count:

@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from .collapse import Collapsed, View, collapse_view, plain_view
 from .flow import Flow, flow, tensor_text
-from .numbers import abbreviate, format_math, format_saved, format_shape, format_tensor
+from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["summary", "tensors_table", "backward_tree", "report"]
 
@@ -40,16 +40,17 @@ ARROW = "▶"
 
 
 def summary(trace, max_inputs: int = 8) -> Text:
-    """``f(u=1, v=2) = 3`` and one ``∂f/∂u = 4`` line per input (or why there is none)."""
+    """``f(u=1., v=2.) = 3.`` and one ``∂f/∂u = 4.`` line per input (or why there is none): every value
+    a tensor's, printed as PyTorch prints its elements (what ``tensor(4.)`` holds), on one line."""
     g = trace.graph
     items = list(g.inputs.items())
     shown = items[:max_inputs]
-    args = ", ".join(f"{name}={format_math(t.value)}" for name, t in shown)
+    args = ", ".join(f"{name}={format_tensor(t.value, one_line=True)}" for name, t in shown)
     if len(items) > max_inputs:
         args += ", …"
     text = Text()
     text.append(f"f({args}) = ")
-    text.append(format_math(g.output.value), style=STYLES["value"])
+    text.append(format_tensor(g.output.value, one_line=True), style=STYLES["value"])
     if trace.backward_error:
         text.append(f"\nno gradients: {trace.backward_error}", style=STYLES["note"])
         return text
@@ -65,7 +66,7 @@ def summary(trace, max_inputs: int = 8) -> Text:
             text.append(f" (f does not depend on {name})", style=STYLES["note"])
         else:
             text.append("= ")
-            text.append(format_math(t.grad_value), style=STYLES["value"])
+            text.append(format_tensor(t.grad_value, one_line=True), style=STYLES["value"])
     if len(items) > max_inputs:
         text.append(f"\n… {len(items) - max_inputs} more inputs (see --format json)", style=STYLES["note"])
     return text
