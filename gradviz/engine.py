@@ -51,20 +51,33 @@ class Steps:
         self.function = array("q")  # per entry: the function's index on the tape
         self.grad_in: list = []
         self.sent: list = []  # per entry: what went along each next_functions entry (a tuple)
-        self.computed: list = []  # per entry: what the rule computed, before summing back
-        self.accumulated: dict = {}  # entry -> (the leaf's .grad before, after) for AccumulateGrad
-        self.position: dict = {}  # function index -> its entry
+        #: per entry: what the rule computed, before summing back (the same tuple as ``sent``
+        #: when nothing was summed: most entries, so a large pass keeps one tuple, not two); for
+        #: an AccumulateGrad, which computes nothing, the leaf's .grad (before, after)
+        self.computed: list = []
+        #: per tape index: its function's entry, -1 where none ran (an array, not a dict of
+        #: a million ints)
+        self._entry = array("q", [-1]) * len(graph.value)
 
     def add(self, i: int, grad_in, sent: tuple = (), computed: tuple = ()) -> None:
-        self.position[i] = len(self.function)
+        entry = self._entry
+        if i >= len(entry):  # the graph grew since (a second-order pass appends to it)
+            entry.extend(array("q", [-1]) * (i + 1 - len(entry)))
+        entry[i] = len(self.function)
         self.function.append(i)
         self.grad_in.append(grad_in)
         self.sent.append(sent)
+        if computed is not sent and len(computed) == len(sent):
+            for c, s in zip(computed, sent):
+                if c is not s:
+                    break
+            else:
+                computed = sent  # nothing was summed back: one tuple for both
         self.computed.append(computed)
 
     def add_accumulate(self, i: int, grad_in, before, after) -> None:
-        self.accumulated[len(self.function)] = (before, after)
         self.add(i, grad_in)
+        self.computed[-1] = (before, after)
 
     def __len__(self) -> int:
         return len(self.function)
@@ -73,23 +86,31 @@ class Steps:
         if isinstance(k, slice):
             return [self[j] for j in range(*k.indices(len(self)))]
         k = range(len(self))[k]
-        before, after = self.accumulated.get(k, (None, None))
-        return Step(self.graph.function(self.function[k]), self.grad_in[k], list(self.sent[k]),
-                    before, after, list(self.computed[k]))
+        i, computed = self.function[k], self.computed[k]
+        before = after = None
+        if self.graph.op[i] is None and computed:  # an AccumulateGrad (add_accumulate)
+            (before, after), computed = computed, ()
+        return Step(self.graph.function(i), self.grad_in[k], list(self.sent[k]), before, after, list(computed))
 
     def __iter__(self):
         return (self[k] for k in range(len(self)))
 
+    def position(self, i: int) -> int | None:
+        """The entry of function ``i`` (its place in the execution order), None if it did not run."""
+        entry = self._entry
+        k = entry[i] if 0 <= i < len(entry) else -1
+        return None if k < 0 else k
+
     def along(self, i: int, slot: int):
         """What function ``i`` sent along ``next_functions[slot]`` (None if it did not run)."""
-        k = self.position.get(i)
+        k = self.position(i)
         if k is None or slot >= len(self.sent[k]):
             return None
         return self.sent[k][slot]
 
     def received(self, i: int):
         """Everything that arrived into function ``i``, summed (None if it did not run)."""
-        k = self.position.get(i)
+        k = self.position(i)
         return None if k is None else self.grad_in[k]
 
 
@@ -238,8 +259,10 @@ class _Run:
                 ctx[name] = g.params[i][arg]
         grads = op.vjp(self.SF, grad, ctx)
         if self.record:
-            self.steps.add(i, grad, tuple(out if k >= 0 and req[k] else None for k, out in zip(g.operands(i), grads)),
-                           tuple(grads))
+            sent = (grads[0] if x >= 0 and req[x] else None,)
+            if y != -2 and len(grads) > 1:
+                sent += (grads[1] if y >= 0 and req[y] else None,)
+            self.steps.add(i, grad, sent, grads if type(grads) is tuple else tuple(grads))
         buffers, pending, add = self.buffers, self.pending, self.SF.add
         for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
             if k < 0 or not req[k]:
@@ -313,3 +336,40 @@ def _conform_graph(F, g, shape, dtype):
             g = F.expand(g, full)
         g = F.sum_to(g, shape)
     return g
+
+
+class Rules:
+    """One function's gradient rule applied to a gradient of the caller's choosing, as the engine
+    applies it (:meth:`_Run.execute`: the rule, then each result summed back to its input's
+    shape), without running a pass or touching any ``.grad``: the path analysis
+    (:mod:`gradviz.paths`) carries one path's gradient with it. Close it when done."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._run = _Run(graph, NumpyOps, record_steps=False)
+
+    def has_rule(self, i: int) -> bool:
+        """True when entry ``i`` is a function gradviz has a rule for (not an AccumulateGrad, nor a
+        function imported from PyTorch, whose gradients were measured, not computed)."""
+        op = self.graph.op[i]
+        return op is not None and op.vjp is not None
+
+    def unit(self, i: int):
+        """A gradient of ones for entry ``i``'s output, as the engine starts with one."""
+        g = self.graph
+        return 1.0 if type(g.value[i]) is float else np.ones(g.shape[i], dtype=g.np_dtype)
+
+    def sent(self, i: int, grad) -> tuple:
+        """What function ``i`` sends along each next_functions entry for the incoming ``grad``
+        (None where an entry is None)."""
+        g, run = self.graph, self._run
+        slots = g.operands(i)
+        needed = [k >= 0 and g.req[k] for k in slots]
+        if not any(needed):
+            return (None,) * len(slots)
+        grads = run._rule(i, g.op[i], grad)
+        return tuple(run._conform(grads[n], k) if needed[n] and n < len(grads) else None
+                     for n, k in enumerate(slots))
+
+    def close(self) -> None:
+        self._run.finish()

@@ -483,11 +483,22 @@ class Graph:
     def dependency_counts(self) -> dict:
         """Function index -> how many edges point at it (PyTorch's compute_dependencies)."""
         counts: dict = {}
-        next_functions = self.next_functions
+        get = counts.get
+        if self.imported or self.more:
+            next_functions = self.next_functions
+            for i in self.order():
+                for j in next_functions(i):
+                    if j is not None:
+                        counts[j] = get(j, 0) + 1
+            return counts
+        op, a, b, req = self.op, self.a, self.b, self.req  # two slots at most: read the tape
         for i in self.order():
-            for j in next_functions(i):
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
+            if op[i] is not None:
+                x, y = a[i], b[i]
+                if x >= 0 and req[x]:
+                    counts[x] = get(x, 0) + 1
+                if y >= 0 and req[y]:
+                    counts[y] = get(y, 0) + 1
         return counts
 
     def context_override(self, i: int):

@@ -13,10 +13,15 @@ Hessian.
 The double-backward graph is built from gradviz's gradient rules, written as
 PyTorch's ``derivatives.yaml`` and ``FunctionsManual.cpp`` write them, with numbers as
 C++ Scalars (``t * 2`` is ``MulBackward1``), so its nodes are PyTorch's. Rules PyTorch
-computes with one fused kernel record one node of their own, as PyTorch's do
-(``TanhBackwardBackward0``, ``SigmoidBackwardBackward0``, ``ThresholdBackwardBackward0``
-for relu, ``SoftmaxBackwardDataBackward0``; ``MaskedFillBackward0/1`` in maximum, norm
-and max); a broadcast gradient is reduced as ATen's ``sum_to``; reshapes of a gradient are
+computes with one fused kernel record one node of their own, as PyTorch's do: the rule
+calls ``F.fused(key, ...)`` with a kernel row of the table (``TanhBackwardBackward0``,
+``SigmoidBackwardBackward0``, ``ThresholdBackwardBackward0`` for relu,
+``SoftmaxBackwardDataBackward0``, and the F. functions' ``LeakyReluBackwardBackward0``,
+``EluBackwardBackward0``, ``GeluBackwardBackward0``, ``SoftplusBackwardBackward0``,
+``LogSoftmaxBackwardDataBackward0``, ``MseLossBackwardBackward0``,
+``SmoothL1LossBackwardBackward0``, ``HuberLossBackwardBackward0``,
+``BinaryCrossEntropyBackwardBackward0``, ``NllLossBackwardBackward0``); ``MaskedFillBackward0/1``
+in maximum, norm and max; a broadcast gradient is reduced as ATen's ``sum_to``; reshapes of a gradient are
 views, aliases or copies as its strides allow; prod's rule is ``prod_safe_zeros_backward``'s
 cumprod/cat/flip graph. tests/test_double_graph.py compares the graphs with PyTorch's.
 """
@@ -211,25 +216,33 @@ class GraphOps:
             return NumpyOps.transpose(_val(x), dim0, dim1)
         return self._apply("transpose", (x,), {"dim0": dim0, "dim1": dim1})
 
-    # --- PyTorch's fused backward kernels: one node each (issue 15) ----------------------
-    def _fused(self, key, numeric, tensors, params):
+    # --- PyTorch's fused backward kernels: one node each (the table's *_backward rows) -------
+    def fused(self, key, *tensors, **params):
+        """PyTorch's fused kernel ``key`` (a row of the table: tanh_backward, gelu_backward,
+        mse_loss_backward...) on ``tensors``: one node, as ``create_graph=True`` records it; a
+        plain number when no operand requires grad."""
         if not any(_grad_tensor(t) for t in tensors):
-            return numeric(*[_val(t) for t in tensors], *params.values())
+            return OPS[key].forward(*[_val(t) for t in tensors], **params)
         return self._apply(key, tensors, params)
 
     def tanh_backward(self, grad_output, output):
-        return self._fused("tanh_backward", NumpyOps.tanh_backward, (grad_output, output), {})
+        return self.fused("tanh_backward", grad_output, output)
 
     def sigmoid_backward(self, grad_output, output):
-        return self._fused("sigmoid_backward", NumpyOps.sigmoid_backward, (grad_output, output), {})
+        return self.fused("sigmoid_backward", grad_output, output)
 
     def threshold_backward(self, grad_output, x, threshold):
-        return self._fused("threshold_backward", NumpyOps.threshold_backward, (grad_output, x),
-                           {"threshold": threshold})
+        return self.fused("threshold_backward", grad_output, x, threshold=threshold)
 
     def softmax_backward_data(self, grad_output, output, dim):
-        return self._fused("softmax_backward_data", NumpyOps.softmax_backward_data, (grad_output, output),
-                           {"dim": dim})
+        return self.fused("softmax_backward_data", grad_output, output, dim=dim)
+
+    # what binary_cross_entropy(_with_logits)'s composite rules call
+    def logit(self, x):
+        return self._apply("logit", (x,), {"eps": None}) if _grad_tensor(x) else NumpyOps.logit(_val(x))
+
+    def log_sigmoid(self, x):
+        return self._unary("log_sigmoid", NumpyOps.log_sigmoid, x)
 
     # prod's rule (prod_safe_zeros_backward): cumprod, cat, narrow and flip
     def contiguous(self, x):

@@ -314,6 +314,20 @@ class NumpyOps:
 
     # PyTorch's fused backward kernels (their own backward functions in the double-backward graph)
     @staticmethod
+    def fused(key, *tensors, **params):
+        """PyTorch's fused backward kernel ``key`` (a row of the table, e.g. ``gelu_backward``) on
+        numbers: the row's forward. The second-order pass's namespace records it as one node."""
+        return OPS[key].forward(*tensors, **params)
+
+    @staticmethod
+    def logit(x):
+        return _logit(x)
+
+    @staticmethod
+    def log_sigmoid(x):
+        return _log_sigmoid(x)
+
+    @staticmethod
     def tanh_backward(grad_output, output):
         return np.multiply(grad_output, np.subtract(1, np.multiply(output, output)))
 
@@ -1104,9 +1118,13 @@ def _reduce(loss, reduction: int):
 
 def _loss_norm(s, numerator=1.0):
     """``numerator`` divided by the elements a mean averaged (the same number for sum and none)."""
-    if s["reduction"] != 1:
+    return _loss_norm_of(s["reduction"], s["self"], s["target"], numerator)
+
+
+def _loss_norm_of(reduction, x, t, numerator=1.0):
+    if reduction != 1:
         return numerator
-    n = math.prod(np.broadcast_shapes(shape_of(s["self"]), shape_of(s["target"])))
+    n = math.prod(np.broadcast_shapes(shape_of(x), shape_of(t)))
     return numerator / n if n else math.nan
 
 
@@ -1118,18 +1136,18 @@ def _gelu(a, approximate):
     return (a * 0.5 * (1 + _erf_forward(a / _SQRT_2))).astype(a.dtype)
 
 
-def _gelu_backward(F, g, s):
-    x = s["self"]
-    if s["approximate"] == "tanh":  # GeluBackward0's tanh formula, as PyTorch's kernel writes it
+def _gelu_grad(F, g, x, approximate):
+    """gelu_backward(grad, self, approximate): PyTorch's kernel (GeluBackwardBackward0 in a double graph)."""
+    if approximate == "tanh":  # GeluBackward0's tanh formula, as PyTorch's kernel writes it
         x_sq = F.mul(x, x)
         inner = F.mul(_GELU_BETA, F.add(x, F.mul(_GELU_KAPPA, F.mul(x_sq, x))))
         t = F.tanh(inner)
         left = F.mul(0.5, x)
         right_d = F.mul(F.mul(left, F.sub(1, F.mul(t, t))), F.mul(_GELU_BETA, F.add(1, F.mul(3 * _GELU_KAPPA, x_sq))))
-        return (F.mul(g, F.add(F.mul(0.5, F.add(1, t)), right_d)),)
+        return F.mul(g, F.add(F.mul(0.5, F.add(1, t)), right_d))
     cdf = F.mul(0.5, F.add(1, F.erf(F.div(x, _SQRT_2))))
     pdf = F.div(F.exp(F.mul(-0.5, F.mul(x, x))), _SQRT_2_PI)
-    return (F.mul(g, F.add(cdf, F.mul(x, pdf))),)
+    return F.mul(g, F.add(cdf, F.mul(x, pdf)))
 
 
 def _elu(a, alpha, scale, input_scale):
@@ -1137,11 +1155,18 @@ def _elu(a, alpha, scale, input_scale):
     return np.where(a > 0, a * scale, np.expm1(a * input_scale) * (alpha * scale)).astype(a.dtype)
 
 
-def _elu_backward(F, g, s):
-    x, coef = s["self"], s["alpha"] * s["scale"] * s["input_scale"]
-    inner = x if s["input_scale"] == 1 else F.mul(x, s["input_scale"])
-    positive = g if s["scale"] == 1 else F.mul(g, s["scale"])
-    return (F.where(F.le(x, 0), F.mul(F.mul(g, coef), F.exp(inner)), positive),)
+def _elu_grad(F, g, x, alpha, scale, input_scale):
+    """elu_backward(grad, alpha, scale, input_scale, is_result=False, self)."""
+    coef = alpha * scale * input_scale
+    inner = x if input_scale == 1 else F.mul(x, input_scale)
+    positive = g if scale == 1 else F.mul(g, scale)
+    return F.where(F.le(x, 0), F.mul(F.mul(g, coef), F.exp(inner)), positive)
+
+
+def _silu_backward(F, g, x):
+    # infinitely_differentiable_silu_backward: one sigmoid, used twice
+    sigmoid = F.sigmoid(x)
+    return F.mul(F.mul(g, sigmoid), F.add(1, F.mul(x, F.sub(1, sigmoid))))
 
 
 def _softplus(a, beta, threshold):
@@ -1149,10 +1174,10 @@ def _softplus(a, beta, threshold):
     return np.where(a * beta > threshold, a, np.log1p(np.exp(a * beta)) / beta).astype(a.dtype)
 
 
-def _softplus_backward(F, g, s):
-    x, beta = s["self"], s["beta"]
+def _softplus_grad(F, g, x, beta, threshold):
+    """softplus_backward(grad, self, beta, threshold)."""
     z = F.exp(F.mul(x, beta))
-    return (F.where(F.gt(F.mul(x, beta), s["threshold"]), g, F.div(F.mul(g, z), F.add(z, 1))),)
+    return F.where(F.gt(F.mul(x, beta), threshold), g, F.div(F.mul(g, z), F.add(z, 1)))
 
 
 def _log_softmax(x, dim):
@@ -1184,23 +1209,31 @@ def _restore_dims(F, t, s):
     return t
 
 
-def _mse_backward(F, g, s):
-    grad = F.mul(F.mul(_loss_norm(s, 2.0), F.sub(s["self"], s["target"])), g)
-    return grad, F.neg(grad)
+def _mse_grad(F, g, x, t, reduction):
+    """mse_loss_backward(grad, self, target, reduction) (the target's gradient swaps self and target)."""
+    return F.mul(F.mul(_loss_norm_of(reduction, x, t, 2.0), F.sub(x, t)), g)
 
 
-def _smooth_l1_backward(F, g, s):
-    d, beta, norm = F.sub(s["self"], s["target"]), s["beta"], _loss_norm(s)
+def _smooth_l1_grad(F, g, x, t, reduction, beta):
+    d, norm = F.sub(x, t), _loss_norm_of(reduction, x, t)
     gn = F.mul(g, norm)
-    grad = F.where(F.lt(d, -beta), F.neg(gn), F.where(F.gt(d, beta), gn, F.div(F.mul(d, gn), beta)))
-    return grad, F.neg(grad)
+    return F.where(F.lt(d, -beta), F.neg(gn), F.where(F.gt(d, beta), gn, F.div(F.mul(d, gn), beta)))
 
 
-def _huber_backward(F, g, s):
-    d, delta, norm = F.sub(s["self"], s["target"]), s["delta"], _loss_norm(s)
+def _huber_grad(F, g, x, t, reduction, delta):
+    d, norm = F.sub(x, t), _loss_norm_of(reduction, x, t)
     gn = F.mul(g, norm)
-    grad = F.where(F.lt(d, -delta), F.mul(gn, -delta), F.where(F.gt(d, delta), F.mul(gn, delta), F.mul(d, gn)))
-    return grad, F.neg(grad)
+    return F.where(F.lt(d, -delta), F.mul(gn, -delta), F.where(F.gt(d, delta), F.mul(gn, delta), F.mul(d, gn)))
+
+
+def _loss_kernel(key, extra=()):
+    """A pointwise loss's rule: PyTorch's ``<loss>_backward`` kernel once for self and once, with
+    self and target swapped, for the target (one node each in the double-backward graph)."""
+    def vjp(F, g, s):
+        params = {"reduction": s["reduction"], **{name: s[name] for name in extra}}
+        return (F.fused(key, g, s["self"], s["target"], **params),
+                F.fused(key, g, s["target"], s["self"], **params))
+    return vjp
 
 
 def _with_weight(F, t, weight):
@@ -1215,12 +1248,24 @@ def _bce(p, t, reduction, weight):
     return _reduce(np.asarray(loss, dtype=p.dtype), reduction)
 
 
+def _bce_grad(F, g, p, t, weight, reduction):
+    """binary_cross_entropy_backward(grad, self, target, weight, reduction): PyTorch's kernel."""
+    gn = F.mul(g, _loss_norm_of(reduction, p, t))
+    grad = F.div(F.mul(gn, F.sub(p, t)), F.clamp_min(F.mul(F.sub(1, p), p), _BCE_EPSILON))
+    return _with_weight(F, grad, weight)
+
+
+def _mean_div(F, t, reduction, like):
+    """``t.div_(like.numel())`` for the mean (DivBackward1: the count is a C++ Scalar)."""
+    return F.div(t, math.prod(shape_of(like))) if reduction == 1 else t
+
+
 def _bce_backward(F, g, s):
-    p, t, norm = s["self"], s["target"], _loss_norm(s)
-    gn = F.mul(g, norm)
-    grad_self = F.div(F.mul(gn, F.sub(p, t)), F.clamp_min(F.mul(F.sub(1, p), p), _BCE_EPSILON))
-    grad_target = F.mul(gn, F.sub(F.log(F.sub(1, p)), F.log(p)))
-    return _with_weight(F, grad_self, s["weight"]), _with_weight(F, grad_target, s["weight"])
+    # self: the fused kernel; target: binary_cross_entropy_target_backward, -logit(self)·grad
+    p, t, w = s["self"], s["target"], s["weight"]
+    grad_target = _with_weight(F, F.mul(F.neg(F.logit(p)), g), w)
+    return (F.fused("binary_cross_entropy_backward", g, p, t, weight=w, reduction=s["reduction"]),
+            _mean_div(F, grad_target, s["reduction"], t))
 
 
 def _bce_logits(x, t, reduction, weight, pos_weight):
@@ -1235,17 +1280,18 @@ def _bce_logits(x, t, reduction, weight, pos_weight):
 
 
 def _bce_logits_backward(F, g, s):
-    x, t, pw, norm = s["self"], s["target"], s["pos_weight"], _loss_norm(s)
-    gn = F.mul(g, norm)
-    sig = F.sigmoid(x)
+    # binary_cross_entropy_with_logits_backward and _target_backward (FunctionsManual, composites)
+    x, t, pw, w, reduction = s["self"], s["target"], s["pos_weight"], s["weight"], s["reduction"]
     if pw is None:
-        grad_self = F.mul(F.sub(sig, t), gn)
-        grad_target = F.mul(F.neg(x), gn)
+        grad_self = F.sub(F.sigmoid(x), t)
+        grad_target = F.mul(F.neg(x), g)
     else:
         pt = F.mul(pw, t)
-        grad_self = F.mul(F.sub(F.mul(F.add(F.sub(pt, t), 1), sig), pt), gn)
-        grad_target = F.mul(F.sub(F.mul(F.sub(pw, 1), F.neg(F.log(sig))), x), gn)
-    return _with_weight(F, grad_self, s["weight"]), _with_weight(F, grad_target, s["weight"])
+        grad_self = F.sub(F.mul(F.sub(F.add(pt, 1), t), F.sigmoid(x)), pt)
+        grad_target = F.mul(F.sub(F.log_sigmoid(F.neg(x)), F.mul(F.log_sigmoid(x), pw)), g)
+    grad_self = _with_weight(F, F.mul(grad_self, g), w)
+    grad_target = _with_weight(F, grad_target, w)
+    return _mean_div(F, grad_self, reduction, x), _mean_div(F, grad_target, reduction, t)
 
 
 def nll_coefficients(shape, target, weight, ignore_index):
@@ -1284,14 +1330,21 @@ def _nll_derived(args, params):
     return {"total_weight": np.asarray(0.0 if none_of_batch else total, dtype=dtype)}
 
 
+def _nll_grad(grad_output, self, target, weight, reduction, ignore_index, total_weight):
+    """nll_loss_backward(grad, self, target, weight, reduction, ignore_index, total_weight)."""
+    coef, _ = nll_coefficients(shape_of(self), target, weight, ignore_index)
+    dtype = np.asarray(total_weight).dtype
+    if reduction == 1:
+        coef = coef / float(total_weight)
+    g = grad_output
+    if reduction == 0 and len(shape_of(self)) == 2:
+        g = np.expand_dims(g, 1)
+    return np.multiply(g, coef.astype(dtype))
+
+
 def _nll_backward(F, g, s):
-    coef, _ = nll_coefficients(shape_of(s["self"]), s["target"], s["weight"], s["ignore_index"])
-    dtype = np.asarray(F.value(s["total_weight"])).dtype
-    if s["reduction"] == 1:
-        coef = coef / float(F.value(s["total_weight"]))
-    if s["reduction"] == 0 and len(shape_of(s["self"])) == 2:
-        g = F.unsqueeze(g, 1)
-    return (F.mul(g, coef.astype(dtype)),)
+    return (F.fused("nll_loss_backward", g, s["self"], target=s["target"], weight=s["weight"],
+                    reduction=s["reduction"], ignore_index=s["ignore_index"], total_weight=F.value(s["total_weight"])),)
 
 
 def _norm_dim(a, ord, dim, keepdim):
@@ -1310,10 +1363,11 @@ def _norm_dim_backward(F, g, s):
     g, norm = _restore_dims(F, g, s), _restore_dims(F, s["result"], s)
     if ord == 1:
         return (F.mul(F.sgn(x), g),)
-    if ord == 2:
-        return (F.mul(x, F.where(F.eq(norm, 0), F.zeros_like(F.value(norm)), F.div(g, norm))),)
-    scale = F.div(g, F.pow(norm, ord - 1))
-    return (F.mul(F.mul(x, F.pow(F.abs(x), ord - 2)), F.where(F.eq(norm, 0), F.zeros_like(F.value(norm)), scale)),)
+    if ord == 2:  # grad * (self / norm).masked_fill_(norm == 0, 0)
+        return (F.mul(g, F.masked_fill(F.div(x, norm), F.eq(F.value(norm), 0), 0)),)
+    # self_scaled * (grad / norm.pow(p - 1)).masked_fill_(norm == 0, 0)
+    scaled = F.mul(F.sgn(x), F.pow(F.abs(x), ord - 1)) if ord < 2 else F.mul(x, F.pow(F.abs(x), ord - 2))
+    return (F.mul(scaled, F.masked_fill(F.div(g, F.pow(norm, ord - 1)), F.eq(F.value(norm), 0), 0)),)
 
 
 def _strides(m) -> tuple:
@@ -1447,26 +1501,30 @@ ROWS += [
     # --- activations (torch.nn.functional) ---------------------------------------------------
     Op("leaky_relu", "LeakyReluBackward0", ("self",),
        lambda a, negative_slope: np.where(np.asarray(a) > 0, a, np.multiply(a, negative_slope)),
-       lambda F, g, s: (F.where(F.gt(s["self"], 0), g, F.mul(g, s["negative_slope"])),),
+       lambda F, g, s: (F.fused("leaky_relu_backward", g, s["self"], negative_slope=s["negative_slope"]),),
        params=("negative_slope",), saves=("negative_slope", "self"), doc="F.leaky_relu(x, negative_slope)",
        rules=("grad where self > 0, else grad·negative_slope",)),
-    Op("elu", "EluBackward0", ("self",), _elu, _elu_backward, params=("alpha", "scale", "input_scale"),
+    Op("elu", "EluBackward0", ("self",), _elu,
+       lambda F, g, s: (F.fused("elu_backward", g, s["self"], alpha=s["alpha"], scale=s["scale"],
+                                input_scale=s["input_scale"], is_result=False),), params=("alpha", "scale", "input_scale"),
        saves=("alpha", "input_scale", "scale", "self"), doc="F.elu(x, alpha)",
        rules=("grad·scale where self > 0, else grad·alpha·scale·input_scale·exp(self·input_scale)",)),
-    Op("gelu", "GeluBackward0", ("self",), _gelu, _gelu_backward, params=("approximate",),
+    Op("gelu", "GeluBackward0", ("self",), _gelu,
+       lambda F, g, s: (F.fused("gelu_backward", g, s["self"], approximate=s["approximate"]),), params=("approximate",),
        saves=("approximate", "self"), doc="F.gelu(x, approximate='none' | 'tanh')",
        rules=("grad·(Φ(self) + self·φ(self)), Φ and φ the normal cdf and pdf (for the tanh approximation: "
               "the derivative of its tanh formula)",)),
     Op("silu", "SiluBackward0", ("self",), lambda a: np.multiply(a, _sigmoid(a)),
-       lambda F, g, s: (F.mul(F.mul(g, F.sigmoid(s["self"])),
-                              F.add(1, F.mul(s["self"], F.sub(1, F.sigmoid(s["self"]))))),),
+       lambda F, g, s: (_silu_backward(F, g, s["self"]),),
        saves=("self",), doc="F.silu(x) = x·sigmoid(x)",
        rules=("grad·sigmoid(self)·(1 + self·(1 - sigmoid(self)))",)),
-    Op("softplus", "SoftplusBackward0", ("self",), _softplus, _softplus_backward, params=("beta", "threshold"),
+    Op("softplus", "SoftplusBackward0", ("self",), _softplus,
+       lambda F, g, s: (F.fused("softplus_backward", g, s["self"], beta=s["beta"], threshold=s["threshold"]),),
+       params=("beta", "threshold"),
        saves=("beta", "self", "threshold"), doc="F.softplus(x, beta, threshold)",
        rules=("grad where self·beta > threshold, else grad·z / (z + 1) with z = exp(self·beta)",)),
     Op("log_softmax", "LogSoftmaxBackward0", ("self",), _log_softmax,
-       lambda F, g, s: (F.sub(g, F.mul(F.exp(s["result"]), F.sum(g, s["dim"], True))),),
+       lambda F, g, s: (F.fused("log_softmax_backward_data", g, s["result"], dim=s["dim"]),),
        params=("dim",), saves=("dim", "result"), doc="F.log_softmax(x, dim)",
        rules=("grad - exp(result)·sum(grad, dim)",)),
     Op("logsumexp", "LogsumexpBackward0", ("self",), _logsumexp,
@@ -1475,7 +1533,7 @@ ROWS += [
        rules=("grad·exp(self - result)",)),
     # --- losses --------------------------------------------------------------------------------
     Op("mse_loss", "MseLossBackward0", ("self", "target"),
-       lambda a, t, reduction: _reduce(np.square(np.subtract(a, t)), reduction), _mse_backward,
+       lambda a, t, reduction: _reduce(np.square(np.subtract(a, t)), reduction), _loss_kernel("mse_loss_backward"),
        params=("reduction",), saves=("reduction", "self", "target"), doc="F.mse_loss(input, target)",
        rules=("2·(self - target)·grad (÷ the number of elements for the mean)",
               "-2·(self - target)·grad (÷ the number of elements for the mean)")),
@@ -1483,7 +1541,7 @@ ROWS += [
        lambda a, t, reduction, beta: _reduce(np.where(np.abs(np.subtract(a, t)) < beta,
                                                      0.5 * np.square(np.subtract(a, t)) / (beta or 1),
                                                      np.abs(np.subtract(a, t)) - 0.5 * beta), reduction),
-       _smooth_l1_backward, params=("reduction", "beta"), saves=("beta", "reduction", "self", "target"),
+       _loss_kernel("smooth_l1_loss_backward", ("beta",)), params=("reduction", "beta"), saves=("beta", "reduction", "self", "target"),
        doc="F.smooth_l1_loss(input, target, beta)",
        rules=("grad·(self - target) / beta where |self - target| < beta, else ±grad (÷ the number of elements "
               "for the mean)", "the negative of the input's gradient")),
@@ -1491,7 +1549,7 @@ ROWS += [
        lambda a, t, reduction, delta: _reduce(np.where(np.abs(np.subtract(a, t)) < delta,
                                                       0.5 * np.square(np.subtract(a, t)),
                                                       delta * (np.abs(np.subtract(a, t)) - 0.5 * delta)), reduction),
-       _huber_backward, params=("reduction", "delta"), saves=("delta", "reduction", "self", "target"),
+       _loss_kernel("huber_loss_backward", ("delta",)), params=("reduction", "delta"), saves=("delta", "reduction", "self", "target"),
        doc="F.huber_loss(input, target, delta)",
        rules=("grad·(self - target) where |self - target| ≤ delta, else ±grad·delta (÷ the number of "
               "elements for the mean)", "the negative of the input's gradient")),
@@ -1590,6 +1648,219 @@ ROWS += [
     Op("sign", "SignBackward0", ("self",), np.sign, _zero_rule, doc="sign(x); its gradient is 0", rules=("0",)),
 ]
 
+
+
+# --- the fused backward kernels of the F. functions (their double-backward nodes) -------------------
+# PyTorch computes these functions' gradients with one kernel each (derivatives.yaml's
+# ``*_backward`` entries); with create_graph=True each kernel call is one node of the
+# double-backward graph (GeluBackwardBackward0, MseLossBackwardBackward0, ...), whose own rule is
+# derivatives.yaml's entry for the kernel, with FunctionsManual.cpp's *_double_backward formulas.
+# The first-order rows above call them through ``F.fused(key, ...)``.
+
+def _type_as(F, mask, like):
+    """``mask.type_as(like)``: a constant 0/1 tensor of ``like``'s dtype."""
+    return np.asarray(F.value(mask)).astype(np.asarray(F.value(like)).dtype)
+
+
+def _logit(x):
+    x = np.asarray(x)
+    return np.log(np.divide(x, np.subtract(1, x)), dtype=x.dtype)
+
+
+def _log_sigmoid(x):
+    x = np.asarray(x)
+    return np.asarray(np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))), dtype=x.dtype)
+
+
+def _log_sigmoid_buffer(args, params):
+    x = np.asarray(args["self"])
+    return {"buffer": np.exp(-np.abs(x)).astype(x.dtype)}
+
+
+def _log_sigmoid_backward(F, g, s):
+    # log_sigmoid_backward(grad, self, buffer): (max_deriv - sign·buffer / (1 + buffer))·grad
+    x, z = F.value(s["self"]), s["buffer"]
+    negative = np.less(x, 0)
+    max_deriv, sign = negative.astype(z.dtype), np.where(negative, 1, -1).astype(z.dtype)
+    return (F.mul(F.sub(max_deriv, F.mul(sign, F.div(z, F.add(z, 1)))), g),)
+
+
+def _logit_backward(F, g, s):
+    # infinitely_differentiable_logit_backward (eps None): grad / (self·(1 - self)) inside [0, 1], else nan
+    x = s["self"]
+    inside = F.logical_and(F.ge(x, 0.0), F.le(x, 1.0))
+    nan = np.full((), np.nan, dtype=np.asarray(F.value(x)).dtype)
+    return (F.where(inside, F.div(g, F.mul(x, F.sub(1.0, x))), nan),)
+
+
+def _elu_kernel_backward(F, g, s):
+    x, go = s["self_or_result"], s["grad_output"]
+    params = {k: s[k] for k in ("alpha", "scale", "input_scale", "is_result")}
+    scaled = F.mul(F.mul(g, go), s["input_scale"])  # elu_double_backward
+    double = F.mul(F.fused("elu_backward", scaled, x, **params), _type_as(F, F.lt(x, 0), g))
+    return F.fused("elu_backward", g, x, **params), double
+
+
+def _gelu_double_backward(F, ggi, go, x, approximate):
+    if approximate == "tanh":
+        inner = F.mul(_GELU_BETA, F.add(x, F.mul(_GELU_KAPPA, F.pow(x, 3))))
+        tanh_inner, sech_inner = F.tanh(inner), F.div(1, F.cosh(inner))
+        f, g = F.mul(0.5, x), F.sub(1, F.mul(tanh_inner, tanh_inner))
+        h = F.mul(_GELU_BETA, F.add(1, F.mul(F.mul(3 * _GELU_KAPPA, x), x)))
+        f_prime_gh = F.mul(F.mul(0.5, g), h)
+        g_prime = F.mul(F.mul(F.mul(2, sech_inner), F.mul(F.neg(sech_inner), tanh_inner)), h)
+        g_prime_fh = F.mul(F.mul(f, h), g_prime)
+        h_prime_fg = F.mul(F.mul(f, g), F.mul(F.mul(6 * _GELU_KAPPA, x), _GELU_BETA))
+        return F.mul(F.mul(ggi, go), F.add(F.add(F.mul(2, f_prime_gh), g_prime_fh), h_prime_fg))
+    x_sq = F.mul(x, x)
+    pdf = F.mul(1 / _SQRT_2_PI, F.exp(F.mul(-0.5, x_sq)))
+    return F.mul(F.mul(ggi, go), F.sub(F.mul(2, pdf), F.mul(x_sq, pdf)))
+
+
+def _softplus_double_backward(F, g, x, beta, threshold):
+    z = F.mul(x, beta)
+    sig = F.sigmoid(z)
+    return F.mul(F.mul(F.mul(F.mul(g, F.sub(1, sig)), sig), _type_as(F, F.lt(z, threshold), g)), beta)
+
+
+def _log_softmax_kernel_backward(F, g, s):
+    go, out, dim = s["grad_output"], s["output"], s["dim"]
+    return (F.sub(g, F.sum(F.mul(g, F.exp(out)), dim, True)),
+            F.mul(F.mul(F.neg(F.sum(go, dim, True)), F.exp(out)), g))
+
+
+def _loss_double(F, g, x, t, reduction, factor):
+    """grad·factor (÷ the elements for the mean): mse/smooth_l1/huber_loss_double_backward."""
+    out = F.mul(g, factor)
+    return F.div(out, math.prod(shape_of(x))) if reduction == 1 else out
+
+
+def _loss_kernel_rule(key, factor, grad_output_rule=None):
+    """derivatives.yaml's entry of a loss kernel: grad_output (the kernel again, or its own rule),
+    self: the double backward of grad·grad_output, target: its negative."""
+    def vjp(F, g, s):
+        x, t, go = s["self"], s["target"], s["grad_output"]
+        extra = {k: s[k] for k in ("beta", "delta") if k in s}
+        gg = (grad_output_rule(F, g, s) if grad_output_rule is not None
+              else F.fused(key, g, x, t, reduction=s["reduction"], **extra))
+        double = _loss_double(F, F.mul(g, go), x, t, s["reduction"], factor(F, s))
+        return gg, double, F.neg(double)
+    return vjp
+
+
+def _smooth_l1_factor(F, s):
+    if s["beta"] == 0:
+        return 0.0
+    return F.div(_type_as(F, F.lt(F.abs(F.sub(s["self"], s["target"])), s["beta"]), s["self"]), s["beta"])
+
+
+def _huber_factor(F, s):
+    return _type_as(F, F.lt(F.abs(F.sub(s["self"], s["target"])), s["delta"]), s["self"])
+
+
+def _huber_grad_output(F, g, s):
+    # huber_loss_double_backward_grad_output
+    x, t, red, delta = s["self"], s["target"], s["reduction"], s["delta"]
+    if red == 0:
+        return F.fused("huber_loss_backward", g, x, t, reduction=red, delta=delta)
+    ones = np.ones(shape_of(s["grad_output"]), dtype=np.asarray(F.value(x)).dtype)
+    return F.sum(F.mul(F.fused("huber_loss_backward", ones, x, t, reduction=red, delta=delta), g))
+
+
+def _bce_kernel_backward(F, g, s):
+    # binary_cross_entropy_double_backward, _double_backward_target and _double_backward_grad_output
+    go, x, t, w, red = s["grad_output"], s["self"], s["target"], s["weight"], s["reduction"]
+    eps = _BCE_EPSILON
+    g_i = F.div(F.add(F.sub(F.mul(x, x), F.mul(F.mul(2, x), t)), t),
+                F.mul(F.pow(F.add(x, eps), 2), F.pow(F.add(F.sub(1, x), eps), 2)))
+    g_i = _mean_div(F, _with_weight(F, F.mul(g_i, F.mul(g, go)), w), red, x)
+    g_t = _with_weight(F, F.mul(F.neg(g), go), w)
+    g_t = _mean_div(F, F.div(g_t, F.clamp_min(F.mul(F.sub(1, x), x), eps)), red, t)
+    g_o = F.mul(F.div(F.sub(x, t), F.mul(F.add(x, eps), F.add(F.sub(1, x), eps))), g)
+    return _mean_div(F, _with_weight(F, g_o, w), red, x), g_i, g_t
+
+
+def _nll_kernel_backward(F, g, s):
+    # grad_output: nll_loss(grad, target, weight, reduction, ignore_index); self: zeros
+    value = _nll(F.value(g), s["target"], s["weight"], s["reduction"], s["ignore_index"])
+    return value, F.zeros_like(F.value(g))
+
+
+_KERNEL_GO = ("grad", "the kernel applied to grad")
+
+ROWS += [
+    Op("leaky_relu_backward", "LeakyReluBackwardBackward0", ("grad_output", "self"),
+       lambda go, x, negative_slope: NumpyOps.where(NumpyOps.gt(x, 0), go, NumpyOps.mul(go, negative_slope)),
+       lambda F, g, s: (F.fused("leaky_relu_backward", g, s["self"], negative_slope=s["negative_slope"]),
+                        F.zeros_like(F.value(g))),
+       params=("negative_slope",), saves=("negative_slope", "self"),
+       doc="leaky_relu's gradient rule: grad_output where self > 0, else grad_output·negative_slope",
+       rules=("leaky_relu_backward(grad, self)", "0")),
+    Op("elu_backward", "EluBackwardBackward0", ("grad_output", "self_or_result"),
+       lambda go, x, alpha, scale, input_scale, is_result: _elu_grad(NumpyOps, go, x, alpha, scale, input_scale),
+       _elu_kernel_backward, params=("alpha", "scale", "input_scale", "is_result"),
+       saves=("alpha", "grad_output", "input_scale", "is_result", "scale", "self_or_result"),
+       doc="elu's gradient rule", rules=("elu_backward(grad, self_or_result)",
+                                         "elu_backward(grad·grad_output·input_scale, self_or_result) where self_or_result < 0, else 0")),
+    Op("gelu_backward", "GeluBackwardBackward0", ("grad_output", "self"),
+       lambda go, x, approximate: _gelu_grad(NumpyOps, go, x, approximate),
+       lambda F, g, s: (F.fused("gelu_backward", g, s["self"], approximate=s["approximate"]),
+                        _gelu_double_backward(F, g, s["grad_output"], s["self"], s["approximate"])),
+       params=("approximate",), saves=("approximate", "grad_output", "self"), doc="gelu's gradient rule",
+       rules=("gelu_backward(grad, self)", "grad·grad_output·gelu''(self)")),
+    Op("softplus_backward", "SoftplusBackwardBackward0", ("grad_output", "self"),
+       lambda go, x, beta, threshold: _softplus_grad(NumpyOps, go, x, beta, threshold),
+       lambda F, g, s: (F.fused("softplus_backward", g, s["self"], beta=s["beta"], threshold=s["threshold"]),
+                        _softplus_double_backward(F, F.mul(g, s["grad_output"]), s["self"], s["beta"], s["threshold"])),
+       params=("beta", "threshold"), saves=("beta", "grad_output", "self", "threshold"), doc="softplus's gradient rule",
+       rules=("softplus_backward(grad, self)",
+              "grad·grad_output·beta·σ(self·beta)·(1 - σ(self·beta)) where self·beta < threshold, else 0")),
+    Op("log_softmax_backward_data", "LogSoftmaxBackwardDataBackward0", ("grad_output", "output"),
+       lambda go, out, dim: NumpyOps.sub(go, NumpyOps.mul(NumpyOps.exp(out), NumpyOps.sum(go, dim, True))),
+       _log_softmax_kernel_backward, params=("dim",), saves=("dim", "grad_output", "output"),
+       doc="log_softmax's gradient rule: grad_output - exp(output)·sum(grad_output, dim)",
+       rules=("grad - sum(grad·exp(output), dim)", "-sum(grad_output, dim)·exp(output)·grad")),
+    Op("mse_loss_backward", "MseLossBackwardBackward0", ("grad_output", "self", "target"),
+       lambda go, x, t, reduction: _mse_grad(NumpyOps, go, x, t, reduction),
+       _loss_kernel_rule("mse_loss_backward", lambda F, s: 2), params=("reduction",),
+       saves=("grad_output", "reduction", "self", "target"), doc="mse_loss's gradient rule",
+       rules=("mse_loss_backward(grad, self, target)", "2·grad·grad_output (÷ the elements for the mean)",
+              "-2·grad·grad_output (÷ the elements for the mean)")),
+    Op("smooth_l1_loss_backward", "SmoothL1LossBackwardBackward0", ("grad_output", "self", "target"),
+       lambda go, x, t, reduction, beta: _smooth_l1_grad(NumpyOps, go, x, t, reduction, beta),
+       _loss_kernel_rule("smooth_l1_loss_backward", _smooth_l1_factor), params=("reduction", "beta"),
+       saves=("beta", "grad_output", "reduction", "self", "target"), doc="smooth_l1_loss's gradient rule",
+       rules=("smooth_l1_loss_backward(grad, self, target)",
+              "grad·grad_output / beta where |self - target| < beta, else 0 (÷ the elements for the mean)",
+              "the negative of self's")),
+    Op("huber_loss_backward", "HuberLossBackwardBackward0", ("grad_output", "self", "target"),
+       lambda go, x, t, reduction, delta: _huber_grad(NumpyOps, go, x, t, reduction, delta),
+       _loss_kernel_rule("huber_loss_backward", _huber_factor, _huber_grad_output), params=("reduction", "delta"),
+       saves=("delta", "grad_output", "reduction", "self", "target"), doc="huber_loss's gradient rule",
+       rules=("sum of grad·huber_loss_backward(1, self, target)",
+              "grad·grad_output where |self - target| < delta, else 0 (÷ the elements for the mean)",
+              "the negative of self's")),
+    Op("binary_cross_entropy_backward", "BinaryCrossEntropyBackwardBackward0", ("grad_output", "self", "target"),
+       lambda go, x, t, weight, reduction: _bce_grad(NumpyOps, go, x, t, weight, reduction),
+       _bce_kernel_backward, params=("weight", "reduction"),
+       saves=("grad_output", "reduction", "self", "target", "weight"), doc="binary_cross_entropy's gradient rule",
+       rules=("grad·(self - target) / ((self + ε)·(1 - self + ε))",
+              "grad·grad_output·(self² - 2·self·target + target) / ((self + ε)²·(1 - self + ε)²)",
+              "-grad·grad_output / max((1 - self)·self, ε)")),
+    Op("nll_loss_backward", "NllLossBackwardBackward0", ("grad_output", "self"), _nll_grad, _nll_kernel_backward,
+       params=("target", "weight", "reduction", "ignore_index", "total_weight"),
+       saves=("ignore_index", "reduction", "target", "weight"), hidden=("total_weight",),
+       doc="nll_loss's gradient rule: -grad_output at each sample's target class",
+       rules=("nll_loss(grad, target)", "0")),
+    # what the composite rules of binary_cross_entropy(_with_logits) call
+    Op("logit", "LogitBackward0", ("self",), lambda a, eps=None: _logit(a), _logit_backward, params=("eps",),
+       saves=("eps", "self"), doc="log(self / (1 - self)) (binary_cross_entropy's target gradient)",
+       rules=("grad / (self·(1 - self))",)),
+    Op("log_sigmoid", "LogSigmoidBackward0", ("self",), lambda a: _log_sigmoid(a), _log_sigmoid_backward,
+       saves=("buffer", "self"), derived=_log_sigmoid_buffer,
+       doc="log(sigmoid(self)) (binary_cross_entropy_with_logits' target gradient with pos_weight)",
+       rules=("grad·(1 - sigmoid(self))",)),
+]
 
 def _swap_perm(ndim, d0, d1):
     if ndim == 0:

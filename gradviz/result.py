@@ -473,19 +473,20 @@ def _trace(
         warnings += [f"warning: --no-grad {name} is not used by the expression" for name in no_grad
                      if name not in used]
 
-        backward_error = None
-        steps: list[Step] = []
-        if graph.root_index is not None:
-            out_shape = graph.shape[graph.output_index]
-            start = _start_gradient(grad_output, out_shape, max_elements)
-            if start is None and _numel(out_shape) != 1:
-                backward_error = (
-                    f"output has shape {tuple(out_shape)}; backward needs a scalar: "
-                    f"wrap it in sum(...) or pass --grad-output ones"
-                )
-            else:
-                steps = backward(graph, start, retain_grad=retain_grad, record_steps=record_steps)
+        steps, backward_error = _backward(graph, grad_output, max_elements, retain_grad, record_steps)
         return Trace(graph, steps, backward_error, warnings)
+
+
+def _backward(graph: Graph, grad_output, max_elements: int, retain_grad: bool, record_steps: bool):
+    """Run backward from the graph's root: (the steps, None), or ([], why it could not run)."""
+    if graph.root_index is None:
+        return [], None
+    out_shape = graph.shape[graph.output_index]
+    start = _start_gradient(grad_output, out_shape, max_elements)
+    if start is None and _numel(out_shape) != 1:
+        return [], (f"output has shape {tuple(out_shape)}; backward needs a scalar: "
+                    f"wrap it in sum(...) or pass --grad-output ones")
+    return backward(graph, start, retain_grad=retain_grad, record_steps=record_steps), None
 
 
 def _start_gradient(grad_output, shape: tuple, max_elements: int):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -231,6 +232,44 @@ def test_paths_forward_theme_and_collapsed(browser, tmp_path):
     p.page.close()
 
 
+PATH_CASES = [
+    # a zero gradient arriving (z = 0): each edge's local gradient is still its rule's number
+    ("(x*y)*z", {"x": 3, "y": 2, "z": 0}, "x", ["MulBackward0 \u2192(0.) MulBackward0 \u2192(2.) x: 0. \u00d7 2. = 0."]),
+    ("x*x*x", {"x": 2}, "x", ["2. \u00d7 2. = 4.", "2. \u00d7 2. = 4.", "x: 4. = 4."]),
+    # a tensor edge has a Jacobian (J): the path's contribution is a vector-Jacobian product
+    (*TENSOR, "x", ["MvBackward0 \u2192(J) x: contributes [0.47330597, 0.69661194]"]),
+]
+
+
+@pytest.mark.parametrize("expr,at,leaf,shown", PATH_CASES, ids=["zero-grad", "cube", "tensor"])
+def test_paths_products_and_sum(browser, tmp_path, expr, at, leaf, shown):
+    p, plain, t = open_page(browser, tmp_path, expr, at)
+    p.page.select_option("#gv-paths", leaf)
+    lines = p.page.inner_text('#gv-pathinfo [data-field="paths"]').split("\n")
+    assert len(lines) == len(shown) and all(s in line for s, line in zip(shown, lines)), lines
+    assert "?" not in p.page.inner_text("#gv-pathinfo")
+    total = p.page.inner_text('#gv-pathinfo [data-field="path-sum"]')
+    grad = plain["inputs"][leaf]["grad"]
+    # the sum of the paths, then the engine's grad beside it: the same numbers
+    assert numbers(total.split("(")[0].split("=")[-1]) == pytest.approx(flat(grad), rel=1e-6)
+    assert numbers(total.split(".grad =")[1]) == flat(grad)
+    check_loaded_quietly(p)
+    p.page.close()
+
+
+def test_paths_bound_is_said(browser, tmp_path):
+    p, plain, t = open_page(browser, tmp_path, *BIG)
+    p.page.select_option("#gv-paths", "x0")  # the deepest leaf: listed, its paths summed
+    assert numbers(p.page.inner_text('#gv-pathinfo [data-field="path-sum"]').split("(")[0].split("=")[-1]) == \
+        pytest.approx([plain["inputs"]["x0"]["grad"]], rel=1e-6)
+    p.page.select_option("#gv-paths", "x70")  # past the page's bound: counted, not listed, and said
+    assert "1 path from the output to x70" in p.page.inner_text("#gv-pathinfo")
+    assert "bound" in p.page.inner_text('#gv-pathinfo [data-field="path-bound"]')
+    assert p.js("[...document.querySelectorAll('#gv-view .gv-on-path')].length") == 0
+    check_loaded_quietly(p)
+    p.page.close()
+
+
 def test_order_2_and_retain_grad(browser, tmp_path):
     from gradviz.learn import analyse
 
@@ -251,6 +290,53 @@ def test_order_2_and_retain_grad(browser, tmp_path):
     p.page.click("#gv-fit")
     p.page.click('#gv-view g.node[data-id="f1"]')
     assert p.page.inner_text('#gv-inspect [data-field="grad"]') == "1."
+    check_loaded_quietly(p)
+    p.page.close()
+
+
+@pytest.mark.parametrize("expr,at", [("u*v + u**2", {"u": 1, "v": 2}), ("sin(x)*y*y", {"x": 0.5, "y": 2})])
+def test_double_backward_nodes_inspectable(browser, tmp_path, expr, at):
+    """--order 2: every node of each gradient's double-backward graph shows what it is, with data-id."""
+    from gradviz.learn import analyse
+    from gradviz.render.html import double_document
+
+    t = gradviz.trace(expr, at=at)
+    learned = analyse(t, order=2)
+    path = tmp_path / "double.html"
+    path.write_text(page(t, second=learned.second), encoding="utf-8")
+    data = double_document(learned.second)
+    fns = {f["id"]: f for f in data["functions"]}
+    tensors = {x["id"]: x for x in data["tensors"]}
+    p = Loaded(browser, path)
+    hessian = p.js("window.gradviz.document.hessian")
+    for name in at:
+        p.page.select_option("#gv-graph", name)
+        p.page.click("#gv-fit")
+        sel = f'#gv-view .gv-svg[data-graph="{name}"] g.node'
+        ids = p.js(f"[...document.querySelectorAll('{sel}')].map(e => e.dataset.id)")
+        assert ids and all(i in fns or i in tensors or re.fullmatch(r"cf\d+_\d", i) for i in ids), ids
+        steps = {st["function"]: st for st in data["steps"][name]}
+        for i in ids:
+            if i not in fns and i not in tensors:
+                continue
+            p.page.hover(f'{sel}[data-id="{i}"]')
+            shown = p.page.inner_text("#gv-inspect")
+            assert f"double-backward graph of \u2202f/\u2202{name}" in shown
+            f = fns.get(i) or fns.get(tensors[i]["grad_fn"] or "")
+            if i in tensors:
+                assert numbers(p.page.inner_text('#gv-inspect [data-field="data"]')) == flat(tensors[i]["data"])
+            if f is not None and f["name"] != "AccumulateGrad":
+                saved = [v for v in f["saved"].values() if v is not None and not isinstance(v, str)]
+                assert [numbers(x) for x in p.js("[...document.querySelectorAll('#gv-inspect [data-field=saved]')]"
+                                                  ".map(e => e.textContent)") if x != "None"] == \
+                    [flat(v) for v in saved if flat(v)]
+                if f["id"] in steps:  # its rule, with this pass's numbers
+                    assert all(r["formula"] in shown for r in steps[f["id"]]["rules"])
+            leaf = tensors.get(i)
+            if leaf is not None and leaf["is_leaf"] and f is None:
+                # what reached the leaf in the backward pass from this gradient: the Hessian's entry
+                got = p.page.inner_text('#gv-inspect [data-field="pass-grad"]')
+                assert numbers(got) == pytest.approx([hessian[name][leaf["name"]]], rel=1e-6)
     check_loaded_quietly(p)
     p.page.close()
 

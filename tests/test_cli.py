@@ -274,3 +274,52 @@ def test_a_huge_input_is_inf_without_numpy_warnings():
     assert r.exit_code == 0, r.output
     assert "inf" in r.stdout
     assert "Warning" not in r.stderr
+
+
+# --- the command's end: flushed output, the exit code, no interpreter teardown ---------------
+
+@pytest.mark.parametrize("code, status, stderr", [
+    (None, 0, ""), (0, 0, ""), (1, 1, ""), (2, 2, ""), (130, 130, ""), (-1, 1, ""),
+    ("boom", 1, "boom\n"),
+])
+def test_end_exits_with_the_code_after_flushing(monkeypatch, capsys, code, status, stderr):
+    import os
+    import sys
+
+    import gradviz.__main__ as entry_module
+
+    ended = []
+
+    class Ended(Exception):
+        pass
+
+    def fake_exit(n):
+        ended.append(n)
+        raise Ended
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    print("pending", end="")  # still in the buffer: _end must flush it before the process ends
+    with pytest.raises(Ended):
+        entry_module._end(code)
+    assert ended == [status]
+    out, err = capsys.readouterr()
+    assert out == "pending" and err == stderr
+
+
+def test_command_output_is_whole_with_the_fast_end(tmp_path):
+    """A real process: stdout redirected to a file holds the whole document, the exit code is the
+    command's (the end skips the interpreter's teardown, never the output)."""
+    import subprocess
+    import sys
+
+    expr = " + ".join(f"x{i}*x{i + 1}" for i in range(300))
+    at = ",".join(f"x{i}={i % 5}" for i in range(301))
+    out = tmp_path / "doc.json"
+    with open(out, "wb") as fh:
+        proc = subprocess.run([sys.executable, "-m", "gradviz", expr, "--at", at, "--json"], stdout=fh,
+                              stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["inputs"]["x1"]["grad"] == 0.0 + 2.0  # x0 + x2 = 0 + 2
+    bad = subprocess.run([sys.executable, "-m", "gradviz", "x +", "--at", "x=1"], capture_output=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith(b"error: ") and bad.stdout == b""

@@ -233,7 +233,8 @@ def test_piped_output_has_no_escape_codes():
 @pytest.mark.parametrize("args", [["--help"], [*UV, "--json"]])
 def test_help_and_json_do_not_import_rendering_libraries(args):
     code = (
-        "import runpy, sys\n"
+        "import os, runpy, sys\n"
+        "os._exit = sys.exit  # the command ends the process itself: come back here instead\n"
         f"sys.argv = ['gradviz', *{args!r}]\n"
         "try:\n"
         "    runpy.run_module('gradviz', run_name='__main__')\n"

@@ -415,3 +415,60 @@ def test_functions_are_ranked_by_depth_from_the_output():
     source = dot_source(gradviz.trace("sin(a*b) + cos(a) * b", at={"a": 1, "b": 2}), rankdir="LR")
     groups = re.findall(r"\{\n\t\trank=same\n((?:\t\t\w+\n)+)\t\}", source)
     assert groups and all(len(g.split()) >= 2 for g in groups)
+
+
+# --- render/dotlang.py writes what the graphviz package's Digraph writes -----------------------
+
+QUOTING_CASES = ["x", "_a1", "-1.5", ".5", "1.", "node", "Graph", "a b", 'say "hi"', 'already \\"q\\"',
+                 "back\\\\slash", "<b>html</b>", "<not html>", "tab\there", "ünï", "", "a:b", "f0:p:n",
+                 "x\\l", "line\nbreak", "-", "1e5"]
+
+
+@pytest.mark.parametrize("text", QUOTING_CASES)
+def test_dotlang_quotes_as_graphviz(text):
+    import graphviz
+
+    from gradviz.render import dotlang
+
+    for make in (str, dotlang.nohtml):
+        ours, theirs = dotlang.Digraph("g"), graphviz.Digraph("g")
+        for d, wrap in ((ours, make), (theirs, graphviz.nohtml if make is dotlang.nohtml else str)):
+            d.attr(rankdir="LR", label=wrap(text))
+            d.attr("node", shape="box", fontname=wrap(text))
+            d.node(text or "empty", wrap(text), tooltip=wrap(text), color="red")
+            d.edge(text or "e", "b:" + (text or "p"), label=wrap(text), weight="2")
+            with d.subgraph(name="cluster_" + (text or "c"), graph_attr={"label": wrap(text)}) as sub:
+                sub.node("inner", wrap(text))
+                with sub.subgraph() as same:
+                    same.attr(rank="same")
+                    same.node("deep")
+        assert ours.source == theirs.source
+
+
+DOTLANG_CASES = [
+    ("u*v + u**2", {"u": 1, "v": 2}, {}),
+    ("u*v + u**2", {"u": 1, "v": 2}, {"tensors": "all", "rankdir": "TB"}),
+    ("sigmoid(W @ x + b).sum()", {"W": [[1, -1], [0.5, 2]], "x": [1, 2], "b": [0, -1]}, {"steps": True}),
+    (" + ".join(f"x{i}*x{i + 1}" for i in range(40)), {f"x{i}": i % 3 for i in range(41)}, {}),
+    ("tanh(a*b + a**2) / (1 + exp(-b))", {"a": 0.5, "b": -2}, {"legend": False}),
+]
+
+
+@pytest.mark.parametrize("expr, at, options", DOTLANG_CASES)
+def test_diagrams_are_byte_identical_to_the_graphviz_package(monkeypatch, expr, at, options):
+    import graphviz
+
+    from gradviz.render import dotlang
+
+    t = gradviz.trace(expr, at=at, steps=bool(options.pop("steps", False)))
+    ours = to_digraph(t, **options).source
+    monkeypatch.setattr(dotlang, "Digraph", graphviz.Digraph)
+    monkeypatch.setattr(dotlang, "nohtml", graphviz.nohtml)
+    assert to_digraph(t, **options).source == ours
+
+
+def test_dotlang_refuses_what_graphviz_refuses():
+    from gradviz.render import dotlang
+
+    with pytest.raises(ValueError):
+        dotlang.Digraph().attr("cluster", color="red")

@@ -67,3 +67,22 @@ def test_views_are_made_on_demand_and_kept():
                                                "AccumulateGrad", "PowBackward0"]
     assert type(g.value[g.output_index]) is float and float(t.value) == 3.0
     assert isinstance(t.inputs["u"].grad, np.ndarray) and t.inputs["u"].grad == 4
+
+
+@pytest.mark.parametrize("expr, at", [
+    ("u*v + u**2", {"u": 1, "v": 2}),
+    ("x*x*x - 2*x + x/3", {"x": 1.5}),
+    ("sigmoid(W @ x + b).sum()", {"W": [[1, -1], [0.5, 2]], "x": [1, 2], "b": [0, -1]}),
+    ("torch.cat([a, b, a]).sum() * c", {"a": [1.0, 2.0], "b": [3.0], "c": 2.0}),
+    ("(a + 1) * 2", {"a": 1.0}),
+])
+def test_dependency_counts_read_from_the_tape_equal_the_next_functions_walk(expr, at):
+    import gradviz
+
+    g = gradviz.trace(expr, at=at).graph
+    walk: dict = {}
+    for i in g.order():
+        for j in g.next_functions(i):
+            if j is not None:
+                walk[j] = walk.get(j, 0) + 1
+    assert g.dependency_counts() == walk and walk

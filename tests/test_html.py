@@ -166,6 +166,24 @@ def test_retain_grad_and_order_2(tmp_path):
     assert graphs == ["", "u", "v"]  # the backward graph, then each gradient's double-backward graph
     expected = cli_json("u*v + u**2", {"u": 1, "v": 2}, "--order", "2", "--retain-grad")
     assert doc == expected
+    # what the double-backward graphs' nodes show: --graph double's section, and each pass's steps
+    double = json.loads(p.scripts["gv-double"])
+    graph_double = cli_json("u*v + u**2", {"u": 1, "v": 2}, "--graph", "double")["double_backward"]
+    assert {k: v for k, v in double.items() if k != "steps"} == graph_double
+    assert [s["name"] for s in double["steps"]["v"]] == ["MulBackward0", "AccumulateGrad"]
+    assert double["steps"]["u"][-1]["grad_after"] == 2.0  # d(df/du)/du: the Hessian's entry
+    ids = {f["id"] for f in double["functions"]} | {t["id"] for t in double["tensors"]}
+    nodes = [a["data-id"] for tag, a in p.tags if tag == "g" and a.get("class") == "node"]
+    assert ids & set(nodes)
+
+
+def test_paths_data_in_the_page():
+    t = gradviz.trace("u*v + u**2", at={"u": 1, "v": 2})
+    data = json.loads(parsed(page(t)).scripts["gv-path-data"])
+    from gradviz.paths import paths_json
+
+    assert data == json.loads(json.dumps(paths_json(t)))
+    assert data["leaves"]["u"]["sum"] == 4.0
 
 
 @pytest.mark.parametrize("args", [["-o", "{dir}/g.html"], ["-o", "{dir}/g.htm"], ["--format", "html", "-o", "{dir}/g.html"]])

@@ -148,6 +148,24 @@ SAMPLES = {
     "round": ({"self": V}, {}),
     "round_decimals": ({"self": V}, {"decimals": 1}),
     "sign": ({"self": V}, {}),
+    # --- the fused backward kernels of the F. functions (their double-backward nodes)
+    "leaky_relu_backward": ({"grad_output": P, "self": V}, {"negative_slope": 0.2}),
+    "elu_backward": ({"grad_output": P, "self_or_result": V},
+                     {"alpha": 0.7, "scale": 1.5, "input_scale": 2.0, "is_result": False}),
+    "gelu_backward": ({"grad_output": P, "self": V}, {"approximate": "none"}),
+    "softplus_backward": ({"grad_output": P, "self": V}, {"beta": 2, "threshold": 1}),
+    "log_softmax_backward_data": ({"grad_output": M, "output": -np.abs(M) - 0.5}, {"dim": 1}),
+    "mse_loss_backward": ({"grad_output": np.array(0.8), "self": V, "target": U}, {"reduction": 1}),
+    "smooth_l1_loss_backward": ({"grad_output": P, "self": V, "target": U}, {"reduction": 0, "beta": 0.5}),
+    "huber_loss_backward": ({"grad_output": np.array(0.8), "self": V, "target": U}, {"reduction": 2, "delta": 0.5}),
+    "binary_cross_entropy_backward": ({"grad_output": np.array(0.8), "self": np.array([0.2, 0.6, 0.9]),
+                                       "target": np.array([0.1, 0.5, 0.7])},
+                                      {"weight": np.array([1.0, 2.0, 0.5]), "reduction": 1}),
+    "nll_loss_backward": ({"grad_output": np.array(0.8), "self": M},
+                          {"target": np.array([0, 2]), "weight": np.array([1.0, 2.0, 3.0]), "reduction": 1,
+                           "ignore_index": -100, "total_weight": np.array(4.0)}),
+    "logit": ({"self": np.array([0.2, 0.6, 0.9])}, {"eps": None}),
+    "log_sigmoid": ({"self": V}, {}),
 }
 
 #: rows whose function is piecewise constant: the rule gives 0 and so do finite differences

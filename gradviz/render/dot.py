@@ -1,4 +1,4 @@
-"""The backward graph as a Graphviz diagram (a ``graphviz.Digraph``), annotated with values.
+"""The backward graph as a Graphviz diagram (a :class:`gradviz.render.dotlang.Digraph`), annotated with values.
 
 Layout follows the forward computation (inputs first, the output last; left to right
 or top to bottom, whichever keeps a slide's proportions, see :func:`choose_rankdir`; a long
@@ -148,8 +148,8 @@ class _Picture:
 
     def emit(self, dot, rankdir: str, folds: int = 1) -> None:
         """Write the nodes and edges into ``dot`` (a Digraph or a cluster subgraph); with ``folds`` > 1,
-        the computation snakes through that many bands (:func:`_emit_folded`)."""
-        import graphviz
+        the computation in that many columns side by side (:func:`_emit_folded`)."""
+        from . import dotlang as graphviz
 
         if folds > 1:
             return _emit_folded(self, dot, rankdir, folds)
@@ -181,7 +181,7 @@ def _module_clusters(paths: dict) -> dict:
     for every path and every path above it (``layers`` ⊃ ``layers.0`` ⊃ ``layers.0.attn``)."""
     if not paths:
         return {}
-    import graphviz
+    from . import dotlang as graphviz
 
     every = sorted({".".join(p.split(".")[:k]) for p in set(paths.values()) for k in range(1, p.count(".") + 2)})
     return {p: graphviz.Digraph(name=f"cluster_m{n}", graph_attr={
@@ -274,7 +274,7 @@ def _emit_folded(pic: _Picture, dot, rankdir: str, folds: int) -> None:
     one from the end of a band to the start of the next) is written reversed with its arrowhead moved, so
     it is drawn as before (and the bands keep their order: without it Graphviz may put the last between
     the others), its id ``reversed<n>`` telling the page; invisible edges on shared ranks help the order."""
-    import graphviz
+    from . import dotlang as graphviz
 
     cells = _bands(pic, folds)
     dot.attr(newrank="true")
@@ -411,7 +411,7 @@ def _no_grad_links(functions) -> list:
 def to_digraph(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool = True,
                max_depth: int | None = None, collapse: bool = True, tensors: str = "leaves",
                steps: bool = False):
-    """Build the annotated backward graph of ``trace`` as a ``graphviz.Digraph``.
+    """Build the annotated backward graph of ``trace`` as a :class:`gradviz.render.dotlang.Digraph`.
 
     ``rankdir`` is "LR", "TB" or "auto" (:func:`choose_rankdir`). ``tensors="all"``
     draws every tensor next to its grad_fn (so does a trace made with retain_grad, whose
@@ -457,7 +457,7 @@ def _retains_grad(g) -> bool:
 
 
 def _digraph(rankdir: str):
-    import graphviz
+    from . import dotlang as graphviz
 
     dot = graphviz.Digraph("gradviz")
     dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45", pad="0.2", bgcolor="white")
@@ -770,7 +770,7 @@ def double_backward_digraph(second, rankdir: str = "auto", max_nodes: int = 300,
             sub.attr(label=f"∂f/∂{name}", labeljust="l", fontsize="12", color="#cbd5e1", style="rounded")
             pic.emit(sub, rankdir)
     if hessian:
-        import graphviz
+        from . import dotlang as graphviz
 
         dot.node("hessian", graphviz.nohtml(_record(hessian, rankdir)), shape="record", **_style("note"))
     _add_notes(dot, notes)
@@ -908,7 +908,7 @@ def _leaf_node(pic: _Picture, g, t, is_output: bool, every: bool) -> None:
 
 
 def _grad_label(grad, prefix: str = "") -> str:
-    import graphviz
+    from . import dotlang as graphviz
 
     if grad is None:
         return ""
@@ -921,7 +921,7 @@ def _grad_label(grad, prefix: str = "") -> str:
 
 
 def _tooltip(text: str, width: int = 300) -> str:
-    import graphviz
+    from . import dotlang as graphviz
 
     return graphviz.nohtml(_plain_text(abbreviate(text, width)))
 

@@ -24,7 +24,7 @@ class Flow:
 
     def step(self, fn):
         """The 1-based step of the backward pass at which ``fn`` ran (None if it did not run)."""
-        k = self._steps.position.get(fn.index) if self._steps else None
+        k = self._steps.position(fn.index) if self._steps else None
         return None if k is None else k + 1
 
     def received(self, fn):

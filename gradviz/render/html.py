@@ -7,7 +7,11 @@ The page holds, inline and nothing else (no request of any kind):
   carrying ``data-id`` = its id in the document and each edge ``data-tail``/``data-head``;
 - the ``gradviz/1`` document (:mod:`gradviz.render.jsondoc`) with its ``steps`` (the
   engine's record, :func:`gradviz.render.steps.steps_json`), as a JSON script element;
-- with a second-order pass, the double-backward graph of each input's gradient;
+- with a second-order pass, the double-backward graph of each input's gradient, and what its
+  nodes show (:func:`double_document`) as a JSON script element of its own (the page's
+  document stays ``--json``'s);
+- the paths from the output to each leaf with what flows along each
+  (:func:`gradviz.paths.paths_json`), as a second JSON script element;
 - the page's style and script (``render/page/page.css``, ``page.js``).
 
 Nothing is traced or computed again: the script reads the document. Its interface, for
@@ -23,7 +27,7 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["page", "page_document", "document_text", "graph_svg", "iframe"]
+__all__ = ["page", "page_document", "double_document", "document_text", "graph_svg", "iframe"]
 
 _PAGE_DIR = Path(__file__).parent / "page"
 
@@ -152,6 +156,19 @@ def _double_graphs(second, rankdir: str, max_nodes: int, renderer: str, tensors:
     return out
 
 
+def double_document(second) -> dict:
+    """What the page shows of each double-backward graph's nodes: the ``double_backward`` section of
+    ``--graph double`` (:func:`gradviz.learn.double_backward_json`: functions with their saved
+    values, tensors with their data) and, per input, the steps of the backward pass run from that
+    gradient (the rules with their numbers; from its first element for a tensor input)."""
+    from ..learn import double_backward_json
+    from .steps import steps_json
+
+    out = double_backward_json(second)
+    out["steps"] = {name: steps_json(t) for name, t in second.traces().items() if t.graph.root is not None}
+    return out
+
+
 def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_depth: int | None = None,
          renderer: str = "auto", tensors: str = "leaves", steps: bool = False) -> str:
     """The interactive page of ``trace`` as HTML text (one self-contained file).
@@ -167,6 +184,7 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
     doubles = _double_graphs(second, rankdir, max_nodes, renderer, tensors)
     double_html = "".join(
         f'<div class="gv-svg" data-graph="{_html.escape(name)}" hidden>{s}</div>' for name, s in doubles)
+    double_json = "\n" + _json_script("gv-double", double_document(second)) if doubles else ""
     title = _html.escape(f"gradviz: {_clip(trace.graph.source, 80)}")
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -176,9 +194,16 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         f"<title>{title}</title>\n<style>\n", _asset("page.css"), "</style>\n</head>\n<body>\n",
         _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{double_html}'),
-        _json_script("gv-document", doc), "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
+        _json_script("gv-document", doc), "\n", _json_script("gv-path-data", _paths(trace)), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
+
+
+def _paths(trace) -> dict:
+    """Every path from the output to each leaf, with what flows along it (:mod:`gradviz.paths`)."""
+    from ..paths import paths_json
+
+    return paths_json(trace)
 
 
 def _clip(text: str, n: int) -> str:

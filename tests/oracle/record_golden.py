@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as a script
 
 import torch  # noqa: E402
 
-from tests.oracle.torch_oracle import torch_double_graphs, torch_trace  # noqa: E402
+from tests.oracle.torch_oracle import torch_double_graphs, torch_double_nodes, torch_trace  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "torch_golden.json")
 
@@ -434,6 +434,21 @@ def double_cases():
     return cs
 
 
+def functional_double_cases():
+    """The F. functions' double-backward graphs and saved values (PyTorch's fused nodes:
+    GeluBackwardBackward0, MseLossBackwardBackward0, ...), float32 and float64: the cases of
+    tests/test_double_graph.py's functional table, recorded with "double_nodes" too."""
+    from tests.test_double_graph import _functional_cases, _used
+
+    cs = []
+    for dtype in ("float32", "float64"):
+        for e, at, no_grad in _functional_cases():
+            at = _used(e, at)
+            c = case(e, at, [n for n in no_grad if n in at], dtype=dtype, tag="functional double")
+            cs.append(dict(c, double=True, double_nodes=True))
+    return cs
+
+
 def layout_cases():
     """Items 2 and 3: saved strides and memory layout (views, elementwise results, copies)."""
     cs = []
@@ -631,11 +646,15 @@ def _used(expr, at):
 
 def main(path=OUT):
     cases = []
-    for c in build_cases() + issue13_cases() + batched_cases():
+    for c in build_cases() + issue13_cases() + batched_cases() + functional_double_cases():
         r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
         if c.pop("double", False):
-            r["double_graphs"] = torch_double_graphs(c["expr"], _torch_at(c["at"]), dtype=c["dtype"])
+            r["double_graphs"] = torch_double_graphs(c["expr"], _torch_at(c["at"]), dtype=c["dtype"],
+                                                     no_grad=c["no_grad"])
+        if c.pop("double_nodes", False):
+            r["double_nodes"] = torch_double_nodes(c["expr"], _torch_at(c["at"]), dtype=c["dtype"],
+                                                   no_grad=c["no_grad"])
         cases.append(dict(c, result=r))
     data = {"torch_version": torch.__version__, "cases": cases}
     text = json.dumps(data, sort_keys=True, indent=1, allow_nan=False, ensure_ascii=True)

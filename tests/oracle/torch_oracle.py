@@ -311,23 +311,29 @@ def torch_trace(expr, at, no_grad=(), dtype="float32", grad_output=None,
     return res
 
 
-def _grads_with_graph(expr, at, dtype):
-    """(leaves, name -> the gradient of ``expr`` computed with create_graph=True, or None)."""
+def _grads_with_graph(expr, at, dtype, no_grad=()):
+    """(leaves, name -> the gradient of ``expr`` computed with create_graph=True, or None), for each
+    input that requires grad (not those in ``no_grad``, nor {"int64": ...} class targets)."""
     tdtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    leaves = {n: torch.tensor(v, dtype=tdtype, requires_grad=True) for n, v in at.items()}
-    out = eval(expr, {"__builtins__": EVAL_BUILTINS}, make_namespace(leaves))  # noqa: S307 - test oracle
+    leaves = {n: (torch.tensor(v["int64"], dtype=torch.int64) if isinstance(v, dict)
+                  else torch.tensor(v, dtype=tdtype, requires_grad=n not in no_grad)) for n, v in at.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = eval(expr, {"__builtins__": EVAL_BUILTINS}, make_namespace(leaves))  # noqa: S307 - test oracle
     grads = {}
     for n, t in leaves.items():
+        if not t.requires_grad:
+            continue
         (g,) = torch.autograd.grad(out, [t], create_graph=True, retain_graph=True, allow_unused=True)
         grads[n] = g
     return leaves, grads
 
 
-def torch_double_graphs(expr, at, dtype="float64"):
+def torch_double_graphs(expr, at, dtype="float64", no_grad=()):
     """Input name -> PyTorch's double-backward graph of d(expr)/d(input), the grad_fn of the
     gradient ``torch.autograd.grad(..., create_graph=True)`` returns, as a ``Name[next, ...]``
-    string ("None" when the gradient has no grad_fn)."""
-    leaves, grads = _grads_with_graph(expr, at, dtype)
+    string ("None" when the gradient has no grad_fn), for each input that requires grad."""
+    leaves, grads = _grads_with_graph(expr, at, dtype, no_grad)
     namer = _Namer(leaves)
     out = {}
     for n, g in grads.items():
@@ -339,9 +345,9 @@ def torch_double_graphs(expr, at, dtype="float64"):
     return out
 
 
-def torch_double_nodes(expr, at, dtype="float64"):
+def torch_double_nodes(expr, at, dtype="float64", no_grad=()):
     """Input name -> the flat DAG of that double-backward graph (as ``torch_trace``'s "nodes":
     name, saved values), in depth-first order; [] when the gradient has no grad_fn."""
-    leaves, grads = _grads_with_graph(expr, at, dtype)
+    leaves, grads = _grads_with_graph(expr, at, dtype, no_grad)
     return {n: [] if g is None or g.grad_fn is None else _collect_dag(g.grad_fn, _Namer(leaves))[0]
             for n, g in grads.items()}

@@ -1,6 +1,6 @@
 /* gradviz's interactive page. It reads the gradviz/1 document embedded in the page (with its
  * "steps": the engine's record) and the SVG laid out by Graphviz; it computes nothing that the
- * document does not hold, except the local gradient of an edge (sent / received) for paths.
+ * document and the paths data (gradviz/paths.py) do not hold.
  *
  * Interface: window.gradviz = {document, step, steps, mode, goto(n), forward(n), select(id),
  * setTheme(name)}; the node of the step shown has the class "active"; each node carries data-id. */
@@ -112,7 +112,9 @@
   function spansOf(t) {  // where a tensor is in the text: its span, or each use of a leaf's name
     if (!t) { return []; }
     if (t.span) { return [t.span]; }
-    return nameHits.filter(function (h) { return h[2] === t.id; }).map(function (h) { return [h[0], h[1]]; });
+    // (a double-backward graph's tensors hold no text: its leaves are the inputs, by name)
+    var id = C === M ? t.id : t.is_leaf && t.name ? (graph.tensors.find(function (x) { return x.is_leaf && x.name === t.name; }) || {}).id : null;
+    return nameHits.filter(function (h) { return h[2] === id; }).map(function (h) { return [h[0], h[1]]; });
   }
   function clickedOffset() {
     var sel = window.getSelection();
@@ -129,6 +131,11 @@
     if (p < 0) { return; }
     var hit = nameHits.find(function (h) { return h[0] <= p && p < h[1]; });
     var best = hit ? tensors.get(hit[2]) : null;
+    if (C !== M) {  // a double-backward graph: its leaf of that name, if the text names one
+      best = best && Array.from(C.tensors.values()).find(function (t) { return t.is_leaf && t.name === best.name && C.nodeEls.has(t.id); });
+      if (best) { selectTensor(best, true); }
+      return;
+    }
     if (!best) {
       graph.tensors.forEach(function (t) {
         if (t.span && t.span[0] <= p && p < t.span[1] && (!best || t.span[1] - t.span[0] < best.span[1] - best.span[0])) { best = t; }
@@ -307,6 +314,31 @@
   $("gv-fit").onclick = function () { fit(); };
 
   // ------------------------------------------------------------------ inspecting a node
+  // Each drawn graph has a context: what its nodes' ids mean. The backward graph's is the
+  // document's; each double-backward graph's (--order 2) is the "gv-double" data: its functions
+  // and tensors, and the steps of the backward pass run from that gradient. C: the graph shown.
+  var M = {name: "", fns: fns, tensors: tensors, stepOf: stepOf, steps: steps, accOf: accOf, nodeEls: nodeEls,
+           members: members, nodeOf: nodeOf, grads: {}};
+  var C = M, contexts = {"": M};
+  (function doubles() {
+    var d = $("gv-double");
+    if (!d) { return; }
+    d = JSON.parse(d.textContent);
+    var dfns = new Map(), dtensors = new Map(), daccOf = new Map(), grads = {};
+    d.functions.forEach(function (f) {
+      dfns.set(f.id, f);
+      if (f.name === "AccumulateGrad" && f.variable != null) { daccOf.set(f.variable, f.id); }
+    });
+    d.tensors.forEach(function (t) { dtensors.set(t.id, t); });
+    Object.keys(d.grads).forEach(function (n) { if (d.grads[n]) { grads[d.grads[n]] = n; } });
+    graphs.slice(1).forEach(function (g) {
+      var name = g.getAttribute("data-graph"), els = new Map(), dsteps = (d.steps || {})[name] || [], dstepOf = new Map();
+      g.querySelectorAll("g.node[data-id]").forEach(function (n) { els.set(n.getAttribute("data-id"), n); });
+      dsteps.forEach(function (st, k) { dstepOf.set(st.function, k + 1); });
+      contexts[name] = {name: name, fns: dfns, tensors: dtensors, stepOf: dstepOf, steps: dsteps, accOf: daccOf,
+                        nodeEls: els, members: new Map(), nodeOf: function (id) { return els.get(id) || null; }, grads: grads};
+    });
+  })();
   var inspect = $("gv-inspect");
   function row(table, key, value) {
     var tr = el("tr"), td = el("td");
@@ -321,29 +353,40 @@
   }
   function tensorText(t) {
     if (t.name) { return t.name; }
+    if (C.grads[t.id]) { return "\u2202f/\u2202" + C.grads[t.id]; }
     return t.span ? expr.slice(t.span[0], t.span[1]).trim() : t.id;
   }
+  function passName() { return C === M ? "this backward pass" : "the backward pass from \u2202f/\u2202" + C.name; }
   function tensorCard(t, box) {
     var table = el("table");
     row(table, "tensor", tensorText(t));
     row(table, "data", valueEl(t.data, "data"));
     var g = t.grad;
-    if (g === null && !t.is_leaf) {
+    if (g === null && !t.is_leaf && C === M) {
       row(table, "grad", el("span", {"data-field": "grad"}, "None (an intermediate: PyTorch keeps .grad only on leaves; --retain-grad keeps it)"));
     } else { row(table, "grad", valueEl(g, "grad")); }
     row(table, "shape", shapeText(t.shape));
     row(table, "dtype", "torch." + doc.dtype);
     row(table, "requires_grad", num(t.requires_grad));
     row(table, "is_leaf", num(t.is_leaf));
-    row(table, "grad_fn", t.grad_fn ? link(fns.get(t.grad_fn).name, t.grad_fn) : "None");
-    if (t.is_leaf && accOf.has(t.name)) { row(table, "grad goes to", link("AccumulateGrad", accOf.get(t.name))); }
+    row(table, "grad_fn", t.grad_fn ? link(C.fns.get(t.grad_fn).name, t.grad_fn) : "None");
+    if (t.is_leaf && C.accOf.has(t.name)) { row(table, "grad goes to", link("AccumulateGrad", C.accOf.get(t.name))); }
+    if (C !== M) {  // what reached it in the backward pass run from this gradient
+      var fid = t.is_leaf ? C.accOf.get(t.name) : t.grad_fn, k = fid ? C.stepOf.get(fid) : undefined;
+      row(table, "grad arriving", k ? valueEl(C.steps[k - 1].grad_in, "pass-grad") :
+        el("span", {"data-field": "pass-grad"}, "none reached it"));
+      if (t.is_leaf && k && doc.hessian && doc.hessian[C.name] && t.name in doc.hessian[C.name]) {
+        row(table, "", "in " + passName() + ": \u2202\u00B2f/\u2202" + C.name + "\u2202" + t.name + ", the Hessian's entry");
+      } else { row(table, "", "in " + passName()); }
+    }
     box.appendChild(table);
   }
   function functionCard(f, box) {
     var table = el("table");
     row(table, "backward function", f.name);
-    var s = stepOf.get(f.id);
-    row(table, "runs at", s ? link("step " + s + " of " + steps.length, "step:" + s) : "not run");
+    var s = C.stepOf.get(f.id), n = C.steps.length;
+    row(table, "runs at", !s ? "not run" : C === M ? link("step " + s + " of " + n, "step:" + s) :
+      "step " + s + " of " + n + " of " + passName());
     if (f.variable != null) { row(table, "variable", f.variable); }
     if (f.saved) {
       Object.keys(f.saved).forEach(function (k) { row(table, "_saved_" + k, valueEl(f.saved[k], "saved")); });
@@ -352,15 +395,20 @@
       var list = el("span");
       f.next_functions.forEach(function (n, i) {
         if (i) { list.appendChild(document.createTextNode(", ")); }
-        list.appendChild(n === null ? document.createTextNode("None") : link(fns.get(n).name, n));
+        list.appendChild(n === null ? document.createTextNode("None") : link(C.fns.get(n).name, n));
       });
       row(table, "next_functions", list);
     }
     box.appendChild(table);
-    var st = s ? steps[s - 1] : null;
+    var st = s ? C.steps[s - 1] : null;
     if (st && st.rules) {
-      box.appendChild(el("h4", null, "gradient rule, with the numbers of this backward pass"));
+      box.appendChild(el("h4", null, "gradient rule, with the numbers of " + passName()));
       st.rules.forEach(function (r) { box.appendChild(ruleEl(r)); });
+    }
+    if (st && st.variable != null) {
+      box.appendChild(el("h4", null, "added into " + st.variable + ".grad in " + passName()));
+      box.appendChild(el("div", {"class": "gv-val", "data-field": "accumulate"}, st.received.map(function (r) { return fmt(r.grad); }).join(" + ") +
+        " = " + fmt(st.grad_in)));
     }
   }
   function ruleEl(r) {
@@ -370,14 +418,15 @@
     return d;
   }
   function collapsedCard(id, box) {
-    var ids = members.get(id) || [];
+    var ids = C.members.get(id) || [];
     box.appendChild(el("h3", null, id[0] === "c" ? "collapsed run" : "not drawn"));
-    box.appendChild(el("p", {"class": "gv-hint"}, ids.length + " backward functions are drawn as this one node; expanded:"));
+    box.appendChild(el("p", {"class": "gv-hint"}, ids.length + " backward functions are drawn as this one node" +
+      (id[0] === "c" ? " (click it again to expand it in the graph):" : ":")));
     var ol = el("ol", {"class": "gv-list"});
     ids.slice(0, 2000).forEach(function (fid) {
-      var f = fns.get(fid), li = el("li");
+      var f = C.fns.get(fid), li = el("li");
       li.appendChild(link(f.name, fid));
-      var t = tensors.get(f.tensor);
+      var t = C.tensors.get(f.tensor);
       if (t) { li.appendChild(document.createTextNode(" " + tensorText(t).slice(0, 60) + " = " + num(Array.isArray(t.data) ? "…" : t.data))); }
       ol.appendChild(li);
     });
@@ -388,45 +437,49 @@
   }
   function highlightNodes(ids, cls) {
     clearClass(cls);
-    ids.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add(cls); } });
+    ids.forEach(function (id) { var n = C.nodeOf(id); if (n) { n.classList.add(cls); } });
   }
   function select(id) {
     if (typeof id === "string" && id.indexOf("step:") === 0) { goto(Number(id.slice(5))); return; }
     state.selected = id;
     inspect.textContent = "";
-    var f = fns.get(id), t = tensors.get(id);
-    if (!f && !t && (members.has(id) || nodeEls.has(id))) {
+    var f = C.fns.get(id), t = C.tensors.get(id);
+    if (!f && !t && (C.members.has(id) || C.nodeEls.has(id))) {
       highlightNodes([id], "gv-selected"); collapsedCard(id, inspect); return;
     }
-    if (f && !t) { t = tensors.get(f.tensor); }
-    if (!f && t) { f = fns.get(t.grad_fn) || null; }
+    if (f && !t) { t = C.tensors.get(f.tensor); }
+    if (!f && t) { f = C.fns.get(t.grad_fn) || null; }
+    if (C !== M) { inspect.appendChild(el("div", {"class": "gv-hint"}, "double-backward graph of \u2202f/\u2202" + C.name)); }
     inspect.appendChild(el("h3", null, f && (f.id === id || !t) ? f.name : t ? tensorText(t) : id));
     if (t) { tensorCard(t, inspect); }
     if (f) { inspect.appendChild(el("h4", null, f.name === "AccumulateGrad" ? "its AccumulateGrad" : "its grad_fn")); functionCard(f, inspect); }
     showExpr(spansOf(t));
     highlightNodes([id], "gv-selected");
-    var owned = nodeOf(id);
-    if (owned && owned !== nodeEls.get(id) && !nodeEls.has(id)) {
+    var owned = C.nodeOf(id);
+    if (owned && owned !== C.nodeEls.get(id) && !C.nodeEls.has(id)) {
       inspect.appendChild(el("p", {"class": "gv-hint"}, "(drawn inside the node " + owned.getAttribute("data-id") + ")"));
     }
   }
   function selectTensor(t, fromText) {
     var ids = [t.id];
     if (t.grad_fn) { ids.push(t.grad_fn); }
-    if (t.is_leaf && accOf.has(t.name)) { ids.push(accOf.get(t.name)); }
-    select(t.grad_fn && !nodeEls.has(t.id) ? t.grad_fn : t.id);
+    if (t.is_leaf && C.accOf.has(t.name)) { ids.push(C.accOf.get(t.name)); }
+    select(t.grad_fn && !C.nodeEls.has(t.id) ? t.grad_fn : t.id);
     if (fromText) { highlightNodes(ids, "gv-hit"); }
   }
-  if (svg) {
-    svg.addEventListener("click", function (ev) {
-      var g = ev.target.closest("g.node");
-      if (g) { select(g.getAttribute("data-id")); }
+  graphs.forEach(function (g) {
+    var s = g.querySelector("svg");
+    if (!s) { return; }
+    s.addEventListener("click", function (ev) {
+      var n = ev.target.closest("g.node");
+      if (n) { nodeClicked(n.getAttribute("data-id")); }
     });
-    svg.addEventListener("mouseover", function (ev) {
-      var g = ev.target.closest("g.node");
-      if (g && g.getAttribute("data-id") !== state.hovered) { state.hovered = g.getAttribute("data-id"); select(state.hovered); }
+    s.addEventListener("mouseover", function (ev) {
+      var n = ev.target.closest("g.node");
+      if (n && n.getAttribute("data-id") !== state.hovered) { state.hovered = n.getAttribute("data-id"); select(state.hovered); }
     });
-  }
+  });
+  function nodeClicked(id) { select(id); }
 
   // ------------------------------------------------------------------ stepping the backward pass
   var stepBox = $("gv-step");
@@ -577,87 +630,62 @@
 
   // ------------------------------------------------------------------ paths: the chain rule
   var pathBox = $("gv-pathinfo");
-  var MAX_PATHS = 50;
-  function local(fid, i) {  // d(output of f)/d(its input i) = what it sent / what it received (0-d)
-    var s = stepOf.get(fid); if (!s) { return null; }
-    var st = steps[s - 1], g = st.grad_in, o = st.grads_out ? st.grads_out[i] : null;
-    if (typeof g !== "number" || typeof o !== "number" || g === 0) { return null; }
-    return o / g;
-  }
-  function paths(leaf) {
-    var target = accOf.get(leaf), start = graph.root;
-    if (!target || !start) { return {count: 0, list: [], on: new Set()}; }
-    // functions that reach the target: children before parents (the reverse of a topological order)
-    var indeg = new Map(), topo = [];
-    graph.functions.forEach(function (f) { f.next_functions.forEach(function (n) { if (n) { indeg.set(n, (indeg.get(n) || 0) + 1); } }); });
-    var ready = [start];
-    while (ready.length) {
-      var id = ready.pop(); topo.push(id);
-      fns.get(id).next_functions.forEach(function (n) {
-        if (!n) { return; }
-        indeg.set(n, indeg.get(n) - 1);
-        if (indeg.get(n) === 0) { ready.push(n); }
-      });
-    }
-    var count = new Map();
-    for (var j = topo.length - 1; j >= 0; j--) {
-      var f = fns.get(topo[j]);
-      count.set(f.id, f.id === target ? 1 : f.next_functions.reduce(function (c, n) { return c + (n ? count.get(n) || 0 : 0); }, 0));
-    }
-    var on = new Set(topo.filter(function (id) { return count.get(id) > 0; }));
-    var list = [], stack = [[start, [], 1]];
-    while (stack.length && list.length < MAX_PATHS) {
-      var top = stack.pop(), node = top[0];
-      if (node === target) { list.push({hops: top[1], product: top[2]}); continue; }
-      var nf = fns.get(node).next_functions;
-      for (var i = nf.length - 1; i >= 0; i--) {
-        var n = nf[i];
-        if (n && count.get(n) > 0) {
-          var l = local(node, i);
-          stack.push([n, top[1].concat([{from: node, to: n, local: l}]), top[2] === null || l === null ? null : top[2] * l]);
-        }
-      }
-    }
-    return {count: count.get(start) || 0, list: list, on: on};
-  }
+  // computed by gradviz when the page was written (gradviz/paths.py): each path's hops with their
+  // local gradients, what flows along the path alone, and their sum
+  var pathData = JSON.parse($("gv-path-data").textContent);
   function showPaths(leaf) {
     state.pathLeaf = leaf;
     clearClass("gv-on-path");
     pathBox.textContent = "";
     pathBox.hidden = !leaf;
     if (!leaf) { return; }
-    var p = paths(leaf);
-    p.on.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add("gv-on-path"); } });
+    var p = pathData.leaves[leaf];
+    if (!p) { pathBox.appendChild(el("p", {"class": "gv-hint"}, "No gradient reaches " + leaf + ".")); return; }
+    var on = new Set(p.on);
+    on.forEach(function (id) { var n = nodeOf(id); if (n) { n.classList.add("gv-on-path"); } });
     edges.forEach(function (e) {
       var h = fns.has(e.head) ? e.head : null, tl = fns.has(e.tail) ? e.tail : null;
-      var onEdge = h && p.on.has(h) && ((tl && p.on.has(tl)) || (!tl && (members.get(e.tail) || []).some(function (m) { return p.on.has(m); })));
-      if (!h && e.tail === graph.root) { onEdge = p.on.size > 0; }
-      if (!h && tensors.has(e.head) === false && (members.get(e.head) || []).some(function (m) { return p.on.has(m); })) { onEdge = true; }
+      var onEdge = h && on.has(h) && ((tl && on.has(tl)) || (!tl && (members.get(e.tail) || []).some(function (m) { return on.has(m); })));
+      if (!h && e.tail === graph.root) { onEdge = on.size > 0; }
+      if (!h && tensors.has(e.head) === false && (members.get(e.head) || []).some(function (m) { return on.has(m); })) { onEdge = true; }
       setClass(e.el, "gv-on-path", !!onEdge);
     });
-    var leafT = graph.tensors.find(function (t) { return t.name === leaf && t.is_leaf; });
-    var start = steps.length ? steps[0].grad_in : null;
-    pathBox.appendChild(el("h3", null, p.count + " path" + (p.count === 1 ? "" : "s") + " from the output to " + leaf));
-    pathBox.appendChild(el("p", {"class": "gv-hint"}, "Each path's product of local gradients \u2202(node)/\u2202(input); " +
-      "the chain rule adds the paths: \u2202f/\u2202" + leaf + " = \u03A3 paths" + (typeof start === "number" && start !== 1 ? " \u00D7 " + num(start) : "") + "."));
-    var ol = el("ol", {"class": "gv-list"}), products = [];
-    p.list.forEach(function (path) {
+    var count = p.count, plural = count === 1 ? "" : "s";
+    pathBox.appendChild(el("h3", null, count + " path" + plural + " from the output to " + leaf));
+    if (!p.computed) {
+      pathBox.appendChild(el("p", {"class": "gv-hint", "data-field": "path-bound"}, "Not listed on this page: the paths of the leaves " +
+        "before it used up the page's bound (" + pathData.max_work + " edges visited or gradients carried). Their count is exact."));
+      return;
+    }
+    var start = p.start, scalarStart = typeof start === "number";
+    pathBox.appendChild(el("p", {"class": "gv-hint"}, "Each path's product of local gradients \u2202(node)/\u2202(input); what reaches " +
+      leaf + " along a path alone is the starting gradient carried along it" + (scalarStart && start !== 1 ? " (\u00D7 " + num(start) + ")" : "") +
+      "; the chain rule adds the paths: " + leaf + ".grad = \u03A3 paths."));
+    var ol = el("ol", {"class": "gv-list", "data-field": "paths"});
+    p.paths.forEach(function (path) {
       var li = el("li", {"class": "gv-val"});
-      li.textContent = path.hops.map(function (h) { return fns.get(h.from).name + " \u2192(" + (h.local === null ? "?" : num(h.local)) + ")"; }).join(" ") +
-        " " + leaf + ": " + path.hops.map(function (h) { return h.local === null ? "?" : num(h.local); }).join(" \u00D7 ") +
-        " = " + (path.product === null ? "?" : num(path.product));
-      products.push(path.product);
+      var hops = path.hops.length > 40 ? path.hops.slice(0, 20).concat([null], path.hops.slice(-20)) : path.hops;
+      li.textContent = hops.map(function (h) {
+        return h === null ? "\u2026 " + (path.hops.length - 40) + " more \u2026" : fns.get(h[0]).name + " \u2192(" + (h[2] === null ? "J" : num(h[2])) + ")";
+      }).join(" ") + " " + leaf + ": " +
+        (path.product === null ? "" : (path.hops.length <= 40 ? path.hops.map(function (h) { return num(h[2]); }).join(" \u00D7 ") + " = " : "product ") + num(path.product) +
+          (scalarStart && start !== 1 ? " \u00D7 " + num(start) : "") + ", ") +
+        "contributes " + fmt(path.contribution);
       ol.appendChild(li);
     });
     pathBox.appendChild(ol);
-    if (p.count > p.list.length) { pathBox.appendChild(el("p", {"class": "gv-hint"}, "(the first " + p.list.length + " of " + p.count + " paths)")); }
-    else if (products.length && products.every(function (x) { return x !== null; })) {
-      var s = products.reduce(function (a, b) { return a + b; }, 0);
-      if (typeof start === "number") { s *= start; }
-      pathBox.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "path-sum"}, "sum: " + products.map(num).join(" + ") + " = " + num(s) +
-        (leafT ? "   (" + leaf + ".grad = " + fmt(leafT.grad) + ")" : "")));
-    } else if (products.length) {
-      pathBox.appendChild(el("p", {"class": "gv-hint"}, "? : a tensor (Jacobian) or a zero gradient: no single number for that edge"));
+    if (p.paths.some(function (x) { return x.product === null; })) {
+      pathBox.appendChild(el("p", {"class": "gv-hint"}, "J: an edge that carries a tensor has a Jacobian, not a number; the contribution is the gradient carried through each function's rule along the path (a vector-Jacobian product)."));
+    }
+    if (p.reason) { pathBox.appendChild(el("p", {"class": "gv-hint"}, p.reason)); }
+    if (!p.complete) {
+      pathBox.appendChild(el("p", {"class": "gv-hint", "data-field": "path-bound"}, "(the first " + p.paths.length + " of " + count + " paths: the page lists at most " +
+        pathData.max_paths + " per leaf and " + pathData.max_work + " edges in all)"));
+    }
+    if (p.sum !== null) {
+      var parts = p.paths.map(function (x) { return fmt(x.contribution); });
+      pathBox.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "path-sum"}, (p.complete ? "sum: " : "sum of these: ") +
+        (parts.length > 1 && parts.length <= 12 ? parts.join(" + ") + " = " : "") + fmt(p.sum) + "   (" + leaf + ".grad = " + fmt(p.grad) + ")"));
     }
   }
   var pathSel = $("gv-paths");
@@ -677,6 +705,10 @@
     pick.onchange = function () {
       var v = this.value;
       graphs.forEach(function (g) { g.hidden = g.getAttribute("data-graph") !== v; });
+      C = contexts[v] || M;
+      state.hovered = null;
+      inspect.textContent = "";
+      inspect.appendChild(el("p", {"class": "gv-hint"}, "Hover or click a node to inspect it."));
       fit();
     };
   }
