@@ -97,8 +97,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env_cache = os.path.join(tmp, "cache")
         os.environ.setdefault("GRADVIZ_CACHE_DIR", env_cache)
-        # the two 2,000-function chains (drawn collapsed, as the SVG is), then one drawn whole
-        for kind, functions in [("mul", args.functions), ("sin", args.functions), ("sin", 280)]:
+        # the two 2,000-function chains (drawn collapsed, as the SVG is), one drawn whole, and one
+        # collapsed but small enough for the page to hold it laid out expanded too (html.EXPAND_MAX)
+        for kind, functions in [("mul", args.functions), ("sin", args.functions), ("sin", 280), ("mul", 360)]:
             expr, at, n = write_chain(tmp, functions, kind)
             html, svg = os.path.join(tmp, f"{kind}_{n}.html"), os.path.join(tmp, f"{kind}_{n}.svg")
             t_html = wall(gv + ["-f", expr, "--at-file", at, "-o", html], args.runs)
@@ -110,6 +111,8 @@ def main(argv=None) -> int:
             label = f"`{KINDS[kind].format(i=0, j=1)} + ...` ({len(fns):,} functions)"
             if len(fns) <= 300:
                 label += ", drawn whole"
+            elif len(fns) <= 500:
+                label += ", collapsed + expanded layout"
             if b is None:
                 print(f"| {label} | {size / 1e6:.2f} MB | {t_html:.2f} s | {t_svg:.2f} s | {t_html / t_svg:.2f}× "
                       f"| (no Chromium) | | | | |")

@@ -221,51 +221,61 @@ def test_paths_forward_theme_and_collapsed(browser, tmp_path):
     expr = " + ".join(f"x{i}*x{i + 1}" for i in range(120))
     p, plain, t = open_page(browser, tmp_path, expr, {f"x{i}": 1.0 for i in range(121)}, "big.html")
     hidden = p.js("""() => { const d = window.gradviz.document, drawn = new Set(
-        [...document.querySelectorAll('#gv-view g.node')].map(e => e.dataset.id));
+        [...document.querySelectorAll('#gv-view .gv-svg:not([hidden]) g.node')].map(e => e.dataset.id));
         return d.steps.filter(s => !drawn.has(s.function)).map(s => s.step); }""")
     assert hidden
     p.js(f"window.gradviz.goto({hidden[0]})")
     assert [a[0] for a in p.active()] == ["c"]
-    p.page.click("#gv-view g.node.active")
+    p.page.hover("#gv-view g.node.active")
     assert "collapsed run" in p.page.inner_text("#gv-inspect")
+    assert "click it to expand" in p.page.inner_text('#gv-inspect [data-field="expand-hint"]')
+    p.page.screenshot(path=str(tmp_path / "collapsed.png"))
+    # a click expands the runs in the graph itself: every function drawn, the step shown stays shown
+    p.page.click("#gv-view g.node.active")
+    assert p.js("window.gradviz.expanded") is True
+    assert p.js("window.gradviz.step") == hidden[0]
+    fid = plain_steps(p)[hidden[0] - 1]
+    assert p.active() == [fid]
+    drawn = set(p.js("[...document.querySelectorAll('#gv-view .gv-svg:not([hidden]) g.node')].map(e => e.dataset.id)"))
+    assert {f["id"] for f in plain["graph"]["functions"]} <= drawn
+    assert not any(d[0] == "c" and d[1:].isdigit() for d in drawn)
+    p.page.screenshot(path=str(tmp_path / "expanded.png"))
+    # stepping in the expanded layout visits every function itself
+    order = plain_steps(p)
+    seen = p.js("""() => { const out = [];
+        for (let k = 1; k <= window.gradviz.steps; k++) {
+          window.gradviz.goto(k);
+          out.push([...document.querySelectorAll('#gv-view .active')].map(e => e.dataset.id));
+        } return out; }""")
+    assert seen == [[f] for f in order]
+    # a hidden function's node, hovered, shows its values; its leaf's grad is the JSON's
+    p.page.hover(f'#gv-view .gv-svg:not([hidden]) g.node[data-id="{order[hidden[0] - 1]}"]')
+    assert "runs at" in p.page.inner_text("#gv-inspect")
+    x60 = next(x for x in plain["graph"]["tensors"] if x["name"] == "x60")
+    p.page.hover(f'#gv-view .gv-svg:not([hidden]) g.node[data-id="{x60["id"]}"]')
+    assert numbers(p.page.inner_text('#gv-inspect [data-field="grad"]')) == [plain["inputs"]["x60"]["grad"]]
+    # and collapsing again swaps the SVG's drawing back
+    p.page.click("#gv-collapse")
+    assert p.js("window.gradviz.expanded") is False
+    p.js(f"window.gradviz.goto({hidden[0]})")
+    assert [a[0] for a in p.active()] == ["c"]
+    assert p.page.is_hidden("#gv-collapse")
     check_loaded_quietly(p)
     p.page.close()
 
 
-PATH_CASES = [
-    # a zero gradient arriving (z = 0): each edge's local gradient is still its rule's number
-    ("(x*y)*z", {"x": 3, "y": 2, "z": 0}, "x", ["MulBackward0 \u2192(0.) MulBackward0 \u2192(2.) x: 0. \u00d7 2. = 0."]),
-    ("x*x*x", {"x": 2}, "x", ["2. \u00d7 2. = 4.", "2. \u00d7 2. = 4.", "x: 4. = 4."]),
-    # a tensor edge has a Jacobian (J): the path's contribution is a vector-Jacobian product
-    (*TENSOR, "x", ["MvBackward0 \u2192(J) x: contributes [0.47330597, 0.69661194]"]),
-]
+def plain_steps(p) -> list:
+    return [s["function"] for s in p.js("window.gradviz.document.steps")]
 
 
-@pytest.mark.parametrize("expr,at,leaf,shown", PATH_CASES, ids=["zero-grad", "cube", "tensor"])
-def test_paths_products_and_sum(browser, tmp_path, expr, at, leaf, shown):
-    p, plain, t = open_page(browser, tmp_path, expr, at)
-    p.page.select_option("#gv-paths", leaf)
-    lines = p.page.inner_text('#gv-pathinfo [data-field="paths"]').split("\n")
-    assert len(lines) == len(shown) and all(s in line for s, line in zip(shown, lines)), lines
-    assert "?" not in p.page.inner_text("#gv-pathinfo")
-    total = p.page.inner_text('#gv-pathinfo [data-field="path-sum"]')
-    grad = plain["inputs"][leaf]["grad"]
-    # the sum of the paths, then the engine's grad beside it: the same numbers
-    assert numbers(total.split("(")[0].split("=")[-1]) == pytest.approx(flat(grad), rel=1e-6)
-    assert numbers(total.split(".grad =")[1]) == flat(grad)
-    check_loaded_quietly(p)
-    p.page.close()
-
-
-def test_paths_bound_is_said(browser, tmp_path):
-    p, plain, t = open_page(browser, tmp_path, *BIG)
-    p.page.select_option("#gv-paths", "x0")  # the deepest leaf: listed, its paths summed
-    assert numbers(p.page.inner_text('#gv-pathinfo [data-field="path-sum"]').split("(")[0].split("=")[-1]) == \
-        pytest.approx([plain["inputs"]["x0"]["grad"]], rel=1e-6)
-    p.page.select_option("#gv-paths", "x70")  # past the page's bound: counted, not listed, and said
-    assert "1 path from the output to x70" in p.page.inner_text("#gv-pathinfo")
-    assert "bound" in p.page.inner_text('#gv-pathinfo [data-field="path-bound"]')
-    assert p.js("[...document.querySelectorAll('#gv-view .gv-on-path')].length") == 0
+def test_too_large_to_expand_says_so(browser, tmp_path):
+    expr = " + ".join(f"x{i}*x{i + 1}" for i in range(200))  # 600 functions: over EXPAND_MAX
+    p, plain, t = open_page(browser, tmp_path, expr, {f"x{i}": 1.0 for i in range(201)}, "large.html")
+    node = p.page.locator("#gv-view g.node[data-id='c0']")
+    node.hover()
+    assert "--max-nodes 600" in p.page.inner_text('#gv-inspect [data-field="expand-hint"]')
+    node.click()
+    assert p.js("window.gradviz.expanded") is False and "collapsed run" in p.page.inner_text("#gv-inspect")
     check_loaded_quietly(p)
     p.page.close()
 

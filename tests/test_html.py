@@ -227,6 +227,29 @@ def test_large_graph_page_is_collapsed_and_small():
     nodes = [a["data-id"] for tag, a in p.tags if tag == "g" and a.get("class") == "node"]
     assert any(n.startswith("c") for n in nodes)  # a collapsed run, as in the SVG
     assert len(html.encode()) < 1_500_000
+    assert "data-expanded=" not in html  # over EXPAND_MAX: no second layout
+
+
+def test_collapsed_runs_expanded_layout():
+    from gradviz.render.html import EXPAND_MAX
+
+    expr = " + ".join(f"x{i}*x{i + 1}" for i in range(120))  # 360 functions: collapsed, and expandable
+    t = gradviz.trace(expr, at={f"x{i}": 1.0 for i in range(121)})
+    p = parsed(page(t))
+    doc = json.loads(p.scripts["gv-document"])
+    drawings, current = {}, None
+    for tag, a in p.tags:
+        if tag == "div" and "data-graph" in a:
+            current = "expanded" if "data-expanded" in a else "drawn"
+        elif tag == "g" and a.get("class") == "node":
+            drawings.setdefault(current, []).append(a["data-id"])
+    assert any(n.startswith("c") and n[1:].isdigit() for n in drawings["drawn"])
+    # the expanded layout draws every function of the document, and nothing collapsed
+    assert {f["id"] for f in doc["graph"]["functions"]} <= set(drawings["expanded"])
+    assert not any(n[0] == "c" and n[1:].isdigit() for n in drawings["expanded"])
+    assert len(doc["graph"]["functions"]) <= EXPAND_MAX
+    # a graph drawn whole has nothing to expand
+    assert "data-expanded=" not in page(gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}))
 
 
 def test_save_html(tmp_path):

@@ -156,6 +156,25 @@ def _double_graphs(second, rankdir: str, max_nodes: int, renderer: str, tensors:
     return out
 
 
+#: a graph of at most this many backward functions whose drawing collapsed runs is also laid out
+#: with every run expanded, so that a click on a collapsed run expands it in the graph; a larger
+#: one's runs list their functions in the side panel only (Graphviz's layout grows faster than
+#: the graph: a 2,000-function graph drawn whole takes ~10 s and 5 MB of SVG)
+EXPAND_MAX = 500
+_COLLAPSED_NODE = re.compile(r'<g class="node" data-id="c\d+">')
+
+
+def _expanded(trace, svg: str, rankdir: str, max_depth, renderer: str, tensors: str, steps: bool) -> str:
+    """The graph with every collapsed run expanded, laid out by Graphviz, as a hidden element
+    (``data-expanded``) the page swaps in; "" when nothing is collapsed or the graph is too large."""
+    n = trace.graph.function_count()
+    if n > EXPAND_MAX or not _COLLAPSED_NODE.search(svg):
+        return ""
+    whole = graph_svg(trace, rankdir=rankdir, max_nodes=n, max_depth=max_depth, renderer=renderer,
+                      tensors=tensors, steps=steps)
+    return f'<div class="gv-svg" data-graph="" data-expanded="" hidden>{whole}</div>'
+
+
 def double_document(second) -> dict:
     """What the page shows of each double-backward graph's nodes: the ``double_backward`` section of
     ``--graph double`` (:func:`gradviz.learn.double_backward_json`: functions with their saved
@@ -181,6 +200,7 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
     doc = document_text(trace)
     svg = graph_svg(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth, renderer=renderer,
                     tensors=tensors, steps=steps)
+    expanded = _expanded(trace, svg, rankdir, max_depth, renderer, tensors, steps)
     doubles = _double_graphs(second, rankdir, max_nodes, renderer, tensors)
     double_html = "".join(
         f'<div class="gv-svg" data-graph="{_html.escape(name)}" hidden>{s}</div>' for name, s in doubles)
@@ -193,7 +213,7 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; font-src data:; img-src data:\">\n",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         f"<title>{title}</title>\n<style>\n", _asset("page.css"), "</style>\n</head>\n<body>\n",
-        _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{double_html}'),
+        _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{expanded}{double_html}'),
         _json_script("gv-document", doc), "\n", _json_script("gv-path-data", _paths(trace)), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)

@@ -145,14 +145,21 @@
   });
 
   // ------------------------------------------------------------------ the graphs (SVG)
-  var graphs = Array.prototype.slice.call(view.querySelectorAll(".gv-svg"));
-  var main = graphs[0];
-  var svg = main.querySelector("svg");
-  var nodeEls = new Map(), edges = [], byHead = new Map(), byTail = new Map();
+  var graphs = Array.prototype.slice.call(view.querySelectorAll(".gv-svg:not([data-expanded])"));
+  // the backward graph as drawn (runs collapsed, as in the SVG), and, for a graph small enough, the
+  // same graph laid out by Graphviz with every run expanded: a click on a collapsed run swaps it in
+  var collapsedDiv = graphs[0], expandedDiv = view.querySelector(".gv-svg[data-expanded]");
+  var svg, nodeEls, edges, byHead, byTail, owner, members, lastStep, gradTexts;
   // ids of drawn nodes that are not in the document: a collapsed run (c0), where the drawing
   // stops (f3_0_more), a Python number where it enters (cf0_1)
   var COLLAPSED = /^c\d+$/, CUT = /_more$/, CONSTANT = /^c[ft]\d+_\d+$/;
   function push(map, k, v) { var a = map.get(k); if (!a) { map.set(k, a = []); } a.push(v); }
+  function bind(div) {  // what the page knows of a drawing of the backward graph: its nodes and edges
+    svg = div.querySelector("svg");
+    nodeEls = new Map(); edges = []; byHead = new Map(); byTail = new Map();
+    bindEdges(); bindOwners(); bindGradTexts();
+  }
+  function bindEdges() {
   if (svg) {
     svg.querySelectorAll("g.node[data-id]").forEach(function (g) { nodeEls.set(g.getAttribute("data-id"), g); });
     svg.querySelectorAll("g.edge").forEach(function (g) {
@@ -164,9 +171,11 @@
       edges.push(e); push(byHead, e.head, e); push(byTail, e.tail, e);
     });
   }
+  }
   // A function not drawn (inside a collapsed run, or past the node budget) is shown by the node
   // that stands for it: the collapsed run's, or the cut edge's "…".
-  var owner = new Map(), members = new Map();
+  function bindOwners() {
+  owner = new Map(); members = new Map();
   (function () {
     var queue = [];
     graph.functions.forEach(function (f) {
@@ -188,13 +197,15 @@
       });
     }
   })();
-  var lastStep = new Map();
+  lastStep = new Map();
   members.forEach(function (ids, o) {
     lastStep.set(o, ids.reduce(function (m, id) { return Math.max(m, stepOf.get(id) || 0); }, 0));
   });
+  }
   function nodeOf(id) { return nodeEls.get(id) || nodeEls.get(owner.get(id)) || null; }
   // a leaf's "grad = ..." line in its box, shown as it is at the step shown
-  var gradTexts = new Map();
+  function bindGradTexts() {
+  gradTexts = new Map();
   graph.tensors.forEach(function (t) {
     var g = nodeEls.get(t.id);
     if (!g || !t.is_leaf || !t.requires_grad) { return; }
@@ -205,6 +216,8 @@
       }
     });
   });
+  }
+  bind(collapsedDiv);
 
   // "grad = None" may be wider than the box Graphviz sized for the final grad: measured once, for all
   // leaves together (one layout), and drawn smaller where it would not fit
@@ -420,8 +433,9 @@
   function collapsedCard(id, box) {
     var ids = C.members.get(id) || [];
     box.appendChild(el("h3", null, id[0] === "c" ? "collapsed run" : "not drawn"));
-    box.appendChild(el("p", {"class": "gv-hint"}, ids.length + " backward functions are drawn as this one node" +
-      (id[0] === "c" ? " (click it again to expand it in the graph):" : ":")));
+    box.appendChild(el("p", {"class": "gv-hint", "data-field": "expand-hint"}, ids.length + " backward functions are drawn as this one node" +
+      (id[0] !== "c" ? ":" : expandedDiv ? " (click it to expand the runs in the graph):" :
+        " (too many functions in all to lay them out expanded on the page: -o x.svg --max-nodes " + graph.functions.length + " draws them):")));
     var ol = el("ol", {"class": "gv-list"});
     ids.slice(0, 2000).forEach(function (fid) {
       var f = C.fns.get(fid), li = el("li");
@@ -467,7 +481,7 @@
     select(t.grad_fn && !C.nodeEls.has(t.id) ? t.grad_fn : t.id);
     if (fromText) { highlightNodes(ids, "gv-hit"); }
   }
-  graphs.forEach(function (g) {
+  view.querySelectorAll(".gv-svg").forEach(function (g) {
     var s = g.querySelector("svg");
     if (!s) { return; }
     s.addEventListener("click", function (ev) {
@@ -479,7 +493,33 @@
       if (n && n.getAttribute("data-id") !== state.hovered) { state.hovered = n.getAttribute("data-id"); select(state.hovered); }
     });
   });
-  function nodeClicked(id) { select(id); }
+  function nodeClicked(id) {
+    if (C === M && COLLAPSED.test(id) && expandedDiv && !state.expanded) { expand(true, id); return; }
+    select(id);
+  }
+  // Expanding swaps in the drawing with every run expanded (laid out by Graphviz when the page was
+  // written); collapsing swaps the drawing as the SVG draws it back. The step shown stays shown.
+  function expand(on, around) {
+    if (!expandedDiv || !!state.expanded === on) { return; }
+    var first = around ? (members.get(around) || [])[0] : null;
+    var fromDiv = on ? collapsedDiv : expandedDiv, toDiv = on ? expandedDiv : collapsedDiv;
+    var keep = views.get(svg);
+    fromDiv.hidden = true; toDiv.hidden = false;
+    graphs[0] = toDiv;
+    state.expanded = on;
+    bind(toDiv);
+    M.nodeEls = nodeEls; M.members = members;
+    $("gv-collapse").hidden = !on;
+    apply(svg);  // (its transform as the page knows it, before anything is measured in it)
+    fitNone(); render();  // (the step shown is followed into view)
+    if (on) {  // the step shown, else the run's first function, in the middle, at the reader's scale
+      var n = svg.querySelector("g.node.active") || (first ? nodeEls.get(first) : null);
+      if (n) { centreOn(svg, n, keep ? keep.k : READABLE); } else { fit(svg); }
+    }
+    if (state.pathLeaf) { showPaths(state.pathLeaf); }
+    if (on && first) { select(first); }
+  }
+  $("gv-collapse").onclick = function () { expand(false); };
 
   // ------------------------------------------------------------------ stepping the backward pass
   var stepBox = $("gv-step");
@@ -577,7 +617,7 @@
     if (state.mode === "forward") { showForward(k); } else { showBackward(k); }
     $("gv-counter").textContent = (state.mode === "forward" ? "tensor " : "step ") + k + " / " + total();
     $("gv-jump").value = k; $("gv-jump").max = total();
-    api.step = state.step; api.mode = state.mode;
+    api.step = state.step; api.mode = state.mode; api.expanded = !!state.expanded;
   }
   function clamp(n) { n = Math.floor(Number(n) || 0); return Math.max(0, Math.min(total(), n)); }
   function goto(n) {
@@ -783,7 +823,7 @@
   }
 
   var api = {document: doc, step: 0, steps: steps.length, mode: "backward", goto: goto, forward: forward,
-             select: select, setTheme: setTheme, paths: showPaths,
+             select: select, setTheme: setTheme, paths: showPaths, expand: expand, expanded: false,
              highlighted: function () { return exprParts.slice(); }};
   window.gradviz = api;
   setTheme("auto");
