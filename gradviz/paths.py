@@ -177,7 +177,8 @@ def _walk(g, rules, lp: LeafPaths, root: int, on: set, start, max_paths: int, wo
             continue
         frame[1] = j + 1
         if not rules.has_rule(node):
-            lp.reason = f"{g.function(node).name} has no gradient rule in gradviz (imported): its Jacobian is unknown"
+            lp.reason = (f"{g.function(node).name} was read from PyTorch: its measured gradients are known, not its "
+                         "rule, so no path's own contribution can be computed")
             break
         child, grad = nexts[j], grads[-1]
         local = _local(g, rules, locals_, node, j, child, work)

@@ -96,3 +96,11 @@ def test_json_ids_and_values():
 def test_no_backward_no_paths():
     t = gradviz.trace("c*2", at={"c": 1}, no_grad=["c"])
     assert leaf_paths(t) == {} and paths_json(t)["leaves"] == {}
+
+
+def test_imported_graph_says_why():
+    torch = pytest.importorskip("torch")
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    t = gradviz.from_torch((w * w).sum())
+    lp = next(iter(leaf_paths(t).values()))
+    assert lp.count == 2 and lp.paths == [] and "read from PyTorch" in lp.reason
