@@ -1116,12 +1116,8 @@ def _reduce(loss, reduction: int):
     return loss
 
 
-def _loss_norm(s, numerator=1.0):
-    """``numerator`` divided by the elements a mean averaged (the same number for sum and none)."""
-    return _loss_norm_of(s["reduction"], s["self"], s["target"], numerator)
-
-
 def _loss_norm_of(reduction, x, t, numerator=1.0):
+    """``numerator`` divided by the elements a mean averaged (the same number for sum and none)."""
     if reduction != 1:
         return numerator
     n = math.prod(np.broadcast_shapes(shape_of(x), shape_of(t)))
@@ -1785,8 +1781,6 @@ def _nll_kernel_backward(F, g, s):
     value = _nll(F.value(g), s["target"], s["weight"], s["reduction"], s["ignore_index"])
     return value, F.zeros_like(F.value(g))
 
-
-_KERNEL_GO = ("grad", "the kernel applied to grad")
 
 ROWS += [
     Op("leaky_relu_backward", "LeakyReluBackwardBackward0", ("grad_output", "self"),

@@ -431,6 +431,11 @@ def double_cases():
     for zeros in ([2.0, 0.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], [0.0, "NaN", 1.0]):
         cs.append(dict(case("v.prod()", {"v": zeros}, dtype="float64", tag="corners double prod zeros"), double=True))
     cs.append(case("abs(x).sum()", {"x": ["NaN", -1.0, 0.0, 2.0]}, tag="corners nan"))
+    # a 0-d operand times a vector: its gradient summed back to 0-d is one SumBackward0 (ATen's sum_to)
+    for e in ["(v[1] * v[1:3]).sum()", "(v[1:3] * v[1]).sum()", "(v[0] * v).sum() * v[2]", "(M[0, 1] * M[0]).sum()"]:
+        at = {"v": [1.0, 2.0, 3.0]} if "v" in e else {"M": M}
+        for dtype in ("float32", "float64"):
+            cs.append(dict(case(e, at, dtype=dtype, tag="corners double 0-d operand"), double=True, double_nodes=True))
     return cs
 
 
