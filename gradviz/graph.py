@@ -31,7 +31,7 @@ from typing import Callable, Iterator, Sequence
 from . import layout
 from .errors import EvalError
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, MAX_DIMS
-from .ops import INT64_MAX, OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, np, saved_values
+from .ops import INT64_MAX, OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, Refused, np, saved_values
 from .parser import COMPARISONS as _COMPARISONS, Node, function_name, parse, replay
 from .shapes import format_shape
 
@@ -906,7 +906,7 @@ class Tracer:
             floats = False
             if len(slots) > 1 and self.max_elements is not None:
                 self._check_size(op, operands, node)  # only ops of several tensors make larger ones
-            result, shape = self._numpy_forward(op, slots, operands, params)
+            result, shape = self._numpy_forward(op, slots, operands, params, node)
         i = self._append(op, slots[0], slots[1] if len(slots) > 1 else -2, params, needs, result, shape,
                          node, floats)
         if len(slots) > 2:
@@ -996,7 +996,7 @@ class Tracer:
         g.scalar.append(1)
         return self.view(k)
 
-    def _numpy_forward(self, op, slots, operands, params):
+    def _numpy_forward(self, op, slots, operands, params, node=None):
         self.quiet_numpy()
         g = self.graph
         dtype = g.np_dtype
@@ -1010,7 +1010,13 @@ class Tracer:
                 arrays.append(scalar(v) if type(v) is float else v)
             else:
                 arrays.append(o)  # Python numbers stay weak scalars (numpy 2 keeps the tensor's dtype)
-        result = np.asarray(op.forward(*_as_floats(op, arrays), **params))
+        kind = _integer_kind(arrays)
+        if kind is not None:
+            arrays = _integer_operands(op, kind, arrays, node)
+        try:
+            result = np.asarray(op.forward(*arrays, **params))
+        except Refused as refused:
+            raise EvalError(f"{refused}{_at_column(node)}") from None
         if result.dtype.kind in "biu":  # int64 and bool constants stay so (torch.tensor([0, 2])[0])
             return result, tuple(result.shape)
         promoted = _promoted(arrays, dtype)
@@ -1029,17 +1035,54 @@ class Tracer:
         return self.graph.function(value.index)
 
 
-#: elementwise rows that keep an integer tensor integer (the rest compute in floats: sin of int64 is float32)
-_INTEGER_ROWS = frozenset({"neg", "abs", "relu", "sgn"})
+def _integer_kind(arrays: list) -> str | None:
+    """The computation dtype PyTorch's type promotion gives an op when it involves an integer tensor:
+    "Long" or "Bool" (integer tensors and Python ints or bools), "mixed" (a floating tensor with an
+    integer one), "float" (integer tensors and a Python float: t * 2.5); None without integer tensors."""
+    integer = floating = long = number_float = number_int = False
+    for a in arrays:
+        d = getattr(a, "dtype", None)
+        if d is None:
+            number_float = number_float or type(a) is float
+            number_int = number_int or type(a) is int
+        elif d.kind == "f":
+            floating = True
+        elif d.kind in "biu":
+            integer = True
+            long = long or d.kind != "b"
+    if not integer:
+        return None
+    if floating:
+        return "mixed"
+    if number_float:
+        return "float"
+    return "Long" if long or number_int else "Bool"
 
 
-def _as_floats(op: Op, arrays: list) -> list:
-    """An int64/bool constant into a floating function (sin, sigmoid...) as PyTorch's default dtype."""
-    if op.elementwise and op.key not in _INTEGER_ROWS and len(arrays) == 1:
-        a = arrays[0]
-        if isinstance(a, np.ndarray) and a.dtype.kind in "biu":
-            return [a.astype(np.float32)]
+_WRAP = 1 << 64
+
+
+def _integer_operands(op: Op, kind: str, arrays: list, node) -> list:
+    """An op's operands when an integer tensor is among them, as PyTorch computes: what it refuses a
+    clear error; integers cast to the floating dtype the op computes in (sin(t) and t * x in float32
+    or the float tensor's dtype); a mask summed as int64; a Python int of uint64's range wrapped to int64."""
+    message = op.refuses.get(kind)
+    if message:
+        floating = TORCH_DTYPE_NAMES.get(str(_promoted(arrays, None)), "Float")
+        raise EvalError(f"{message.replace('{float}', floating)}{_at_column(node)}")
+    if kind == "mixed" or kind == "float" or op.integers == "float":
+        target = _promoted(arrays, None)
+        return [a.astype(target) if getattr(a, "dtype", None) is not None and a.dtype.kind in "biu" else a
+                for a in arrays]
+    if kind == "Bool" and op.integers == "long":
+        return [a.astype(np.int64) if getattr(a, "dtype", None) is not None else a for a in arrays]
+    if kind == "Long":  # an int64 computation takes Python ints up to 2**64 - 1 as their int64 bits
+        return [a - _WRAP if type(a) is int and a >= 1 << 63 else a for a in arrays]
     return arrays
+
+
+def _at_column(node) -> str:
+    return f" at column {node.column}" if node is not None else ""
 
 
 def _promoted(arrays: list, dtype):
@@ -1049,8 +1092,8 @@ def _promoted(arrays: list, dtype):
     for a in arrays:
         d = getattr(a, "dtype", None)
         if d is not None and d.kind == "f":
-            if d == dtype:
-                return dtype  # the run's dtype: the widest there is
+            if d == dtype or d.itemsize == 8:
+                return d  # the run's dtype, or float64: the widest there is
             found = d if found is None or d.itemsize > found.itemsize else found
     return np.dtype(np.float32) if found is None else found
 
@@ -1147,6 +1190,7 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     if op == "+":
         return tr.apply(OPS["add"], (a, b) if ta else (b, a), _ALPHA, node)
     if op == "-":
+        _bool_subtraction(a, b, node)
         if ta:
             return tr.apply(OPS["sub"], (a, b), _ALPHA, node)
         return tr.apply(OPS["rsub"], (b,), {"other": a, "alpha": 1}, node)
@@ -1168,6 +1212,20 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
 
 
 _NUMBER_TYPES = (int, float, bool)
+
+
+def _is_bool(v) -> bool:
+    return type(v) is bool or (type(v) is Tensor and getattr(v.data, "dtype", None) == np.bool_)
+
+
+def _bool_subtraction(a, b, node) -> None:
+    """PyTorch refuses ``-`` with a bool tensor (a Python bool is one too, next to a tensor)."""
+    if _is_bool(a) and _is_bool(b):
+        raise EvalError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                        f"`logical_xor()` operator instead (at column {node.column})")
+    if _is_bool(a) or _is_bool(b):
+        raise EvalError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to "
+                        f"invert a mask, use the `~` or `logical_not()` operator instead (at column {node.column})")
 
 
 def _what(value) -> str:
@@ -1582,13 +1640,14 @@ def subscript(tr: Tracer, node, x, items: list):
         raise EvalError(f"gradviz takes {x.name}(dim)[0] (the values) only, not its indices, at column {node.column}")
     if not isinstance(x, Tensor):
         raise EvalError(f"a number cannot be subscripted at column {node.column}")
-    if len(items) == 1 and type(items[0]) is tuple:  # x[(0, 1)] is x[0, 1]
+    as_tuple = len(items) == 1 and type(items[0]) is tuple  # x[(0, 1)] is x[0, 1]; x[:,] is x[(:,)]
+    if as_tuple:
         items = list(items[0])
     kinds = [_index_kind(item, node) for item in items]
     for k, (item, kind) in enumerate(zip(items, kinds)):
         if kind == "tensor" and item.ndim == 0 and np.asarray(item.data).dtype.kind in "iu":
             items[k], kinds[k] = int(item.data), "int"  # a 0-d int64 tensor indexes as its int
-    if len(items) == 1 and kinds[0] != "tensor":
+    if len(items) == 1 and kinds[0] != "tensor" and not as_tuple:
         return _index_one(tr, node, x, items[0], kinds[0])
     specified = sum(k in ("int", "slice") or (k == "tensor" and _mask_dims(item)) for item, k in zip(items, kinds))
     if specified > x.ndim:

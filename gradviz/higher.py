@@ -331,10 +331,17 @@ class GraphOps:
         return self._apply("mm", (a, b))
 
     def index_backward(self, g, sizes, indices):
+        """index_backward: ``zeros(sizes).index_put_(indices, grad, accumulate=True)``
+        (IndexPutImplBackward0, its zeros a constant)."""
         if not _grad_tensor(g):
             return NumpyOps.index_backward(_val(g), sizes, indices)
-        raise EvalError("--order 2 is not available for indexing with a tensor (IndexBackward0's own backward, "
-                        "index_put, has no row yet)")
+        zeros = np.zeros(sizes, dtype=g.data.dtype)
+        return self._apply("index_put_impl", (zeros, g), {"indices": indices, "accumulate": True})
+
+    def index(self, x, indices):
+        if not _grad_tensor(x):
+            return NumpyOps.index(_val(x), indices)
+        return self._apply("index", (x,), {"indices": indices})
 
     def bmm(self, a, b):
         if not (_grad_tensor(a) or _grad_tensor(b)):

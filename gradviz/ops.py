@@ -141,6 +141,59 @@ class Op:
     #: name), "result" or "derived"; ``when`` the index of the slot that must require grad
     #: for PyTorch to save it, or None. Filled in from the row by :func:`_saving_plan`.
     plan: tuple = ()
+    #: what the op does with integer (int64, bool) tensors, as PyTorch: "float" (computed in the
+    #: default dtype, float32: sin of an int64 tensor), "keep" (an integer result: t * 2, t.max()),
+    #: "long" (keep, a bool tensor counted as int64: the sum of a mask); "" is "float" for the
+    #: elementwise functions and "keep" for the rest (filled in when the table is built)
+    integers: str = ""
+    #: the computation dtypes PyTorch refuses -> its message: "Long" or "Bool" (every tensor operand
+    #: integer, no Python float), "mixed" (a floating tensor with an integer one)
+    refuses: dict = field(default_factory=dict)
+
+
+class Refused(ValueError):
+    """A forward rule's refusal of its operands, with PyTorch's message (an integer to a negative
+    integer power): the tracer reports it as a clear error."""
+
+
+def _kernel(name: str, dtypes=("Long", "Bool")) -> dict:
+    """``"<kernel>" not implemented for 'Long'``: PyTorch's refusal of a computation dtype."""
+    return {d: f'"{name}" not implemented for \'{d}\'' for d in dtypes}
+
+
+def _floats_only(message: str) -> dict:
+    """PyTorch's refusal of integer tensors, ``{dtype}`` the dtype's name (Long, Bool)."""
+    return {d: message.replace("{dtype}", d) for d in ("Long", "Bool")}
+
+
+_MEAN_REFUSES = _floats_only("mean(): could not infer output dtype. Input dtype must be either a floating point "
+                             "or complex dtype. Got: {dtype}")
+_VAR_REFUSES = _floats_only("std and var only support floating point and complex dtypes")
+_NORM_REFUSES = _floats_only("linalg.vector_norm: Expected a floating point or complex tensor as input. Got {dtype}")
+
+
+def power(a, e):
+    """``a ** e`` as PyTorch computes it: integers to negative integer powers are refused for a Python
+    number exponent and, for a tensor one, 0 (1 and -1 to their power), as ATen's integer pow."""
+    if getattr(np.asarray(a), "dtype", None).kind not in "biu" or np.asarray(e).dtype.kind not in "biu":
+        return np.power(a, e)
+    if type(e) is int or (type(e) is bool):
+        if e < 0:
+            raise Refused("Integers to negative integer powers are not allowed.")
+        return np.power(a, e)
+    a, e = np.asarray(a), np.asarray(e)
+    negative = e < 0
+    if not negative.any():
+        return np.power(a, e)
+    a64 = a.astype(np.int64)
+    positive = np.power(a64, np.where(negative, 0, e))
+    inverse = np.where(a64 == 1, 1, np.where(a64 == -1, np.where(e % 2 == 0, 1, -1), 0))
+    return np.where(negative, inverse, positive)
+
+
+def _sign(a):
+    a = np.asarray(a)
+    return a.copy() if a.dtype.kind == "b" else np.sign(a)  # torch.sign of a mask is the mask
 
 
 # ---------------------------------------------------------------------------
@@ -289,6 +342,10 @@ class NumpyOps:
         out = np.zeros(sizes, dtype=g.dtype)
         np.add.at(out, index_tuple(indices), g)
         return out
+
+    @staticmethod
+    def index(x, indices):
+        return np.asarray(x)[index_tuple(indices)]
 
     @staticmethod
     def select(x, dim, index):
@@ -761,8 +818,8 @@ def _pow_scalar_base_grad(F, g, s):
 # The table.
 # ---------------------------------------------------------------------------
 
-def _unary(key, torch_name, forward, vjp, saves, doc, rule):
-    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, elementwise=True, rules=(rule,))
+def _unary(key, torch_name, forward, vjp, saves, doc, rule, **more):
+    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, elementwise=True, rules=(rule,), **more)
 
 
 ROWS: list[Op] = [
@@ -793,20 +850,22 @@ ROWS: list[Op] = [
        saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",),
        scalar=lambda F, a: F.div(1, a)),
     Op("neg", "NegBackward0", ("self",), np.negative,
-       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",),
+       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",), integers="keep",
+       refuses={"Bool": "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                        "invert a mask, use the `~` or `logical_not()` operator instead."},
        scalar=lambda F, a: F.neg(a)),
-    Op("pow", "PowBackward0", ("self",), lambda a, exponent: np.power(a, exponent),
+    Op("pow", "PowBackward0", ("self",), lambda a, exponent: power(a, exponent),
        lambda F, g, s: (F.zeros_like(g) if s["exponent"] == 0 else
                         F.mul(g, F.mul(s["exponent"], F.pow(s["self"], s["exponent"] - 1))),),
        params=("exponent",), saves=("exponent", "self"), doc="tensor ** number", rules=("grad·exponent·self**(exponent - 1)",),
        scalar=lambda F, a, exponent: F.pow(a, exponent)),  # the scalar path takes exponents 0, 1, 2
-    Op("pow_tensor", "PowBackward1", ("self", "exponent"), np.power,
+    Op("pow_tensor", "PowBackward1", ("self", "exponent"), power,
        lambda F, g, s: (
            F.where(F.eq(s["exponent"], 0), F.zeros_like(g),
                    F.mul(g, F.mul(s["exponent"], F.pow(s["self"], F.sub(s["exponent"], 1))))),
            _pow_exponent_grad(F, g, s["self"], s["exponent"], s["result"])),
        saves=("exponent", "result", "self"), doc="tensor ** tensor", rules=("grad·exponent·self**(exponent - 1)", "grad·result·log(self)")),
-    Op("pow_scalar_base", "PowBackward2", ("exponent",), lambda e, self: np.power(self, e),
+    Op("pow_scalar_base", "PowBackward2", ("exponent",), lambda e, self: power(self, e),
        lambda F, g, s: (_pow_scalar_base_grad(F, g, s),),
        params=("self",), saves=("exponent", "result", "self"), doc="number ** tensor", rules=("grad·result·log(self)",)),
     # --- elementwise functions ---------------------------------------------
@@ -824,8 +883,10 @@ ROWS: list[Op] = [
            lambda F, g, s: (F.sigmoid_backward(g, s["result"]),), ("result",), "1 / (1 + e ** -x)", rule="grad·(1 - result)·result"),
     Op("relu", "ReluBackward0", ("self",), lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
        lambda F, g, s: (F.threshold_backward(g, s["result"], 0),), saves=("result",), doc="max(x, 0)",
-       elementwise=True, rules=("grad where result > 0, else 0",), scalar=lambda F, a: F.maximum(a, 0.0)),
-    _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)"),
+       elementwise=True, rules=("grad where result > 0, else 0",), scalar=lambda F, a: F.maximum(a, 0.0),
+       integers="keep", refuses={"Bool": "Boolean inputs not supported for relu"}),
+    _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)",
+           integers="keep", refuses=_kernel("abs_cpu", ("Bool",))),
     _unary("sinh", "SinhBackward0", np.sinh, lambda F, g, s: (F.mul(g, F.cosh(s["self"])),), ("self",), "hyperbolic sine", rule="grad·cosh(self)"),
     _unary("cosh", "CoshBackward0", np.cosh, lambda F, g, s: (F.mul(g, F.sinh(s["self"])),), ("self",), "hyperbolic cosine", rule="grad·sinh(self)"),
     _unary("asin", "AsinBackward0", np.arcsin,
@@ -865,39 +926,45 @@ ROWS: list[Op] = [
     # --- reductions ---------------------------------------------------------
     Op("sum", "SumBackward0", ("self",), lambda a: np.sum(a, dtype=np.asarray(a).dtype),
        lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
-       saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",)),
+       saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",),
+       integers="long"),
     Op("sum_dim", "SumBackward1", ("self",),
        lambda a, dim, keepdim: np.sum(a, axis=_axis(a, dim), keepdims=keepdim, dtype=np.asarray(a).dtype),
        lambda F, g, s: (_sum_backward(F, g, s),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
-       doc="sum over dim", rules=("grad expanded to self_sym_sizes",)),
+       doc="sum over dim", rules=("grad expanded to self_sym_sizes",), integers="long"),
     Op("mean", "MeanBackward0", ("self",), lambda a: _mean(a, None, False),
        lambda F, g, s: (F.div(F.expand(g, s["self_sym_sizes"]), s["self_sym_numel"]),),
-       saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",)),
+       saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",),
+       refuses=_MEAN_REFUSES),
     Op("mean_dim", "MeanBackward1", ("self",),
        lambda a, dim, keepdim: _mean(a, _axis(a, dim), keepdim),
        lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
-       derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",)),
+       derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",),
+       refuses=_MEAN_REFUSES),
     Op("max", "MaxBackward1", ("self",), np.max, _evenly_distribute, saves=("result", "self"),
        doc="largest element", rules=("grad / (count of result) where self = result, else 0",)),
     Op("min", "MinBackward1", ("self",), np.min, _evenly_distribute, saves=("result", "self"),
        doc="smallest element", rules=("grad / (count of result) where self = result, else 0",)),
     Op("prod", "ProdBackward0", ("self",), lambda a: np.prod(a, dtype=np.asarray(a).dtype), _prod_backward,
-       saves=("result", "self"), doc="product of all elements", rules=("grad·result / self",)),
+       saves=("result", "self"), doc="product of all elements", rules=("grad·result / self",), integers="long"),
     Op("softmax", "SoftmaxBackward0", ("self",), _softmax,
        lambda F, g, s: (F.softmax_backward_data(g, s["result"], s["dim"]),),
-       params=("dim",), saves=("dim", "result"), doc="softmax over dim", rules=("result·(grad - sum(grad·result, dim))",)),
+       params=("dim",), saves=("dim", "result"), doc="softmax over dim", rules=("result·(grad - sum(grad·result, dim))",),
+       refuses=_kernel("softmax_lastdim_kernel_impl")),
     Op("norm", "LinalgVectorNormBackward0", ("self",),
        lambda a: np.sqrt(np.sum(np.square(a), dtype=np.asarray(a).dtype)),
        lambda F, g, s: (  # norm_backward, ord 2: grad * (self / norm).masked_fill_(norm == 0, 0)
            F.mul(g, F.masked_fill(F.div(s["self"], s["result"]), F.eq(s["result"], 0), 0)),),
        saves=("dim", "keepdim", "ord", "result", "self"),
-       derived=lambda args, params: {"dim": None, "keepdim": False, "ord": 2}, doc="2-norm", rules=("grad·self / result",)),
+       derived=lambda args, params: {"dim": None, "keepdim": False, "ord": 2}, doc="2-norm", rules=("grad·self / result",),
+       refuses=_NORM_REFUSES),
     # --- linear algebra -----------------------------------------------------
     Op("dot", "DotBackward0", ("self", "tensor"), np.dot,
        lambda F, g, s: (F.mul(g, s["tensor"]), F.mul(g, s["self"])),
-       saves=("self", "tensor"), save_when={"self": "tensor", "tensor": "self"}, doc="1-D @ 1-D", rules=("grad·tensor", "grad·self")),
+       saves=("self", "tensor"), save_when={"self": "tensor", "tensor": "self"}, doc="1-D @ 1-D", rules=("grad·tensor", "grad·self"),
+       refuses=_kernel("dot", ("Bool",))),
     Op("mv", "MvBackward0", ("self", "vec"), np.matmul,
        lambda F, g, s: (F.outer(g, s["vec"]), F.mv(F.t(s["self"]), g)),
        saves=("self", "vec"), save_when={"self": "vec", "vec": "self"}, doc="2-D @ 1-D", rules=("outer(grad, vec)", "selfᵀ @ grad")),
@@ -1016,6 +1083,15 @@ def _slice_of(dim, start, end, step):
     return (slice(None),) * dim + (slice(start, end, step),)
 
 
+def _index_put(x, values, indices, accumulate):
+    out = np.array(x, copy=True)
+    if accumulate:
+        np.add.at(out, index_tuple(indices), values)
+    else:
+        out[index_tuple(indices)] = values
+    return out
+
+
 def _cat_backward(F, g, s):
     # cat_tensors_backward: each tensor's part of grad, narrowed along dim (a slice)
     grads, offset, axis = [], 0, s["axis"]
@@ -1066,6 +1142,13 @@ ROWS += [
        lambda F, g, s: (F.index_backward(g, s["self_sym_sizes"], s["indices"]),),
        params=("indices",), saves=("indices", "self_sym_sizes"), derived=_sizes,
        doc="x[t] with an int64 or bool tensor t", rules=("zeros(self_sym_sizes) with grad added at indices",)),
+    # index_backward's zeros.index_put_(indices, grad, accumulate=True): IndexBackward0's rule, a node
+    # of its own in the double-backward graph (the zeros need no grad: a None edge)
+    Op("index_put_impl", "IndexPutImplBackward0", ("self", "values"), _index_put,
+       lambda F, g, s: (g, F.index(g, s["indices"])),  # (accumulate=True: self's gradient is grad itself)
+       params=("indices", "accumulate"), saves=("accumulate", "indices"),
+       doc="self.index_put_(indices, values, accumulate) (IndexBackward0's rule)",
+       rules=("grad", "grad[indices]")),
     Op("bmm", "BmmBackward0", ("self", "mat2"), np.matmul,
        lambda F, g, s: (F.bmm(g, F.transpose(s["mat2"], 1, 2)), F.bmm(F.transpose(s["self"], 1, 2), g)),
        saves=("mat2", "self"), save_when={"self": "mat2", "mat2": "self"}, doc="batches of matrices: 3-D @ 3-D",
@@ -1499,40 +1582,42 @@ ROWS += [
        lambda a, negative_slope: np.where(np.asarray(a) > 0, a, np.multiply(a, negative_slope)),
        lambda F, g, s: (F.fused("leaky_relu_backward", g, s["self"], negative_slope=s["negative_slope"]),),
        params=("negative_slope",), saves=("negative_slope", "self"), doc="F.leaky_relu(x, negative_slope)",
-       rules=("grad where self > 0, else grad·negative_slope",)),
+       rules=("grad where self > 0, else grad·negative_slope",), refuses=_kernel("leaky_relu_cpu")),
     Op("elu", "EluBackward0", ("self",), _elu,
        lambda F, g, s: (F.fused("elu_backward", g, s["self"], alpha=s["alpha"], scale=s["scale"],
                                 input_scale=s["input_scale"], is_result=False),), params=("alpha", "scale", "input_scale"),
        saves=("alpha", "input_scale", "scale", "self"), doc="F.elu(x, alpha)",
-       rules=("grad·scale where self > 0, else grad·alpha·scale·input_scale·exp(self·input_scale)",)),
+       rules=("grad·scale where self > 0, else grad·alpha·scale·input_scale·exp(self·input_scale)",),
+       refuses=_kernel("elu_cpu")),
     Op("gelu", "GeluBackward0", ("self",), _gelu,
        lambda F, g, s: (F.fused("gelu_backward", g, s["self"], approximate=s["approximate"]),), params=("approximate",),
        saves=("approximate", "self"), doc="F.gelu(x, approximate='none' | 'tanh')",
        rules=("grad·(Φ(self) + self·φ(self)), Φ and φ the normal cdf and pdf (for the tanh approximation: "
-              "the derivative of its tanh formula)",)),
+              "the derivative of its tanh formula)",), refuses=_kernel("GeluKernelImpl")),
     Op("silu", "SiluBackward0", ("self",), lambda a: np.multiply(a, _sigmoid(a)),
        lambda F, g, s: (_silu_backward(F, g, s["self"]),),
        saves=("self",), doc="F.silu(x) = x·sigmoid(x)",
-       rules=("grad·sigmoid(self)·(1 + self·(1 - sigmoid(self)))",)),
+       rules=("grad·sigmoid(self)·(1 + self·(1 - sigmoid(self)))",), refuses=_kernel("silu_cpu")),
     Op("softplus", "SoftplusBackward0", ("self",), _softplus,
        lambda F, g, s: (F.fused("softplus_backward", g, s["self"], beta=s["beta"], threshold=s["threshold"]),),
        params=("beta", "threshold"),
        saves=("beta", "self", "threshold"), doc="F.softplus(x, beta, threshold)",
-       rules=("grad where self·beta > threshold, else grad·z / (z + 1) with z = exp(self·beta)",)),
+       rules=("grad where self·beta > threshold, else grad·z / (z + 1) with z = exp(self·beta)",),
+       refuses=_kernel("softplus_cpu")),
     Op("log_softmax", "LogSoftmaxBackward0", ("self",), _log_softmax,
        lambda F, g, s: (F.fused("log_softmax_backward_data", g, s["result"], dim=s["dim"]),),
        params=("dim",), saves=("dim", "result"), doc="F.log_softmax(x, dim)",
-       rules=("grad - exp(result)·sum(grad, dim)",)),
+       rules=("grad - exp(result)·sum(grad, dim)",), refuses=_kernel("log_softmax_lastdim_kernel_impl")),
     Op("logsumexp", "LogsumexpBackward0", ("self",), _logsumexp,
        lambda F, g, s: (F.mul(_restore_dims(F, g, s), F.exp(F.sub(s["self"], _restore_dims(F, s["result"], s)))),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "result", "self"), doc="torch.logsumexp(x, dim)",
-       rules=("grad·exp(self - result)",)),
+       rules=("grad·exp(self - result)",), integers="float"),
     # --- losses --------------------------------------------------------------------------------
     Op("mse_loss", "MseLossBackward0", ("self", "target"),
        lambda a, t, reduction: _reduce(np.square(np.subtract(a, t)), reduction), _loss_kernel("mse_loss_backward"),
        params=("reduction",), saves=("reduction", "self", "target"), doc="F.mse_loss(input, target)",
        rules=("2·(self - target)·grad (÷ the number of elements for the mean)",
-              "-2·(self - target)·grad (÷ the number of elements for the mean)")),
+              "-2·(self - target)·grad (÷ the number of elements for the mean)"), refuses=_kernel("mse_cpu")),
     Op("smooth_l1_loss", "SmoothL1LossBackward0", ("self", "target"),
        lambda a, t, reduction, beta: _reduce(np.where(np.abs(np.subtract(a, t)) < beta,
                                                      0.5 * np.square(np.subtract(a, t)) / (beta or 1),
@@ -1540,7 +1625,7 @@ ROWS += [
        _loss_kernel("smooth_l1_loss_backward", ("beta",)), params=("reduction", "beta"), saves=("beta", "reduction", "self", "target"),
        doc="F.smooth_l1_loss(input, target, beta)",
        rules=("grad·(self - target) / beta where |self - target| < beta, else ±grad (÷ the number of elements "
-              "for the mean)", "the negative of the input's gradient")),
+              "for the mean)", "the negative of the input's gradient"), refuses=_kernel("smooth_l1_cpu")),
     Op("huber_loss", "HuberLossBackward0", ("self", "target"),
        lambda a, t, reduction, delta: _reduce(np.where(np.abs(np.subtract(a, t)) < delta,
                                                       0.5 * np.square(np.subtract(a, t)),
@@ -1548,13 +1633,14 @@ ROWS += [
        _loss_kernel("huber_loss_backward", ("delta",)), params=("reduction", "delta"), saves=("delta", "reduction", "self", "target"),
        doc="F.huber_loss(input, target, delta)",
        rules=("grad·(self - target) where |self - target| ≤ delta, else ±grad·delta (÷ the number of "
-              "elements for the mean)", "the negative of the input's gradient")),
+              "elements for the mean)", "the negative of the input's gradient"),
+       refuses=dict(_kernel("huber_cpu"), mixed="Found dtype Long but expected {float}")),
     Op("binary_cross_entropy", "BinaryCrossEntropyBackward0", ("self", "target"), _bce, _bce_backward,
        params=("reduction", "weight"), saves=("reduction", "self", "target", "weight"),
        doc="F.binary_cross_entropy(p, target, weight)",
        rules=("grad·(self - target) / max((1 - self)·self, 1e-12) (× the weights if given; ÷ the number of "
               "elements for the mean)", "grad·(log(1 - self) - log(self)) (× the weights if given; ÷ the number "
-              "of elements for the mean)")),
+              "of elements for the mean)"), refuses=_kernel("binary_cross_entropy")),
     Op("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0", ("self", "target"),
        _bce_logits, _bce_logits_backward, params=("reduction", "weight", "pos_weight"),
        saves=("pos_weight", "reduction", "self", "target", "weight"),
@@ -1562,12 +1648,14 @@ ROWS += [
        rules=("grad·(sigmoid(self) - target) (with a positive-class weight w: grad·((w·target + 1 - "
               "target)·sigmoid(self) - w·target); × the weights if given; ÷ the number of elements for the mean)",
               "-grad·self (with a positive-class weight w: grad·((w - 1)·softplus(-self) - self); × the weights "
-              "if given; ÷ the number of elements for the mean)")),
+              "if given; ÷ the number of elements for the mean)"),
+       refuses={"mixed": "result type {float} can't be cast to the desired output type Long"}),
     Op("nll_loss", "NllLossBackward0", ("self",), _nll, _nll_backward,
        params=("target", "weight", "reduction", "ignore_index"),
        saves=("ignore_index", "reduction", "self", "target", "total_weight", "weight"), derived=_nll_derived,
        doc="F.nll_loss(log_probs, target)",
-       rules=("-grad at each sample's target class (× its class weight if given; ÷ total_weight for the mean)",)),
+       rules=("-grad at each sample's target class (× its class weight if given; ÷ total_weight for the mean)",),
+       refuses=_kernel("nll_loss_out_frame")),
     # --- more tensor functions ----------------------------------------------------------------
     Op("clamp_min", "ClampMinBackward0", ("self",), lambda a, min: np.maximum(a, min),
        lambda F, g, s: (F.where(F.ge(s["self"], s["min"]), g, F.zeros_like(F.value(g))),),
@@ -1589,7 +1677,7 @@ ROWS += [
        params=("ord", "dim", "keepdim"), saves=("dim", "keepdim", "ord", "result", "self"),
        doc="torch.linalg.vector_norm(x, ord, dim, keepdim) (F.normalize's norm)",
        rules=("grad·self / result for the 2-norm (the 1-norm: grad·sgn(self); a p-norm: "
-              "grad·self·|self|^(p-2) / result^(p-1))",)),
+              "grad·self·|self|^(p-2) / result^(p-1))",), refuses=_NORM_REFUSES),
     Op("addmm", "AddmmBackward0", ("self", "mat1", "mat2"),
        lambda c, a, b, beta=1, alpha=1: np.add(c, np.matmul(a, b)),
        _addmm_backward, params=("beta", "alpha"),
@@ -1612,10 +1700,11 @@ ROWS += [
        rules=("grad summed over the repeated copies",)),
     Op("var", "VarBackward0", ("self",), _var, _var_backward, params=("dim", "correction", "keepdim"),
        saves=("correction", "dim", "keepdim", "self"), doc="x.var(dim, correction)",
-       rules=("grad·2·(self - mean(self)) / (N - correction)",)),
+       rules=("grad·2·(self - mean(self)) / (N - correction)",), refuses=_VAR_REFUSES),
     Op("std", "StdBackward0", ("self",), lambda a, dim, correction, keepdim: np.sqrt(_var(a, dim, correction, keepdim)),
        _std_backward, params=("dim", "correction", "keepdim"), saves=("correction", "dim", "keepdim", "result", "self"),
-       doc="x.std(dim, correction)", rules=("grad·(self - mean(self)) / ((N - correction)·result)",)),
+       doc="x.std(dim, correction)", rules=("grad·(self - mean(self)) / ((N - correction)·result)",),
+       refuses=_VAR_REFUSES),
     Op("amax", "AmaxBackward0", ("self",),
        lambda a, dim, keepdim: np.amax(a, axis=None if dim == () or np.ndim(a) == 0 else normalized_dims(dim, np.ndim(a)),
                                        keepdims=keepdim),
@@ -1635,13 +1724,15 @@ ROWS += [
     Op("atan2", "Atan2Backward0", ("self", "other"), np.arctan2, _atan2_backward,
        saves=("other", "self"), doc="torch.atan2(y, x)",
        rules=("grad·other / (other² + self²)", "-grad·self / (other² + self²)")),
-    Op("floor", "FloorBackward0", ("self",), np.floor, _zero_rule, doc="floor(x); its gradient is 0", rules=("0",)),
-    Op("ceil", "CeilBackward0", ("self",), np.ceil, _zero_rule, doc="ceil(x); its gradient is 0", rules=("0",)),
+    Op("floor", "FloorBackward0", ("self",), np.floor, _zero_rule, doc="floor(x); its gradient is 0", rules=("0",),
+       refuses=_kernel("floor_vml_cpu", ("Bool",))),
+    Op("ceil", "CeilBackward0", ("self",), np.ceil, _zero_rule, doc="ceil(x); its gradient is 0", rules=("0",),
+       refuses=_kernel("ceil_vml_cpu", ("Bool",))),
     Op("round", "RoundBackward0", ("self",), _round, _zero_rule, doc="round(x), half to even; its gradient is 0",
-       rules=("0",)),
+       rules=("0",), refuses=_kernel("round_vml_cpu", ("Bool",))),
     Op("round_decimals", "RoundBackward1", ("self",), _round, _zero_rule, params=("decimals",),
-       doc="round(x, decimals=d); its gradient is 0", rules=("0",)),
-    Op("sign", "SignBackward0", ("self",), np.sign, _zero_rule, doc="sign(x); its gradient is 0", rules=("0",)),
+       doc="round(x, decimals=d); its gradient is 0", rules=("0",), refuses=_kernel("round_cpu")),
+    Op("sign", "SignBackward0", ("self",), _sign, _zero_rule, doc="sign(x); its gradient is 0", rules=("0",)),
 ]
 
 
@@ -1882,6 +1973,8 @@ def _saving_plan(op: Op) -> tuple:
 
 for _row in ROWS:
     object.__setattr__(_row, "plan", _saving_plan(_row))
+    if not _row.integers:
+        object.__setattr__(_row, "integers", "float" if _row.elementwise else "keep")
 
 OPS: dict[str, Op] = {row.key: row for row in ROWS}
 assert len(OPS) == len(ROWS), "duplicate op key"

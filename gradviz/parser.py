@@ -670,7 +670,9 @@ class _Parser:
         if kind == "sub" and text in (",", "]") and top[4] is not None:  # a slice's last part is empty
             operands.append(builder.number(None, pos, pos))
             return self.close(text, pos)
-        if kind == "sub" and text == "]" and top[3]:  # x[0,]
+        if kind == "sub" and text == "]" and top[3]:  # x[0,]: a tuple index, as Python reads it
+            if len(top[3]) == 1:  # x[:,] is x[(slice(None),)], not x[:] (PyTorch: an alias, not a slice)
+                top[3] = [builder.tuple(top[3], top[3][0].start, pos)]
             return self.close_group(top, pos)
         if kind == "sub" and text == "]":
             raise self.err("empty subscript '[]'", pos)

@@ -134,13 +134,18 @@ def test_cat_of_three_tensors_has_three_next_functions_in_every_view(tmp_path):
     assert "CatBackward0" in svg and svg.count("AccumulateGrad") >= 1
 
 
-def test_tensor_indices_and_their_second_order_refusal():
+def test_tensor_indices_and_their_second_order():
     t = gradviz.trace("(M[:, torch.tensor([0, 2, 2])] * 2).sum()", at=_at("M"))
     np.testing.assert_array_equal(t.grads["M"], [[2, 0, 4], [2, 0, 4]])
     index = t.graph.root.next_functions[0].next_functions[0]
     assert index.name == "IndexBackward0" and index.saved["indices"][0] is None
-    result = run("(v[torch.tensor([0, 2])] ** 2).sum()", "--at", "v=[1,2,3,4]", "--order", "2")
-    assert result.exit_code == 2 and "not available for indexing with a tensor" in result.output
+    result = run("(v[torch.tensor([0, 2, 2])] ** 2).sum()", "--at", "v=[1,2,3,4]", "--order", "2", "--graph", "double")
+    assert result.exit_code == 0 and "IndexPutImplBackward0" in result.output
+    so = second_order(gradviz.trace("(v[v > 0] ** 3).sum()", at={"v": [1.0, -2.0, 3.0]}, dtype="float64"))
+    np.testing.assert_array_equal(so.hessian["v"]["v"], np.diag([6.0, 0.0, 18.0]))
+    put = so.graphs["v"].root
+    assert put.name == "IndexPutImplBackward0" and put.next_functions[0] is None
+    assert put.saved["accumulate"] is True and put.saved["indices"][0].dtype == np.bool_
 
 
 def test_steps_show_the_rules_with_numbers():
@@ -165,6 +170,8 @@ def test_gradient_check_passes(expr):
     "v[1] * v[2]", "(v[1:] * v[:3]).sum()", "(M[0] * M[1]).sum()", "torch.cat([v, v * v]).prod()",
     "(torch.stack([v, v * v]) ** 2).sum()", "torch.where(v > 0, v * v, v).sum()", "(M[..., 1] ** 3).sum()",
     "(M[:, None] * M[0]).sum() * x", "torch.where(v >= 0.5, v ** 3, -v).sum()",
+    "(v[torch.tensor([0, 2, 2])] ** 3).sum()", "(M[M > 2] ** 3).sum()", "(M[:, torch.tensor([1, 0])] * M[:, 1:]).prod()",
+    "(v[:,] ** 3).sum() + (M[:2,] * M).sum() ** 2",
 ])
 def test_hessians_match_pytorch(expr):
     from test_hessian import assert_hessians_match

@@ -110,6 +110,8 @@ SAMPLES = {
     "stack": ({"tensors": [V, P]}, {"dim": -1, "axis": 1, "count": 2}),
     "bmm": ({"self": np.stack([M, 2 * M]), "mat2": np.stack([M.T, M.T - 1])}, {}),
     "index": ({"self": M}, {"indices": (None, np.array([2, 0, 2]))}),
+    "index_put_impl": ({"self": np.zeros((2, 3)), "values": M}, {"indices": (None, np.array([2, 0, 2])),
+                                                                 "accumulate": True}),
     # --- torch.nn.functional, losses, more tensor functions (issue 13)
     "leaky_relu": ({"self": V}, {"negative_slope": 0.2}),
     "elu": ({"self": V}, {"alpha": 0.7, "scale": 1, "input_scale": 1}),

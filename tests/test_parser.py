@@ -57,7 +57,7 @@ PRECEDENCE = [
     ("x[None]", "([] x None)"),
     ("x[..., 0]", "([] x Ellipsis 0)"),
     ("M[:, None]", "([] M (: None None None) None)"),
-    ("x[0,]", "([] x 0)"),
+    ("x[0,]", "([] x (tuple 0))"), ("x[:,]", "([] x (tuple (: None None None)))"), ("x[0, 1,]", "([] x 0 1)"),
     ("-x[0]**2", "(neg (** ([] x 0) 2))"),     # x[0] binds tighter than ** and unary minus
     ("x[0].sum()[None]", "([] (.sum ([] x 0)) None)"),
     ("f(x)[0]", "([] (f x) 0)"),

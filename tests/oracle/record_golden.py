@@ -424,7 +424,13 @@ def double_cases():
               "(M @ M.T).sum()", "sum(sin(M @ M.T))", "((M @ v) ** 2).sum()", "torch.mv(M, v).sum() ** 2", "v.mean() ** 2",
               "v.max() ** 2", "v.norm()", "(v * w).norm()", "v.prod()", "(M.unsqueeze(0) ** 2).sum()",
               "(M.transpose(0, 1) ** 2).sum()", "(M.T.reshape(3, 2) ** 2).sum()", "(v.unsqueeze(1) * v).sum()",
-              "(abs(v) * v).sum()", "log(sigmoid(x * y))", "mean(tanh(M @ v) ** 2)"]:
+              "(abs(v) * v).sum()", "log(sigmoid(x * y))", "mean(tanh(M @ v) ** 2)",
+              # indexing with a tensor: IndexBackward0's rule is IndexPutImplBackward0 (issue 13)
+              "(v[torch.tensor([0, 2])] ** 2).sum()", "(v[v > 0] ** 2).sum()", "(M[:, torch.tensor([0, 2, 2])] ** 2).sum()",
+              "(M[M > 0] ** 3).sum()", "(v[torch.tensor([0, 0, 2])] ** 2).sum()",
+              "(M[torch.tensor([1, 0]), torch.tensor([0, 2])] ** 2).sum()", "(M[0, torch.tensor([0, 2])] ** 2).sum()",
+              "(v[torch.tensor([[0, 1], [2, 1]])] ** 2).sum() * x", "(v[torch.tensor([0, 2])] * v[1:3]).sum() ** 2",
+              "sin(M[M > 0]).sum()", "(M[torch.tensor([1, 0])] * M).sum() ** 2", "(v[:,] ** 2).sum() + (M[:2,] ** 3).sum()"]:
         names = set(re.findall(r"[A-Za-z_]\w*", e))
         at = {k: x for k, x in pool.items() if k in names}
         cs.append(dict(case(e, at, dtype="float64", tag="corners double"), double=True))
@@ -514,6 +520,10 @@ INDEXING = [
     "(v * 2)[1]", "(M @ v[:3])[1]", "(M.T[1:] @ v[1:3]).sum()", "c[0] * x", "(c[1:3] * v[:2]).sum()",
     "(v[0] * x + v[-1]) ** 2", "M[0, 1] * M[1, 2] * x", "((v[1:3] - v[0:2]) ** 2).sum()",
     "M[(0, 1)]", "M[0,]",
+    # a trailing comma makes a tuple index: a full slice in a tuple is skipped (AliasBackward0)
+    "v[:,].sum()", "M[:,].sum()", "v[...,].sum()", "M[:2,].sum()", "M[:5,].sum()", "v[0:,].sum()", "v[1:,].sum()",
+    "v[-4:,].sum()", "M[-2:,].sum()", "v[None,].sum()", "x[...,]", "x[None,].sum()", "v[(0,)]", "M[:, 0,].sum()",
+    "M[0, :,].sum()", "v[..., :,].sum()", "(v[:,] * v[:]).sum()", "v[torch.tensor([0, 2]),].sum()",
     # indexing with an int64 or bool tensor (IndexBackward0), after the basic indices
     "v[torch.tensor([0, 2])].sum()", "M[:, torch.tensor([0, 2])].sum()", "M[torch.tensor([1, 0]), 1].sum()",
     "M[torch.tensor([1, 0]), torch.tensor([0, 2])].sum()", "M[0, torch.tensor([0, 2])].sum()",
@@ -592,6 +602,68 @@ def issue13_cases():
     return cs
 
 
+# --- int64 and bool tensors (issue 13): PyTorch's type promotion, the integer results it keeps, the
+# computations it refuses. t an int64 vector (with a zero and a negative), k a 0-d int64, m an int64
+# matrix, x a float vector that requires grad; a mask is t > 0.
+INT_AT = {"t": {"int64": [1, 2, 0, -3]}, "k": {"int64": 3}, "m": {"int64": [[1, 2], [0, -3]]},
+          "x": [1.5, -2.0, 3.0, 0.5], "s": [0.5, 1.0]}
+INTEGERS = [
+    # arithmetic with numbers and tensors; true division and Python floats give the default dtype
+    "t * 2", "2 * t", "t + t", "t - t", "t * t", "t + 1", "1 + t", "t - 1", "1 - t", "-t", "+t", "t ** 2", "2 ** t",
+    "t ** t", "t ** 0", "(-2) ** t", "0 ** t", "t ** 2.5", "2.5 ** t", "t * 2.5", "t + 0.5", "t / 2", "t / t", "2 / t",
+    "t / 0", "t * True", "k * 2", "k / 2", "k + 0.5", "k ** 2", "2 ** k", "k * k", "t * k", "t / k", "t * 2 ** 63",
+    "t * (2 ** 64 - 1)", "t + 2 ** 62", "t - 2 ** 63", "t * 4611686018427387904", "m * 2", "m @ m", "t @ t", "m @ t[:2]",
+    "t[:2] @ m", "t.dot(t)", "torch.outer(t, t)", "m.T", "m.t()", "m.reshape(4)", "m.view(4)", "m.flatten()",
+    "m.permute(1, 0)", "t.unsqueeze(1)", "t.expand(2, 4)", "t.repeat(2)", "m.transpose(0, 1)", "t[1:]",
+    "t[0]", "t[0] * 2", "t[0] / 2", "t[0] + t[1]", "m[0, 1]", "m[:, 0]",
+    # reductions: sums and products stay int64, of a mask too
+    "t.sum()", "t.sum(0)", "m.sum(1)", "m.sum((0, 1))", "t.prod()", "t.max()", "t.min()", "t.amax()", "t.amin()",
+    "t.max(0).values", "m.max(1).values", "m.amax(1)", "(t > 0).sum()", "(t > 0).prod()", "(t > 0).sum(0)",
+    "(t > 0).max()", "t.sum() * 2", "-t.sum()",
+    # elementwise functions: integer-valued ones keep int64, the rest compute in float32
+    "abs(t)", "t.abs()", "relu(t)", "torch.neg(t)", "torch.sign(t)", "torch.floor(t)", "torch.ceil(t)", "torch.round(t)",
+    "t.square()", "sin(t)", "exp(t)", "t.sqrt()", "sigmoid(t)", "tanh(t)", "t.log()", "t.reciprocal()", "t.rsqrt()",
+    "t.exp2()", "t.erf()", "torch.logsumexp(t, 0)", "torch.atan2(t, t)", "torch.clamp(t, 0, 1)", "torch.clamp(t, 0.5)",
+    "t.clamp(max=1.5)", "t.clamp_min(0)", "t.clamp_min(0.5)", "t.clamp_max(1.5)", "torch.maximum(t, t)",
+    "torch.minimum(t, t)",
+    # masks
+    "(t > 0) * 2", "(t > 0) + (t > 0)", "(t > 0) * (t > 0)", "(t > 0) / 2", "(t > 0) + 1", "(t > 0) * 2.5",
+    "(t > 0) ** 2", "torch.sign(t > 0)", "sin(t > 0)", "torch.clamp(t > 0, 0, 1)", "torch.where(t > 0, t, 0)",
+    "torch.where(t > 0, 2, 2.5)", "torch.where(t > 0, t, 2.5)", "torch.cat([t, t])", "torch.stack([t, t])",
+    "torch.cat([t > 0, t])",
+    # int64 with float tensors that require grad: the float's dtype, a None edge for the int64 operand
+    "(t * x).sum()", "(x * t).sum()", "(t + x).sum()", "(x - t).sum()", "(t - x).sum()", "(x / t).sum()", "(t / x).sum()",
+    "(x ** t).sum()", "(t ** x).sum()", "x.pow(t).sum()", "(k * x).sum()", "(x ** k).sum()", "(x + k).sum()",
+    "(t[0] * x).sum()", "(t.sum() / x).sum()", "x.sum() * t.sum()", "(x.sum() ** t.sum())", "(t.sum() ** x).sum()",
+    "torch.where(t > 0, x, t).sum()", "torch.where(t > 0, t, x).sum()", "torch.cat([t, x]).sum()",
+    "torch.stack([t, x]).sum()", "torch.maximum(t, x).sum()", "torch.minimum(x, t).sum()", "torch.atan2(t, x).sum()",
+    "torch.outer(t, x).sum()", "F.mse_loss(x, t)", "F.l1_loss(x, t)", "F.smooth_l1_loss(x, t)", "((t > 0) * x).sum()",
+    "(x * torch.tensor([1, 2, 3, 4])).sum()", "(x[t[:2]] * t[:2]).sum()", "x[k] * k", "(torch.tensor([1, 2]) * s).sum()",
+    "(s * m[0]).sum()",
+]
+#: what PyTorch refuses of integer tensors
+INTEGERS_ERRORS = [
+    "t ** -1", "t ** -2", "k ** -1", "t.mean()", "m.mean(1)", "(t > 0).mean()", "t.var()", "m.var(1)", "t.std()",
+    "t.norm()", "softmax(t, 0)", "F.log_softmax(t, 0)", "F.gelu(t)", "F.silu(t)", "F.leaky_relu(t)", "F.elu(t)",
+    "F.softplus(t)", "F.normalize(t, dim=0)", "F.mse_loss(t, t)", "F.l1_loss(t, t)", "F.smooth_l1_loss(t, t)",
+    "F.huber_loss(t, t)", "F.huber_loss(x, t)", "F.binary_cross_entropy_with_logits(x, t)", "t.round(decimals=1)",
+    "abs(t > 0)", "relu(t > 0)", "-(t > 0)", "(t > 0) - (t > 0)", "(t > 0) - 1", "1 - (t > 0)", "t - True",
+    "torch.floor(t > 0)", "(t > 0) @ (t > 0)", "t @ x", "t * 10 ** 30", "F.nll_loss(m, t[2:3].repeat(2))",
+    "F.cross_entropy(m, t[:2].abs())",
+]
+
+
+def integer_cases():
+    """int64 and bool tensors in arithmetic, reductions and functions (issue 13): float32 and float64 runs."""
+    cs = []
+    for dtype in ("float32", "float64"):
+        for e in INTEGERS:
+            cs.append(case(e, _used(e, INT_AT), dtype=dtype, grad_output="ones", tag="integers"))
+        for e in INTEGERS_ERRORS:
+            cs.append(case(e, _used(e, INT_AT), dtype=dtype, tag="integers-error"))
+    return cs
+
+
 def _arange(*shape):
     """Distinct values of ``shape`` (k/7 - 1), for batched matmul cases."""
     n = 1
@@ -651,7 +723,7 @@ def _used(expr, at):
 
 def main(path=OUT):
     cases = []
-    for c in build_cases() + issue13_cases() + batched_cases() + functional_double_cases():
+    for c in build_cases() + issue13_cases() + batched_cases() + functional_double_cases() + integer_cases():
         r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
         if c.pop("double", False):
