@@ -53,7 +53,9 @@ SAMPLES = [
      "2×3 gradient to W (shape of W) and a vector to x; MeanBackward0 divides by the 2 elements.",
      ["mean(sigmoid(W @ x + b))", "--at", "W=[[0.1,-0.2,0.3],[0.4,0.5,-0.6]],x=[1,2,3],b=[0.1,-0.1]"]),
     ("mlp", "a two-layer network: mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))", "A 4×3 and a 2×4 weight matrix, "
-     "printed whole as PyTorch prints them; a long chain is drawn top to bottom to keep a slide's proportions.",
+     "printed whole as PyTorch prints them; the long chain is folded into columns side by side (the first layer, the "
+     "second, the mean), each starting at the top with its inputs, an arrow from the foot of one to the head "
+     "of the next, to keep a slide's proportions.",
      ["mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))", "--at",
       "W1=[[0.1,-0.2,0.3],[0.4,0.5,-0.6],[0.7,-0.8,0.9],[-0.1,0.2,-0.3]],x=[1,2,3],"
       "b1=[0.1,-0.1,0.2,-0.2],W2=[[0.5,-0.5,0.25,-0.25],[1,2,3,4]],b2=[0.01,-0.01]"]),
@@ -81,7 +83,8 @@ def main() -> None:
         "view of each, in the `.txt` beside it).",
         "",
         "How to read them: inputs come first (on the left, or on top: gradviz picks the direction that keeps",
-        "a slide's proportions; `--rankdir LR|TB` chooses), the output (green) last. Blue boxes are leaf",
+        "a slide's proportions, and folds a long chain into columns side by side; `--rankdir LR|TB` chooses),",
+        "the output (green) last. Blue boxes are leaf",
         "tensors with their `data` and `grad`; orange boxes are backward functions, the part of the",
         "expression each differentiates and the values it saved; grey boxes are `AccumulateGrad`. Every red",
         "arrow points the way the gradient flows during `backward()` and carries its value; `+= g` is what",

@@ -128,7 +128,7 @@ def test_cut_graph_says_what_was_hidden():
     t = gradviz.trace(expr, at={f"x{i}": 1 for i in range(41)})
     source = dot_source(t, max_nodes=20, collapse=False)  # the budget alone (collapsing: below)
     assert f"{len(t.graph.functions) - 20} of {len(t.graph.functions)} backward functions not drawn" in source
-    assert len(re.findall(r"^\tf\d+ \[", source, re.M)) == 20
+    assert len(re.findall(r"^\t+f\d+ \[", source, re.M)) == 20
     assert '_more [label="…"' in source
     texts = svg_texts(render_svg(source))
     assert "…" in texts
@@ -263,7 +263,7 @@ COLLAPSES = {
 
 
 def _drawn(source: str, prefix: str) -> int:
-    return len(re.findall(rf"^\t{prefix}\d+ \[", source, re.M))
+    return len(re.findall(rf"^\t+{prefix}\d+ \[", source, re.M))  # (a folded picture: in a cluster)
 
 
 def _notes(source: str) -> list[str]:
@@ -287,7 +287,7 @@ def test_repeated_structure_is_collapsed_and_the_note_says_what_was_hidden(name)
 
 def test_collapsed_node_says_what_it_stands_for_and_where_the_chain_goes_on():
     t = gradviz.trace(*products(666))
-    source = dot_source(t)
+    source = dot_source(t, rankdir="LR")  # (record labels read left to right: no braces)
     assert ('c0 [label="⋯ 659 more ×|AddBackward0\\l← MulBackward0(AccumulateGrad, AccumulateGrad)\\l'
             '|1976 backward functions not drawn"') in source
     assert 'style="filled,dashed"' in source
@@ -375,10 +375,60 @@ def test_orientation_keeps_nearer_a_slides_proportions(expr, at):
     assert "rankdir=LR" in dot_source(t, rankdir="LR")  # an explicit rankdir is kept
 
 
+LAYER = ("mean(sigmoid(W @ x + b))", {"W": [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], "x": [1, 2, 3], "b": [0.1, -0.1]})
+
+
+@pytest.mark.parametrize("expr, at, low, high", [
+    (*MLP, 1.3, 2.0),  # a two-layer network: one column per layer, side by side (13.5:1 left to right)
+    (*LAYER, 0.95, 2.0),  # four places long: two columns (0.67 top to bottom alone)
+], ids=["mlp", "layer"])
+def test_a_long_chain_is_folded_into_columns_to_keep_a_slides_proportions(expr, at, low, high):
+    t = gradviz.trace(expr, at=at)
+    source = dot_source(t)
+    assert "cluster_band1" in source and "rankdir=TB" in source
+    assert low <= _aspect(source) <= high
+    # every arrow drawn (Graphviz draws none between two records of one rank), each once
+    svg = render_svg(source).decode()
+    drawn = re.findall(r'<g id="(?:edge|reversed)\d+" class="edge">\n<title>[^<]*</title>\n<path', svg)
+    assert len(drawn) == len(re.findall(r" -> ", source)) - source.count("style=invis")
+    for rankdir in ("LR", "TB"):  # --rankdir draws it unfolded
+        assert "cluster_band" not in dot_source(t, rankdir=rankdir)
+
+
+@pytest.mark.parametrize("expr, at", [("u*v + u**2", {"u": 1, "v": 2}), ("x**2 + 2*x + 1", {"x": 2}),
+                                      ("sigmoid(w*x + b)", {"w": 0.5, "x": 2, "b": -1})])
+def test_small_graphs_are_drawn_as_they_are(expr, at):
+    assert "cluster_band" not in dot_source(gradviz.trace(expr, at=at))
+
+
+def test_a_folded_picture_keeps_its_arrows_tails_on_the_input_side_for_the_page():
+    from gradviz.render.html import graph_svg
+
+    t = gradviz.trace(*MLP)
+    def pairs(svg):
+        return sorted(re.findall(r'data-tail="([^"]*)" data-head="([^"]*)"', svg))
+    folded, plain = graph_svg(t), graph_svg(t, rankdir="TB")
+    assert "reversed" in dot_source(t) and pairs(folded) == pairs(plain)
+
+
 def test_functions_are_ranked_by_depth_from_the_output():
     source = dot_source(gradviz.trace("sin(a*b) + cos(a) * b", at={"a": 1, "b": 2}), rankdir="LR")
     groups = re.findall(r"\{\n\t\trank=same\n((?:\t\t\w+\n)+)\t\}", source)
     assert groups and all(len(g.split()) >= 2 for g in groups)
+
+
+@pytest.mark.parametrize("expr, at", [
+    balanced_sum(256),  # large, and nothing repeats as a chain or as a block
+    ("mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))", MLP[1]),  # two layers: a block needs three repetitions
+    ("u*v + u**2", {"u": 1, "v": 2}),
+])
+def test_an_expression_without_repetition_is_not_collapsed(expr, at):
+    from gradviz.render.collapse import collapse_view
+
+    t = gradviz.trace(expr, at=at)
+    view = collapse_view(t.graph.root)
+    assert view.collapsed == [] and view.hidden == 0
+    assert all(view.next_functions(fn) == fn.next_functions for fn in t.graph.functions)
 
 
 # --- render/dotlang.py writes what the graphviz package's Digraph writes -----------------------

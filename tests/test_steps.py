@@ -261,3 +261,13 @@ def test_steps_json_writes_float32_values_as_float32_text():
 
     analyse(text, steps=True)
     assert '"grads_out":[0.3,0.1]' in text.to_json()
+
+
+def test_the_steps_print_arrays_as_pytorch_does_with_the_print_options():
+    # whole up to the threshold (PyTorch's 1,000: no cut at 6 items), its edgeitems beyond
+    t = gradviz.trace("sum(v*v)", at={"v": list(range(1, 9))})
+    assert "v.grad = [2., 4., 6., 8., 10., 12., 14., 16.]" in " ".join(render(steps_view(t)).split())
+    with gradviz.printoptions(threshold=5, edgeitems=2, precision=2):
+        text = " ".join(render(steps_view(gradviz.trace("sum(v*v)", at={"v": [0.5] * 8}))).split())
+    assert "sends [1., 1., ..., 1., 1.] → MulBackward0 (v*v)" in text
+    assert "grad_self = grad·other = [0.50, 0.50, ..., 0.50, 0.50]" in text

@@ -1,7 +1,8 @@
 """The backward graph as a Graphviz diagram (a :class:`gradviz.render.dotlang.Digraph`), annotated with values.
 
 Layout follows the forward computation (inputs first, the output last; left to right
-or top to bottom, whichever keeps a slide's proportions, see :func:`choose_rankdir`),
+or top to bottom, whichever keeps a slide's proportions, see :func:`choose_rankdir`; a long
+chain of a mid-size graph top to bottom in columns side by side, see :func:`choose_layout`),
 and every arrow points the way the gradient flows during backward, labelled with
 that gradient:
 
@@ -42,6 +43,7 @@ from .flow import flow, tensor_text
 from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["to_digraph", "dot_source", "double_backward_digraph", "record_field", "choose_rankdir",
+           "choose_layout",
            "RANKDIRS", "TENSORS"]
 
 RANKDIRS = ("LR", "TB")
@@ -51,6 +53,8 @@ TENSORS = ("leaves", "all")
 TEXT_WIDTH = 48
 #: characters of the sub-expression shown on a backward function
 FUNCTION_TEXT_WIDTH = 32
+#: characters a line of a collapsed block's list of functions holds
+BLOCK_TEXT_WIDTH = 44
 #: collapsed runs described one by one in the note under the diagram
 NOTED_RUNS = 3
 #: the proportions a picture is laid out for: a slide's
@@ -144,9 +148,13 @@ class _Picture:
     def edge(self, tail: str, head: str, **attrs) -> None:
         self.edges.append((self.prefix + tail, self.prefix + head, attrs))
 
-    def emit(self, dot, rankdir: str) -> None:
-        """Write the nodes and edges into ``dot`` (a Digraph or a cluster subgraph)."""
+    def emit(self, dot, rankdir: str, folds: int = 1) -> None:
+        """Write the nodes and edges into ``dot`` (a Digraph or a cluster subgraph); with ``folds`` > 1,
+        the computation in that many columns side by side (:func:`_emit_folded`)."""
         from . import dotlang as graphviz
+
+        if folds > 1:
+            return _emit_folded(self, dot, rankdir, folds)
 
         clusters = _module_clusters(self.clusters)
         for key, (fields, attrs) in self.nodes.items():
@@ -209,6 +217,174 @@ def _depth_groups(pic: _Picture) -> list:
     return [group for _, group in sorted(groups.items()) if len(group) > 1]
 
 
+# --------------------------------------------------------------------------- folding a long chain
+
+
+def _positions(pic: _Picture) -> dict:
+    """Each node's place along the forward computation (0: the inputs' side), as late as its uses allow:
+    the longest path to the output, counted back from the deepest; a tensor drawn beside its grad_fn
+    (a node that only receives) one place after what made it."""
+    edges = [(t, h) for t, h, attrs in pic.edges
+             if attrs.get("constraint") != "false" and t in pic.nodes and h in pic.nodes]
+    depth = _longest_paths(pic.nodes, ((h, t) for t, h in edges))
+    top = max(depth.values(), default=0)
+    place = {key: top - d for key, d in depth.items()}
+    feeds = {key: [] for key in pic.nodes}
+    sends = set()
+    for t, h in edges:
+        feeds[h].append(t)
+        sends.add(t)
+    for key in pic.nodes:
+        if key not in sends and feeds[key] and key not in pic.ranked and depth[key] == 0 and len(feeds[key]) == 1:
+            place[key] = place[feeds[key][0]] + 1
+    return place
+
+
+def _bands(pic: _Picture, folds: int) -> dict:
+    """node -> (band, column): the computation cut into ``folds`` bands of about equal length along the
+    backward functions' places, each starting at column 0 (read as newspaper columns: a snake would put
+    the next band's inputs at its far end, past the band's length). A leaf, an AccumulateGrad, a constant or a tensor beside its
+    grad_fn goes in the band of the function it is joined to, on its side."""
+    place = _positions(pic)
+    main = [place[k] for k in pic.ranked if k in place]
+    lo, hi = (min(main), max(main)) if main else (0, max(place.values(), default=0))
+    length = max(1, math.ceil((hi - lo + 1) / folds))
+    band = {k: min(folds - 1, max(0, (place[k] - lo) // length)) for k in pic.ranked if k in place}
+    succ: dict = {k: [] for k in pic.nodes}
+    pred: dict = {k: [] for k in pic.nodes}
+    for t, h, attrs in pic.edges:
+        if t in succ and h in succ:
+            succ[t].append(h)
+            pred[h].append(t)
+    # the others, nearest the output first: the band of their first use (or of what made them)
+    for key in sorted(pic.nodes, key=lambda k: -place[k]):
+        if key in band:
+            continue
+        near = [h for h in succ[key] if h in band] or [t for t in pred[key] if t in band]
+        band[key] = band[min(near, key=lambda k: place[k])] if near else \
+            min(folds - 1, max(0, (place[key] - lo) // length))
+    cells = {}
+    for key, b in band.items():
+        q = place[key] - lo - b * length
+        cells[key] = (b, q)
+    return cells
+
+
+def _emit_folded(pic: _Picture, dot, rankdir: str, folds: int) -> None:
+    """``pic`` in ``folds`` bands side by side (top to bottom: columns; left to right: rows), one invisible
+    cluster each, a rank per place shared by every band. An edge that runs against the rank order (the
+    one from the end of a band to the start of the next) is written reversed with its arrowhead moved, so
+    it is drawn as before (and the bands keep their order: without it Graphviz may put the last between
+    the others), its id ``reversed<n>`` telling the page; invisible edges on shared ranks help the order."""
+    from . import dotlang as graphviz
+
+    cells = _bands(pic, folds)
+    dot.attr(newrank="true")
+    bands = [graphviz.Digraph(name=f"cluster_band{b}", graph_attr={"peripheries": "0", "label": ""})
+             for b in range(folds)]
+    for key, (fields, attrs) in pic.nodes.items():
+        label = graphviz.nohtml(_record(fields, rankdir)) if isinstance(fields, list) else fields
+        bands[cells[key][0]].node(key, label, **attrs)
+    for sub in bands:
+        dot.subgraph(sub)
+    for n, (tail, head, attrs) in enumerate(pic.edges):
+        if cells[head][1] < cells[tail][1]:
+            flipped = dict(attrs, id=f"reversed{n}")  # (the page reads it back: render/html.py)
+            if flipped.get("dir") != "none":
+                flipped["dir"] = "forward"  # (the graph's default is "back": the head is the tail now)
+            dot.edge(head, tail, **flipped)
+        else:
+            dot.edge(tail, head, **attrs)
+    columns: dict = {}
+    for key, (_, c) in cells.items():
+        columns.setdefault(c, []).append(key)
+    order = []  # on every rank, a node of each band and of the next: an invisible edge keeps them in order
+    for _, group in sorted(columns.items()):
+        if len(group) > 1:
+            with dot.subgraph() as same:
+                same.attr(rank="same")
+                for key in group:
+                    same.node(key)
+        firsts = {}
+        for key in group:
+            firsts.setdefault(cells[key][0], key)
+        present = sorted(firsts)
+        order += [(firsts[a], firsts[b]) for a, b in zip(present, present[1:])]
+    for tail, head in order:
+        dot.edge(tail, head, style="invis", dir="none")
+
+
+#: backward functions' places a picture needs before it may be folded (fewer: drawn as it is)
+FOLD_MIN_PLACES = 4
+#: nodes above which no folded candidate is laid out (the orientation is estimated only)
+FOLD_MAX_NODES = 120
+#: what each fold costs against the distance from a slide's proportions (log of the aspect ratio):
+#: a picture is folded only when that brings it clearly nearer
+FOLD_COST = 0.12
+
+
+def choose_layout(pic: _Picture, notes: list = ()) -> tuple:
+    """(rankdir, folds): the orientation (:func:`choose_rankdir`) or, for a long chain of a mid-size
+    graph, top to bottom in 2 to 4 columns side by side, each starting at the top with its inputs
+    (newspaper columns: the arrow from the foot of one column to the head of the next; rows left to
+    right measured wider, their labels lying between the ranks), whichever the
+    embedded Graphviz lays out nearest a slide's 16:9 (each fold costs :data:`FOLD_COST`). A graph
+    of more than :data:`FOLD_MAX_NODES` nodes, or read into module clusters, is only estimated."""
+    base = choose_rankdir(pic, notes)
+    options = _fold_options(pic)
+    if not options:
+        return base, 1
+    best, best_cost = (base, 1), None
+    for rankdir, folds in [(base, 1)] + [("TB", f) for f in options]:
+        size = _measured(_laid_out(pic, rankdir, folds, notes).source)
+        if size is None:  # no embedded Graphviz: the estimate
+            return base, 1
+        cost = abs(math.log(size[0] / size[1] / SLIDE_ASPECT)) + FOLD_COST * (folds - 1)
+        if best_cost is None or cost < best_cost - 1e-9:
+            best, best_cost = (rankdir, folds), cost
+    return best
+
+
+def _fold_options(pic: _Picture) -> list:
+    """The numbers of columns worth laying out: each gives columns of 2 or more places, a different
+    length from the last, and no edge between two nodes of one rank (Graphviz would not draw it)."""
+    if pic.clusters or pic.prefix or pic.xlabels or len(pic.nodes) > FOLD_MAX_NODES:
+        return []
+    place = _positions(pic)
+    places = len({place[k] for k in pic.ranked if k in place})
+    if places < FOLD_MIN_PLACES:
+        return []
+    options, lengths = [], set()
+    for folds in (2, 3, 4):
+        length = math.ceil(places / folds)
+        if length < 2 or length in lengths:
+            continue
+        lengths.add(length)
+        if not _flat_edges(pic, _bands(pic, folds)):
+            options.append(folds)
+    return options
+
+
+def _measured(source: str) -> tuple | None:
+    """(width, height) in points of ``source`` laid out by the embedded Graphviz, or None without it."""
+    import re
+
+    from .svg import render_svg
+
+    try:
+        svg = render_svg(source)
+    except Exception:  # (a RenderError, or the packages missing: the estimate decides)
+        return None
+    m = re.search(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def _flat_edges(pic: _Picture, cells: dict) -> bool:
+    """True when a drawn edge would join two nodes of one rank (Graphviz draws no such edge between
+    record nodes): that many folds will not do."""
+    return any(cells[t][1] == cells[h][1] for t, h, attrs in pic.edges if attrs.get("style") != "invis")
+
+
 def _no_grad_links(functions) -> list:
     """(input Tensor, function) pairs: an input with requires_grad=False that ``function`` used.
 
@@ -256,12 +432,18 @@ def to_digraph(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool 
     pic, facts = _draw(trace, _Picture(), max_nodes, max_depth, collapse, tensors, steps)
     notes = _notes(facts["collapsed"], g.function_count() - facts["drawn"], g.function_count())
     if legend:
-        notes += _legend_lines(facts["no_grad"] or g.root is None, bool(facts["collapsed"]),
-                               facts["constants"], tensors == "all", steps)
+        kinds = {c.kind for c in facts["collapsed"]}
+        notes += _legend_lines(facts["no_grad"] or g.root is None, "run" in kinds,
+                               facts["constants"], tensors == "all", steps, "block" in kinds)
+    folds = 1
     if rankdir == "auto":
-        rankdir = choose_rankdir(pic, notes)
+        rankdir, folds = choose_layout(pic, notes)
+    return _laid_out(pic, rankdir, folds, notes)
+
+
+def _laid_out(pic: _Picture, rankdir: str, folds: int, notes: list):
     dot = _digraph(rankdir)
-    pic.emit(dot, rankdir)
+    pic.emit(dot, rankdir, folds)
     _add_notes(dot, notes)
     return dot
 
@@ -373,6 +555,12 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
             if module:
                 modules[module.partition(".")[0]] = True
     for fn in nodes:
+        if type(fn) is Collapsed and fn.kind == "block":
+            fields = [fn.heading, [f"{fn.size} functions each:"] + _wrapped(fn.motif, BLOCK_TEXT_WIDTH),
+                      f"{fn.hidden} backward functions not drawn"]
+            pic.node(fn.id, fields, tooltip=_tooltip(fn.title), **_style("function", style="filled,dashed"))
+            pic.ranked.add(pic.prefix + fn.id)
+            continue
         if type(fn) is Collapsed:
             motif = []  # each function of the motif, then what hangs off the chain there
             for part in fn.motif:
@@ -404,6 +592,18 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
         tip = fn.name + (f" (from {tensor_text(g, out)})" if out is not None else "")
         pic.node(fn.id, fields, tooltip=_tooltip(tip), **_style("function"))
         pic.ranked.add(pic.prefix + fn.id)
+
+
+def _wrapped(parts: list, width: int) -> list:
+    """``parts`` joined with commas into lines of about ``width`` characters."""
+    lines, line = [], ""
+    for part in parts:
+        if line and len(line) + len(part) + 2 > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = f"{line}, {part}" if line else part
+    return lines + [line] if line else lines
 
 
 def _has_text(g, t) -> bool:
@@ -509,7 +709,8 @@ def _shared_parameters(g, view, nodes: list, kept: set) -> set:
 
 def _notes(collapsed: list, hidden: int, total: int) -> list[str]:
     """What the note under the diagram says was collapsed or left out."""
-    notes = [f"⋯ {c.repetitions} more repetitions of {c.motif_text} drawn as one node ({c.hidden} backward functions)"
+    notes = [f"{c.heading} drawn as one node ({c.hidden} backward functions)" if c.kind == "block" else
+             f"⋯ {c.repetitions} more repetitions of {c.motif_text} drawn as one node ({c.hidden} backward functions)"
              for c in collapsed[:NOTED_RUNS]]
     if len(collapsed) > NOTED_RUNS:
         notes.append(f"⋯ {len(collapsed) - NOTED_RUNS} more runs of repeated structure, each drawn as one node "
@@ -748,7 +949,7 @@ def _tooltip(text: str, width: int = 300) -> str:
 
 
 def _legend_lines(with_no_grad: bool, with_collapsed: bool = False, with_constants: bool = False,
-                  with_tensors: bool = False, with_steps: bool = False) -> list[str]:
+                  with_tensors: bool = False, with_steps: bool = False, with_blocks: bool = False) -> list[str]:
     """A key under the diagram, in words (the embedded Graphviz has no HTML labels for a colored one)."""
     lines = ["blue: leaf tensor · green: output · grey: AccumulateGrad",
              "orange: backward function, the part of the expression it differentiates, the values it saved"]
@@ -758,6 +959,8 @@ def _legend_lines(with_no_grad: bool, with_collapsed: bool = False, with_constan
         lines.append("small grey: a constant (a Python number, or a tensor that needs no grad) where it enters, by argument name")
     if with_collapsed:
         lines.append("dashed orange ⋯: the middle of a run of repeated structure, collapsed into one node")
+    if with_blocks:
+        lines.append("dashed orange ⋯ blocks: repetitions of the block drawn next to it, collapsed into one node")
     if with_no_grad:
         lines.append("dashed: requires_grad=False (no gradient flows there)")
     lines.append("red arrows: the gradient flowing backward, with its value"

@@ -36,8 +36,9 @@ _PAGE_DIR = Path(__file__).parent / "page"
 _PROLOGUE = re.compile(r"\A.*?(?=<svg\b)", re.S)
 _COMMENT = re.compile(r"<!--.*?-->\n?", re.S)
 _NODE = re.compile(r'<g id="node(\d+)" class="node">\n<title>([^<]*)</title>')
-_EDGE = re.compile(r'<g id="edge(\d+)" class="edge">\n<title>([^<]*)</title>')
+_EDGE = re.compile(r'<g id="(edge\d+|reversed\d+)" class="edge">\n<title>([^<]*)</title>')
 _GRAPH_TITLE = re.compile(r'(<g id="graph0" class="graph"[^>]*>)\n<title>[^<]*</title>')
+_CLUSTER_TITLE = re.compile(r'(<g id="clust\d+" class="cluster">)\n<title>[^<]*</title>')
 _XMLNS = re.compile(r' xmlns(?::xlink)?="[^"]*"')
 _LINK_TITLE = re.compile(r'<a xlink:title="[^"]*">')
 _SIZE = re.compile(r'(<svg) width="[0-9.]+pt" height="[0-9.]+pt"')
@@ -104,10 +105,13 @@ def inline_svg(svg: str) -> str:
 
     def edge(m):
         tail, _, head = _html.unescape(m.group(2)).partition("->")
+        if m.group(1).startswith("reversed"):  # written head first in a folded picture (render/dot.py)
+            tail, head = head, tail
         return f'<g class="edge" data-tail="{_html.escape(tail)}" data-head="{_html.escape(head)}">'
 
     svg = _EDGE.sub(edge, svg)
     svg = _GRAPH_TITLE.sub(r"\1", svg, count=1)
+    svg = _CLUSTER_TITLE.sub(r"\1", svg)
     svg = _XMLNS.sub("", svg)
     svg = _LINK_TITLE.sub("<a>", svg)
     return _SIZE.sub(r"\1", svg, count=1)
