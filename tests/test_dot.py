@@ -417,6 +417,20 @@ def test_functions_are_ranked_by_depth_from_the_output():
     assert groups and all(len(g.split()) >= 2 for g in groups)
 
 
+@pytest.mark.parametrize("expr, at", [
+    balanced_sum(256),  # large, and nothing repeats as a chain or as a block
+    ("mean(tanh(W2 @ tanh(W1 @ x + b1) + b2))", MLP[1]),  # two layers: a block needs three repetitions
+    ("u*v + u**2", {"u": 1, "v": 2}),
+])
+def test_an_expression_without_repetition_is_not_collapsed(expr, at):
+    from gradviz.render.collapse import collapse_view
+
+    t = gradviz.trace(expr, at=at)
+    view = collapse_view(t.graph.root)
+    assert view.collapsed == [] and view.hidden == 0
+    assert all(view.next_functions(fn) == fn.next_functions for fn in t.graph.functions)
+
+
 # --- render/dotlang.py writes what the graphviz package's Digraph writes -----------------------
 
 QUOTING_CASES = ["x", "_a1", "-1.5", ".5", "1.", "node", "Graph", "a b", 'say "hi"', 'already \\"q\\"',

@@ -3,9 +3,11 @@
 Skipped as a whole where torch is not installed (gradviz never needs it).
 """
 
+import functools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from importlib import resources
@@ -450,6 +452,14 @@ def _loss(name):
     raise KeyError(name)
 
 
+@functools.lru_cache(maxsize=None)
+def _read(name):
+    """(model, loss, from_torch of it) of a model, built once for the module (the graph is read before
+    any test runs an ordinary backward on it)."""
+    model, loss = _loss(name)
+    return model, loss, gradviz.from_torch(loss, params=model)
+
+
 def _ours(graph) -> list:
     return [(fn.name, [None if n is None else int(n.id[1:]) for n in fn.next_functions]) for fn in graph.functions]
 
@@ -460,8 +470,7 @@ def test_real_models(name, functions):
     from gradviz.render.dot import dot_source
     from gradviz.render.svg import render
 
-    model, loss = _loss(name)
-    t = gradviz.from_torch(loss, params=model)
+    model, loss, t = _read(name)
     assert _ours(t.graph) == reference_walk(loss.grad_fn)
     assert t.graph.function_count() >= functions
     assert all(p.grad is None for p in model.parameters())  # from_torch left .grad alone
@@ -469,7 +478,9 @@ def test_real_models(name, functions):
     for pname, p in model.named_parameters():
         np.testing.assert_allclose(t.grads[pname], p.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=pname)
     svg = render(dot_source(t), "svg").decode()
-    assert svg.lstrip().startswith("<?xml") and svg.count('class="node"') >= min(functions, 100)
+    # (the LSTM's 997 repeated steps are one node: the rest of its graph is drawn whole)
+    assert svg.lstrip().startswith("<?xml") and \
+        svg.count('class="node"') >= (50 if "more blocks like" in svg else min(functions, 100))
     if functions > 10_000:
         return  # (the LSTM's document is 15,000 functions: written in the bench, not here)
     doc = json.loads(t.to_json())
@@ -479,8 +490,7 @@ def test_real_models(name, functions):
 
 
 def test_tiny_transformer_has_the_functions_asked_for():
-    model, loss = _loss("transformer")
-    names = {fn.name for fn in gradviz.from_torch(loss, params=model).graph.functions}
+    names = {fn.name for fn in _read("transformer")[2].graph.functions}
     assert {"NativeLayerNormBackward0", "GeluBackward0", "SoftmaxBackward0", "NllLossBackward0",
             "LogSoftmaxBackward0", "EmbeddingBackward0", "BmmBackward0"} <= names or \
         {"NativeLayerNormBackward0", "GeluBackward0", "SoftmaxBackward0", "NllLossBackward0"} <= names
@@ -489,8 +499,7 @@ def test_tiny_transformer_has_the_functions_asked_for():
 def test_a_large_imported_diagram_writes_edge_gradients_as_xlabels():
     from gradviz.render import dot as dot_module
 
-    model, loss = _loss("transformer")
-    t = gradviz.from_torch(loss, params=model)
+    t = _read("transformer")[2]
     assert "xlabel=" not in dot_module.dot_source(t)
     old = dot_module.XLABEL_FUNCTIONS
     dot_module.XLABEL_FUNCTIONS = 10
@@ -502,3 +511,86 @@ def test_a_large_imported_diagram_writes_edge_gradients_as_xlabels():
     from gradviz.render.svg import render
 
     assert "<svg" in render(source, "svg").decode()
+
+
+# --------------------------------------------------------------------------- repeated blocks collapsed
+
+
+@pytest.mark.parametrize("name, blocks", [
+    # (hidden repetitions, functions in each, label, the drawn repetition's label), outermost first
+    ("resnet", [(4, 13, "layers.8-11", "layers.12"), (2, 13, "layers.4-5", "layers.6"),
+                (2, 13, "layers.0-1", "layers.2")]),  # stage 4 has only 2 plain blocks: nothing to hide
+    ("transformer12", [(10, 76, "layers.1-10", "layers.11")]),  # layers.0 differs: its input needs no grad
+    ("lstm", [(997, 15, None, None)]),  # the first step and the last differ; the weights are shared
+])
+def test_repeated_blocks_of_real_models_collapse(name, blocks):
+    from gradviz.render.collapse import collapse_view
+    from gradviz.render.flow import flow
+
+    t = _read(name)[2]
+    view = collapse_view(t.graph.root)
+    assert [(c.kind, c.repetitions, c.size, c.label, c.like) for c in view.collapsed] == \
+        [("block",) + b for b in blocks]
+    assert view.hidden == sum(c.hidden for c in view.collapsed)
+    for c in view.collapsed:
+        private = sum(1 for fn in t.graph.functions if fn.variable is not None and fn.variable.name
+                      and (c.label or "\0").split("-")[0] in fn.variable.name)
+        assert c.hidden == c.repetitions * c.size or not private
+        # the gradient on each edge out of it: the one hidden edge's, or all its exit received
+        fl = flow(t)
+        for i, nxt in enumerate(c.next_functions):
+            got = view.along(fl, c, i)
+            if len(c.sources[i]) == 1:
+                np.testing.assert_array_equal(got, fl.along(*c.sources[i][0]))
+            elif c.whole[i]:
+                np.testing.assert_array_equal(got, fl.received(nxt))
+            else:
+                assert got is None
+
+
+def test_a_collapsed_block_is_one_node_in_every_view():
+    from rich.console import Console
+    from gradviz.render import terminal
+    from gradviz.render.dot import dot_source
+    from gradviz.render.svg import render
+
+    t = _read("transformer12")[2]
+    source = dot_source(t)
+    assert 'c0 [label="⋯ layers.1-10: 10 more blocks like layers.11|76 functions each:\\l2 NativeLayerNormBackward0' \
+        in source and "|760 backward functions not drawn" in source
+    assert source.count("-> c0 [") == 1 and source.count("c0 -> ") == 2  # layers.0's output; two edges from layers.11
+    assert "⋯ layers.1-10: 10 more blocks like layers.11 drawn as one node (760 backward functions)\\l" in source
+    assert "760 of 911 backward functions not drawn" in source
+    console = Console(width=5000, color_system=None, record=True)  # (a line per edge, its gradient first)
+    console.print(terminal.backward_tree(t, max_nodes=300, max_depth=100))
+    text = console.export_text()
+    assert text.count("⋯ layers.1-10: 10 more blocks like layers.11 (76 functions each: 2 NativeLayerNormBackward0") == 1
+    assert "⋯ layers.1-10: 10 more blocks like layers.11 (c0, drawn above)" in text  # its second parent
+    assert "⋯ collapsed repeated structure hides 760 of 911 functions (--max-nodes)" in text
+    resnet = _read("resnet")[2]
+    svg = render(dot_source(resnet, max_nodes=150), "svg").decode()
+    texts = re.findall(r">([^<]*more blocks like[^<]*)<", svg)
+    assert texts[3:] == ["⋯ layers.8&#45;11: 4 more blocks like layers.12", "⋯ layers.4&#45;5: 2 more blocks like layers.6",
+                         "⋯ layers.0&#45;1: 2 more blocks like layers.2"]  # three nodes (after the notes)
+
+
+def test_recorded_module_paths_name_the_blocks():
+    torch.manual_seed(0)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+                                                 6, enable_nested_tensor=False)
+
+        def forward(self, x):
+            return self.encoder(x)
+
+    model = Model()
+    with gradviz.record(model, values=False) as rec:
+        loss = model(torch.randn(1, 3, 8)).sum()
+    from gradviz.render.collapse import collapse_view
+
+    view = collapse_view(rec.graph(loss).graph.root)
+    assert [(c.repetitions, c.label, c.like) for c in view.collapsed] == \
+        [(4, "encoder.layers.1-4", "encoder.layers.5")]

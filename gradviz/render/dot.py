@@ -53,6 +53,8 @@ TENSORS = ("leaves", "all")
 TEXT_WIDTH = 48
 #: characters of the sub-expression shown on a backward function
 FUNCTION_TEXT_WIDTH = 32
+#: characters a line of a collapsed block's list of functions holds
+BLOCK_TEXT_WIDTH = 44
 #: collapsed runs described one by one in the note under the diagram
 NOTED_RUNS = 3
 #: the proportions a picture is laid out for: a slide's
@@ -430,8 +432,9 @@ def to_digraph(trace, rankdir: str = "auto", max_nodes: int = 300, legend: bool 
     pic, facts = _draw(trace, _Picture(), max_nodes, max_depth, collapse, tensors, steps)
     notes = _notes(facts["collapsed"], g.function_count() - facts["drawn"], g.function_count())
     if legend:
-        notes += _legend_lines(facts["no_grad"] or g.root is None, bool(facts["collapsed"]),
-                               facts["constants"], tensors == "all", steps)
+        kinds = {c.kind for c in facts["collapsed"]}
+        notes += _legend_lines(facts["no_grad"] or g.root is None, "run" in kinds,
+                               facts["constants"], tensors == "all", steps, "block" in kinds)
     folds = 1
     if rankdir == "auto":
         rankdir, folds = choose_layout(pic, notes)
@@ -552,6 +555,12 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
             if module:
                 modules[module.partition(".")[0]] = True
     for fn in nodes:
+        if type(fn) is Collapsed and fn.kind == "block":
+            fields = [fn.heading, [f"{fn.size} functions each:"] + _wrapped(fn.motif, BLOCK_TEXT_WIDTH),
+                      f"{fn.hidden} backward functions not drawn"]
+            pic.node(fn.id, fields, tooltip=_tooltip(fn.title), **_style("function", style="filled,dashed"))
+            pic.ranked.add(pic.prefix + fn.id)
+            continue
         if type(fn) is Collapsed:
             motif = []  # each function of the motif, then what hangs off the chain there
             for part in fn.motif:
@@ -583,6 +592,18 @@ def _function_nodes(pic: _Picture, g, nodes: list, tensors: str) -> None:
         tip = fn.name + (f" (from {tensor_text(g, out)})" if out is not None else "")
         pic.node(fn.id, fields, tooltip=_tooltip(tip), **_style("function"))
         pic.ranked.add(pic.prefix + fn.id)
+
+
+def _wrapped(parts: list, width: int) -> list:
+    """``parts`` joined with commas into lines of about ``width`` characters."""
+    lines, line = [], ""
+    for part in parts:
+        if line and len(line) + len(part) + 2 > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = f"{line}, {part}" if line else part
+    return lines + [line] if line else lines
 
 
 def _has_text(g, t) -> bool:
@@ -688,7 +709,8 @@ def _shared_parameters(g, view, nodes: list, kept: set) -> set:
 
 def _notes(collapsed: list, hidden: int, total: int) -> list[str]:
     """What the note under the diagram says was collapsed or left out."""
-    notes = [f"⋯ {c.repetitions} more repetitions of {c.motif_text} drawn as one node ({c.hidden} backward functions)"
+    notes = [f"{c.heading} drawn as one node ({c.hidden} backward functions)" if c.kind == "block" else
+             f"⋯ {c.repetitions} more repetitions of {c.motif_text} drawn as one node ({c.hidden} backward functions)"
              for c in collapsed[:NOTED_RUNS]]
     if len(collapsed) > NOTED_RUNS:
         notes.append(f"⋯ {len(collapsed) - NOTED_RUNS} more runs of repeated structure, each drawn as one node "
@@ -927,7 +949,7 @@ def _tooltip(text: str, width: int = 300) -> str:
 
 
 def _legend_lines(with_no_grad: bool, with_collapsed: bool = False, with_constants: bool = False,
-                  with_tensors: bool = False, with_steps: bool = False) -> list[str]:
+                  with_tensors: bool = False, with_steps: bool = False, with_blocks: bool = False) -> list[str]:
     """A key under the diagram, in words (the embedded Graphviz has no HTML labels for a colored one)."""
     lines = ["blue: leaf tensor · green: output · grey: AccumulateGrad",
              "orange: backward function, the part of the expression it differentiates, the values it saved"]
@@ -937,6 +959,8 @@ def _legend_lines(with_no_grad: bool, with_collapsed: bool = False, with_constan
         lines.append("small grey: a constant (a Python number, or a tensor that needs no grad) where it enters, by argument name")
     if with_collapsed:
         lines.append("dashed orange ⋯: the middle of a run of repeated structure, collapsed into one node")
+    if with_blocks:
+        lines.append("dashed orange ⋯ blocks: repetitions of the block drawn next to it, collapsed into one node")
     if with_no_grad:
         lines.append("dashed: requires_grad=False (no gradient flows there)")
     lines.append("red arrows: the gradient flowing backward, with its value"

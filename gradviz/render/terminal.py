@@ -296,6 +296,10 @@ def _label(line: _Line, fl: Flow, counts: dict, contributions: dict, last_drawn:
         text.append(format_tensor(line.grad, one_line=True), style=STYLES["grad"])
         text.append(f" {ARROW} ")
     if type(fn) is Collapsed:
+        if not line.first:  # (a block has as many parents as edges run into it)
+            text.append(fn.heading, style=STYLES["collapsed"])
+            text.append(f" ({fn.id}, drawn above)", style=STYLES["note"])
+            return text
         text.append(fn.title, style=STYLES["collapsed"])
         text.append(f"  ({fn.hidden} functions hidden)", style=STYLES["note"])
         return text
@@ -385,7 +389,7 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
         del parents[line.depth + 1:]
         parents.append(parents[line.depth].add(_label(line, fl, counts, contributions, last_drawn)))
     parts = [title, tree]
-    collapsed = [line.fn for line in lines if type(line.fn) is Collapsed]
+    collapsed = list({id(line.fn): line.fn for line in lines if type(line.fn) is Collapsed}.values())
     if collapsed:
         hidden = sum(c.hidden for c in collapsed)
         runs = "collapsed repeated structure hides" if len(collapsed) == 1 else \
