@@ -693,6 +693,24 @@ def gap_cases():
             cs.append(case(e, _used(e, GAP_AT), dtype=dtype, tag="gaps-error"))
     for e in ["torch.clamp(x, lo, hi)", "x.clamp(max=hi)", "F.cross_entropy(M, q, label_smoothing=0.2)"]:
         cs.append(case(e, _used(e, GAP_AT), ["lo", "hi"] if "lo" in e else [], grad_output="ones", tag="gaps"))
+    for e, no_grad in [("torch.bmm(A, B)", ["A"]), ("torch.bmm(A, B)", ["B"]), ("torch.clamp(x, lo, hi)", ["x"]),
+                       ("torch.clamp(x, lo, hi)", ["x", "hi"])]:
+        for dtype in ("float32", "float64"):
+            cs.append(case(e, _used(e, GAP_AT), no_grad, dtype=dtype, grad_output="ones", tag="gaps"))
+    for e, at in [("F.cross_entropy(M, c, label_smoothing=0.1)", dict(GAP_AT, c={"int64": [0, 3]})),
+                  ("F.cross_entropy(M, c, label_smoothing=0.1)", dict(GAP_AT, c={"int64": [-1, 0]})),
+                  ("F.cross_entropy(M, c, label_smoothing=0.1)", dict(GAP_AT, c={"int64": [0, 1, 2]}))]:
+        cs.append(case(e, _used(e, at), tag="gaps-error"))
+    # the functions of the first lecture in float64 too (every op x dtype)
+    for f, x in [("sin", 0.5), ("cos", 0.5), ("tan", 0.5), ("exp", 0.5), ("log", 0.5), ("sqrt", 0.5), ("tanh", 0.5),
+                 ("sigmoid", 0.5), ("relu", -0.3), ("abs", -0.3), ("sinh", 0.5), ("cosh", 0.5), ("asin", 0.5),
+                 ("acos", 0.5), ("atan", 0.5), ("log1p", 0.5), ("expm1", 0.5), ("exp2", 0.5), ("log2", 0.5),
+                 ("log10", 0.5), ("rsqrt", 0.5), ("erf", 0.5), ("square", 0.5), ("reciprocal", 0.5)]:
+        e = f"torch.{f}(x)"
+        cs.append(case(e, {"x": x}, dtype="float64", tag="float64"))
+        cs.append(case(e, {"x": [0.0, x, 1.5]}, dtype="float64", grad_output="ones", tag="float64"))
+    for e in ["v @ v", "v.dot(v)", "(v @ v) * v.sum()"]:
+        cs.append(case(e, {"v": [0.5, -1.0, 2.0]}, dtype="float64", tag="float64"))
     for e in ["(torch.bmm(A, B) ** 2).sum()", "(torch.clamp(x, lo, hi) ** 2).sum()", "(torch.clamp(x, min=lo) ** 2).sum()",
               "(F.normalize(M, p=0.5) * M).sum()", "(F.normalize(M, p=-1) * M).sum()",
               "F.cross_entropy(M, q, label_smoothing=0.2)"]:
