@@ -1429,6 +1429,8 @@ def _fn_clamp(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input", "min", "max"), {"min": None, "max": None})
     x = _tensor_arg(b["input"], "clamp", node)
     lo, hi = b["min"], b["max"]
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        return _clamp_tensors(tr, node, x, lo, hi, source)
     for v in (lo, hi):
         if v is not None and not isinstance(v, Number):
             raise EvalError(f"clamp() bounds must be numbers at column {node.column}")
@@ -1437,6 +1439,36 @@ def _fn_clamp(tr, node, args, kwargs, source):
     if lo is None and hi is None:
         raise EvalError(f"clamp() needs min or max at column {node.column}")
     return tr.apply(OPS["clamp"], (x,), {"min": lo, "max": hi}, node)
+
+
+def _clamp_tensors(tr, node, x: Tensor, lo, hi, source):
+    """clamp(x, min, max) with tensor bounds (clamp.Tensor: ClampBackward0, None for a bound not given);
+    a tensor and a number together are PyTorch's TypeError."""
+    if any(v is not None and not isinstance(v, Tensor) for v in (lo, hi)):
+        kinds = ", ".join("Tensor" if isinstance(v, Tensor) else "None" if v is None else type(v).__name__
+                          for v in (x, lo, hi))
+        raise EvalError(f"clamp() received an invalid combination of arguments - got ({kinds}): the bounds are "
+                        f"both tensors or both numbers, at column {node.column}")
+    for v in (lo, hi):
+        if v is not None:
+            _broadcast_check(x, v, node, source)
+    return tr.apply(OPS["clamp_tensor"], (x, lo, hi), _EMPTY, node)
+
+
+def _fn_bmm(tr, node, args, kwargs, source):
+    b = _sig(node, args, kwargs, ("input", "mat2"))
+    a, m = _tensor_arg(b["input"], "bmm", node), _tensor_arg(b["mat2"], "bmm", node)
+    for t, which in ((a, "batch1"), (m, "batch2")):
+        if t.ndim != 3:
+            raise EvalError(f"{which} must be a 3D tensor at column {node.column}")
+    if m.shape[:2] != (a.shape[0], a.shape[2]):
+        raise EvalError(f"Expected size for first two dimensions of batch2 tensor to be: [{a.shape[0]}, {a.shape[2]}] "
+                        f"but got: [{m.shape[0]}, {m.shape[1]}] (at column {node.column})")
+    ka, km = _dtype_of(a), _dtype_of(m)
+    if ka != km:
+        raise EvalError(f"expected scalar type {TORCH_DTYPE_NAMES.get(ka, ka)} but found "
+                        f"{TORCH_DTYPE_NAMES.get(km, km)} at column {node.column}")
+    return tr.apply(OPS["bmm"], (a, m), _EMPTY, node)
 
 
 def _fn_reshape(tr, node, args, kwargs, source):
@@ -1584,6 +1616,7 @@ FUNCTIONS.update({
     "dot": _fn_linalg("dot", (1, 1)),
     "mv": _fn_linalg("mv", (2, 1)),
     "mm": _fn_linalg("mm", (2, 2)),
+    "bmm": _fn_bmm,
     "unsqueeze": _fn_unsqueeze,
     "flatten": _fn_flatten,
     "contiguous": _fn_contiguous,
@@ -2228,13 +2261,16 @@ def _fn_cross_entropy(tr, node, args, kwargs, source):
     b = _loss_sig(node, args, kwargs, _NLL_SIGNATURE + ("label_smoothing",), dict(_NLL_DEFAULTS, label_smoothing=0.0))
     x = _tensor_arg(b["input"], node.op, node)
     target = _tensor_arg(b["target"], node.op, node)
-    if _number_arg(b["label_smoothing"], "label_smoothing", node) != 0:
-        raise EvalError(f"gradviz does not support cross_entropy with label_smoothing yet at column {node.column}")
+    smoothing = _number_arg(b["label_smoothing"], "label_smoothing", node)
+    if smoothing > 1:  # (a negative one is no smoothing, as PyTorch's smoothing > 0 test)
+        raise EvalError(f"label_smoothing must be between 0.0 and 1.0. Got: {float(smoothing)} at column {node.column}")
     if x.ndim not in (1, 2):
         raise EvalError(f"{node.op}(): gradviz supports input of 1 or 2 dimensions (C) or (N, C), got "
                         f"{format_shape(x.shape)} at column {node.column}")
     log_p = tr.apply(OPS["log_softmax"], (x,), {"dim": 1 if x.ndim == 2 else 0}, node)
     if np.asarray(target.data).dtype.kind in "iu":
+        if smoothing > 0:
+            return _smoothed_class_loss(tr, node, log_p, b, smoothing)
         return _nll_loss(tr, node, log_p, b)
     if target.shape != x.shape:  # probabilities: one per class
         raise EvalError(f"{node.op}(): class-probability targets must have the input's shape {format_shape(x.shape)}, "
@@ -2244,6 +2280,9 @@ def _fn_cross_entropy(tr, node, args, kwargs, source):
     weight = _constant_arg(b["weight"], "weight", node)
     if b["ignore_index"] != -100:
         raise EvalError(f"{node.op}(): ignore_index is only for class-index targets at column {node.column}")
+    if smoothing > 0:  # target * (1 - label_smoothing) + label_smoothing / n_classes (C++ Scalars)
+        target = tr.apply(OPS["mul_scalar"], (target,), {"other": 1 - smoothing}, node)
+        target = tr.apply(OPS["add_scalar"], (target,), {"other": smoothing / x.shape[-1], "alpha": 1}, node)
     prod = tr.apply(OPS["mul"], (log_p, target), _EMPTY, node)
     if weight is not None:
         prod = tr.apply(OPS["mul"], (prod, np.reshape(weight, (1, -1)) if x.ndim == 2 else weight), _EMPTY, node)
@@ -2254,6 +2293,31 @@ def _fn_cross_entropy(tr, node, args, kwargs, source):
     if reduction == 2:
         return neg
     return tr.apply(OPS["div_scalar"], (neg,), {"other": x.shape[0] if x.ndim == 2 else 1}, node)
+
+
+def _smoothed_class_loss(tr, node, log_p: Tensor, b: dict, smoothing):
+    """cross_entropy_loss_label_smoothing: (1 - ε)·nll_loss + ε/C · the smoothing loss, -Σ log_p over the
+    classes (weighted; 0 for ignored samples), reduced as nll_loss: the mean over the counted samples
+    (their total weight with weights)."""
+    nll = _nll_loss(tr, node, log_p, b)
+    target, weight = np.asarray(b["target"].data), _constant_arg(b["weight"], "weight", node)
+    reduction, classes = _reduction_arg(b["reduction"], node), log_p.shape[-1]
+    ignored = np.equal(target, b["ignore_index"])
+    terms = log_p if weight is None else tr.apply(
+        OPS["mul"], (log_p, np.reshape(weight, (1, -1)) if log_p.ndim == 2 else weight), _EMPTY, node)
+    summed = tr.apply(OPS["sum_dim"], (terms,), {"dim": (log_p.ndim - 1,), "keepdim": False}, node)
+    smooth = tr.apply(OPS["masked_fill"], (tr.apply(OPS["neg"], (summed,), _EMPTY, node),),
+                      {"mask": ignored, "value": 0.0}, node)
+    if reduction != 0:
+        smooth = tr.apply(OPS["sum"], (smooth,), _EMPTY, node)
+    if reduction == 1:
+        counted = target[~ignored] if target.ndim else target[None][~ignored[None]]
+        total = np.asarray(np.sum(weight[counted]), dtype=weight.dtype) if weight is not None else \
+            np.asarray(counted.size, dtype=np.int64)
+        smooth = tr.apply(OPS["div"], (smooth, total), _EMPTY, node)
+    first = tr.apply(OPS["mul_scalar"], (nll,), {"other": 1 - smoothing}, node)
+    second = tr.apply(OPS["mul_scalar"], (smooth,), {"other": smoothing / classes}, node)
+    return tr.apply(OPS["add"], (first, second), _ALPHA, node)
 
 
 def _fn_linear(tr, node, args, kwargs, source):
@@ -2282,9 +2346,7 @@ def _fn_linear(tr, node, args, kwargs, source):
 def _fn_normalize(tr, node, args, kwargs, source):
     b = _sig(node, args, kwargs, ("input", "p", "dim", "eps"), {"p": 2.0, "dim": 1, "eps": 1e-12})
     x = _tensor_arg(b["input"], "normalize", node)
-    p = _number_arg(b["p"], "p", node)
-    if not (p >= 1 and math.isfinite(p)):
-        raise EvalError(f"gradviz does not support normalize with p={p!r} yet (p ≥ 1, finite) at column {node.column}")
+    p = _number_arg(b["p"], "p", node)  # any p, as linalg.vector_norm takes it (0: the count of nonzeros)
     dim = _given_dim(b["dim"], x.ndim, node)
     norm = tr.apply(OPS["norm_dim"], (x,), {"ord": float(p), "dim": (dim,), "keepdim": True}, node)
     clamped = tr.apply(OPS["clamp_min"], (norm,), {"min": _number_arg(b["eps"], "eps", node)}, node)

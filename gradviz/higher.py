@@ -191,6 +191,9 @@ class GraphOps:
     def logical_and(self, a, b):
         return np.logical_and(a, b)
 
+    def logical_or(self, a, b):
+        return np.logical_or(a, b)
+
     def zeros_like(self, x):
         return np.zeros_like(_val(x))
 

@@ -288,6 +288,10 @@ class NumpyOps:
         return np.logical_and(a, b)
 
     @staticmethod
+    def logical_or(a, b):
+        return np.logical_or(a, b)
+
+    @staticmethod
     def zeros_like(x):
         return np.zeros_like(x)
 
@@ -1413,8 +1417,9 @@ def _nll_grad(grad_output, self, target, weight, reduction, ignore_index, total_
     """nll_loss_backward(grad, self, target, weight, reduction, ignore_index, total_weight)."""
     coef, _ = nll_coefficients(shape_of(self), target, weight, ignore_index)
     dtype = np.asarray(total_weight).dtype
-    if reduction == 1:
-        coef = coef / float(total_weight)
+    if reduction == 1:  # only the samples counted are written (an ignored one's 0 stays 0, as torch's kernel)
+        with np.errstate(all="ignore"):
+            coef = np.where(coef != 0, coef / float(total_weight), 0.0)
     g = grad_output
     if reduction == 0 and len(shape_of(self)) == 2:
         g = np.expand_dims(g, 1)
@@ -1426,11 +1431,29 @@ def _nll_backward(F, g, s):
                     reduction=s["reduction"], ignore_index=s["ignore_index"], total_weight=F.value(s["total_weight"])),)
 
 
+def _clamp_tensor_backward(F, g, s):
+    # clamp_backward and clamp_backward_min_max: where(pred, grad, 0) for self and each bound given
+    x, lo, hi = s["self"], s["min"], s["max"]
+    zero = F.zeros_like(F.value(g))
+    if lo is not None and hi is not None:
+        pred = F.logical_and(F.ge(x, lo), F.le(x, hi))
+        grad_min = F.where(F.logical_and(F.lt(x, lo), F.lt(lo, hi)), g, zero)
+        grad_max = F.where(F.logical_or(F.gt(x, hi), F.lt(hi, lo)), g, zero)
+        return F.where(pred, g, zero), grad_min, grad_max
+    if lo is not None:
+        return F.where(F.ge(x, lo), g, zero), F.where(F.lt(x, lo), g, zero), None
+    return F.where(F.le(x, hi), g, zero), None, F.where(F.gt(x, hi), g, zero)
+
+
 def _norm_dim(a, ord, dim, keepdim):
     a = np.asarray(a)
     axes = normalized_dims(dim, a.ndim) if a.ndim else None
     if ord == 2:
         out = np.sqrt(np.sum(np.square(a), axis=axes, keepdims=keepdim, dtype=a.dtype))
+    elif ord == 0:  # the number of nonzero elements
+        out = np.sum(np.not_equal(a, 0), axis=axes, keepdims=keepdim, dtype=a.dtype)
+    elif math.isinf(ord):
+        out = (np.amax if ord > 0 else np.amin)(np.abs(a), axis=axes, keepdims=keepdim)
     else:
         out = np.sum(np.abs(a) ** ord, axis=axes, keepdims=keepdim, dtype=a.dtype) ** (1.0 / ord)
     return np.asarray(out, dtype=a.dtype)
@@ -1440,8 +1463,19 @@ def _norm_dim_backward(F, g, s):
     # linalg_vector_norm_backward for ord 1, 2 and any other finite ord ≥ 1
     x, ord = s["self"], s["ord"]
     g, norm = _restore_dims(F, g, s), _restore_dims(F, s["result"], s)
+    if ord == 0:  # norm_backward returns no gradient: zero
+        return (F.zeros_like(F.value(x)),)
     if ord == 1:
         return (F.mul(F.sgn(x), g),)
+    if math.isinf(ord):  # sgn(self) * ((grad / mask.sum(dim, true)) * mask), mask: |self| == norm or nan
+        ax = np.abs(F.value(x))
+        mask = np.logical_or(np.equal(ax, F.value(norm)), np.isnan(ax))
+        dims = tuple(range(mask.ndim)) if s["dim"] in (None, ()) else normalized_dims(s["dim"], mask.ndim)
+        count = np.sum(mask, axis=dims if mask.ndim else None, keepdims=True, dtype=np.int64)
+        return (F.mul(F.sgn(x), F.mul(F.div(g, count), mask)),)
+    if ord < 1:  # self.sgn() * self.abs().pow_(p - 1).masked_fill_(self == 0, 0) * grad * norm.pow(1 - p)
+        scaled = F.mul(F.sgn(x), F.masked_fill(F.pow(F.abs(x), ord - 1), F.eq(F.value(x), 0), 0))
+        return (F.mul(F.mul(scaled, g), F.pow(norm, 1 - ord)),)
     if ord == 2:  # grad * (self / norm).masked_fill_(norm == 0, 0)
         return (F.mul(g, F.masked_fill(F.div(x, norm), F.eq(F.value(norm), 0), 0)),)
     # self_scaled * (grad / norm.pow(p - 1)).masked_fill_(norm == 0, 0)
@@ -1673,6 +1707,10 @@ ROWS += [
                         F.where(F.gt(s["self"], s["max"]), g, F.zeros_like(F.value(g)))),
        saves=("max", "self"), doc="x.clamp_max(tensor)",
        rules=("grad where self ≤ max, else 0", "grad where self > max, else 0")),
+    Op("clamp_tensor", "ClampBackward0", ("self", "min", "max"), _clamp_forward, _clamp_tensor_backward,
+       saves=("max", "min", "self"), doc="clamp(x, min, max) with tensor bounds (a missing one None)",
+       rules=("grad where min ≤ self ≤ max, else 0", "grad where self < min (and min < max), else 0",
+              "grad where self > max (or max < min), else 0")),
     Op("norm_dim", "LinalgVectorNormBackward0", ("self",), _norm_dim, _norm_dim_backward,
        params=("ord", "dim", "keepdim"), saves=("dim", "keepdim", "ord", "result", "self"),
        doc="torch.linalg.vector_norm(x, ord, dim, keepdim) (F.normalize's norm)",

@@ -133,6 +133,8 @@ SAMPLES = {
     "clamp_max": ({"self": V}, {"max": 0.1}),
     "clamp_min_tensor": ({"self": V, "min": U}, {}),
     "clamp_max_tensor": ({"self": V, "max": U}, {}),
+    "clamp_tensor": ({"self": np.array([0.3, -0.8, 1.7, -2.0]), "min": np.array([0.0, -1.0, 0.5, -1.0]),
+                      "max": np.array([1.0, 0.0, 1.0, 0.5])}, {}),
     "norm_dim": ({"self": M}, {"ord": 2.0, "dim": (1,), "keepdim": False}),
     "addmm": ({"self": np.array([0.1, -0.2]), "mat1": M, "mat2": M.T.copy()}, {"beta": 1, "alpha": 1}),
     "squeeze_all": ({"self": np.array([[0.3], [-0.8]])}, {}),

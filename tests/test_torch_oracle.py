@@ -56,13 +56,15 @@ VALUES = st.floats(min_value=-3, max_value=3, allow_nan=False).map(lambda v: rou
 
 
 def _compare(expr, at, no_grad, dtype):
+    from test_golden import at_values  # {"int64": [...]}: an int64 tensor
+
     theirs = torch_trace(expr, at, no_grad=no_grad, dtype=dtype)
     if theirs.get("error"):
         # PyTorch refuses it (e.g. torch.tanh(2) on a Python number): gradviz gives a clear error
         with pytest.raises(gradviz.GradvizError):
-            gradviz.trace(expr, at=at, no_grad=no_grad, dtype=dtype)
+            gradviz.trace(expr, at=at_values(at), no_grad=no_grad, dtype=dtype)
         return
-    ours = gradviz.trace(expr, at=at, no_grad=no_grad, dtype=dtype)
+    ours = gradviz.trace(expr, at=at_values(at), no_grad=no_grad, dtype=dtype)
     rtol, atol = (1e-9, 1e-12) if dtype == "float64" else (2e-4, 1e-5)
     assert_close(array(ours.value), theirs["value"], f"value of {expr}", rtol=rtol, atol=atol)
     assert (ours.output.grad_fn.name if ours.output.grad_fn else None) == theirs["grad_fn"]
@@ -212,8 +214,8 @@ def test_random_layouts_match_pytorch(expr):
 VECTORS = ["v", "w", "c"]
 
 
-def _vector_leaf():
-    return st.sampled_from(VECTORS + ["torch.tensor([0.5, -1., 2., 0.])", "torch.tensor([1, 0, 2, 3])"])
+def _vector_leaf():  # t: an int64 input (type promotion with the float vectors and numbers)
+    return st.sampled_from(VECTORS + ["torch.tensor([0.5, -1., 2., 0.])", "torch.tensor([1, 0, 2, 3])", "t"])
 
 
 def _vector_extend(children):
@@ -233,6 +235,14 @@ def _vector_extend(children):
         children.map(lambda c: f"{c}[None][0]"),
         children.map(lambda c: f"{c}[...]"),
         children.map(lambda c: f"torch.cat([{c}[-1:], {c}[:-1]])"),
+        # the last of issue 13: a tuple index, tensor indices, tensor clamp bounds, int64 arithmetic
+        children.map(lambda c: f"{c}[:,]"),
+        children.map(lambda c: f"{c}[torch.tensor([3, 0, 0, 2])]"),
+        st.tuples(children, children).map(lambda t: f"torch.clamp({t[0]}, {t[1]} - 1, {t[1]})"),
+        st.tuples(children, children).map(lambda t: f"{t[0]}.clamp(min={t[1]})"),
+        st.tuples(children, st.sampled_from(["2", "0.5", "t", "(t > 0)", "True"]), st.sampled_from(["*", "+", "/"])).map(
+            lambda t: f"({t[0]} {t[2]} {t[1]})"),
+        children.map(lambda c: f"(t ** 2 * {c})"),
     )
 
 
@@ -248,8 +258,9 @@ TIED = st.sampled_from([0.0, 0.5, -1.0, 1.0, 2.0]) | VALUES
 @given(expr=VECTOR_EXPRESSIONS, data=st.data(), dtype=st.sampled_from(["float32", "float64"]))
 def test_random_indexing_and_selection_match_pytorch(expr, data, dtype):
     at = {n: data.draw(st.lists(TIED, min_size=4, max_size=4)) for n in VECTORS}
+    at["t"] = {"int64": data.draw(st.lists(st.integers(-2, 2), min_size=4, max_size=4))}
     used = {k: x for k, x in at.items() if k in set(re.findall(r"[A-Za-z_]\w*", expr))}
-    if "torch.tensor(" in expr:  # a float32 or int64 constant: sin of it is float32 arithmetic (numpy's and
+    if "torch.tensor(" in expr or "t" in used:  # a float32 or int64 constant: sin of it is float32 arithmetic (numpy's and
         dtype = "float32"        # PyTorch's float32 sin may differ by an ulp), whatever the run's dtype
     theirs = torch_trace(expr, used, no_grad=["c"] if "c" in used else [], dtype=dtype, grad_output="ones")
     if theirs.get("error") is None and theirs.get("grad_fn") is None and theirs.get("shape"):
@@ -259,7 +270,8 @@ def test_random_indexing_and_selection_match_pytorch(expr, data, dtype):
 
 BATCHED_EXPRS = ["(A @ B).sum()", "((A @ W) ** 2).sum()", "(u @ A).sum()", "(X @ A).pow(2).sum()", "(C @ B).sum()",
                  "(A @ w).sum()", "(A.transpose(0, 1) @ W).sum()", "torch.where(A @ B > 0, A @ B, 0.).sum()",
-                 "(A[:, 1:] @ B[..., :2]).sum()", "torch.cat([A, C], 0).sum(1).prod()", "(A @ B)[1, 2, 3]"]
+                 "(A[:, 1:] @ B[..., :2]).sum()", "torch.cat([A, C], 0).sum(1).prod()", "(A @ B)[1, 2, 3]",
+                 "torch.bmm(A, B).sum()", "(A.bmm(H.transpose(1, 2)) ** 2).sum()"]
 
 
 @pytest.mark.parametrize("expr", BATCHED_EXPRS)
@@ -285,13 +297,19 @@ def test_batched_matmul_matches_pytorch(expr, data):
 FN_INNER = ["F.relu({})", "F.leaky_relu({}, 0.2)", "F.elu({}, alpha=0.5)", "F.gelu({})", "F.gelu({}, approximate='tanh')",
             "F.silu({})", "F.softplus({}, beta=2)", "F.sigmoid({})", "F.tanh({})", "{}.clamp_min(0.1)",
             "torch.clamp_max({}, 0.5)", "torch.atan2({}, y * y + 1)", "({} * {}.round())", "({} + {}.sign())",
-            "F.normalize({}, dim=0)", "F.log_softmax({}, dim=0)", "{}.repeat(2)[:4]", "({} * y)", "({} - y)"]
+            "F.normalize({}, dim=0)", "F.log_softmax({}, dim=0)", "{}.repeat(2)[:4]", "({} * y)", "({} - y)",
+            "F.normalize({}, p=0.5, dim=0)", "torch.clamp({}, y - 1, y)",
+            "{}.clamp(max=y)", "{}[:,]", "{}[torch.tensor([1, 1, 3, 0])]"]
 FN_OUTER = ["{}.sum()", "F.mse_loss({}, y)", "F.l1_loss({}, y, reduction='sum')", "F.smooth_l1_loss({}, y, beta=0.5)",
             "F.huber_loss({}, y, delta=0.5)", "F.binary_cross_entropy_with_logits({}, q)",
             "F.binary_cross_entropy(torch.sigmoid({}), q, reduction='sum')", "torch.logsumexp({}, 0)", "{}.var()",
             "{}.std(correction=0)", "{}.amax()", "F.cross_entropy({}.reshape(2, 2), t)",
             "F.nll_loss(F.log_softmax({}.reshape(2, 2), dim=1), t, reduction='sum')", "{}.reshape(2, 2).max(1).values.sum()",
-            "F.linear({}, W, b).sum()", "torch.outer({}, y).amin(1).sum()"]
+            "F.linear({}, W, b).sum()", "torch.outer({}, y).amin(1).sum()",
+            "F.cross_entropy({}.reshape(2, 2), t, label_smoothing=0.1)",
+            "F.cross_entropy({}.reshape(2, 2), t, label_smoothing=0.3, reduction='sum')",
+            "F.cross_entropy({}.reshape(2, 2), torch.softmax(y.reshape(2, 2), 1), label_smoothing=0.2)",
+            "F.cross_entropy({}.reshape(2, 2), t, label_smoothing=0.2, ignore_index=1)"]
 
 
 def _functional_expression(inner: list, outer: str, base: str) -> str:

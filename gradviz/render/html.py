@@ -214,9 +214,20 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         f"<title>{title}</title>\n<style>\n", _asset("page.css"), "</style>\n</head>\n<body>\n",
         _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{expanded}{double_html}'),
-        _json_script("gv-document", doc), "\n", _json_script("gv-path-data", _paths(trace)), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
+        _json_script("gv-document", doc), "\n", _json_script("gv-printed", _printed_steps(trace)), "\n",
+        _json_script("gv-path-data", _paths(trace)), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
+
+
+def _printed_steps(trace) -> list:
+    """The steps' numbers as the terminal and the pictures print them (PyTorch's printing), which the
+    page shows in its step cards; the inspector keeps the document's full numbers."""
+    if not trace.steps:
+        return []
+    from .steps import steps_printed
+
+    return steps_printed(trace)
 
 
 def _paths(trace) -> dict:

@@ -23,7 +23,7 @@ from ..ops import np
 from .flow import tensor_text
 from .numbers import abbreviate, format_math, format_saved, format_tensor, get_printoptions
 
-__all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_view"]
+__all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_printed", "steps_view"]
 
 #: formulas get numbers filled in only when every value they read has this few elements
 _SUBSTITUTE_MAX = 1
@@ -263,6 +263,25 @@ def steps_json(trace) -> list[dict]:
             ]
             entry["next_functions"] = [n.id if n is not None else None for n in fn.next_functions]
             entry["grads_out"] = [array(g) for g in v.grads_out]
+        out.append(entry)
+    return out
+
+
+def steps_printed(trace) -> list[dict]:
+    """The steps' values as the views print them (PyTorch's printing, one line each), for the page
+    to show beside the document's numbers: per step ``received``, ``grad_in``, ``grads_out``,
+    ``grad_before``/``grad_after`` and each rule with its numbers (``shown``; None for tensors)."""
+    def text(v):
+        return None if v is None else _fmt(v)
+
+    out = []
+    for v in describe(trace, shown=True):
+        entry = {"received": [text(g) for _, g in v.received], "grad_in": text(v.grad_in)}
+        if v.function.variable is not None:
+            entry["grad_before"], entry["grad_after"] = text(v.before), text(v.after)
+        else:
+            entry["rules"] = [{"shown": r.shown, "grad": text(r.value)} for r in v.rules]
+            entry["grads_out"] = [text(g) for g in v.grads_out]
         out.append(entry)
     return out
 

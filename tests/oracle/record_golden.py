@@ -653,6 +653,53 @@ INTEGERS_ERRORS = [
 ]
 
 
+# --- issue 13, closing the gaps: torch.bmm by name, label_smoothing, normalize with any p, clamp with
+# tensor bounds (ties at the bounds, bounds crossed, broadcast bounds)
+GAP_AT = {"M": [[1.0, -2.0, 3.0], [0.5, 0.5, -1.0]], "c": {"int64": [2, 0]}, "q": [[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]],
+          "w": [1.0, 2.0, 0.5], "v": [0.5, -1.0, 2.0], "k": {"int64": 1}, "p": [0.2, 0.3, 0.5],
+          "A": [[[1.0, 2.0], [3.0, 4.0]], [[0.5, -1.0], [2.0, 0.0]]], "B": [[[1.0, 0.0], [2.0, -1.0]], [[0.0, 1.0], [1.0, 1.0]]],
+          "x": [-1.5, 0.0, 0.7, 2.0], "lo": [0.0, 0.0, 1.0, 1.0], "hi": [1.0, 0.5, 1.0, 3.0], "Z": [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]],
+          "r": [0.0, 1.0, 0.5], "col": [[0.0], [1.0]], "s": 0.5}
+GAPS = ["torch.bmm(A, B)", "A.bmm(B)", "(torch.bmm(A, A) ** 2).sum()", "torch.bmm(A, B.transpose(1, 2))"]
+for _ls in ("0.1", "0.0", "1.0", "0.25", "-0.1"):
+    GAPS += [f"F.cross_entropy(M, c, label_smoothing={_ls}{x})" for x in
+             ("", ", reduction='sum'", ", reduction='none'", ", weight=w", ", ignore_index=0", ", weight=w, ignore_index=2",
+              ", weight=w, reduction='sum'", ", weight=w, reduction='none'")]
+    GAPS += [f"F.cross_entropy(M, q, label_smoothing={_ls}{x})" for x in ("", ", reduction='sum'", ", weight=w",
+                                                                          ", reduction='none'")]
+    GAPS += [f"F.cross_entropy(v, k, label_smoothing={_ls})", f"F.cross_entropy(v, k, label_smoothing={_ls}, ignore_index=1)",
+             f"F.cross_entropy(v, p, label_smoothing={_ls})"]
+for _p in ("0.5", "0", "-1", "-0.5", "0.25", "1.5", "3", "1", "2"):
+    GAPS += [f"(F.normalize(M, p={_p}) * M).sum()", f"F.normalize(M, p={_p}, dim=0)", f"F.normalize(Z, p={_p})",
+             f"F.normalize(v, p={_p}, dim=0)"]
+GAPS += ["torch.clamp(x, min=lo)", "torch.clamp(x, lo, hi)", "x.clamp(max=hi)", "torch.clamp(x, min=lo, max=hi)",
+         "torch.clamp(x, hi, lo)", "x.clamp(lo)", "torch.clamp(M, r)", "torch.clamp(M, max=col)", "torch.clamp(x, x)",
+         "torch.clamp(x, x, x)", "torch.clamp(x, torch.tensor([0., 0., 1., 1.]), hi)", "torch.clamp(M, col, r)",
+         "(torch.clamp(x, lo, hi) ** 2).sum()", "torch.clamp(x, lo, hi).sum() * x.sum()"]
+GAPS_NO_GRAD = {"c", "k", "w", "q", "p"}
+GAPS_ERRORS = ["torch.bmm(A, B[0])", "torch.bmm(M, B)", "torch.bmm(A, M.unsqueeze(0))", "F.cross_entropy(M, c, label_smoothing=1.5)",
+               "torch.clamp(x, lo, 1.5)", "torch.clamp(x, 0.5, hi)", "torch.clamp(x, r)"]
+
+
+def gap_cases():
+    """bmm by name, label smoothing, normalize's p, clamp's tensor bounds: float32 and float64, the bounds with
+    and without grad (issue 13)."""
+    cs = []
+    for dtype in ("float32", "float64"):
+        for e in GAPS:
+            at = _used(e, GAP_AT)
+            cs.append(case(e, at, sorted(GAPS_NO_GRAD & set(at)), dtype=dtype, grad_output="ones", tag="gaps"))
+        for e in GAPS_ERRORS:
+            cs.append(case(e, _used(e, GAP_AT), dtype=dtype, tag="gaps-error"))
+    for e in ["torch.clamp(x, lo, hi)", "x.clamp(max=hi)", "F.cross_entropy(M, q, label_smoothing=0.2)"]:
+        cs.append(case(e, _used(e, GAP_AT), ["lo", "hi"] if "lo" in e else [], grad_output="ones", tag="gaps"))
+    for e in ["(torch.bmm(A, B) ** 2).sum()", "(torch.clamp(x, lo, hi) ** 2).sum()", "(torch.clamp(x, min=lo) ** 2).sum()",
+              "(F.normalize(M, p=0.5) * M).sum()", "(F.normalize(M, p=-1) * M).sum()",
+              "F.cross_entropy(M, q, label_smoothing=0.2)"]:
+        cs.append(dict(case(e, _used(e, GAP_AT), dtype="float64", tag="gaps double"), double=True))
+    return cs
+
+
 def integer_cases():
     """int64 and bool tensors in arithmetic, reductions and functions (issue 13): float32 and float64 runs."""
     cs = []
@@ -723,7 +770,7 @@ def _used(expr, at):
 
 def main(path=OUT):
     cases = []
-    for c in build_cases() + issue13_cases() + batched_cases() + functional_double_cases() + integer_cases():
+    for c in build_cases() + issue13_cases() + batched_cases() + functional_double_cases() + integer_cases() + gap_cases():
         r = torch_trace(c["expr"], _torch_at(c["at"]), no_grad=c["no_grad"], dtype=c["dtype"],
                         grad_output=c.get("grad_output"))
         if c.pop("double", False):

@@ -9,6 +9,9 @@
   var $ = function (id) { return document.getElementById(id); };
   var doc = JSON.parse($("gv-document").textContent);
   var steps = doc.steps || [];
+  // each step's numbers as the terminal and the pictures print them (PyTorch's printing)
+  var printedSteps = $("gv-printed") ? JSON.parse($("gv-printed").textContent) : [];
+  steps.forEach(function (s, k) { if (printedSteps[k]) { s.printed = printedSteps[k]; } });
   var graph = doc.graph || {functions: [], tensors: []};
   var fns = new Map(), tensors = new Map(), stepOf = new Map(), accOf = new Map(), producer = new Map();
   graph.functions.forEach(function (f) {
@@ -39,6 +42,12 @@
     if (!Array.isArray(v)) { return num(v); }
     var deep = v.length && Array.isArray(v[0]);
     return "[" + v.map(fmt).join(deep ? ",\n " : ", ") + "]";
+  }
+  // a step's value as printed (st.printed, the main pass), else the document's number
+  function pr(st, key, i, v) {
+    var p = st.printed && st.printed[key];
+    if (p && i !== null) { p = p[i]; }
+    return typeof p === "string" ? p : fmt(v);
   }
   function size(v) { return Array.isArray(v) ? v.reduce(function (n, x) { return n + size(x); }, 0) : 1; }
   function el(tag, attrs, text) {
@@ -416,18 +425,20 @@
     var st = s ? C.steps[s - 1] : null;
     if (st && st.rules) {
       box.appendChild(el("h4", null, "gradient rule, with the numbers of " + passName()));
-      st.rules.forEach(function (r) { box.appendChild(ruleEl(r)); });
+      st.rules.forEach(function (r, i) { box.appendChild(ruleEl(r, st, i)); });
     }
     if (st && st.variable != null) {
       box.appendChild(el("h4", null, "added into " + st.variable + ".grad in " + passName()));
-      box.appendChild(el("div", {"class": "gv-val", "data-field": "accumulate"}, st.received.map(function (r) { return fmt(r.grad); }).join(" + ") +
-        " = " + fmt(st.grad_in)));
+      box.appendChild(el("div", {"class": "gv-val", "data-field": "accumulate"}, st.received.map(function (r, i) { return pr(st, "received", i, r.grad); }).join(" + ") +
+        " = " + pr(st, "grad_in", null, st.grad_in)));
     }
   }
-  function ruleEl(r) {
-    var text = "grad_" + r.input + " = " + r.formula + (r.numbers ? " = " + r.numbers : "") + " = ";
+  function ruleEl(r, st, i) {
+    var p = st && st.printed && st.printed.rules ? st.printed.rules[i] : null;
+    var numbers = p ? p.shown : r.numbers;
+    var text = "grad_" + r.input + " = " + r.formula + (numbers ? " = " + numbers : "") + " = ";
     var d = el("div", {"class": "gv-rule gv-val"}, text);
-    d.appendChild(document.createTextNode(fmt(r.grad)));
+    d.appendChild(document.createTextNode(p ? p.grad : fmt(r.grad)));
     return d;
   }
   function collapsedCard(id, box) {
@@ -564,25 +575,26 @@
     box.appendChild(el("h3", null, "Step " + st.step + ": " + st.name));
     if (t) { box.appendChild(el("div", {"class": "gv-hint"}, st.variable != null ? "the leaf " + st.variable : "from " + tensorText(t).slice(0, 200))); }
     box.appendChild(el("h4", null, "gradient arriving"));
-    var parts = st.received.map(function (r) {
-      return fmt(r.grad) + (r.from === null ? " (the starting gradient)" : " from " + fns.get(r.from).name);
+    var got = st.received.map(function (r, i) { return pr(st, "received", i, r.grad); });
+    var parts = st.received.map(function (r, i) {
+      return got[i] + (r.from === null ? " (the starting gradient)" : " from " + fns.get(r.from).name);
     });
     box.appendChild(el("div", {"class": "gv-val"}, parts.join("\n") +
-      (st.received.length > 1 ? "\nsum: " + st.received.map(function (r) { return fmt(r.grad); }).join(" + ") + " = " + fmt(st.grad_in) : "")));
+      (st.received.length > 1 ? "\nsum: " + got.join(" + ") + " = " + pr(st, "grad_in", null, st.grad_in) : "")));
     if (st.variable != null) {
       box.appendChild(el("h4", null, "added into " + st.variable + ".grad"));
-      var sum = st.received.map(function (r) { return fmt(r.grad); }).join(" + ");
-      var text = st.variable + ".grad = " + (st.grad_before === null ? "" : fmt(st.grad_before) + " + ") + sum +
-        (st.received.length > 1 || st.grad_before !== null ? " = " + fmt(st.grad_after) : "");
+      var sum = got.join(" + ");
+      var text = st.variable + ".grad = " + (st.grad_before === null ? "" : pr(st, "grad_before", null, st.grad_before) + " + ") + sum +
+        (st.received.length > 1 || st.grad_before !== null ? " = " + pr(st, "grad_after", null, st.grad_after) : "");
       box.appendChild(el("div", {"class": "gv-acc gv-val", "data-field": "accumulate"}, text));
     } else {
       box.appendChild(el("h4", null, "rule, with the numbers"));
-      (st.rules || []).forEach(function (r) { box.appendChild(ruleEl(r)); });
+      (st.rules || []).forEach(function (r, i) { box.appendChild(ruleEl(r, st, i)); });
       box.appendChild(el("h4", null, "sent along next_functions"));
       var ul = el("ul", {"class": "gv-list"});
       st.next_functions.forEach(function (n, i) {
         var li = el("li", {"class": "gv-val"});
-        li.appendChild(document.createTextNode(fmt(st.grads_out[i]) + " \u2192 "));
+        li.appendChild(document.createTextNode(pr(st, "grads_out", i, st.grads_out[i]) + " \u2192 "));
         li.appendChild(n === null ? document.createTextNode("None (needs no grad)") : link(fns.get(n).name, n));
         ul.appendChild(li);
       });
