@@ -1138,6 +1138,8 @@ def _fold(op: str, a, b, node: Node):
             r = a * b
         elif op == "/":
             return a / b
+        elif op == "//":
+            r = a // b
         elif op == "**":
             if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
                 if b * math.log2(abs(a)) > 65536:
@@ -1178,6 +1180,11 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
         return compare(tr, op, a, b, node, source)
     if not ta and not tb:
         return _fold(op, a, b, node)
+    if op == "//":
+        if (ta and a.requires_grad) or (tb and b.requires_grad):
+            raise EvalError(f"the derivative for 'floor_divide' is not implemented (PyTorch records a NotImplemented "
+                            f"node: its backward raises) at column {node.column}; give the operands --no-grad")
+        return tr.apply(OPS["floor_divide"], (a, b), _EMPTY, node)
     if op == "@":
         if not (ta and tb):
             raise EvalError(f"'@' needs two tensors at column {node.column}")

@@ -191,6 +191,17 @@ def power(a, e):
     return np.where(negative, inverse, positive)
 
 
+def _floor_divide(a, b):
+    """``a // b`` as PyTorch's floor_divide: rounded toward -inf; an integer division by zero refused."""
+    if np.asarray(a).dtype.kind in "biu" and np.asarray(b).dtype.kind in "biu" and np.any(np.equal(b, 0)):
+        raise Refused("ZeroDivisionError (an integer floor division by zero)")
+    return np.floor_divide(a, b)
+
+
+def _no_derivative(F, g, s):
+    raise NotImplementedError("the derivative for 'floor_divide' is not implemented")
+
+
 def _sign(a):
     a = np.asarray(a)
     return a.copy() if a.dtype.kind == "b" else np.sign(a)  # torch.sign of a mask is the mask
@@ -849,6 +860,9 @@ ROWS: list[Op] = [
                         F.mul(F.neg(g), F.div(F.div(s["self"], s["other"]), s["other"]))),
        saves=("other", "self"), save_when={"self": "other"}, doc="a / b", rules=("grad / other", "-grad·self / other²"),
        scalar=lambda F, a, b: F.div(a, b)),
+    Op("floor_divide", "NotImplemented", ("self", "other"), _floor_divide, _no_derivative,
+       doc="a // b: values only (PyTorch has no derivative: its NotImplemented node's backward raises)",
+       rules=("none", "none")),
     Op("reciprocal", "ReciprocalBackward0", ("self",), lambda a: np.divide(1, a),
        lambda F, g, s: (F.mul(F.neg(g), F.mul(s["result"], s["result"])),),
        saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",),

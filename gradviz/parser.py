@@ -35,6 +35,7 @@ BINARY = {  # symbol -> (binding power, right-associative)
     "-": (10, False),
     "*": (20, False),
     "/": (20, False),
+    "//": (20, False),
     "@": (20, False),
     "**": (40, True),
     "<": (5, False),
@@ -70,7 +71,6 @@ _TOKEN = re.compile(
 _SPACE = re.compile(r"\s*")
 
 _UNSUPPORTED_OPS = {
-    "//": "floor division '//' is not supported",
     "%": "operator '%' is not supported",
     "{": "'{' is not supported",
     "}": "'}' is not supported",

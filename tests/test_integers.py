@@ -29,7 +29,7 @@ def _at(expr):
     ("t * 2", "int64"), ("t + t", "int64"), ("t / 2", "float32"), ("t * 2.5", "float32"), ("t.sum()", "int64"),
     ("(t > 0).sum()", "int64"), ("(t > 0) + (t > 0)", "bool"), ("2 ** t", "int64"), ("t ** t", "int64"),
     ("sin(t)", "float32"), ("abs(t)", "int64"), ("torch.clamp(t, 0.5)", "float32"), ("t * k", "int64"),
-    ("torch.logsumexp(t, 0)", "float32"), ("t * 2 ** 63", "int64"),
+    ("torch.logsumexp(t, 0)", "float32"), ("t * 2 ** 63", "int64"), ("t // 2", "int64"), ("t // 2.5", "float32"),
 ])
 def test_integer_results_keep_pytorchs_dtype_in_both_runs(expr, dtype):
     for run_dtype in ("float32", "float64"):
@@ -61,6 +61,8 @@ def test_integer_power_and_wrapping_are_atens():
     ("t - True", "with a bool tensor is not supported"),
     ("abs(t > 0)", "\"abs_cpu\" not implemented for 'Bool'"),
     ("relu(t > 0)", "Boolean inputs not supported for relu"),
+    ("t // 0", "ZeroDivisionError"),
+    ("x // 2", "the derivative for 'floor_divide' is not implemented"),
 ])
 def test_what_pytorch_refuses_is_one_clear_message_and_exit_2(expr, message):
     with pytest.raises(EvalError) as info:

@@ -57,7 +57,7 @@ PRECEDENCE = [
     ("x[None]", "([] x None)"),
     ("x[..., 0]", "([] x Ellipsis 0)"),
     ("M[:, None]", "([] M (: None None None) None)"),
-    ("x[0,]", "([] x (tuple 0))"), ("x[:,]", "([] x (tuple (: None None None)))"), ("x[0, 1,]", "([] x 0 1)"),
+    ("x[0,]", "([] x (tuple 0))"), ("x // 2 * 3", "(* (// x 2) 3)"), ("-x // 2", "(// (neg x) 2)"), ("x[:,]", "([] x (tuple (: None None None)))"), ("x[0, 1,]", "([] x 0 1)"),
     ("-x[0]**2", "(neg (** ([] x 0) 2))"),     # x[0] binds tighter than ** and unary minus
     ("x[0].sum()[None]", "([] (.sum ([] x 0)) None)"),
     ("f(x)[0]", "([] (f x) 0)"),
@@ -117,7 +117,6 @@ ERRORS = [
     ("lambda: 1", "keyword 'lambda'", 1),
     ("__import__('os')", "dunder", 1),
     ("x.__class__", "dunder", 3),
-    ("x // 2", "floor division", 3),
     ("x % 2", "'%'", 3),
     ("x ^ 2", "use **", 3),
     ("(,)", "unexpected ','", 2),

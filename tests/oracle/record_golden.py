@@ -616,6 +616,8 @@ INTEGERS = [
     "t[:2] @ m", "t.dot(t)", "torch.outer(t, t)", "m.T", "m.t()", "m.reshape(4)", "m.view(4)", "m.flatten()",
     "m.permute(1, 0)", "t.unsqueeze(1)", "t.expand(2, 4)", "t.repeat(2)", "m.transpose(0, 1)", "t[1:]",
     "t[0]", "t[0] * 2", "t[0] / 2", "t[0] + t[1]", "m[0, 1]", "m[:, 0]",
+    # floor division: int64 stays int64 (rounded toward -inf), a Python float or a float tensor gives floats
+    "t // 2", "t // -2", "t // 2.5", "k // 2", "m // 2", "(t > 0) // 1", "(x * (t // 2)).sum()", "t[:2] // t[:2]",
     # reductions: sums and products stay int64, of a mask too
     "t.sum()", "t.sum(0)", "m.sum(1)", "m.sum((0, 1))", "t.prod()", "t.max()", "t.min()", "t.amax()", "t.amin()",
     "t.max(0).values", "m.max(1).values", "m.amax(1)", "(t > 0).sum()", "(t > 0).prod()", "(t > 0).sum(0)",
@@ -649,7 +651,7 @@ INTEGERS_ERRORS = [
     "F.huber_loss(t, t)", "F.huber_loss(x, t)", "F.binary_cross_entropy_with_logits(x, t)", "t.round(decimals=1)",
     "abs(t > 0)", "relu(t > 0)", "-(t > 0)", "(t > 0) - (t > 0)", "(t > 0) - 1", "1 - (t > 0)", "t - True",
     "torch.floor(t > 0)", "(t > 0) @ (t > 0)", "t @ x", "t * 10 ** 30", "F.nll_loss(m, t[2:3].repeat(2))",
-    "F.cross_entropy(m, t[:2].abs())",
+    "F.cross_entropy(m, t[:2].abs())", "t // 0", "2 // t", "(x // 2).sum()", "(x // t).sum()", "(t // x).sum()",
 ]
 
 
