@@ -1523,14 +1523,19 @@ def _addmm_backward(F, g, s):
     return (g if s["beta"] == 1 else F.mul(g, s["beta"])), grad_mat1, grad_mat2
 
 
-def _var(a, dim, correction, keepdim):
+def _var(a, dim, correction, keepdim, root: bool = False):
+    """var (``root``: std) as ATen's CPU kernel computes it: accumulated in double, the square
+    root taken in double, then rounded to the tensor's dtype once (so std of float32 values
+    near 1e24 is finite where their variance overflows float32)."""
     a = np.asarray(a)
     axes = None if dim is None or a.ndim == 0 else normalized_dims(dim, a.ndim)
     n = a.size if axes is None else math.prod(a.shape[d] for d in axes)
     dof = max(0, n - (1 if correction is None else correction))
-    mean = np.mean(a, axis=axes, keepdims=True, dtype=a.dtype)
-    sq = np.sum(np.square(a - mean), axis=axes, keepdims=keepdim or a.ndim == 0, dtype=a.dtype)
-    return np.asarray(np.divide(sq, dof), dtype=a.dtype)
+    wide = a.astype(np.float64)
+    mean = np.mean(wide, axis=axes, keepdims=True)
+    sq = np.sum(np.square(wide - mean), axis=axes, keepdims=keepdim or a.ndim == 0)
+    out = np.divide(sq, dof)
+    return np.asarray(np.sqrt(out) if root else out, dtype=a.dtype)
 
 
 def _var_backward(F, g, s):
@@ -1753,7 +1758,7 @@ ROWS += [
     Op("var", "VarBackward0", ("self",), _var, _var_backward, params=("dim", "correction", "keepdim"),
        saves=("correction", "dim", "keepdim", "self"), doc="x.var(dim, correction)",
        rules=("grad·2·(self - mean(self)) / (N - correction)",), refuses=_VAR_REFUSES),
-    Op("std", "StdBackward0", ("self",), lambda a, dim, correction, keepdim: np.sqrt(_var(a, dim, correction, keepdim)),
+    Op("std", "StdBackward0", ("self",), lambda a, dim, correction, keepdim: _var(a, dim, correction, keepdim, root=True),
        _std_backward, params=("dim", "correction", "keepdim"), saves=("correction", "dim", "keepdim", "result", "self"),
        doc="x.std(dim, correction)", rules=("grad·(self - mean(self)) / ((N - correction)·result)",),
        refuses=_VAR_REFUSES),

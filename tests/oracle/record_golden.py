@@ -408,6 +408,13 @@ def corner_cases():
         add(case(e, m if "M" in e else v, grad_output="ones", tag="corners negative dims"))
     for e in ["s.sum(-1)", "s.mean(-1)", "torch.softmax(s, -1)", "s.unsqueeze(-1).sum()", "s.unsqueeze(0).sum()"]:
         add(case(e, s, tag="corners negative dims"))
+    # var/std as ATen's CPU kernel: accumulated in double, rounded once (std of values whose
+    # variance overflows or underflows float32 is still finite)
+    for at in [{"x": [1e24, -2e24, 3e24, 5e23]}, {"x": [3e19, 1e20, -2e19]}, {"x": [1e-30, 2e-30, 5e-31]},
+               {"x": [[1e20, 3e20], [-1e20, 2e19]]}]:
+        for e in ["x.std()", "x.var()", "torch.std(x, 0)", "x.std(correction=0)", "(x.std() * 2).sum()"]:
+            for dt in ("float32", "float64"):
+                add(case(e, at, dtype=dt, tag="corners wide accumulation"))
     cs.extend(layout_cases())
     cs.extend(double_cases())
     return cs
