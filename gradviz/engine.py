@@ -233,13 +233,15 @@ class _Run:
         grads = self._rule(i, op, grad) if any(needed) else ()
         sent = [None] * len(slots)
         for n, out in enumerate(grads):
-            if n < len(slots) and needed[n]:
+            if n < len(slots) and needed[n] and out is not None:  # None: no gradient (undefined in ATen)
                 sent[n] = self._conform(out, slots[n])
         if self.record:  # recorded before the AccumulateGrads it makes ready run
             self.steps.add(i, grad, tuple(sent), tuple(grads))
-        for k, out in zip(slots, sent):
+        for k, out, need in zip(slots, sent, needed):
             if out is not None:
                 self._deliver(k, out)
+            elif need:
+                self._nothing(k)
 
     def execute_floats(self, i: int, grad: float) -> None:
         """:meth:`execute` for an entry computed on Python floats (all its values are floats):
@@ -323,6 +325,16 @@ class _Run:
             pending[k] -= 1
             if pending[k] == 0:
                 self.accumulate(k, buffers.pop(k))
+
+    def _nothing(self, k: int) -> None:
+        """An edge along which the rule sent no gradient (ATen's undefined tensor, e.g. a norm of
+        order 0): nothing is added; a leaf whose last edge this was accumulates what it has (its
+        .grad stays None if nothing came, as PyTorch leaves it)."""
+        pending = self.pending
+        if k in pending:
+            pending[k] -= 1
+            if pending[k] == 0 and k in self.buffers:
+                self.accumulate(k, self.buffers.pop(k))
 
 
 def _conform_graph(F, g, shape, dtype):

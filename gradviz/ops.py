@@ -1477,8 +1477,8 @@ def _norm_dim_backward(F, g, s):
     # linalg_vector_norm_backward for ord 1, 2 and any other finite ord ≥ 1
     x, ord = s["self"], s["ord"]
     g, norm = _restore_dims(F, g, s), _restore_dims(F, s["result"], s)
-    if ord == 0:  # norm_backward returns no gradient: zero
-        return (F.zeros_like(F.value(x)),)
+    if ord == 0:  # norm_backward returns an undefined tensor: no gradient at all (x.grad stays None)
+        return (None,)
     if ord == 1:
         return (F.mul(F.sgn(x), g),)
     if math.isinf(ord):  # sgn(self) * ((grad / mask.sum(dim, true)) * mask), mask: |self| == norm or nan

@@ -140,7 +140,9 @@ def _functional_cases():
     for e in ["(F.softmax(x, 0) * y).sum()", "(F.softmax(M, dim=1) ** 2).sum()", "F.log_softmax(x, 0).sum()",
               "(F.log_softmax(x, 0) * y).sum()", "(F.log_softmax(M, 1) * M).sum()", "(F.log_softmax(M, dim=0) ** 2).sum()",
               "torch.logsumexp(x, 0)", "torch.logsumexp(M, 1).sum()", "(torch.logsumexp(M, 1, keepdim=True) ** 2).sum()",
-              "(F.dropout(x, p=0.0) ** 2).sum()"]:
+              "(F.dropout(x, p=0.0) ** 2).sum()",
+              # a norm of order 0 sends no gradient (ATen's undefined tensor): no zero added anywhere
+              "(F.normalize(M, p=0) * M).sum()", "F.normalize(M, p=0, dim=0).sum()", "(F.normalize(x, p=0, dim=0) * y).sum()"]:
         add((e, m, ()))
     for loss in POINTWISE_LOSSES:
         for r in ["", ", reduction='sum'"]:
