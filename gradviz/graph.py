@@ -36,7 +36,9 @@ from .parser import COMPARISONS as _COMPARISONS, Node, function_name, parse, rep
 from .shapes import format_shape
 
 DTYPE_NAMES = ("float32", "float64")
-CONSTANTS = {"pi": math.pi, "e": math.e}
+#: named numbers: Python-number constants, as PyTorch's torch.pi / torch.inf are Python floats
+CONSTANTS = {"pi": math.pi, "e": math.e, "torch.pi": math.pi, "torch.e": math.e, "torch.inf": math.inf,
+             "torch.nan": math.nan}
 
 Number = (int, float)
 _EMPTY: dict = {}

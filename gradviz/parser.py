@@ -86,6 +86,8 @@ _UNSUPPORTED_OPS = {
 
 FUNCTION_PREFIXES = ("torch.nn.functional.", "F.", "torch.special.", "torch.linalg.", "torch.")
 #: ``F.name(`` after ``import torch.nn.functional as F``: F is read as that namespace only in a call
+#: dotted names that are numbers, not calls (their values: graph.CONSTANTS)
+_DOTTED_CONSTANTS = frozenset({"torch.pi", "torch.e", "torch.inf", "torch.nan"})
 _F_CALL = re.compile(r"\s*\.\s*[A-Za-z_]\w*\s*\(")
 
 
@@ -576,8 +578,9 @@ class _Parser:
                 operands.append(self.builder.call(name, [], [], False, pos, close[2] + 1))
                 return False
             return True  # expecting the first argument
-        if "." in name:
-            raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls)", pos)
+        if "." in name and name not in _DOTTED_CONSTANTS:
+            raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls "
+                      f"and the constants {', '.join(sorted(_DOTTED_CONSTANTS))})", pos)
         self.terms += 1
         operands.append(self.builder.name(name, pos, name_end))
         if self.add_name is not None:

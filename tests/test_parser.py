@@ -199,3 +199,11 @@ def test_tokenizer_positions():
     toks = list(tokenize("x**2 + 1"))
     assert toks == [("name", "x", 0), ("op", "**", 1), ("number", "2", 3), ("op", "+", 5),
                     ("number", "1", 7), ("end", "", 8)]
+
+
+def test_every_dotted_constant_the_parser_reads_has_a_value():
+    from gradviz.graph import CONSTANTS
+    from gradviz.parser import _DOTTED_CONSTANTS
+
+    assert _DOTTED_CONSTANTS <= set(CONSTANTS)
+    assert {"pi", "e"} <= set(CONSTANTS)

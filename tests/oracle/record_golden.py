@@ -415,6 +415,15 @@ def corner_cases():
         for e in ["x.std()", "x.var()", "torch.std(x, 0)", "x.std(correction=0)", "(x.std() * 2).sum()"]:
             for dt in ("float32", "float64"):
                 add(case(e, at, dtype=dt, tag="corners wide accumulation"))
+    # torch.inf / torch.pi / torch.e / torch.nan: Python floats, as in PyTorch (normalize's p=inf)
+    for e in ["F.normalize(x, p=torch.inf, dim=0).sum()", "(F.normalize(x, p=torch.inf, dim=0) * x).sum()",
+              "(F.normalize(M, p=torch.inf) * M).sum()", "(x * torch.pi + torch.e).sum()",
+              "torch.clamp(x, max=torch.inf).sum()", "(x * torch.nan).sum()"]:
+        for dt in ("float32", "float64"):
+            at = {"M": M} if "M" in e else {"x": [1.0, -3.0, 3.0]}  # a tie for the inf-norm
+            add(case(e, at, dtype=dt, tag="corners named constants"))
+            if dt == "float64" and "nan" not in e:
+                cs.append(dict(case(e, at, dtype=dt, tag="corners named constants double"), double=True))
     cs.extend(layout_cases())
     cs.extend(double_cases())
     return cs
