@@ -1324,6 +1324,8 @@ FunctionImpl = Callable[..., object]
 
 def _sig(node: Node, args, kwargs, positional: Sequence[str], defaults: dict | None = None) -> dict:
     """Bind call arguments to parameter names, with clear errors."""
+    if not kwargs and len(args) == len(positional):
+        return dict(zip(positional, args))  # the commonest call: every argument given in order
     defaults = dict(defaults or {})
     bound = {}
     if len(args) > len(positional):
@@ -2657,6 +2659,7 @@ class TraceBuilder:
         self.graph = tr.graph
         self.source = source
         self.at = at
+        self.impls: dict = {}  # (name, method) -> what _resolve found for it (resolved once)
 
     def number(self, value, start: int, end: int) -> _Operand:
         return _Operand(value, start, end)
@@ -2705,7 +2708,9 @@ class TraceBuilder:
         if name.startswith("F.") and "F" in self.graph.input_index:  # an input named F: F.sum() is its method
             receiver = _Operand(self.tr.view(self.graph.input_index["F"]), start, start + 1, "F")
             return self.call(name[2:], [receiver] + list(args), kwargs, True, start, end)
-        impl = _resolve(name, method, node)
+        impl = self.impls.get((name, method))
+        if impl is None:
+            impl = self.impls[name, method] = _resolve(name, method, node)
         node.lo = len(self.graph.value)
         node.value = impl(self.tr, node, [a.value for a in args], {k: v.value for k, v in kwargs}, self.source)
         node.hi = len(self.graph.value)

@@ -539,6 +539,8 @@ class _Parser:
                                    f"each comparison on its own, e.g. torch.where(a < b, ...)", tok[2])
                 push_op(("bin", text, power, right, tok[2]))
                 expect_operand = True
+            elif (tok[1] == "," or tok[1] == ")") and tok[0] == "op" and ops and ops[-1][0] == "call":
+                expect_operand = self.close_call(ops[-1], tok[1], tok[2])  # a call's argument ends
             elif self.after_operand(tok):
                 break
             else:
