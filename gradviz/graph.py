@@ -842,6 +842,35 @@ class Tracer:
         g.input_index[name] = i
         return self.view(i)
 
+    def leaves(self, at: dict, no_grad) -> None:
+        """:meth:`leaf` for every input of ``at`` in turn (those in ``no_grad`` need no grad); a
+        number's entry appended here, a million of them in one loop."""
+        g = self.graph
+        if g.value or g.names:
+            for name, value in at.items():
+                self.leaf(name, value, requires_grad=name not in no_grad)
+            return
+        cast = self.F.cast
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+            = self._appends
+        add_name, index = g.input_names.append, g.input_index
+        for name, value in at.items():
+            if type(value) is not float and type(value) is not int:
+                self.leaf(name, value, requires_grad=name not in no_grad)
+                continue
+            index[name] = len(g.value)
+            add_name(name)
+            add_op(None)
+            add_a(-2)
+            add_b(-2)
+            add_params(_EMPTY)
+            add_req(name not in no_grad)
+            add_value(cast(value))
+            add_shape(())
+            add_start(-1)
+            add_end(-1)
+            add_scalar(0)
+
     def constant(self, value, node) -> Tensor:
         """A constant expression's value as a 0-d tensor (PyTorch would hold a Python number)."""
         try:
@@ -2615,8 +2644,7 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
     no_grad = set(no_grad)
     try:
         # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
-        for name, value in at.items():
-            tr.leaf(name, value, requires_grad=name not in no_grad)
+        tr.leaves(at, no_grad)
         out = drive(TraceBuilder(tr, source, at))
         output = out.value
         if type(output) is not Tensor:
