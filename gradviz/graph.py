@@ -1053,20 +1053,22 @@ class Tracer:
                 if not shape:
                     result = float(result)
         i = len(values)
-        values.append(result)
-        g.op.append(op)
-        g.a.append(x)
-        g.b.append(y)
-        g.params.append(params)
-        req.append(needs)
-        g.shape.append(shape)
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+            = self._appends
+        add_op(op)
+        add_a(x)
+        add_b(y)
+        add_params(params)
+        add_req(needs)
+        add_value(result)
+        add_shape(shape)
         if node is None:
-            g.start.append(-1)
-            g.end.append(-1)
+            add_start(-1)
+            add_end(-1)
         else:
-            g.start.append(node.start)
-            g.end.append(node.end)
-        g.scalar.append(0)
+            add_start(node.start)
+            add_end(node.end)
+        add_scalar(0)
         if shape and (g.layout or op.key in layout.VIEWS):
             self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
         return self.view(i)
