@@ -809,6 +809,9 @@ class Tracer:
         # The expression tracer hands out short-lived views (a million-term expression keeps
         # none); the second-order pass keeps the ones it makes (its results are the grads).
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
+        g = graph  # the tape's columns, appended to (never replaced) for each entry
+        self._appends = (g.op.append, g.a.append, g.b.append, g.params.append, g.req.append, g.value.append,
+                         g.shape.append, g.start.append, g.end.append, g.scalar.append)
 
     def quiet_numpy(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off until :meth:`finish`."""
@@ -839,6 +842,35 @@ class Tracer:
         g.input_index[name] = i
         return self.view(i)
 
+    def leaves(self, at: dict, no_grad) -> None:
+        """:meth:`leaf` for every input of ``at`` in turn (those in ``no_grad`` need no grad); a
+        number's entry appended here, a million of them in one loop."""
+        g = self.graph
+        if g.value or g.names:
+            for name, value in at.items():
+                self.leaf(name, value, requires_grad=name not in no_grad)
+            return
+        cast = self.F.cast
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+            = self._appends
+        add_name, index = g.input_names.append, g.input_index
+        for name, value in at.items():
+            if type(value) is not float and type(value) is not int:
+                self.leaf(name, value, requires_grad=name not in no_grad)
+                continue
+            index[name] = len(g.value)
+            add_name(name)
+            add_op(None)
+            add_a(-2)
+            add_b(-2)
+            add_params(_EMPTY)
+            add_req(name not in no_grad)
+            add_value(cast(value))
+            add_shape(())
+            add_start(-1)
+            add_end(-1)
+            add_scalar(0)
+
     def constant(self, value, node) -> Tensor:
         """A constant expression's value as a 0-d tensor (PyTorch would hold a Python number)."""
         try:
@@ -856,22 +888,23 @@ class Tracer:
         return self.view(self._append(None, -2, -2, _EMPTY, False, value, tuple(value.shape), node, 0))
 
     def _append(self, op, x, y, params, req, value, shape, node, scalar) -> int:
-        g = self.graph
-        i = len(g.value)
-        g.op.append(op)
-        g.a.append(x)
-        g.b.append(y)
-        g.params.append(params)
-        g.req.append(req)
-        g.value.append(value)
-        g.shape.append(shape)
+        i = len(self.graph.value)
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+            = self._appends
+        add_op(op)
+        add_a(x)
+        add_b(y)
+        add_params(params)
+        add_req(req)
+        add_value(value)
+        add_shape(shape)
         if node is None:
-            g.start.append(-1)
-            g.end.append(-1)
+            add_start(-1)
+            add_end(-1)
         else:
-            g.start.append(node.start)
-            g.end.append(node.end)
-        g.scalar.append(scalar)
+            add_start(node.start)
+            add_end(node.end)
+        add_scalar(scalar)
         return i
 
     def apply(self, op: Op, operands: Sequence, params: dict = _EMPTY, node: Node | None = None) -> Tensor:
@@ -974,28 +1007,29 @@ class Tracer:
             raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
                             f"than the limit of {self.max_elements} (--max-elements)")
 
-    def float_arithmetic(self, row: tuple, x: Tensor, y: Tensor, node) -> Tensor | None:
-        """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (None when
-        the values are not both floats): the same entry, appended without the general checks."""
-        g = self.graph
-        values = g.value
-        i, j = x.index, y.index
+    def float_arithmetic(self, row: tuple, i: int, j: int, start: int, end: int) -> Tensor | None:
+        """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (entries
+        ``i`` and ``j``; None when their values are not both floats): the same entry, appended
+        without the general checks."""
+        values = self.graph.value
         vx, vy = values[i], values[j]
         if type(vx) is not float or type(vy) is not float or not self.use_floats:
             return None
         op, params = row
         k = len(values)
-        values.append(op.scalar(self.F, vx, vy))
-        g.op.append(op)
-        g.a.append(i)
-        g.b.append(j)
-        g.params.append(params)
-        req = g.req
-        req.append(req[i] or req[j])
-        g.shape.append(())
-        g.start.append(node.start)
-        g.end.append(node.end)
-        g.scalar.append(1)
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+            = self._appends
+        add_value(op.scalar(self.F, vx, vy))
+        add_op(op)
+        add_a(i)
+        add_b(j)
+        add_params(params)
+        req = self.graph.req
+        add_req(req[i] or req[j])
+        add_shape(())
+        add_start(start)
+        add_end(end)
+        add_scalar(1)
         return self.view(k)
 
     def _numpy_forward(self, op, slots, operands, params, node=None):
@@ -1172,7 +1206,7 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
         _operand_check(a, node)
         _operand_check(b, node)
     if ta and tb and op in _TENSOR_ARITHMETIC:
-        out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a, b, node)
+        out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a.index, b.index, node.start, node.end)
         if out is not None:
             return out
     if (not ta and type(a) not in _NUMBER_TYPES) or (not tb and type(b) not in _NUMBER_TYPES):
@@ -1319,6 +1353,8 @@ FunctionImpl = Callable[..., object]
 
 def _sig(node: Node, args, kwargs, positional: Sequence[str], defaults: dict | None = None) -> dict:
     """Bind call arguments to parameter names, with clear errors."""
+    if not kwargs and len(args) == len(positional):
+        return dict(zip(positional, args))  # the commonest call: every argument given in order
     defaults = dict(defaults or {})
     bound = {}
     if len(args) > len(positional):
@@ -2608,8 +2644,7 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
     no_grad = set(no_grad)
     try:
         # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
-        for name, value in at.items():
-            tr.leaf(name, value, requires_grad=name not in no_grad)
+        tr.leaves(at, no_grad)
         out = drive(TraceBuilder(tr, source, at))
         output = out.value
         if type(output) is not Tensor:
@@ -2652,14 +2687,17 @@ class TraceBuilder:
         self.graph = tr.graph
         self.source = source
         self.at = at
+        self.impls: dict = {}  # (name, method) -> what _resolve found for it (resolved once)
 
     def number(self, value, start: int, end: int) -> _Operand:
         return _Operand(value, start, end)
 
     def name(self, name: str, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, name)
         i = self.graph.input_index.get(name)
-        node.value = self.tr.view(i) if i is not None else _lookup(self.tr, node, self.at)
+        if i is not None:
+            return _Operand(self.tr.view(i), start, end, name)
+        node = _Operand(None, start, end, name)
+        node.value = _lookup(self.tr, node, self.at)
         return node
 
     def unary(self, op: str, operand: _Operand, start: int, end: int) -> _Operand:
@@ -2680,8 +2718,16 @@ class TraceBuilder:
     def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, op)
         values = self.graph.value
-        node.lo = len(values)
-        node.value = _binary(self.tr, op, left.value, right.value, node, self.source)
+        node.lo = lo = len(values)
+        a, b = left.value, right.value
+        if type(a) is Tensor and type(b) is Tensor and op in _TENSOR_ARITHMETIC:
+            # the commonest entry, two 0-d tensors' arithmetic on floats
+            value = self.tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a.index, b.index, start, end)
+            if value is not None:
+                node.value = value
+                node.hi = lo + 1
+                return node
+        node.value = _binary(self.tr, op, a, b, node, self.source)
         node.hi = len(values)
         return node
 
@@ -2690,7 +2736,9 @@ class TraceBuilder:
         if name.startswith("F.") and "F" in self.graph.input_index:  # an input named F: F.sum() is its method
             receiver = _Operand(self.tr.view(self.graph.input_index["F"]), start, start + 1, "F")
             return self.call(name[2:], [receiver] + list(args), kwargs, True, start, end)
-        impl = _resolve(name, method, node)
+        impl = self.impls.get((name, method))
+        if impl is None:
+            impl = self.impls[name, method] = _resolve(name, method, node)
         node.lo = len(self.graph.value)
         node.value = impl(self.tr, node, [a.value for a in args], {k: v.value for k, v in kwargs}, self.source)
         node.hi = len(self.graph.value)

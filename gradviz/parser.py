@@ -56,6 +56,11 @@ _KEYWORDS = frozenset(
     "while with yield".split()
 )
 
+#: names read by :meth:`_Parser.name` in full (the rest, followed by one of
+#: _PLAIN_NAME_FOLLOWERS, are plain operands: the loop reads them itself)
+_SPECIAL_NAMES = _KEYWORDS | {"torch", "F"}
+_PLAIN_NAME_FOLLOWERS = frozenset(BINARY) | {",", ")", "]", ""}
+
 _TOKEN = re.compile(
     r"""
     \s*  # whitespace before a token is skipped by the same match
@@ -479,19 +484,72 @@ class _Parser:
 
     # --- the loop ------------------------------------------------------------------
     def run(self) -> Node:
+        """The loop. The commonest tokens are read here, the rest by the methods below: a plain
+        name (an input: what follows it is an operator, ',', ')', ']' or the end) and a binary
+        operator with the reductions it makes (a million-term sum is little else)."""
+        ops, operands, tokens, builder = self.ops, self.operands, self.tokens, self.builder
+        push, pop, pop_op, push_op = operands.append, operands.pop, ops.pop, ops.append
+        binary, name_operand, add_name = builder.binary, builder.name, self.add_name
+        max_terms = self.max_terms
         tok = self.advance()
         expect_operand = True
         while True:
             if expect_operand:
-                expect_operand = self.operand(tok)
-                if not expect_operand and self.terms > self.max_terms:
-                    raise self.err(f"expression has more than {self.max_terms} terms", tok[2])
+                kind, text, pos = tok
+                if kind == "name" and text not in _SPECIAL_NAMES:
+                    nxt = self.lookahead
+                    if nxt is None:
+                        nxt = self.lookahead = next(tokens)
+                    if nxt[1] in _PLAIN_NAME_FOLLOWERS and text[:2] != "__":
+                        self.terms += 1
+                        push(name_operand(text, pos, pos + len(text)))
+                        if add_name is not None:
+                            add_name(text)
+                        expect_operand = False
+                    else:
+                        expect_operand = self.name(text, pos)
+                else:
+                    expect_operand = self.operand(tok)
+                if not expect_operand and self.terms > max_terms:
+                    raise self.err(f"expression has more than {max_terms} terms", tok[2])
+            elif tok[0] == "op" and tok[1] in BINARY:
+                text = tok[1]
+                power, right = BINARY[text]
+                compared = False
+                while ops:  # reduce what binds at least as tightly (reduce_while, inline)
+                    top = ops[-1]
+                    tk = top[0]
+                    if tk != "bin" and tk != "un":
+                        break
+                    p = top[2]
+                    if p < power or (p == power and right):
+                        break
+                    pop_op()
+                    if tk == "bin":
+                        b = pop()
+                        a = pop()
+                        if p == _COMPARISON_POWER:
+                            compared = True
+                        push(binary(top[1], a, b, a.start, b.end))
+                    else:
+                        a = pop()
+                        push(builder.unary(top[1], a, top[3], a.end))
+                if compared and power == _COMPARISON_POWER:
+                    raise self.err(f"chained comparisons (a < b < c) are not supported: write "
+                                   f"each comparison on its own, e.g. torch.where(a < b, ...)", tok[2])
+                push_op(("bin", text, power, right, tok[2]))
+                expect_operand = True
+            elif (tok[1] == "," or tok[1] == ")") and tok[0] == "op" and ops and ops[-1][0] == "call":
+                expect_operand = self.close_call(ops[-1], tok[1], tok[2])  # a call's argument ends
             elif self.after_operand(tok):
                 break
             else:
                 expect_operand = self.expect_operand_next
-            tok = self.advance()
-        operands = self.operands
+            tok = self.lookahead
+            if tok is None:
+                tok = next(tokens)
+            else:
+                self.lookahead = None
         assert len(operands) == 1, "parser invariant"
         return operands[0]
 
