@@ -15,6 +15,7 @@ inputs the result says so.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,6 +109,7 @@ def _functions(sp):
 _POSITIONAL = {"pow": ("input", "exponent"), "clamp": ("input", "min", "max"),
                "maximum": ("input", "other"), "minimum": ("input", "other"),
                "where": ("condition", "input", "other")}
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow}
 _RELATIONS = {"<": "StrictLessThan", "<=": "LessThan", ">": "StrictGreaterThan", ">=": "GreaterThan",
               "==": "Eq", "!=": "Ne"}
 #: what the language has that a formula of scalars does not: "not available for ..."
@@ -187,16 +189,8 @@ def _name_value(sp, name: str, symbols: dict):
 
 def _binary_value(sp, op: str, a, b):
     """``a op b`` for an arithmetic operator or a comparison (a condition for torch.where)."""
-    if op == "+":
-        value = a + b
-    elif op == "-":
-        value = a - b
-    elif op == "*":
-        value = a * b
-    elif op == "/":
-        value = a / b
-    elif op == "**":
-        value = a ** b
+    if op in _ARITHMETIC:
+        value = _ARITHMETIC[op](a, b)
     elif op in _RELATIONS:  # a condition for torch.where (issue 13)
         value = getattr(sp, _RELATIONS[op])(a, b)
     else:
@@ -272,12 +266,6 @@ def tidy(d):
     except Exception:  # cancel refuses some forms (e.g. Piecewise): keep the derivative as it is
         return d
     return r if sp.count_ops(r) <= ops else d
-
-
-def pretty(expr) -> str:
-    """A formula for people: ``2·u + v`` (SymPy's text with ``·`` for multiplication)."""
-    text = str(expr)
-    return text.replace("**", "\0").replace("*", "·").replace("\0", "**")
 
 
 def _as_float(value) -> float:

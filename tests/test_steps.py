@@ -15,7 +15,7 @@ from gradviz.cli import main
 from gradviz.ops import ROWS
 from gradviz.render import terminal
 from gradviz.render.steps import steps_view
-from gradviz.render.terminal import _grad_note as grad_note
+from gradviz.render.terminal import grad_note
 from gradviz.steps import describe, steps_json
 
 

@@ -20,7 +20,7 @@ from .collapse import Collapsed, View, collapse_view, plain_view
 from .flow import Flow, flow, tensor_text
 from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
-__all__ = ["summary", "tensors_table", "backward_tree", "report"]
+__all__ = ["summary", "tensors_table", "backward_tree", "report", "grad_note"]
 
 #: rich styles, by what they mark (no color is used when the Console has none)
 STYLES = {
@@ -105,7 +105,7 @@ class TensorsTable:
 
     def __rich_console__(self, console, options):
         rows, caption = self.rows()
-        notes = [c for c in (caption, _grad_note(self.trace)) if c]
+        notes = [c for c in (caption, grad_note(self.trace)) if c]
         values = [(format_tensor(t.value), None if t.grad_value is None else format_tensor(t.grad_value))
                   for t in rows]
         if self._table_width(rows, values) > options.max_width:
@@ -181,7 +181,7 @@ class TensorsTable:
             yield Text(note, style=STYLES["note"])
 
 
-def _grad_note(trace) -> str | None:
+def grad_note(trace) -> str | None:
     """One short line on the intermediates' grad (None when there are none, or no backward ran)."""
     g = trace.graph
     has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))  # the tape, not a view each
