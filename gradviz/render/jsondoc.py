@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from array import array as _array
+from bisect import bisect_left
 from typing import Iterator
 
 from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
@@ -39,6 +40,8 @@ def _string(s: str) -> str:
     return json.encoder.encode_basestring(s).translate(_LINE_SAFE)
 _F32 = _array("f", [0.0])
 _SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
+#: every float32 power of two, both signs (their interval is twice as wide above as below)
+_POW2 = frozenset(s * math.ldexp(1.0, e) for e in range(-149, 128) for s in (1.0, -1.0))
 
 
 def _str(s) -> str:
@@ -57,27 +60,37 @@ def f32_text(v: float) -> str:
         return '"NaN"'
     if v == 0:
         return repr(v)  # 0.0 or -0.0
+    if v in _POW2 or -_SMALLEST_NORMAL_F32 < v < _SMALLEST_NORMAL_F32:
+        return _f32_text_careful(v)  # a power of two, a subnormal
     if v in (math.inf, -math.inf):
         return '"Infinity"' if v > 0 else '"-Infinity"'
-    a = abs(v)
-    if a < _SMALLEST_NORMAL_F32 or math.frexp(a)[0] == 0.5:
-        return _f32_text_careful(v)
     # A float32 interval here is symmetric, so if p digits read back, so do p + 1: find the
     # shortest from 8 down (most values need 8 or 9 digits).
     b = _F32
-    f8 = float("%.8g" % v)
-    b[0] = f8
+    s = "%.8g" % v
+    b[0] = float(s)
     if b[0] != v:
-        return repr(float("%.9g" % v))
-    f7 = float("%.7g" % v)
-    b[0] = f7
+        return _repr_of("%.9g" % v, 9)
+    t = "%.7g" % v
+    b[0] = float(t)
     if b[0] != v:
-        return repr(f8)
+        return _repr_of(s, 8)
     # Six significant digits are always finer than a float32 interval is wide, so when the
     # shortest has at most 6 digits it is '%.6g' (which drops trailing zeros).
-    f6 = float("%.6g" % v)
-    b[0] = f6
-    return repr(f6 if b[0] == v else f7)
+    s = "%.6g" % v
+    b[0] = float(s)
+    return _repr_of(s, 6) if b[0] == v else _repr_of(t, 7)
+
+
+def _repr_of(s: str, p: int) -> str:
+    """``repr(float(s))`` for ``s`` a '%.{p}g' text (p <= 9), without the float: its digits are
+    repr's (no shorter decimal is that near), only the notation may differ — '%g' writes an
+    integer without '.0' and switches to an exponent at 10**p, repr at 10**16."""
+    if "e" not in s:
+        return s if "." in s else s + ".0"
+    if s[-3] == "-" or s[-3:] >= "+16":  # e-XX (below 1e-4 for both), or e+16 and beyond
+        return s
+    return repr(float(s))
 
 
 def _f32_text_careful(v: float) -> str:
@@ -141,6 +154,8 @@ def dumps(doc) -> str:
 
 
 _MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
+_FLOAT_OR_NONE = frozenset((float, type(None)))
+_BOOLS = ("false",) + ("true",) * 255  # a requires_grad byte's text
 
 
 class _Values:
@@ -149,10 +164,11 @@ class _Values:
 
     def __init__(self, dtype: str):
         self.text = f32_text if dtype == "float32" else f64_text
-        self.memo: dict = {}
+        self.memo: dict = {None: "null"}  # (None: no value, as a tensor without grad)
         #: id of an array the graph holds (alive while the document is written) -> its text:
         #: a weight matrix is saved by every function that uses it
         self.arrays: dict = {}
+        self.shapes: dict = {(): "[]"}  # shape -> its text
 
     def __call__(self, v) -> str:
         if type(v) is float:
@@ -170,14 +186,50 @@ class _Values:
             t = self.arrays[id(v)] = self.array_text(v)
         return t
 
+    def texts(self, values: list) -> list:
+        """``[self(v) for v in values]``, a batch at a time: the remembered ones looked up in one go."""
+        memo = self.memo
+        if set(map(type, values)) <= _FLOAT_OR_NONE:
+            out = list(map(memo.get, values))
+        else:
+            get = memo.get
+            out = [get(v) if type(v) is float else None for v in values]
+        if None in out:
+            index = out.index
+            k = index(None)
+            try:
+                while True:
+                    out[k] = self(values[k])
+                    k = index(None, k + 1)
+            except ValueError:
+                pass
+        return out
+
+    def shape_texts(self, shapes: list) -> list:
+        """The shapes' texts (remembered: a graph has few distinct shapes)."""
+        memo = self.shapes
+        out = list(map(memo.get, shapes))
+        if None in out:
+            index = out.index
+            k = index(None)
+            try:
+                while True:
+                    shape = shapes[k]
+                    t = out[k] = _shape_text(shape)
+                    if len(memo) < 1024:
+                        memo[shape] = t
+                    k = index(None, k + 1)
+            except ValueError:
+                pass
+        return out
+
     def array_text(self, a) -> str:
         """``dumps(array(a))``, written directly for float arrays."""
         if a.size == 0 or a.ndim == 0 or a.dtype.kind != "f":
             return dumps(array(a))
         if (a.dtype.itemsize == 4) != (self.text is f32_text):  # a float32 constant in a float64 run
             return dumps(array(a))
-        text, memo_get = self.text, self.memo.get
-        items = [memo_get(x) or text(x) for x in a.ravel().tolist()]
+        items = self.texts(a.ravel().tolist())
         for size in reversed(a.shape[1:]):
             items = ["[" + ",".join(items[k:k + size]) + "]" for k in range(0, len(items), size)]
         return "[" + ",".join(items) + "]"
@@ -185,6 +237,35 @@ class _Values:
 
 def _shape_text(shape) -> str:
     return "[" + ",".join(map(str, shape)) + "]"
+
+
+def _plain_names(names) -> bool:
+    """Whether every name is written as itself in quotes (ASCII letters, digits and '_': nothing
+    to escape), so that its text needs no encoder."""
+    joined = "".join(names)
+    return joined.isascii() and (joined.isidentifier() or joined == "")
+
+
+def _string_texts(names: list, plain: bool) -> list:
+    return list(map('"{}"'.format, names)) if plain else [_string(n) for n in names]
+
+
+def _batches(lo: int, hi: int, batch: int, cut: int = -1):
+    """[lo, hi) in ranges of at most ``batch``, none across ``cut``."""
+    if lo < cut < hi:
+        yield from _batches(lo, cut, batch)
+        lo = cut
+    for start in range(lo, hi, batch):
+        yield start, min(start + batch, hi)
+
+
+def _fill(template: str, columns: list) -> str:
+    """``",".join(template % row for row in zip(*columns))``, in one formatting call."""
+    n, width = len(columns[0]), len(columns)
+    flat = [None] * (n * width)
+    for k, column in enumerate(columns):
+        flat[k::width] = column
+    return ",".join([template] * n) % tuple(flat)
 
 
 def iter_json(result, batch: int = 4096) -> Iterator[str]:
@@ -201,19 +282,28 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
            f'"output":{{"data":{value(g.value[out])},"shape":{_shape_text(g.shape[out])},'
            f'"requires_grad":{_bool(g.req[out])},'
            f'"grad_fn":{_string(g.op[out].torch_name) if out_fn else "null"}}},"inputs":{{')
-    yield ",".join(
-        f'{_string(name)}:{{"data":{value(g.value[i])},"shape":{_shape_text(g.shape[i])},'
-        f'"requires_grad":{_bool(g.req[i])},"grad":{value(g.grad.get(i))}}}'
-        for name, i in g.input_index.items())
+    plain = _plain_names(g.input_index)  # (the inputs' names: input_names and late ones)
+    names = list(g.input_index)
+    indices = list(g.input_index.values())
+    values, shapes, req, grads = g.value, g.shape, g.req, g.grad
+    for lo, hi in _batches(0, len(names), batch):
+        idx = indices[lo:hi]
+        yield ("," if lo else "") + _fill(_INPUT, [
+            _string_texts(names[lo:hi], plain),
+            value.texts(list(map(values.__getitem__, idx))),
+            value.shape_texts(list(map(shapes.__getitem__, idx))),
+            list(map(_BOOLS.__getitem__, map(req.__getitem__, idx))),
+            value.texts(list(map(grads.get, idx)))])
+    del names, indices
     yield f'}},"graph":{{"root":{"null" if g.root_index is None else chr(34) + "f0" + chr(34)},"functions":['
     order = g.order()
-    functions = _Functions(g, fpos, value)
-    for lo in range(0, len(order), batch):
-        yield ("," if lo else "") + ",".join(functions.texts(order[lo:lo + batch]))
+    functions = _Functions(g, fpos, value, plain)
+    for lo, hi in _batches(0, len(order), batch):
+        yield ("," if lo else "") + ",".join(functions.texts(order[lo:hi], lo))
     yield '],"tensors":['
-    n = len(g.value)
-    for lo in range(0, n, batch):
-        yield ("," if lo else "") + ",".join(_tensor_texts(g, range(lo, min(lo + batch, n)), fpos, value))
+    tensors = _Tensors(g, fpos, value, plain)
+    for lo, hi in _batches(0, len(g.value), batch, len(g.input_names)):
+        yield ("," if lo else "") + tensors.texts(lo, hi)
     yield "]}"
     if result.backward_error:
         yield f',"backward_error":{dumps(result.backward_error)}'
@@ -222,73 +312,150 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     yield "}"
 
 
+_INPUT = '%s:{"data":%s,"shape":%s,"requires_grad":%s,"grad":%s}'
+
+
 class _Functions:
     """The graph's functions' entries as text, with what is the same for every use of an op row
-    (its name's text; the saved values' text when they are only its params) written once."""
+    and its params (its name's text; the saved values that are params) written once."""
 
-    def __init__(self, g, fpos, value):
+    def __init__(self, g, fpos, value, plain: bool):
         self.g, self.fpos, self.value = g, fpos, value
-        self.fixed: dict = {}  # (id of the op, id of its params dict) -> the saved values' text
+        #: (id of the op, id of its params dict) -> how its entries are written (see _spec)
+        self.specs: dict = {}
+        #: an input's AccumulateGrad names it as itself in quotes (no labels, plain names)
+        self.plain_inputs = plain and not g.names
 
-    def texts(self, indices) -> list[str]:
+    def _spec(self, op, p) -> tuple:
+        """How an op row's entries with params ``p`` are written: (0, template) when every saved
+        value shown is a param (written once here); (1, template, plan) when some are tensors,
+        each plan item (its '"name":' text, source 0 input / 1 result / 2 param / 3 context,
+        slot, slot whose grad decides whether it is saved or None, the text when it is not);
+        (2,) for the general case (an imported op, three or more tensor slots)."""
+        if op.key == "imported":
+            return (2,)
+        head = ('{"id":"f%d","name":"' + op.torch_name.replace("%", "%%")
+                + '","next_functions":[%s],"saved":{')
+        plan = []
+        for name, source, arg, when in op.plan:
+            if name[0] == "_":  # read by the rule, not shown
+                continue
+            if (when is not None and when > 1) or (source == "input" and arg > 1):
+                return (2,)
+            unsaved = f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null'
+            if source == "param":
+                plan.append((f'"{name}":{saved_text(p[arg])}', 2, arg, when, unsaved))
+            else:
+                plan.append((f'"{name}":', 0 if source == "input" else 1 if source == "result" else 3,
+                             arg, when, unsaved))
+        if all(item[1] == 2 and item[3] is None for item in plan):
+            saved = ",".join(item[0] for item in plan)
+            return (0, head + saved.replace("%", "%%") + '},"tensor":"t%d"}')
+        return (1, head + '%s},"tensor":"t%d"}', tuple(plan))
+
+    def texts(self, indices, k: int) -> list[str]:
+        """The entries of the functions at ``indices`` (positions k, k + 1, ... of the order)."""
         g, fpos, value = self.g, self.fpos, self.value
         ops, a, b, req, values, consts, params = g.op, g.a, g.b, g.req, g.value, g.consts, g.params
-        fixed = self.fixed
+        more, input_names = g.more, g.input_names
+        n_inputs = len(input_names) if self.plain_inputs else 0
+        specs = self.specs
+        spec_get = specs.get
         memo_get = value.memo.get
         parts = []
+        append = parts.append
         for i in indices:
             op = ops[i]
             if op is None:
-                parts.append(f'{{"id":"f{fpos[i]}","name":"AccumulateGrad","next_functions":[],'
-                             f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
+                if i < n_inputs:
+                    append(f'{{"id":"f{k}","name":"AccumulateGrad","next_functions":[],'
+                           f'"variable":"{input_names[i]}","tensor":"t{i}"}}')
+                else:
+                    append(f'{{"id":"f{k}","name":"AccumulateGrad","next_functions":[],'
+                           f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
+                k += 1
                 continue
-            if op.key == "imported":
-                parts.append(_imported_text(g, i, fpos, value))
+            p = params[i]
+            key = (id(op), id(p))
+            spec = spec_get(key)
+            if spec is None:
+                spec = self._spec(op, p)
+                if len(specs) < 256:
+                    specs[key] = spec
+            kind = spec[0]
+            if kind == 2 or (more and i in more):
+                append(self._general_text(i, k))
+                k += 1
                 continue
             x, y = a[i], b[i]
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
             if y != -2:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
-            slots = g.operands(i) if g.more and i in g.more else None  # three or more tensor slots
-            if g.more and i in g.more:  # torch.cat of three or more tensors
-                nexts += "".join(f',"f{fpos[k]}"' if k >= 0 and req[k] else ",null" for k in g.more[i])
-            p = params[i]
-            key = (id(op), id(p))
-            saved = fixed.get(key)
-            if saved is None:
-                texts = []
-                only_params = True
-                for name, source, arg, when in op.plan:
-                    if name[0] == "_":  # read by the rule, not shown
+            if kind == 0:
+                append(spec[1] % (k, nexts, i))
+                k += 1
+                continue
+            texts = []
+            for pre, source, arg, when, unsaved in spec[2]:
+                if when is not None:
+                    j = x if when == 0 else y
+                    if not (j >= 0 and req[j]):  # unsaved: a SymInt list reads back as ()
+                        texts.append(unsaved)
                         continue
-                    if when is not None:
-                        only_params = False
-                        k = x if when == 0 else y if when == 1 else slots[when]
-                        if not (k >= 0 and req[k]):  # unsaved: a SymInt list reads back as ()
-                            texts.append(f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null')
-                            continue
-                    if source == "input":
-                        only_params = False
-                        k = x if arg == 0 else y if arg == 1 else slots[arg]
-                        if k >= 0:
-                            v = values[k]
-                            vt = memo_get(v) if type(v) is float else None
-                            texts.append(f'"{name}":{vt or value(v)}')
-                        else:
-                            texts.append(f'"{name}":{saved_text(consts[(i, arg)])}')
-                    elif source == "result":
-                        only_params = False
-                        texts.append(f'"{name}":{value(values[i])}')
-                    elif source == "param":
-                        texts.append(f'"{name}":{saved_text(p[arg])}')
+                if source == 0:
+                    j = x if arg == 0 else y
+                    if j >= 0:
+                        v = values[j]
+                        vt = memo_get(v) if type(v) is float else None
+                        texts.append(pre + (vt or value(v)))
                     else:
-                        only_params = False
-                        texts.append(f'"{name}":{saved_text(g.context(i)[name])}')
-                saved = ",".join(texts)
-                if only_params and len(fixed) < 256:
-                    fixed[key] = saved
-            parts.append(_FUNCTION % (fpos[i], op.torch_name, nexts, saved, i))
+                        texts.append(pre + saved_text(consts[(i, arg)]))
+                elif source == 2:
+                    texts.append(pre)
+                elif source == 1:
+                    texts.append(pre + value(values[i]))
+                else:
+                    texts.append(f'{pre}{saved_text(g.context(i)[pre[1:-2]])}')
+            append(spec[1] % (k, nexts, ",".join(texts), i))
+            k += 1
         return parts
+
+    def _general_text(self, i: int, k: int) -> str:
+        """Any function's entry (an imported one; one of three or more tensor slots)."""
+        g, fpos, value = self.g, self.fpos, self.value
+        op, req, values = g.op[i], g.req, g.value
+        if op.key == "imported":
+            return _imported_text(g, i, fpos, value)
+        x, y = g.a[i], g.b[i]
+        nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
+        if y != -2:
+            nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
+        slots = g.operands(i) if g.more and i in g.more else None  # three or more tensor slots
+        if slots is not None:  # torch.cat of three or more tensors
+            nexts += "".join(f',"f{fpos[j]}"' if j >= 0 and req[j] else ",null" for j in g.more[i])
+        p = g.params[i]
+        texts = []
+        for name, source, arg, when in op.plan:
+            if name[0] == "_":  # read by the rule, not shown
+                continue
+            if when is not None:
+                j = x if when == 0 else y if when == 1 else slots[when]
+                if not (j >= 0 and req[j]):  # unsaved: a SymInt list reads back as ()
+                    texts.append(f'"{name}":[]' if name.endswith("_sym_strides") else f'"{name}":null')
+                    continue
+            if source == "input":
+                j = x if arg == 0 else y if arg == 1 else slots[arg]
+                if j >= 0:
+                    texts.append(f'"{name}":{value(values[j])}')
+                else:
+                    texts.append(f'"{name}":{saved_text(g.consts[(i, arg)])}')
+            elif source == "result":
+                texts.append(f'"{name}":{value(values[i])}')
+            elif source == "param":
+                texts.append(f'"{name}":{saved_text(p[arg])}')
+            else:
+                texts.append(f'"{name}":{saved_text(g.context(i)[name])}')
+        return _FUNCTION % (k, op.torch_name, nexts, ",".join(texts), i)
 
 
 _FUNCTION = '{"id":"f%d","name":"%s","next_functions":[%s],"saved":{%s},"tensor":"t%d"}'
@@ -335,28 +502,56 @@ def _saved_text(v, value) -> str:
 
 
 
-# The commonest tensor entry: a 0-d result of an op that needs grad, reached from the root.
-_OP_TENSOR = ('{"id":"t%d","name":null,"span":[%d,%d],"data":%s,"shape":[],"requires_grad":true,'
-              '"is_leaf":false,"grad_fn":"f%d","grad":null}')
+# The tensors' entries of the two common kinds, a batch in one formatting call: an input (a
+# leaf, named, no span) and the result of an op that needs grad, reached from the root.
+_LEAF_TENSOR = ('{"id":"t%d","name":%s,"span":null,"data":%s,"shape":%s,"requires_grad":%s,'
+                '"is_leaf":true,"grad_fn":null,"grad":%s}')
+_OP_TENSOR = ('{"id":"t%d","name":null,"span":[%d,%d],"data":%s,"shape":%s,"requires_grad":true,'
+              '"is_leaf":false,"grad_fn":"f%d","grad":%s}')
+
+
+class _Tensors:
+    """The tensors' entries as text, a batch of consecutive tensors at a time."""
+
+    def __init__(self, g, fpos, value, plain: bool):
+        self.g, self.fpos, self.value, self.plain = g, fpos, value, plain
+        self.labels = sorted(g.names)  # tensors named otherwise than as an input
+        self.none_id = id(None)
+
+    def texts(self, lo: int, hi: int) -> str:
+        g, value = self.g, self.value
+        labels = self.labels
+        if not labels or bisect_left(labels, lo) == bisect_left(labels, hi):
+            ops = g.op[lo:hi]
+            kinds = set(map(id, ops))
+            if hi <= len(g.input_names) and kinds == {self.none_id}:
+                names = g.input_names[lo:hi]
+                if "" not in names:  # (an empty name has a span)
+                    return _fill(_LEAF_TENSOR, [
+                        range(lo, hi), _string_texts(names, self.plain), value.texts(g.value[lo:hi]),
+                        value.shape_texts(g.shape[lo:hi]), list(map(_BOOLS.__getitem__, g.req[lo:hi])),
+                        value.texts(list(map(g.grad.get, range(lo, hi))))])
+            elif (self.none_id not in kinds and self.fpos is not None and g.req.count(0, lo, hi) == 0
+                  and min(g.start[lo:hi]) >= 0):
+                fpos = self.fpos[lo:hi]
+                if min(fpos) >= 0:
+                    return _fill(_OP_TENSOR, [
+                        range(lo, hi), g.start[lo:hi], g.end[lo:hi], value.texts(g.value[lo:hi]),
+                        value.shape_texts(g.shape[lo:hi]), fpos,
+                        value.texts(list(map(g.grad.get, range(lo, hi))))])
+        return ",".join(_tensor_texts(g, range(lo, hi), self.fpos, value))
 
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
+    """Any tensors' entries, one at a time."""
     ops, req, values, shapes, starts, ends, grads = g.op, g.req, g.value, g.shape, g.start, g.end, g.grad
     name_of, labels, input_names = g.name_of, g.names, g.input_names
     n_inputs = len(input_names)
-    memo_get = value.memo.get
     parts = []
     append = parts.append
     for i in indices:
-        v = values[i]
-        vt = memo_get(v) if type(v) is float else None
-        if vt is None:
-            vt = value(v)
+        vt = value(values[i])
         start = starts[i]
-        if (i >= n_inputs and not labels and start >= 0 and ops[i] is not None and req[i]
-                and not shapes[i] and fpos is not None and fpos[i] >= 0 and i not in grads):
-            append(_OP_TENSOR % (i, start, ends[i], vt, fpos[i]))
-            continue
         name = name_of(i) if labels else (input_names[i] if i < n_inputs else None)
         has_fn = ops[i] is not None and req[i]
         grad = grads.get(i)
