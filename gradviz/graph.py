@@ -2795,13 +2795,14 @@ class _Operand:
 
     __slots__ = ("value", "start", "end", "op", "method", "lo", "hi")
 
-    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False):
+    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False, lo: int = 0, hi: int = 0):
         self.value = value
         self.start = start
         self.end = end
         self.op = op
         self.method = method
-        self.lo = self.hi = 0
+        self.lo = lo
+        self.hi = hi
 
     @property
     def column(self) -> int:
@@ -2846,17 +2847,15 @@ class TraceBuilder:
         return node
 
     def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, op)
         values = self.graph.value
-        node.lo = lo = len(values)
+        lo = len(values)
         a, b = left.value, right.value
         if type(a) is Tensor and type(b) is Tensor and op in _TENSOR_ARITHMETIC:
             # the commonest entry, two 0-d tensors' arithmetic on floats
             value = self.tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a.index, b.index, start, end)
             if value is not None:
-                node.value = value
-                node.hi = lo + 1
-                return node
+                return _Operand(value, start, end, op, False, lo, lo + 1)
+        node = _Operand(None, start, end, op, False, lo)
         node.value = _binary(self.tr, op, a, b, node, self.source)
         node.hi = len(values)
         return node
