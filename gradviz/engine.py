@@ -21,7 +21,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from .graph import BackwardFunction, Graph, ImportedOp, Tensor, Tracer, depth_first
-from .ops import SCALAR_OPS, NumpyOps, QuietNumpy, np
+from .ops import FLOAT_OPS, NumpyOps, QuietNumpy, np
 
 
 @dataclass(slots=True)  # one per function: a million of them at a million terms
@@ -146,7 +146,7 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     run.count_leaf_edges(order)
     buffers = run.buffers
     buffers[root] = start
-    ops, scalar = graph.op, graph.scalar
+    ops, on_floats = graph.op, graph.on_floats
     fast = run.numeric and not retain_grad and not graph.has_context_overrides()
     # run.execute_floats, inline: the commonest entry of a large graph (a 0-d rule on floats)
     a, b, values, req, params, consts = graph.a, graph.b, graph.value, graph.req, graph.params, graph.consts
@@ -160,7 +160,7 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
         op = ops[i]
         if op is None:
             accumulate(i, grad)
-        elif fast and scalar[i]:
+        elif fast and on_floats[i]:
             x, y = a[i], b[i]
             ctx = {}
             for name, source, arg, _ in op.plan:
@@ -208,7 +208,7 @@ class _Run:
         self.graph = graph
         self.F = F
         self.numeric = F is NumpyOps
-        self.SF = SCALAR_OPS[graph.dtype]
+        self.SF = FLOAT_OPS[graph.dtype]
         self.record = record_steps
         self.steps = Steps(graph) if record_steps else []
         self.buffers: dict = {}
@@ -267,7 +267,7 @@ class _Run:
         """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
         g = self.graph
         op = g.op[i]
-        if not self.numeric or type(op) is ImportedOp or g.scalar[i] or (g.more and i in g.more) \
+        if not self.numeric or type(op) is ImportedOp or g.on_floats[i] or (g.more and i in g.more) \
                 or (self.overrides and g.context_override(i) is not None):
             self._execute_general(i, op, grad)
             return
@@ -349,7 +349,7 @@ class _Run:
         if override is not None:  # the second-order pass's context
             self.quiet()
             return op.vjp(self.F, grad, override)
-        if self.numeric and g.scalar[i]:
+        if self.numeric and g.on_floats[i]:
             return op.vjp(self.SF, grad, g.context(i, floats=True))
         self.quiet()
         if type(grad) is float:

@@ -11,7 +11,7 @@ which is the order of PyTorch's ``sequence_nr``; ``next_functions`` need not be 
 operand that requires grad leads to its own function, one that does not to None).
 
 Values of 0-d tensors are Python floats holding the dtype's exact value (float32 values
-rounded as numpy rounds them): arithmetic on them runs the op rows' ``scalar`` forwards on
+rounded as numpy rounds them): arithmetic on them runs the op rows' ``on_floats`` forwards on
 floats, which give numpy's bits (tests/test_ops.py checks it); everything else runs the
 rows' numpy forwards. numpy is imported only when a row needs it.
 
@@ -31,7 +31,7 @@ from typing import Callable, Iterator, Sequence
 from . import layout
 from .errors import EvalError
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_TERMS, MAX_DIMS
-from .ops import INT64_MAX, OPS, SCALAR_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, Refused, np, saved_values
+from .ops import INT64_MAX, OPS, FLOAT_OPS, UNARY_FUNCTIONS, Op, QuietNumpy, Refused, np, saved_values
 from .parser import COMPARISONS as _COMPARISONS, Node, function_name, parse, replay
 from .shapes import format_shape
 
@@ -89,9 +89,9 @@ class ImportedOp:
     inputs: tuple = ()
     plan: tuple = ()
     save_when: dict = {}
-    scalar = None
+    on_floats = None
     vjp = None
-    elementwise = False
+    unary_function = False
     saves = ("*",)  # the views show what the entry saved (it is in Graph.imported)
 
     def __init__(self, torch_name: str, row: Op | None = None):
@@ -355,7 +355,7 @@ class Graph:
     or a constant), ``a``/``b`` (the first and second operand: a tensor index, ``-1`` for a
     constant in that tensor slot — a Python number, kept in ``consts`` — or ``-2`` for no
     such slot), ``params``, ``req`` (requires_grad), ``value``, ``shape``, ``node``,
-    ``scalar`` (1 when the value was computed on Python floats by the row's scalar forward).
+    ``on_floats`` (1 when the value was computed on Python floats by the row's ``on_floats`` forward).
     ``grad`` holds the leaves' (and retained) gradients, ``input_names`` the inputs' names.
 
     For the renderers it reads as before: ``output``, ``inputs``, ``root``, ``tensors`` and
@@ -376,7 +376,7 @@ class Graph:
         #: operands (addmm: bias, mat1, mat2); as ``a``/``b``: an index, or -1 for a constant
         self.more: dict = {}
         self.req = bytearray()
-        self.scalar = bytearray()
+        self.on_floats = bytearray()
         self.value: list = []
         self.shape: list = []
         #: index -> strides, for the tensors whose strides are not contiguous_strides(shape)
@@ -528,7 +528,7 @@ class Graph:
         self.shape.append(tuple(shape))
         self.start.append(-1)
         self.end.append(-1)
-        self.scalar.append(0)
+        self.on_floats.append(0)
         if op is not None:
             self.imported[i] = entry if entry is not None else ImportedFunction(())
         if name is not None:
@@ -586,7 +586,7 @@ class Graph:
         else:
             v = self.consts[(i, slot)]
             if isinstance(v, Number) and not isinstance(v, bool):
-                v = SCALAR_OPS[self.dtype].cast(v)
+                v = FLOAT_OPS[self.dtype].cast(v)
         if as_array and type(v) is float:
             return np.asarray(v, dtype=self.np_dtype)
         return v
@@ -833,7 +833,7 @@ def walk_functions(root: BackwardFunction | None) -> list[BackwardFunction]:
 class Tracer:
     """Applies op rows to tensors, appending to the graph as PyTorch builds it."""
 
-    #: 0-d arithmetic on Python floats through the rows' scalar forwards (False: every value
+    #: 0-d arithmetic on Python floats through the rows' ``on_floats`` forwards (False: every value
     #: through numpy, the reference the tests hold the floats to)
     use_floats = True
     #: no op may make a tensor of more elements (checked from the shapes, before computing)
@@ -841,7 +841,7 @@ class Tracer:
 
     def __init__(self, graph: Graph, cached_views: bool = False):
         self.graph = graph
-        self.F = SCALAR_OPS[graph.dtype]
+        self.F = FLOAT_OPS[graph.dtype]
         self._quiet = QuietNumpy()
         self._array_dtype = None  # numpy's dtype object of the run (once an array is traced)
         # The expression tracer hands out short-lived views (a million-term expression keeps
@@ -849,7 +849,7 @@ class Tracer:
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
         g = graph  # the tape's columns, appended to (never replaced) for each entry
         self._appends = (g.op.append, g.a.append, g.b.append, g.params.append, g.req.append, g.value.append,
-                         g.shape.append, g.start.append, g.end.append, g.scalar.append)
+                         g.shape.append, g.start.append, g.end.append, g.on_floats.append)
 
     def quiet_numpy(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off until :meth:`finish`."""
@@ -889,7 +889,7 @@ class Tracer:
                 self.leaf(name, value, requires_grad=name not in no_grad)
             return
         cast = self.F.cast
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
             = self._appends
         add_name, index = g.input_names.append, g.input_index
         for name, value in at.items():
@@ -907,7 +907,7 @@ class Tracer:
             add_shape(())
             add_start(-1)
             add_end(-1)
-            add_scalar(0)
+            add_on_floats(0)
 
     def constant(self, value, node) -> Tensor:
         """A constant expression's value as a 0-d tensor (PyTorch would hold a Python number)."""
@@ -925,9 +925,9 @@ class Tracer:
             return self.view(self._append(None, -2, -2, _EMPTY, False, float(value), (), node, 0))
         return self.view(self._append(None, -2, -2, _EMPTY, False, value, tuple(value.shape), node, 0))
 
-    def _append(self, op, x, y, params, req, value, shape, node, scalar) -> int:
+    def _append(self, op, x, y, params, req, value, shape, node, on_floats) -> int:
         i = len(self.graph.value)
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
             = self._appends
         add_op(op)
         add_a(x)
@@ -942,7 +942,7 @@ class Tracer:
         else:
             add_start(node.start)
             add_end(node.end)
-        add_scalar(scalar)
+        add_on_floats(on_floats)
         return i
 
     def apply(self, op: Op, operands: Sequence, params: dict = _EMPTY, node: Node | None = None) -> Tensor:
@@ -957,7 +957,7 @@ class Tracer:
                 if out is not None:
                     return out
         slots = []
-        floats = op.scalar is not None and self.use_floats
+        floats = op.on_floats is not None and self.use_floats
         needs = False
         for o in operands:
             if type(o) is Tensor:
@@ -978,7 +978,7 @@ class Tracer:
                 args = [values[k] if k >= 0 else cast(o) for k, o in zip(slots, operands)]
                 ps = {p: (cast(v) if type(v) is int or type(v) is float else v) for p, v in params.items()} \
                     if params else _EMPTY
-                result = op.scalar(F, *args, **ps)
+                result = op.on_floats(F, *args, **ps)
                 shape = ()
             except (ValueError, OverflowError):  # e.g. x ** 3: numpy's power gives numpy's bits
                 result = None
@@ -1056,7 +1056,7 @@ class Tracer:
                 if not shape:
                     result = float(result)
         i = len(values)
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
             = self._appends
         add_op(op)
         add_a(x)
@@ -1071,7 +1071,7 @@ class Tracer:
         else:
             add_start(node.start)
             add_end(node.end)
-        add_scalar(0)
+        add_on_floats(0)
         if shape and (g.layout or op.key in layout.VIEWS):
             self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
         return self.view(i)
@@ -1140,9 +1140,9 @@ class Tracer:
             return None
         op, params = row
         k = len(values)
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
             = self._appends
-        add_value(op.scalar(self.F, vx, vy))
+        add_value(op.on_floats(self.F, vx, vy))
         add_op(op)
         add_a(i)
         add_b(j)
@@ -1152,7 +1152,7 @@ class Tracer:
         add_shape(())
         add_start(start)
         add_end(end)
-        add_scalar(1)
+        add_on_floats(1)
         return self.view(k)
 
     def _numpy_forward(self, op, slots, operands, params, node=None):

@@ -35,7 +35,7 @@ class _LazyNumpy:
     """This module's ``np``: numpy itself once anything has imported it, else deferred functions.
 
     The table names numpy functions as its rows' forward rules (``np.sin``), but arithmetic on
-    0-d values runs the rows' ``scalar`` forwards on Python floats without ever calling them,
+    0-d values runs the rows' ``on_floats`` forwards on Python floats without ever calling them,
     and numpy takes ~70 ms to import: a row built before numpy is loaded holds a
     :class:`_Deferred` that imports numpy on its first call. Function bodies look ``np`` up
     when they run; after the table is built any lookup imports numpy.
@@ -144,7 +144,8 @@ class Op:
     #: (MulBackward0 saves ``self`` only to compute ``other``'s gradient).
     save_when: dict = field(default_factory=dict)
     doc: str = ""
-    elementwise: bool = field(default=False)
+    #: a one-tensor function callable by name, sin(x), x.sin(), torch.sin(x): in UNARY_FUNCTIONS
+    unary_function: bool = field(default=False)
     #: one human formula per input (``"grad·other"``), in the order of ``inputs``
     rules: tuple[str, ...] = ()
     #: params the gradient rule reads that PyTorch does not show as ``_saved_*`` (in the
@@ -153,10 +154,10 @@ class Op:
     #: the op takes any number of tensors (torch.cat, torch.stack): ``inputs`` names the list,
     #: the rule returns one gradient per tensor
     variadic: bool = False
-    #: the forward rule on Python floats through a scalar ops namespace (:class:`Float32Ops`),
-    #: ``scalar(F, *inputs, **params)``, which the tracer runs on 0-d values (Python floats);
+    #: the forward rule on Python floats through a float ops namespace (:class:`Float32Ops`),
+    #: ``on_floats(F, *inputs, **params)``, which the tracer runs on 0-d values (Python floats);
     #: it must give numpy's bits exactly (tests/test_floats.py checks it)
-    scalar: Callable | None = None
+    on_floats: Callable | None = None
     #: the row's formula in SymPy for --symbolic (scalars): ``sympy(sp, *args)`` with ``sp`` the
     #: sympy module and ``args`` the call's arguments as SymPy values (gradviz.symbolic reads it)
     sympy: Callable | None = None
@@ -168,7 +169,7 @@ class Op:
     #: what the op does with integer (int64, bool) tensors, as PyTorch: "float" (computed in the
     #: default dtype, float32: sin of an int64 tensor), "keep" (an integer result: t * 2, t.max()),
     #: "long" (keep, a bool tensor counted as int64: the sum of a mask); "" is "float" for the
-    #: elementwise functions and "keep" for the rest (filled in when the table is built)
+    #: unary functions and "keep" for the rest (filled in when the table is built)
     integers: str = ""
     #: the computation dtypes PyTorch refuses -> its message: "Long" or "Bool" (every tensor operand
     #: integer, no Python float), "mixed" (a floating tensor with an integer one)
@@ -497,7 +498,7 @@ def _scatter_into_zeros(g, sizes, index):
 
 
 # ---------------------------------------------------------------------------
-# The scalar ops namespaces (0-d values on the tape): Python floats, rounded as numpy rounds.
+# The float ops namespaces (0-d values on the tape): Python floats, rounded as numpy rounds.
 # ---------------------------------------------------------------------------
 
 _ROUND = array("f", [0.0])  # storing a float here rounds it to float32 (IEEE, to nearest even)
@@ -514,7 +515,7 @@ def _divide(a, b):
 
 
 class _FloatSelection:
-    """What both scalar namespaces share: choosing between values, which rounds nothing.
+    """What both float namespaces share: choosing between values, which rounds nothing.
 
     ``maximum``/``minimum`` as numpy's on 0-d values: nan propagates, and between equal values
     (0.0 and -0.0) the second operand is the result."""
@@ -568,7 +569,7 @@ class _FloatSelection:
 class Float64Ops(_FloatSelection):
     """``F`` on Python floats for float64: Python's float arithmetic is IEEE double, as numpy's.
 
-    Only what the rows with a ``scalar`` forward use: + - * /, negation, ``pow`` to the
+    Only what the rows with an ``on_floats`` forward use: + - * /, negation, ``pow`` to the
     exponents 0, 1 and 2 (where numpy's ``power`` is exactly 1, x and x·x), and selection
     (maximum, minimum, where and comparisons).
     """
@@ -657,7 +658,7 @@ class Float32Ops(_FloatSelection):
         return 0.0
 
 
-SCALAR_OPS = {"float32": Float32Ops, "float64": Float64Ops}
+FLOAT_OPS = {"float32": Float32Ops, "float64": Float64Ops}
 
 
 # ---------------------------------------------------------------------------
@@ -878,7 +879,7 @@ def _itself(sp, x):
 
 
 def _unary(key, torch_name, forward, vjp, saves, doc, rule, **more):
-    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, elementwise=True, rules=(rule,), **more)
+    return Op(key, torch_name, ("self",), forward, vjp, saves=saves, doc=doc, unary_function=True, rules=(rule,), **more)
 
 
 ROWS: list[Op] = [
@@ -886,43 +887,43 @@ ROWS: list[Op] = [
     Op("add", "AddBackward0", ("self", "other"), lambda a, b, alpha=1: np.add(a, b),
        lambda F, g, s: (g, g if s["alpha"] == 1 else F.mul(g, s["alpha"])),
        params=("alpha",), saves=("alpha",), doc="a + b", rules=("grad", "grad·alpha"),
-       scalar=lambda F, a, b, alpha=1: F.add(a, b)),
+       on_floats=lambda F, a, b, alpha=1: F.add(a, b)),
     Op("sub", "SubBackward0", ("self", "other"), lambda a, b, alpha=1: np.subtract(a, b),
        lambda F, g, s: (g, F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"])),
        params=("alpha",), saves=("alpha",), doc="a - b", rules=("grad", "-grad·alpha"),
-       scalar=lambda F, a, b, alpha=1: F.sub(a, b)),
+       on_floats=lambda F, a, b, alpha=1: F.sub(a, b)),
     Op("rsub", "RsubBackward1", ("self",), lambda a, other, alpha=1: np.subtract(other, a),
        lambda F, g, s: (F.neg(g) if s["alpha"] == 1 else F.mul(F.neg(g), s["alpha"]),),
        params=("other", "alpha"), saves=("alpha",), doc="number - tensor", rules=("-grad·alpha",),
-       scalar=lambda F, a, other, alpha=1: F.sub(other, a)),
+       on_floats=lambda F, a, other, alpha=1: F.sub(other, a)),
     Op("mul", "MulBackward0", ("self", "other"), np.multiply,
        lambda F, g, s: (F.mul(g, s["other"]), F.mul(g, s["self"])),
        saves=("other", "self"), save_when={"self": "other", "other": "self"}, doc="a * b", rules=("grad·other", "grad·self"),
-       scalar=lambda F, a, b: F.mul(a, b)),
+       on_floats=lambda F, a, b: F.mul(a, b)),
     Op("div", "DivBackward0", ("self", "other"), np.divide,
        lambda F, g, s: (F.div(g, s["other"]),
                         F.mul(F.neg(g), F.div(F.div(s["self"], s["other"]), s["other"]))),
        saves=("other", "self"), save_when={"self": "other"}, doc="a / b", rules=("grad / other", "-grad·self / other²"),
-       scalar=lambda F, a, b: F.div(a, b)),
+       on_floats=lambda F, a, b: F.div(a, b)),
     Op("floor_divide", "NotImplemented", ("self", "other"), _floor_divide, _no_derivative,
        doc="a // b: values only (PyTorch has no derivative: its NotImplemented node's backward raises)",
        rules=("none", "none")),
     Op("reciprocal", "ReciprocalBackward0", ("self",), lambda a: np.divide(1, a),
        lambda F, g, s: (F.mul(F.neg(g), F.mul(s["result"], s["result"])),),
-       saves=("result",), doc="1 / x", elementwise=True, rules=("-grad·result²",),
-       scalar=lambda F, a: F.div(1, a),
+       saves=("result",), doc="1 / x", unary_function=True, rules=("-grad·result²",),
+       on_floats=lambda F, a: F.div(1, a),
        sympy=lambda sp, x: 1 / x),
     Op("neg", "NegBackward0", ("self",), np.negative,
-       lambda F, g, s: (F.neg(g),), doc="-x", elementwise=True, rules=("-grad",), integers="keep",
+       lambda F, g, s: (F.neg(g),), doc="-x", unary_function=True, rules=("-grad",), integers="keep",
        refuses={"Bool": "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
                         "invert a mask, use the `~` or `logical_not()` operator instead."},
-       scalar=lambda F, a: F.neg(a),
+       on_floats=lambda F, a: F.neg(a),
        sympy=lambda sp, x: -x),
     Op("pow", "PowBackward0", ("self",), lambda a, exponent: power(a, exponent),
        lambda F, g, s: (F.zeros_like(g) if s["exponent"] == 0 else
                         F.mul(g, F.mul(s["exponent"], F.pow(s["self"], s["exponent"] - 1))),),
        params=("exponent",), saves=("exponent", "self"), doc="tensor ** number", rules=("grad·exponent·self**(exponent - 1)",),
-       scalar=lambda F, a, exponent: F.pow(a, exponent),
+       on_floats=lambda F, a, exponent: F.pow(a, exponent),
        sympy=lambda sp, x, e: x ** e),  # the scalar path takes exponents 0, 1, 2
     Op("pow_tensor", "PowBackward1", ("self", "exponent"), power,
        lambda F, g, s: (
@@ -956,7 +957,7 @@ ROWS: list[Op] = [
            sympy=lambda sp, x: 1 / (1 + sp.exp(-x))),
     Op("relu", "ReluBackward0", ("self",), lambda a: np.maximum(a, np.zeros((), np.asarray(a).dtype)),
        lambda F, g, s: (F.threshold_backward(g, s["result"], 0),), saves=("result",), doc="max(x, 0)",
-       elementwise=True, rules=("grad where result > 0, else 0",), scalar=lambda F, a: F.maximum(a, 0.0),
+       unary_function=True, rules=("grad where result > 0, else 0",), on_floats=lambda F, a: F.maximum(a, 0.0),
        integers="keep", refuses={"Bool": "Boolean inputs not supported for relu"},
        sympy=lambda sp, x: sp.Piecewise((x, x > 0), (0, True))),
     _unary("abs", "AbsBackward0", np.abs, lambda F, g, s: (F.mul(g, F.sgn(s["self"])),), ("self",), "absolute value", rule="grad·sgn(self)",
@@ -1000,14 +1001,14 @@ ROWS: list[Op] = [
            F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.lt(s["self"], s["other"]), 0),
            F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.gt(s["self"], s["other"]), 0)),
        saves=("other", "self"), doc="elementwise maximum", rules=("grad where self > other, grad/2 where equal, else 0", "grad where other > self, grad/2 where equal, else 0"),
-       scalar=lambda F, a, b: F.maximum(a, b),
+       on_floats=lambda F, a, b: F.maximum(a, b),
        sympy=lambda sp, x, y: sp.Max(x, y)),
     Op("minimum", "MinimumBackward0", ("self", "other"), np.minimum,
        lambda F, g, s: (
            F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.gt(s["self"], s["other"]), 0),
            F.masked_fill(F.where(F.eq(s["self"], s["other"]), F.div(g, 2), g), F.lt(s["self"], s["other"]), 0)),
        saves=("other", "self"), doc="elementwise minimum", rules=("grad where self < other, grad/2 where equal, else 0", "grad where other < self, grad/2 where equal, else 0"),
-       scalar=lambda F, a, b: F.minimum(a, b),
+       on_floats=lambda F, a, b: F.minimum(a, b),
        sympy=lambda sp, x, y: sp.Min(x, y)),
     Op("clamp", "ClampBackward1", ("self",), _clamp_forward,
        lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
@@ -2123,13 +2124,13 @@ def _saving_plan(op: Op) -> tuple:
 for _row in ROWS:
     object.__setattr__(_row, "plan", _saving_plan(_row))
     if not _row.integers:
-        object.__setattr__(_row, "integers", "float" if _row.elementwise else "keep")
+        object.__setattr__(_row, "integers", "float" if _row.unary_function else "keep")
 
 OPS: dict[str, Op] = {row.key: row for row in ROWS}
 assert len(OPS) == len(ROWS), "duplicate op key"
 
 #: Elementwise one-tensor functions callable by name: sin(x), x.sin(), torch.sin(x).
-UNARY_FUNCTIONS = {row.key: row for row in ROWS if row.elementwise}
+UNARY_FUNCTIONS = {row.key: row for row in ROWS if row.unary_function}
 
 
 def saved_values(op: Op, args: dict, params: dict, result) -> dict:

@@ -1,7 +1,7 @@
 """0-d values as Python floats on the tape against the same work done in numpy: byte-identical JSON.
 
 The tracer keeps 0-d values as Python floats and runs arithmetic rows (``+ - * /``, unary
-minus, ``** 0|1|2``) through their ``scalar`` forwards and the scalar ops namespaces
+minus, ``** 0|1|2``) through their ``scalar`` forwards and the float ops namespaces
 (:class:`gradviz.ops.Float32Ops`), and their gradient rules on floats too; everything else runs
 numpy. ``Tracer.use_floats = False`` makes every value go through numpy: the reference. Both
 must give the same document byte for byte, the same warnings, and raise on the same inputs.
@@ -77,8 +77,8 @@ def on_floats(result) -> bool:
     (x ** 3 and functions such as sin run numpy's forward on the float, for numpy's bits)."""
     g = result.graph
     return all(type(v) is float for v in g.value) and all(
-        g.scalar[i] for i in range(len(g))
-        if g.op[i] is not None and g.op[i].scalar is not None and g.op[i].key != "pow")
+        g.on_floats[i] for i in range(len(g))
+        if g.op[i] is not None and g.op[i].on_floats is not None and g.op[i].key != "pow")
 
 
 def compare(expr, at, no_grad=(), dtype="float32", drop_unused=False, **limits):
@@ -730,7 +730,7 @@ def test_cli_json_computes_arithmetic_on_floats(monkeypatch):
     assert r.exit_code == 0, r.output
     assert r.stdout == general_trace("u*v + u**2", {"u": 1, "v": 2}).to_json() + "\n"
     g = made[0]
-    assert all(type(v) is float for v in g.value) and all(g.scalar[i] for i in range(len(g)) if g.op[i])
+    assert all(type(v) is float for v in g.value) and all(g.on_floats[i] for i in range(len(g)) if g.op[i])
 
 
 BATCH = "\n".join([
