@@ -1332,10 +1332,7 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     if not (ta and tb):
         _operand_check(a, node)
         _operand_check(b, node)
-    if ta and tb and op in _TENSOR_ARITHMETIC:
-        out = tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a.index, b.index, node.start, node.end)
-        if out is not None:
-            return out
+    # (two 0-d float tensors' + - * /: TraceBuilder.binary has appended those, as float_arithmetic)
     if (not ta and type(a) not in _NUMBER_TYPES) or (not tb and type(b) not in _NUMBER_TYPES):
         raise EvalError(f"operator {op!r} cannot be applied to {_what(b if ta or type(a) in _NUMBER_TYPES else a)} "
                         f"at column {node.column}")
