@@ -11,6 +11,8 @@ import json
 import math
 from array import array as _array
 from bisect import bisect_left
+from itertools import compress, repeat
+from operator import is_ as _is, itemgetter
 from typing import Iterator
 
 from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
@@ -259,6 +261,16 @@ def _batches(lo: int, hi: int, batch: int, cut: int = -1):
         yield start, min(start + batch, hi)
 
 
+def _fill_each(template: str, columns: list) -> list[str]:
+    """``[template % row for row in zip(*columns)]``, in one formatting call (no entry holds a NUL:
+    every string in the document is escaped)."""
+    n, width = len(columns[0]), len(columns)
+    flat = [None] * (n * width)
+    for k, column in enumerate(columns):
+        flat[k::width] = column
+    return ("\0".join([template] * n) % tuple(flat)).split("\0")
+
+
 def _fill(template: str, columns: list) -> str:
     """``",".join(template % row for row in zip(*columns))``, in one formatting call."""
     n, width = len(columns[0]), len(columns)
@@ -288,18 +300,17 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     values, shapes, req, grads = g.value, g.shape, g.req, g.grad
     for lo, hi in _batches(0, len(names), batch):
         idx = indices[lo:hi]
-        yield ("," if lo else "") + _fill(_INPUT, [
-            _string_texts(names[lo:hi], plain),
-            value.texts(list(map(values.__getitem__, idx))),
-            value.shape_texts(list(map(shapes.__getitem__, idx))),
-            list(map(_BOOLS.__getitem__, map(req.__getitem__, idx))),
-            value.texts(list(map(grads.get, idx)))])
+        yield ("," if lo else "") + _fill_parts(hi - lo, [
+            ("s", _string_texts(names[lo:hi], plain)), ':{"data":', ("s", value.texts(list(map(values.__getitem__, idx)))),
+            ',"shape":', ("s", value.shape_texts(list(map(shapes.__getitem__, idx)))),
+            ',"requires_grad":', ("s", list(map(_BOOLS.__getitem__, map(req.__getitem__, idx)))),
+            ',"grad":', ("s", value.texts(list(map(grads.get, idx)))), "}"])
     del names, indices
     yield f'}},"graph":{{"root":{"null" if g.root_index is None else chr(34) + "f0" + chr(34)},"functions":['
     order = g.order()
     functions = _Functions(g, fpos, value, plain)
     for lo, hi in _batches(0, len(order), batch):
-        yield ("," if lo else "") + ",".join(functions.texts(order[lo:hi], lo))
+        yield ("," if lo else "") + functions.texts(order[lo:hi], lo)
     yield '],"tensors":['
     tensors = _Tensors(g, fpos, value, plain)
     for lo, hi in _batches(0, len(g.value), batch, len(g.input_names)):
@@ -312,7 +323,7 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     yield "}"
 
 
-_INPUT = '%s:{"data":%s,"shape":%s,"requires_grad":%s,"grad":%s}'
+_ACCUMULATE = '{"id":"f%d","name":"AccumulateGrad","next_functions":[],"variable":%s,"tensor":"t%d"}'
 
 
 class _Functions:
@@ -327,15 +338,16 @@ class _Functions:
         self.plain_inputs = plain and not g.names
 
     def _spec(self, op, p) -> tuple:
-        """How an op row's entries with params ``p`` are written: (0, template) when every saved
-        value shown is a param (written once here); (1, template, plan) when some are tensors,
-        each plan item (its '"name":' text, source 0 input / 1 result / 2 param / 3 context,
-        slot, slot whose grad decides whether it is saved or None, the text when it is not);
-        (2,) for the general case (an imported op, three or more tensor slots)."""
+        """How an op row's entries with params ``p`` are written: (kind, template, plan, head,
+        saved). kind 0: every saved value shown is a param (``saved``, written once here); 1: some
+        are tensors, each plan item (its '"name":' text, source 0 input / 1 result / 2 param /
+        3 context, slot, slot whose grad decides whether it is saved or None, the text when it is
+        not); 2: the general case (an imported op, three or more tensor slots); 3: AccumulateGrad."""
+        if op is None:
+            return (3,)
         if op.key == "imported":
             return (2,)
-        head = ('{"id":"f%d","name":"' + op.torch_name.replace("%", "%%")
-                + '","next_functions":[%s],"saved":{')
+        head = '{"id":"f%d","name":"' + op.torch_name.replace("%", "%%") + '","next_functions":['
         plan = []
         for name, source, arg, when in op.plan:
             if name[0] == "_":  # read by the rule, not shown
@@ -349,22 +361,140 @@ class _Functions:
                 plan.append((f'"{name}":', 0 if source == "input" else 1 if source == "result" else 3,
                              arg, when, unsaved))
         if all(item[1] == 2 and item[3] is None for item in plan):
-            saved = ",".join(item[0] for item in plan)
-            return (0, head + saved.replace("%", "%%") + '},"tensor":"t%d"}')
-        return (1, head + '%s},"tensor":"t%d"}', tuple(plan))
+            saved = ",".join(item[0] for item in plan).replace("%", "%%")
+            return (0, head + '%s],"saved":{' + saved + '},"tensor":"t%d"}', (), head, saved)
+        return (1, head + '%s],"saved":{%s},"tensor":"t%d"}', tuple(plan), head, None)
 
-    def texts(self, indices, k: int) -> list[str]:
-        """The entries of the functions at ``indices`` (positions k, k + 1, ... of the order)."""
+    def texts(self, indices, k: int) -> str:
+        """The entries of the functions at ``indices`` (positions k, k + 1, ... of the order),
+        joined: grouped by op row (then params), each group in one formatting call, then put
+        back in order."""
+        n = len(indices)
+        if n < 2:
+            return ",".join(self._each(indices, range(k, k + n)))
+        g = self.g
+        ops = itemgetter(*indices)(g.op)
+        ids = list(map(id, ops))
+        groups = dict(zip(ids, ops))
+        positions = range(k, k + n)
+        if len(groups) == 1:
+            return self._by_params(ops[0], list(indices), positions, False)
+        if len(groups) > 16:
+            return ",".join(self._each(indices, positions))
+        parts = []
+        for op in groups.values():
+            mask = list(map(_is, ops, repeat(op)))
+            parts.append(iter(self._by_params(op, list(compress(indices, mask)), list(compress(positions, mask)), True)))
+        code = dict(zip(groups, range(len(groups))))
+        return ",".join(map(next, map(parts.__getitem__, map(code.__getitem__, ids))))
+
+    def _by_params(self, op, J: list, positions, split: bool):
+        """The entries of functions ``J`` of one op row (at ``positions``), by params: joined, or
+        with ``split`` a list."""
+        params = self.g.params
+        ps = itemgetter(*J)(params) if len(J) > 1 else (params[J[0]],)
+        pid = list(map(id, ps))
+        groups = dict(zip(pid, ps))
+        specs = self.specs
+        if len(groups) == 1:
+            p = ps[0]
+            key = (id(op), id(p))
+            spec = specs.get(key)
+            if spec is None:
+                spec = self._spec(op, p)
+                if len(specs) < 256:
+                    specs[key] = spec
+            return self._group(spec, J, positions, split)
+        if len(groups) > 16:
+            texts = self._each(J, positions)
+            return texts if split else ",".join(texts)
+        parts = []
+        for p in groups.values():
+            spec = self._spec(op, p)
+            mask = list(map(_is, ps, repeat(p)))
+            parts.append(iter(self._group(spec, list(compress(J, mask)), list(compress(positions, mask)), True)))
+        code = dict(zip(groups, range(len(groups))))
+        texts = map(next, map(parts.__getitem__, map(code.__getitem__, pid)))
+        return list(texts) if split else ",".join(texts)
+
+    def _group(self, spec, J: list, positions, split: bool):
+        """The entries of functions ``J`` (at ``positions``) of one op row and params: columns of
+        their values, one formatting call."""
+        kind = spec[0]
+        g = self.g
+        n = len(J)
+        if n < 2 or kind == 2 or (kind != 3 and g.more and not g.more.keys().isdisjoint(J)):
+            texts = self._each(J, positions)
+            return texts if split else ",".join(texts)
+        take = itemgetter(*J)
+        if kind == 3:
+            if self.plain_inputs and max(J) < len(g.input_names):
+                return _fill_parts(n, ['{"id":"f', ("d", positions), '","name":"AccumulateGrad","next_functions":[],'
+                                       '"variable":"', ("s", take(g.input_names)), '","tensor":"t', ("d", J), '"}'], split)
+            texts = self._each(J, positions)
+            return texts if split else ",".join(texts)
+        fpos, req, values = self.fpos, g.req, g.value
+        X = take(g.a)
+        Y = take(g.b)
+        parts = ['{"id":"f', ("d", positions), spec[3][len('{"id":"f%d'):].replace("%%", "%")]
+        if min(X) >= 0 and 0 not in itemgetter(*X)(req):
+            parts += ['"f', ("d", itemgetter(*X)(fpos)), '"']
+        else:
+            parts.append(("s", ['"f%d"' % fpos[x] if x >= 0 and req[x] else "null" for x in X]))
+        none = Y.count(-2)
+        if none:
+            if none != n:
+                texts = self._each(J, positions)
+                return texts if split else ",".join(texts)
+        elif min(Y) >= 0 and 0 not in itemgetter(*Y)(req):
+            parts += [',"f', ("d", itemgetter(*Y)(fpos)), '"']
+        else:
+            parts.append(("s", [',"f%d"' % fpos[y] if y >= 0 and req[y] else ",null" for y in Y]))
+        parts.append('],"saved":{')
+        if kind == 0:
+            parts.append(spec[4].replace("%%", "%"))
+        else:
+            first = True
+            for pre, source, arg, when, unsaved in spec[2]:
+                if not first:
+                    parts.append(",")
+                first = False
+                if when is not None:
+                    W = X if when == 0 else Y
+                    if not (min(W) >= 0 and 0 not in itemgetter(*W)(req)):
+                        if any(w >= 0 and req[w] for w in W):  # saved for some only
+                            texts = self._each(J, positions)
+                            return texts if split else ",".join(texts)
+                        parts.append(unsaved)
+                        continue
+                if source == 2:
+                    parts.append(pre)
+                    continue
+                if source == 0:
+                    K = X if arg == 0 else Y
+                    if min(K) < 0:  # a constant in that slot
+                        texts = self._each(J, positions)
+                        return texts if split else ",".join(texts)
+                elif source == 1:
+                    K = J
+                else:
+                    texts = self._each(J, positions)
+                    return texts if split else ",".join(texts)
+                parts += [pre, ("s", self.value.texts(list(itemgetter(*K)(values))))]
+        parts += ['},"tensor":"t', ("d", J), '"}']
+        return _fill_parts(n, parts, split)
+
+    def _each(self, indices, positions) -> list[str]:
+        """The entries of the functions at ``indices`` (at ``positions``), one at a time."""
         g, fpos, value = self.g, self.fpos, self.value
         ops, a, b, req, values, consts, params = g.op, g.a, g.b, g.req, g.value, g.consts, g.params
         more, input_names = g.more, g.input_names
         n_inputs = len(input_names) if self.plain_inputs else 0
         specs = self.specs
-        spec_get = specs.get
         memo_get = value.memo.get
         parts = []
         append = parts.append
-        for i in indices:
+        for i, k in zip(indices, positions):
             op = ops[i]
             if op is None:
                 if i < n_inputs:
@@ -373,19 +503,14 @@ class _Functions:
                 else:
                     append(f'{{"id":"f{k}","name":"AccumulateGrad","next_functions":[],'
                            f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
-                k += 1
                 continue
             p = params[i]
-            key = (id(op), id(p))
-            spec = spec_get(key)
+            spec = specs.get((id(op), id(p)))
             if spec is None:
                 spec = self._spec(op, p)
-                if len(specs) < 256:
-                    specs[key] = spec
             kind = spec[0]
             if kind == 2 or (more and i in more):
                 append(self._general_text(i, k))
-                k += 1
                 continue
             x, y = a[i], b[i]
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
@@ -393,7 +518,6 @@ class _Functions:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
             if kind == 0:
                 append(spec[1] % (k, nexts, i))
-                k += 1
                 continue
             texts = []
             for pre, source, arg, when, unsaved in spec[2]:
@@ -417,7 +541,6 @@ class _Functions:
                 else:
                     texts.append(f'{pre}{saved_text(g.context(i)[pre[1:-2]])}')
             append(spec[1] % (k, nexts, ",".join(texts), i))
-            k += 1
         return parts
 
     def _general_text(self, i: int, k: int) -> str:
@@ -516,6 +639,8 @@ class _Tensors:
     def __init__(self, g, fpos, value, plain: bool):
         self.g, self.fpos, self.value, self.plain = g, fpos, value, plain
         self.labels = sorted(g.names)  # tensors named otherwise than as an input
+        n_inputs = len(g.input_names)
+        self.grads = sorted(i for i in g.grad if i >= n_inputs)  # (retained grads, late inputs')
         self.none_id = id(None)
 
     def texts(self, lo: int, hi: int) -> str:
@@ -527,19 +652,47 @@ class _Tensors:
             if hi <= len(g.input_names) and kinds == {self.none_id}:
                 names = g.input_names[lo:hi]
                 if "" not in names:  # (an empty name has a span)
-                    return _fill(_LEAF_TENSOR, [
-                        range(lo, hi), _string_texts(names, self.plain), value.texts(g.value[lo:hi]),
-                        value.shape_texts(g.shape[lo:hi]), list(map(_BOOLS.__getitem__, g.req[lo:hi])),
-                        value.texts(list(map(g.grad.get, range(lo, hi))))])
+                    return _fill_parts(hi - lo, [
+                        '{"id":"t', ("d", range(lo, hi)), '","name":', ("s", _string_texts(names, self.plain)),
+                        ',"span":null,"data":', ("s", value.texts(g.value[lo:hi])),
+                        ',"shape":', ("s", value.shape_texts(g.shape[lo:hi])),
+                        ',"requires_grad":', ("s", list(map(_BOOLS.__getitem__, g.req[lo:hi]))),
+                        ',"is_leaf":true,"grad_fn":null,"grad":', ("s", value.texts(list(map(g.grad.get, range(lo, hi))))),
+                        "}"])
             elif (self.none_id not in kinds and self.fpos is not None and g.req.count(0, lo, hi) == 0
                   and min(g.start[lo:hi]) >= 0):
                 fpos = self.fpos[lo:hi]
                 if min(fpos) >= 0:
-                    return _fill(_OP_TENSOR, [
-                        range(lo, hi), g.start[lo:hi], g.end[lo:hi], value.texts(g.value[lo:hi]),
-                        value.shape_texts(g.shape[lo:hi]), fpos,
-                        value.texts(list(map(g.grad.get, range(lo, hi))))])
+                    grads = self.grads
+                    return _fill_parts(hi - lo, [
+                        '{"id":"t', ("d", range(lo, hi)), '","name":null,"span":[', ("d", g.start[lo:hi]),
+                        ",", ("d", g.end[lo:hi]), '],"data":', ("s", value.texts(g.value[lo:hi])),
+                        ',"shape":', ("s", value.shape_texts(g.shape[lo:hi])),
+                        ',"requires_grad":true,"is_leaf":false,"grad_fn":"f', ("d", fpos), '","grad":',
+                        ("s", value.texts(list(map(g.grad.get, range(lo, hi)))))
+                        if grads and bisect_left(grads, lo) != bisect_left(grads, hi) else "null",
+                        "}"])
         return ",".join(_tensor_texts(g, range(lo, hi), self.fpos, value))
+
+
+def _fill_parts(n: int, parts: list, split: bool = False):
+    """``n`` entries' text, from literal text and columns ("d", ints) or ("s", texts); a column of
+    one text throughout is written into the template. Joined by "," (or, with ``split``, a list)."""
+    template, columns = [], []
+    for part in parts:
+        if type(part) is str:
+            template.append(part.replace("%", "%%"))
+            continue
+        code, column = part
+        if code == "s" and column.count(column[0]) == n:
+            template.append(column[0].replace("%", "%%"))
+        else:
+            template.append("%" + code)
+            columns.append(column)
+    template = "".join(template)
+    if not columns:
+        return [template.replace("%%", "%")] * n if split else ",".join([template.replace("%%", "%")] * n)
+    return _fill_each(template, columns) if split else _fill(template, columns)
 
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
