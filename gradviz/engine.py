@@ -20,7 +20,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from .graph import BackwardFunction, Graph, Tensor, Tracer, depth_first
+from .graph import BackwardFunction, Graph, ImportedOp, Tensor, Tracer, depth_first
 from .ops import SCALAR_OPS, NumpyOps, QuietNumpy, np
 
 
@@ -181,6 +181,7 @@ class _Run:
         self.pending: dict = {}  # leaf -> edges still to deliver a gradient
         self.quiet_numpy = QuietNumpy()
         self.quiet = self.quiet_numpy.on
+        self.dtype = None  # numpy's dtype object of the graph's values, once an array is met
 
     def finish(self) -> None:
         self.quiet_numpy.restore()
@@ -227,6 +228,10 @@ class _Run:
         """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
         g = self.graph
         op = g.op[i]
+        if self.numeric and type(op) is not ImportedOp and not g.scalar[i] and not (g.more and i in g.more) \
+                and g.context_override(i) is None:
+            self._execute_numeric(i, op, grad)
+            return
         req = g.req
         slots = g.operands(i)
         needed = [k >= 0 and req[k] for k in slots]
@@ -242,6 +247,46 @@ class _Run:
                 self._deliver(k, out)
             elif need:
                 self._nothing(k)
+
+    def _execute_numeric(self, i: int, op, grad) -> None:
+        """:meth:`execute` for an entry of one or two tensor slots whose rule computes numbers from
+        the tape's own values (the commonest entry of a tensor graph): the same rule, results
+        and deliveries, with the slots read straight off the tape."""
+        g = self.graph
+        req = g.req
+        x, y = g.a[i], g.b[i]
+        need_x = x >= 0 and req[x]
+        need_y = y >= 0 and req[y]
+        sent_x = sent_y = None
+        grads = ()
+        if need_x or need_y:
+            self.quiet()
+            if type(grad) is float:
+                if Tracer.use_floats and type(g.value[i]) is float:
+                    grads = op.vjp(self.F, g.np_dtype(grad), g.context_scalars(i))  # a 0-d entry
+                else:
+                    grads = op.vjp(self.F, np.asarray(grad, dtype=g.np_dtype), g.context(i))
+            else:
+                grads = op.vjp(self.F, grad, g.context(i))
+            n = len(grads)
+            if need_x and n:
+                out = grads[0]
+                if out is not None:
+                    sent_x = self._conform(out, x)
+            if need_y and n > 1:
+                out = grads[1]
+                if out is not None:
+                    sent_y = self._conform(out, y)
+        if self.record:  # recorded before the AccumulateGrads it makes ready run
+            self.steps.add(i, grad, (sent_x,) if y == -2 else (sent_x, sent_y), tuple(grads))
+        if sent_x is not None:
+            self._deliver(x, sent_x)
+        elif need_x:
+            self._nothing(x)
+        if sent_y is not None:
+            self._deliver(y, sent_y)
+        elif need_y:
+            self._nothing(y)
 
     def execute_floats(self, i: int, grad: float) -> None:
         """:meth:`execute` for an entry computed on Python floats (all its values are floats):
@@ -299,11 +344,15 @@ class _Run:
             return _conform_graph(self.F, out, shape, g.np_dtype)
         if type(out) is float:
             return out
-        out = np.asarray(out)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
         if out.shape != shape:
             out = NumpyOps.sum_to(np.broadcast_to(out, np.broadcast_shapes(out.shape, shape)), shape)
-        if out.dtype != g.np_dtype:
-            out = out.astype(g.np_dtype)
+        dtype = self.dtype
+        if dtype is None:
+            dtype = self.dtype = np.dtype(g.np_dtype)
+        if out.dtype != dtype:
+            out = out.astype(dtype)
         if type(g.value[k]) is float:
             return float(out)
         return out
@@ -321,9 +370,10 @@ class _Run:
         else:
             buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype)
         pending = self.pending
-        if k in pending:
-            pending[k] -= 1
-            if pending[k] == 0:
+        count = pending.get(k)
+        if count is not None:
+            pending[k] = count - 1
+            if count == 1:
                 self.accumulate(k, buffers.pop(k))
 
     def _nothing(self, k: int) -> None:

@@ -598,12 +598,45 @@ class Graph:
         op = self.op[i]
         if type(op) is ImportedOp:
             return self._imported_saved(i, floats)
-        args = {slot: self.slot_value(i, k, not floats) for k, slot in enumerate(op.inputs)}
-        result = self.value[i]
-        if not floats and type(result) is float:
-            result = np.asarray(result, dtype=self.np_dtype)
-        saved = saved_values(op, args, self.params[i], result)
-        if op.key in _SAVES_STRIDES:  # <input>_sym_strides: the input's strides on the tape
+        params = self.params[i]
+        derived, args = _EMPTY, None
+        if op.derived is not None or len(op.plan) != len(op.saves):
+            args = {slot: self.slot_value(i, k, not floats) for k, slot in enumerate(op.inputs)}
+            if len(op.plan) != len(op.saves):  # a row made outside the table (no plan)
+                return self._saved_strides(op, i, saved_values(op, args, params, self._result_value(i, floats)))
+            derived = op.derived(args, params)
+        # saved_values' lookup through the row's plan (derived values, then result, then
+        # params, then inputs), each input read once off the tape
+        saved = {}
+        for name, source, arg, _ in op.plan:
+            if name in derived:
+                v = derived[name]
+            elif source == "result":
+                v = self._result_value(i, floats)
+            elif name in params:
+                v = params[name]
+            elif source != "input":
+                raise KeyError(name)
+            elif args is not None:
+                v = args[name]
+            else:
+                k = self.a[i] if arg == 0 else self.b[i] if arg == 1 else self.more[i][arg - 2]
+                v = self.value[k] if k >= 0 else self.slot_value(i, arg, False)
+                if not floats and type(v) is float:
+                    v = np.asarray(v, dtype=self.np_dtype)
+            saved[name] = v
+        for name in op.hidden:
+            saved[name] = params[name] if name in params else derived[name]
+        return self._saved_strides(op, i, saved) if op.key in _SAVES_STRIDES else saved
+
+    def _result_value(self, i: int, floats: bool = False):
+        """Entry ``i``'s value as its rule reads it (a 0-d one a 0-d array unless ``floats``)."""
+        v = self.value[i]
+        return np.asarray(v, dtype=self.np_dtype) if not floats and type(v) is float else v
+
+    def _saved_strides(self, op: Op, i: int, saved: dict) -> dict:
+        """``saved`` with <input>_sym_strides the input's strides on the tape."""
+        if op.key in _SAVES_STRIDES:
             slots = self.operands(i)
             for k, slot in enumerate(op.inputs):
                 j = slots[k]
@@ -806,6 +839,7 @@ class Tracer:
         self.graph = graph
         self.F = SCALAR_OPS[graph.dtype]
         self._quiet = QuietNumpy()
+        self._array_dtype = None  # numpy's dtype object of the run (once an array is traced)
         # The expression tracer hands out short-lived views (a million-term expression keeps
         # none); the second-order pass keeps the ones it makes (its results are the grads).
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
@@ -911,6 +945,12 @@ class Tracer:
         """Run ``op`` forward on ``operands`` (Tensors, or constants in tensor slots)."""
         g = self.graph
         values, req = g.value, g.req
+        first = operands[0]
+        if type(first) is Tensor and type(values[first.index]) is not float and len(operands) <= 2 \
+                and not op.variadic:
+            out = self._apply_arrays(op, operands, params, node)
+            if out is not None:
+                return out
         slots = []
         floats = op.scalar is not None and self.use_floats
         needs = False
@@ -951,6 +991,86 @@ class Tracer:
                 g.consts[(i, k)] = operands[k]
         if shape and (op.key in layout.VIEWS or g.layout or -1 in slots):
             self._layout(op, i, slots, operands, params, shape)
+        return self.view(i)
+
+    def _apply_arrays(self, op: Op, operands: Sequence, params: dict, node) -> Tensor | None:
+        """:meth:`apply` for the commonest tensor entry: one or two Tensors whose values are arrays
+        of the run's dtype (or 0-d floats), the first an array. The same entry, appended without
+        the checks that cannot apply (no integer tensor, no constant, no promotion); None when
+        the operands are of another kind (the general path decides)."""
+        g = self.graph
+        values, req = g.value, g.req
+        ndarray = np.ndarray
+        dtype = g.np_dtype
+        dt = self._array_dtype
+        if dt is None:
+            dt = self._array_dtype = np.dtype(dtype)
+        x = operands[0].index
+        vx = values[x]
+        if type(vx) is not ndarray or vx.dtype != dt:
+            return None
+        if len(operands) == 2:
+            other = operands[1]
+            if type(other) is not Tensor:
+                return None
+            y = other.index
+            vy = values[y]
+            if type(vy) is float:
+                if not self.use_floats:
+                    return None
+                vy = dtype(vy)  # numpy's scalar of the dtype, as _numpy_forward makes it
+            elif type(vy) is not ndarray or vy.dtype != dt:
+                return None
+            if self.max_elements is not None and (g.shape[x] != g.shape[y] or op.key == "mm") \
+                    and op.key not in _NOT_LARGER:
+                self._check_size(op, operands, node)
+            self._quiet.on()
+            try:
+                result = op.forward(vx, vy, **params)
+            except Refused as refused:
+                raise EvalError(f"{refused}{_at_column(node)}") from None
+            needs = req[x] or req[y]
+        else:
+            y = -2
+            self._quiet.on()
+            try:
+                result = op.forward(vx, **params)
+            except Refused as refused:
+                raise EvalError(f"{refused}{_at_column(node)}") from None
+            needs = req[x]
+        if type(result) is dtype:  # numpy's scalar of the dtype (a sum): a 0-d float
+            result, shape = float(result), ()
+        else:
+            if type(result) is not ndarray:
+                result = np.asarray(result)
+            shape = result.shape
+            rdt = result.dtype
+            if rdt != dt and rdt.kind in "biu":
+                pass  # int64 and bool results stay so (a 0-d one an array)
+            else:
+                if rdt != dt:
+                    result = result.astype(dt)
+                if not shape:
+                    result = float(result)
+        i = len(values)
+        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_scalar \
+            = self._appends
+        add_op(op)
+        add_a(x)
+        add_b(y)
+        add_params(params)
+        add_req(needs)
+        add_value(result)
+        add_shape(shape)
+        if node is None:
+            add_start(-1)
+            add_end(-1)
+        else:
+            add_start(node.start)
+            add_end(node.end)
+        add_scalar(0)
+        if shape and (g.layout or op.key in layout.VIEWS):
+            self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
         return self.view(i)
 
     def _layout(self, op: Op, i: int, slots, operands, params, shape) -> None:
@@ -1069,6 +1189,10 @@ class Tracer:
         if type(value) is not Tensor or not self.graph.req[value.index]:
             return None
         return self.graph.function(value.index)
+
+
+#: products of two tensors never larger than their operands (:meth:`Tracer._check_size` lets them pass)
+_NOT_LARGER = frozenset({"dot", "mv"})
 
 
 def _integer_kind(arrays: list) -> str | None:
@@ -1307,41 +1431,41 @@ def _to_float(value, node: Node):
 
 def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
     """torch.matmul's dispatch on ranks."""
-    da, db = a.ndim, b.ndim
-    sa, sb = a.shape, b.shape
-
-    def mismatch():
-        return EvalError(
-            f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be multiplied with '@' "
-            f"in '{source[node.start:node.end].strip()}' at column {node.column}"
-        )
-
+    g = tr.graph
+    sa, sb = g.shape[a.index], g.shape[b.index]
+    da, db = len(sa), len(sb)
     if da == 0 or db == 0:
         raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {format_shape(sa)} and "
                         f"{format_shape(sb)} at column {node.column}")
-    ka, kb = _dtype_of(a), _dtype_of(b)
-    if ka != kb:  # matmul does not promote (a float32 torch.tensor([...]) in a float64 run)
-        raise EvalError(f"'@' needs tensors of the same dtype, got {TORCH_DTYPE_NAMES.get(ka, ka)} and "
-                        f"{TORCH_DTYPE_NAMES.get(kb, kb)} at column {node.column}")
+    if g.value[a.index].dtype != g.value[b.index].dtype:  # (arrays: neither is 0-d)
+        ka, kb = _dtype_of(a), _dtype_of(b)
+        if ka != kb:  # matmul does not promote (a float32 torch.tensor([...]) in a float64 run)
+            raise EvalError(f"'@' needs tensors of the same dtype, got {TORCH_DTYPE_NAMES.get(ka, ka)} and "
+                            f"{TORCH_DTYPE_NAMES.get(kb, kb)} at column {node.column}")
     if da == 1 and db == 1:
         if sa != sb:
-            raise mismatch()
+            raise _matmul_mismatch(sa, sb, node, source)
         return tr.apply(OPS["dot"], (a, b), _EMPTY, node)
     if da == 2 and db == 1:
         if sa[1] != sb[0]:
-            raise mismatch()
+            raise _matmul_mismatch(sa, sb, node, source)
         return tr.apply(OPS["mv"], (a, b), _EMPTY, node)
     if da == 2 and db == 2:
         if sa[1] != sb[0]:
-            raise mismatch()
+            raise _matmul_mismatch(sa, sb, node, source)
         return tr.apply(OPS["mm"], (a, b), _EMPTY, node)
     if da == 1 and db == 2:
         if sa[0] != sb[0]:
-            raise mismatch()
+            raise _matmul_mismatch(sa, sb, node, source)
         row = tr.apply(OPS["unsqueeze"], (a,), {"dim": 0}, node)
         prod = tr.apply(OPS["mm"], (row, b), _EMPTY, node)
         return tr.apply(OPS["squeeze"], (prod,), {"dim": 0}, node)
-    return matmul_batched(tr, a, b, node, mismatch)
+    return matmul_batched(tr, a, b, node, lambda: _matmul_mismatch(sa, sb, node, source))
+
+
+def _matmul_mismatch(sa: tuple, sb: tuple, node, source: str) -> EvalError:
+    return EvalError(f"shapes {format_shape(sa)} and {format_shape(sb)} cannot be multiplied with '@' "
+                     f"in '{source[node.start:node.end].strip()}' at column {node.column}")
 
 
 # ---------------------------------------------------------------------------
@@ -1950,9 +2074,15 @@ def _fn_tensor(tr, node, args, kwargs, source):
 TORCH_DTYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
 
 
-def _dtype_of(t: Tensor) -> str:
+def _dtype_of(t: Tensor, _names: dict = {}) -> str:
     v = t.graph.value[t.index]
-    return t.graph.dtype if type(v) is float else str(v.dtype)
+    if type(v) is float:
+        return t.graph.dtype
+    dtype = v.dtype
+    name = _names.get(dtype)  # str() of a dtype costs microseconds: once per dtype
+    if name is None:
+        name = _names[dtype] = str(dtype)
+    return name
 
 
 def matmul_batched(tr: Tracer, a: Tensor, b: Tensor, node, mismatch) -> Tensor:

@@ -308,6 +308,12 @@ class NumpyOps:
 
     @staticmethod
     def expand(x, shape):
+        if type(x) is not np.ndarray or x.ndim == 0:  # a number's (a sum's gradient): filled in
+            x = np.asarray(x)
+            if x.ndim == 0:
+                out = np.empty(shape, dtype=x.dtype)
+                out.fill(x)
+                return out
         return np.broadcast_to(x, shape).copy()
 
     @staticmethod
@@ -344,6 +350,8 @@ class NumpyOps:
 
     @staticmethod
     def t(x):
+        if type(x) is np.ndarray:
+            return x.swapaxes(-1, -2) if x.ndim >= 2 else x
         return np.swapaxes(x, -1, -2) if np.ndim(x) >= 2 else x
 
     @staticmethod
@@ -644,6 +652,12 @@ def _erf_forward(x):
     return np.asarray(erf(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
 
 
+def _sum_all(a):
+    # np.sum's own reduction (np.sum adds only Python-level dispatch for an array)
+    a = np.asarray(a)
+    return np.add.reduce(a, None, a.dtype)
+
+
 def _sigmoid(x):
     x = np.asarray(x)
     return np.divide(1, np.add(1, np.exp(np.negative(x))), dtype=x.dtype)
@@ -942,7 +956,7 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
        params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None", rules=("grad where min ≤ self ≤ max, else 0",)),
     # --- reductions ---------------------------------------------------------
-    Op("sum", "SumBackward0", ("self",), lambda a: np.sum(a, dtype=np.asarray(a).dtype),
+    Op("sum", "SumBackward0", ("self",), lambda a: _sum_all(a),
        lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
        saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",),
        integers="long"),

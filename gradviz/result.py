@@ -235,6 +235,12 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
 
     Raises EvalError naming the input when it is not a number, ragged, or too large.
     """
+    if type(value) is list and 0 < len(value) <= max_elements:  # the commonest: a list of floats
+        for item in value:
+            if type(item) is not float:
+                break
+        else:
+            return np.array(value, dtype=np.float64)
     numpy = sys.modules.get("numpy")  # a numpy value can only have come from numpy once it is loaded
     if numpy is not None and isinstance(value, numpy.generic) and value.dtype.kind in "fiu":
         value = value.item()  # np.float32(2), np.int64(2): numbers
