@@ -148,14 +148,48 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     buffers[root] = start
     ops, scalar = graph.op, graph.scalar
     fast = run.numeric and not retain_grad and not graph.has_context_overrides()
+    # run.execute_floats, inline: the commonest entry of a large graph (a 0-d rule on floats)
+    a, b, values, req, params, consts = graph.a, graph.b, graph.value, graph.req, graph.params, graph.consts
+    pending, SF, add, accumulate = run.pending, run.SF, run.SF.add, run.accumulate
+    record = run.steps.add if run.record else None
+    get = buffers.get
     for i in range(root, -1, -1):
         grad = buffers.pop(i, None)
         if grad is None:
             continue
-        if ops[i] is None:
-            run.accumulate(i, grad)
+        op = ops[i]
+        if op is None:
+            accumulate(i, grad)
         elif fast and scalar[i]:
-            run.execute_floats(i, grad)
+            x, y = a[i], b[i]
+            ctx = {}
+            for name, source, arg, _ in op.plan:
+                if source == "input":
+                    k = x if arg == 0 else y
+                    ctx[name] = values[k] if k >= 0 else SF.cast(consts[(i, arg)])
+                elif source == "result":
+                    ctx[name] = values[i]
+                else:
+                    ctx[name] = params[i][arg]
+            grads = op.vjp(SF, grad, ctx)
+            if record is not None:
+                run.record_floats(i, grad, grads)
+            if x >= 0 and req[x]:
+                out = grads[0]
+                prev = get(x)
+                buffers[x] = out if prev is None else add(prev, out)
+                if pending[x]:
+                    pending[x] -= 1
+                    if pending[x] == 0:
+                        accumulate(x, buffers.pop(x))
+            if y >= 0 and req[y]:
+                out = grads[1] if len(grads) > 1 else None
+                prev = get(y)
+                buffers[y] = out if prev is None else add(prev, out)
+                if pending[y]:
+                    pending[y] -= 1
+                    if pending[y] == 0:
+                        accumulate(y, buffers.pop(y))
         else:
             if retain_grad:
                 graph.grad[i] = grad
@@ -178,7 +212,9 @@ class _Run:
         self.record = record_steps
         self.steps = Steps(graph) if record_steps else []
         self.buffers: dict = {}
-        self.pending: dict = {}  # leaf -> edges still to deliver a gradient
+        #: per tape index: a leaf's edges still to deliver a gradient (an array, not a dict of a
+        #: million leaves; filled in by count_leaf_edges)
+        self.pending = array("q")
         self.quiet_numpy = QuietNumpy()
         self.quiet = self.quiet_numpy.on
         self.dtype = None  # numpy's dtype object of the graph's values, once an array is met
@@ -200,13 +236,14 @@ class _Run:
 
     def count_leaf_edges(self, order) -> None:
         g = self.graph
-        op, a, b, req, pending, more = g.op, g.a, g.b, g.req, self.pending, g.more
+        op, a, b, req, more = g.op, g.a, g.b, g.req, g.more
+        pending = self.pending = array("q", bytes(8 * len(g.value)))
         for i in order:
             if op[i] is None:
                 continue
             for k in (g.operands(i) if more and i in more else (a[i], b[i])):
                 if k >= 0 and req[k] and op[k] is None:
-                    pending[k] = pending.get(k, 0) + 1
+                    pending[k] += 1
 
     def accumulate(self, leaf: int, grad) -> None:
         """AccumulateGrad: add ``grad`` into the leaf's ``.grad``."""
@@ -288,38 +325,14 @@ class _Run:
         elif need_y:
             self._nothing(y)
 
-    def execute_floats(self, i: int, grad: float) -> None:
-        """:meth:`execute` for an entry computed on Python floats (all its values are floats):
-        the rule on the scalar ops namespace, the sums added in place."""
+    def record_floats(self, i: int, grad: float, grads) -> None:
+        """The step of a float entry (see the inline loop in :func:`_backward`)."""
         g = self.graph
-        op = g.op[i]
-        values, req = g.value, g.req
-        x, y = g.a[i], g.b[i]
-        ctx = {}
-        for name, source, arg, _ in op.plan:
-            if source == "input":
-                k = x if arg == 0 else y
-                ctx[name] = values[k] if k >= 0 else self.SF.cast(g.consts[(i, arg)])
-            elif source == "result":
-                ctx[name] = values[i]
-            else:
-                ctx[name] = g.params[i][arg]
-        grads = op.vjp(self.SF, grad, ctx)
-        if self.record:
-            sent = (grads[0] if x >= 0 and req[x] else None,)
-            if y != -2 and len(grads) > 1:
-                sent += (grads[1] if y >= 0 and req[y] else None,)
-            self.steps.add(i, grad, sent, grads if type(grads) is tuple else tuple(grads))
-        buffers, pending, add = self.buffers, self.pending, self.SF.add
-        for k, out in ((x, grads[0]), (y, grads[1] if len(grads) > 1 else None)):
-            if k < 0 or not req[k]:
-                continue
-            prev = buffers.get(k)
-            buffers[k] = out if prev is None else add(prev, out)
-            if k in pending:
-                pending[k] -= 1
-                if pending[k] == 0:
-                    self.accumulate(k, buffers.pop(k))
+        x, y, req = g.a[i], g.b[i], g.req
+        sent = (grads[0] if x >= 0 and req[x] else None,)
+        if y != -2 and len(grads) > 1:
+            sent += (grads[1] if y >= 0 and req[y] else None,)
+        self.steps.add(i, grad, sent, grads if type(grads) is tuple else tuple(grads))
 
     def _rule(self, i: int, op, grad):
         g = self.graph
@@ -370,8 +383,8 @@ class _Run:
         else:
             buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype)
         pending = self.pending
-        count = pending.get(k)
-        if count is not None:
+        count = pending[k]
+        if count:
             pending[k] = count - 1
             if count == 1:
                 self.accumulate(k, buffers.pop(k))
@@ -381,7 +394,7 @@ class _Run:
         order 0): nothing is added; a leaf whose last edge this was accumulates what it has (its
         .grad stays None if nothing came, as PyTorch leaves it)."""
         pending = self.pending
-        if k in pending:
+        if pending[k]:
             pending[k] -= 1
             if pending[k] == 0 and k in self.buffers:
                 self.accumulate(k, self.buffers.pop(k))

@@ -415,6 +415,25 @@ class SecondOrder:
         return {n: Trace(g, self.steps.get(n, []), None, []) for n, g in self.graphs.items()}
 
 
+def hessian_json(second) -> dict:
+    """``{"u": {"u": 2.0, "v": 1.0}, ...}``: numbers, or nested lists for tensor inputs."""
+    from .values import array
+
+    return {a: {b: array(h) for b, h in row.items()} for a, row in second.hessian.items()}
+
+
+def double_backward_json(second) -> dict:
+    """The double-backward graph: roots per input, then functions and tensors as in ``graph``."""
+    from .values import function_entry, tensor_entry
+
+    return {
+        "roots": {n: g.root.id if g.root is not None else None for n, g in second.graphs.items()},
+        "grads": {n: t.id if isinstance(t, Tensor) and t.id else None for n, t in second.grads.items()},
+        "functions": [function_entry(fn) for fn in second.functions],
+        "tensors": [tensor_entry(t, None) for t in second.tensors],
+    }
+
+
 def _tensor_of(fn: BackwardFunction) -> Tensor:
     """The tensor whose gradient flows into ``fn`` (its leaf, or the output it produced)."""
     return fn.variable if fn.variable is not None else fn.output

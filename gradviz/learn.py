@@ -74,11 +74,11 @@ def analyse(trace, steps: bool = False, order: int = 1, graph: str = "forward",
     """
     out = Learned(steps=steps, retain_grad=retain_grad)
     if steps and json:
-        from .render.steps import steps_json
+        from .steps import steps_json
 
         trace.extras["steps"] = steps_json(trace)
     if order == 2 or graph == "double":
-        from .higher import second_order
+        from .higher import double_backward_json, hessian_json, second_order
 
         out.second = second_order(trace)
         if order == 2:
@@ -99,22 +99,3 @@ def analyse(trace, steps: bool = False, order: int = 1, graph: str = "forward",
         trace.extras["check"] = check_json(out.check)
     return out
 
-
-def hessian_json(second) -> dict:
-    """``{"u": {"u": 2.0, "v": 1.0}, ...}``: numbers, or nested lists for tensor inputs."""
-    from .values import array
-
-    return {a: {b: array(h) for b, h in row.items()} for a, row in second.hessian.items()}
-
-
-def double_backward_json(second) -> dict:
-    """The double-backward graph: roots per input, then functions and tensors as in ``graph``."""
-    from .graph import Tensor
-    from .values import function_entry, tensor_entry
-
-    return {
-        "roots": {n: g.root.id if g.root is not None else None for n, g in second.graphs.items()},
-        "grads": {n: t.id if isinstance(t, Tensor) and t.id else None for n, t in second.grads.items()},
-        "functions": [function_entry(fn) for fn in second.functions],
-        "tensors": [tensor_entry(t, None) for t in second.tensors],
-    }

@@ -13,6 +13,7 @@ killed (its process is gone) is removed on the next write to the same path.
 
 from __future__ import annotations
 
+import _signal  # the C module (signal imports enum first)
 import os
 import re
 import stat
@@ -20,6 +21,8 @@ import tempfile
 import time
 
 from .errors import UsageError
+
+_STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)  # what cli.py turns into Interrupted
 
 #: room left in a 255-byte file name for the temporary's prefix and suffix
 _NAME_ROOM = 200
@@ -118,8 +121,16 @@ def _replace(target: str, data: bytes, st, notes: list[str]) -> None:
     if removed:
         notes.append(f"note: removed {removed} temporary file{'s' if removed > 1 else ''} left beside "
                      f"{target} by an interrupted gradviz run")
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(name), suffix=".tmp", dir=folder)
+    # A stop signal between the temporary's creation and the try below would leave it behind: the
+    # signals wait (blocked) until the try has begun, where one raises and the temporary goes.
+    mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(name), suffix=".tmp", dir=folder)
+    except BaseException:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        raise
+    try:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         try:
             _write_all(fd, data)
             if st is None:

@@ -111,7 +111,7 @@ class Recording:
         t = self.values.get(fn)
         if t is None:
             return None
-        return reader._value(t), tuple(t.shape)
+        return reader.tape_value(t), tuple(t.shape)
 
     def annotate(self, reader) -> None:
         """Put each recorded module path on the reader's imported functions."""

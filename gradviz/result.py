@@ -478,7 +478,7 @@ def _trace(
         warnings = [f"warning: --at {name}=... is not used by the expression" for name in at if name not in used]
         warnings += [f"warning: --no-grad {name} is not used by the expression" for name in no_grad
                      if name not in used]
-
+        del values, at  # on the tape now (a million inputs' dicts let go before backward)
         steps, backward_error = _backward(graph, grad_output, max_elements, retain_grad, record_steps)
         return Trace(graph, steps, backward_error, warnings)
 

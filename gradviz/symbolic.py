@@ -15,6 +15,7 @@ inputs the result says so.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,6 +109,7 @@ def _functions(sp):
 _POSITIONAL = {"pow": ("input", "exponent"), "clamp": ("input", "min", "max"),
                "maximum": ("input", "other"), "minimum": ("input", "other"),
                "where": ("condition", "input", "other")}
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow}
 _RELATIONS = {"<": "StrictLessThan", "<=": "LessThan", ">": "StrictGreaterThan", ">=": "GreaterThan",
               "==": "Eq", "!=": "Ne"}
 #: what the language has that a formula of scalars does not: "not available for ..."
@@ -147,70 +149,18 @@ def to_sympy(tree, symbols: dict):
         if kind == "number":
             value = _number(sp, node.value)
         elif kind == "name":
-            if node.op in symbols:
-                value = symbols[node.op]
-            elif node.op == "pi":
-                value = sp.pi
-            elif node.op == "e":
-                value = sp.E
-            elif node.op in CONSTANTS:  # pragma: no cover - every constant is listed above
-                value = _number(sp, CONSTANTS[node.op])
-            else:
-                raise Unsupported(f"'{node.op}' has no value")
+            value = _name_value(sp, node.op, symbols)
         elif kind == "unary":
             x = results.pop(id(node.args[0]))
             value = -x if node.op == "-" else x
         elif kind == "binary":
             b = _as_number(sp, results.pop(id(node.args[1])))
             a = _as_number(sp, results.pop(id(node.args[0])))
-            if node.op == "+":
-                value = a + b
-            elif node.op == "-":
-                value = a - b
-            elif node.op == "*":
-                value = a * b
-            elif node.op == "/":
-                value = a / b
-            elif node.op == "**":
-                value = a ** b
-            elif node.op in _RELATIONS:  # a condition for torch.where (issue 13)
-                value = getattr(sp, _RELATIONS[node.op])(a, b)
-            else:
-                raise Unsupported(f"operator '{node.op}' (scalars only)")
-            if value.is_Rational and value.q is not None and value.q != 1 and max(abs(value.p), value.q).bit_length() > 1100:
-                # 2**15000/3**9500: beyond a float's digits the constant is the float Python folds
-                # it to (the tracer's value), not an exact fraction of 4,500-digit numbers
-                value = _number(sp, _rational_float(value))
+            value = _binary_value(sp, node.op, a, b)
         elif kind == "call":
             kw = {k: results.pop(id(v)) for k, v in reversed(node.kwargs)}
             args = [results.pop(id(a)) for a in reversed(node.args)][::-1]
-            name = function_name(node.op)
-            if name in _POSITIONAL:
-                names = _POSITIONAL[name]
-                bound = dict(zip(names, args))
-                bound.update(kw)
-                args = [bound.get(n) for n in names]
-                kw = {}
-            if kw:
-                raise Unsupported(f"keyword arguments of {name}()")
-            if name == "where":  # the else branch at ties, as torch.where takes it
-                cond, a, b = args
-                if not isinstance(cond, sp.core.relational.Relational):
-                    raise Unsupported("not available for where() without a comparison as its condition")
-                value = sp.Piecewise((_as_number(sp, a), cond), (_as_number(sp, b), True))
-            elif name == "clamp":
-                # PyTorch passes the gradient at the bounds too (min <= x <= max)
-                x, lo, hi = args
-                pieces = []
-                if lo is not None:
-                    pieces.append((lo, x < lo))
-                if hi is not None:
-                    pieces.append((hi, x > hi))
-                value = sp.Piecewise(*pieces, (x, True))
-            elif name in fns:
-                value = fns[name](*args)
-            else:
-                raise Unsupported(f"symbolic formulas are not available for {name}()")
+            value = _call_value(sp, fns, function_name(node.op), args, kw)
         elif kind == "attr" and node.op == "T":
             value = results.pop(id(node.args[0]))  # .T of a scalar is the scalar
         elif kind in _NOT_SYMBOLIC:
@@ -222,6 +172,63 @@ def to_sympy(tree, symbols: dict):
     if isinstance(out, sp.core.relational.Relational):
         raise Unsupported("not available for a comparison: its bool output has no derivatives")
     return out
+
+
+def _name_value(sp, name: str, symbols: dict):
+    """An input's symbol, or a constant's exact value (pi, e)."""
+    if name in symbols:
+        return symbols[name]
+    if name == "pi":
+        return sp.pi
+    if name == "e":
+        return sp.E
+    if name in CONSTANTS:  # pragma: no cover - every constant is listed above
+        return _number(sp, CONSTANTS[name])
+    raise Unsupported(f"'{name}' has no value")
+
+
+def _binary_value(sp, op: str, a, b):
+    """``a op b`` for an arithmetic operator or a comparison (a condition for torch.where)."""
+    if op in _ARITHMETIC:
+        value = _ARITHMETIC[op](a, b)
+    elif op in _RELATIONS:  # a condition for torch.where (issue 13)
+        value = getattr(sp, _RELATIONS[op])(a, b)
+    else:
+        raise Unsupported(f"operator '{op}' (scalars only)")
+    if value.is_Rational and value.q is not None and value.q != 1 and max(abs(value.p), value.q).bit_length() > 1100:
+        # 2**15000/3**9500: beyond a float's digits the constant is the float Python folds
+        # it to (the tracer's value), not an exact fraction of 4,500-digit numbers
+        value = _number(sp, _rational_float(value))
+    return value
+
+
+def _call_value(sp, fns: dict, name: str, args: list, kw: dict):
+    """``name(*args, **kw)`` as a formula; where() and clamp() as the pieces PyTorch takes."""
+    if name in _POSITIONAL:
+        names = _POSITIONAL[name]
+        bound = dict(zip(names, args))
+        bound.update(kw)
+        args = [bound.get(n) for n in names]
+        kw = {}
+    if kw:
+        raise Unsupported(f"keyword arguments of {name}()")
+    if name == "where":  # the else branch at ties, as torch.where takes it
+        cond, a, b = args
+        if not isinstance(cond, sp.core.relational.Relational):
+            raise Unsupported("not available for where() without a comparison as its condition")
+        return sp.Piecewise((_as_number(sp, a), cond), (_as_number(sp, b), True))
+    if name == "clamp":
+        # PyTorch passes the gradient at the bounds too (min <= x <= max)
+        x, lo, hi = args
+        pieces = []
+        if lo is not None:
+            pieces.append((lo, x < lo))
+        if hi is not None:
+            pieces.append((hi, x > hi))
+        return sp.Piecewise(*pieces, (x, True))
+    if name in fns:
+        return fns[name](*args)
+    raise Unsupported(f"symbolic formulas are not available for {name}()")
 
 
 def _as_number(sp, value):
@@ -259,12 +266,6 @@ def tidy(d):
     except Exception:  # cancel refuses some forms (e.g. Piecewise): keep the derivative as it is
         return d
     return r if sp.count_ops(r) <= ops else d
-
-
-def pretty(expr) -> str:
-    """A formula for people: ``2·u + v`` (SymPy's text with ``·`` for multiplication)."""
-    text = str(expr)
-    return text.replace("**", "\0").replace("*", "·").replace("\0", "**")
 
 
 def _as_float(value) -> float:

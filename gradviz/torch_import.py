@@ -136,7 +136,7 @@ class TorchReader:
         root = out.grad_fn
         if root is None:  # a leaf, or a tensor that needs no grad: one entry, as trace() makes
             name = self.names.get(id(out), "output")
-            i = g.append_imported(None, self._value(out), tuple(out.shape), bool(out.requires_grad), name=name)
+            i = g.append_imported(None, self.tape_value(out), tuple(out.shape), bool(out.requires_grad), name=name)
             g.output_index = i
             if out.requires_grad:
                 g.root_index = i
@@ -147,13 +147,13 @@ class TorchReader:
         functions = [fn for fn in nodes if not hasattr(fn, "variable")]
         for fn in self._leaf_order(accumulate):
             var = fn.variable
-            self.entry[fn] = g.append_imported(None, self._value(var), tuple(var.shape), True,
+            self.entry[fn] = g.append_imported(None, self.tape_value(var), tuple(var.shape), True,
                                                name=self._leaf_name(var))
             self.leaves.append((self.entry[fn], var))
         reached = {id(fn.variable) for fn in accumulate}
         for key, t in self.named.items():  # named tensors the output does not reach: leaves without an edge
             if key not in reached and t is not out:
-                g.append_imported(None, self._value(t), tuple(t.shape), bool(t.requires_grad),
+                g.append_imported(None, self.tape_value(t), tuple(t.shape), bool(t.requires_grad),
                                   name=self._leaf_name(t))
         # Functions in creation order (PyTorch's sequence_nr), so inputs come before their users.
         functions.sort(key=lambda fn: fn._sequence_nr())
@@ -169,7 +169,7 @@ class TorchReader:
             if value is not None:
                 g.value[i], g.shape[i] = value
         i = self.entry[root]
-        g.value[i], g.shape[i] = self._value(out), tuple(out.shape)
+        g.value[i], g.shape[i] = self.tape_value(out), tuple(out.shape)
         g.output_index = g.root_index = i
         if self.record is not None:
             self.nodes_by_entry = {i: fn for fn, i in self.entry.items()}
@@ -219,7 +219,7 @@ class TorchReader:
         return None
 
     # --- values -----------------------------------------------------------------------------
-    def _value(self, t):
+    def tape_value(self, t):
         """A tensor's value as the tape holds it: a Python float for a 0-d tensor, else an array
         (floats in the graph's dtype; a copy, never the tensor's own memory)."""
         a = self._array(t)
@@ -322,24 +322,24 @@ class TorchReader:
         """The backward pass's record, as the engine keeps it, from what the hooks saw."""
         g = self.graph
         steps = Steps(g)
-        leaf_grad = {i: (None if grad is None else self._value(grad)) for (i, _), grad in zip(self.leaves, grads)}
-        leaf_before = {i: (None if b is None else self._value(b)) for (i, _), b in zip(self.leaves, before or ())}
+        leaf_grad = {i: (None if grad is None else self.tape_value(grad)) for (i, _), grad in zip(self.leaves, grads)}
+        leaf_before = {i: (None if b is None else self.tape_value(b)) for (i, _), b in zip(self.leaves, before or ())}
         for i, grad in leaf_grad.items():
             g.grad[i] = grad
         if g.op[g.root_index] is None:  # the output is a leaf: its AccumulateGrad is the whole pass
             i = g.root_index
-            steps.add_accumulate(i, self._value(start), leaf_before.get(i), leaf_grad[i])
+            steps.add_accumulate(i, self.tape_value(start), leaf_before.get(i), leaf_grad[i])
             return steps
         pending = g.dependency_counts()
         for i, grad_outputs, grad_inputs in fired:
             e = g.imported[i]
-            received = [None if x is None else self._value(x) for x in grad_outputs]
+            received = [None if x is None else self.tape_value(x) for x in grad_outputs]
             e.grad_in = received[0] if received else None
             if e.grad_in is not None and not g.shape[i] and g.value[i] is None:
                 g.shape[i] = tuple(np.shape(e.grad_in))
             elif e.grad_in is not None and g.value[i] is None:
                 g.shape[i] = tuple(e.grad_in.shape)
-            e.grads_out = tuple(None if j is None or x is None else self._value(x)
+            e.grads_out = tuple(None if j is None or x is None else self.tape_value(x)
                                 for j, x in zip(e.next_functions, grad_inputs))
             steps.add(i, e.grad_in, e.grads_out)
             for j, sent in zip(e.next_functions, e.grads_out):

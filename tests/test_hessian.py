@@ -12,8 +12,7 @@ import gradviz
 from expressions import EXPRESSIONS, VALUES, trace_or_reject, used_names
 from gradviz.cli import main
 from gradviz.errors import EvalError
-from gradviz.higher import second_order
-from gradviz.learn import double_backward_json, hessian_json
+from gradviz.higher import double_backward_json, hessian_json, second_order
 from test_golden import graph_str
 
 

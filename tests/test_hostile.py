@@ -412,6 +412,24 @@ def test_a_signal_during_an_o_write_leaves_no_temporary(tmp_path, signum, code, 
     assert sorted(n.name for n in tmp_path.iterdir()) == ["f.json"] and path.read_text() == "old"
 
 
+#: the signal arrives the moment the temporary exists, before the writer holds its name
+SIGNAL_AT_MKSTEMP = ("import os, signal, tempfile\n_mkstemp = tempfile.mkstemp\n"
+                     "def mkstemp(*a, **k):\n    made = _mkstemp(*a, **k)\n"
+                     "    os.kill(os.getpid(), signal.SIGTERM)\n    return made\n"
+                     "tempfile.mkstemp = mkstemp\n")
+
+
+def test_a_signal_as_the_temporary_is_made_leaves_none(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text("old")
+    p = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT_MKSTEMP + "from gradviz.__main__ import entry\nimport sys\n"
+         "sys.argv = ['gradviz'] + sys.argv[1:]\nentry()", *UV, "-o", str(path)],
+        capture_output=True, env=_env(), preexec_fn=_limits(), timeout=60)
+    assert p.returncode == 143 and p.stderr.decode().strip() == "error: terminated (SIGTERM)"
+    assert sorted(n.name for n in tmp_path.iterdir()) == ["f.json"] and path.read_text() == "old"
+
+
 def test_a_killed_writes_temporary_is_removed_by_the_next_write(tmp_path):
     path = tmp_path / "f.json"
     p = _start_slow_write(path)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from gradviz.ops import INT64_MAX, OPS, ROWS, NumpyOps, saved_values
-from gradviz.render.steps import _fill, _printed
+from gradviz.steps import fill_numbers, printed_text
 
 R = np.random.default_rng(0)
 V = np.array([0.3, -0.7, 1.1])
@@ -271,14 +271,14 @@ def test_rule_text_gives_the_rules_numbers(key):
     grad = np.float64(1.25)
     rule = _vjp(op, args, params, grad)
     for slot, formula, computed in zip(op.inputs, op.rules, rule):
-        filled = _fill(formula, context, grad)
+        filled = fill_numbers(formula, context, grad)
         assert filled is not None, f"{key}: no numbers filled into {formula!r}"
         value = _read_formula(filled)
         assert value is not None, f"{key}: the filled rule {filled!r} does not read as arithmetic"
         assert math.isclose(value, float(computed), rel_tol=1e-4, abs_tol=1e-6), (
             f"{key} ({op.torch_name}): {formula} = {filled} = {value}, but the rule computes {float(computed)}")
         # as the views print it (tensors as PyTorch prints them: 1.2500, 2.): the same arithmetic
-        shown = _read_formula(_fill(formula, context, grad, _printed))
+        shown = _read_formula(fill_numbers(formula, context, grad, printed_text))
         assert shown is not None and math.isclose(shown, value, rel_tol=1e-3, abs_tol=1e-3), (key, formula)
 
 

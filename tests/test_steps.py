@@ -14,8 +14,9 @@ from expressions import EXPRESSIONS, VALUES, trace_or_reject, used_names
 from gradviz.cli import main
 from gradviz.ops import ROWS
 from gradviz.render import terminal
-from gradviz.render.steps import describe, steps_json, steps_view
-from gradviz.render.terminal import _grad_note as grad_note
+from gradviz.render.steps import steps_view
+from gradviz.render.terminal import grad_note
+from gradviz.steps import describe, steps_json
 
 
 def render(renderable) -> str:

@@ -14,8 +14,8 @@ from rich.console import Console
 import gradviz
 from expressions import EXPRESSIONS, VALUES, trace_or_reject
 from gradviz.cli import main
-from gradviz.render.learn import symbolic_view
-from gradviz.symbolic import MAX_NODES, pretty, symbolic, symbolic_json
+from gradviz.render.learn import pretty, symbolic_view
+from gradviz.symbolic import MAX_NODES, symbolic, symbolic_json
 
 sympy = pytest.importorskip("sympy")
 

@@ -319,31 +319,10 @@ def _find_runs(inputs: list, names: list, order: list, indegree: list) -> list:
     Functions are positions: ``inputs[k]`` their next_functions' positions (``_NONE`` for None),
     ``names[k]`` their class names; ``order`` parents first (Kahn), ``indegree`` their parents:
     list indexing is what keeps 100,000s cheap."""
-    n = len(inputs)
-    shapes: dict[tuple, int] = {}
-    kids_of: list[tuple] = []  # shape id -> (class name, its inputs' shape ids)
-    shape = [0] * n
-    height = [0] * n
-    heavy = [_NONE] * n  # the input with the longest chain below it
-    for k in reversed(order):
-        best, best_j, kids = -1, _NONE, ()
-        if inputs[k]:  # (AccumulateGrad, a third of a typical graph, has none)
-            kids = tuple([_NONE if i < 0 else shape[i] for i in inputs[k]])
-            for j, i in enumerate(inputs[k]):
-                if i >= 0 and height[i] > best:
-                    best, best_j = height[i], j
-        key = (names[k], kids)
-        sid = shapes.get(key)
-        if sid is None:
-            sid = shapes[key] = len(kids_of)
-            kids_of.append(key)
-        shape[k] = sid
-        height[k] = best + 1
-        heavy[k] = best_j
-
+    shape, kids_of, heavy = _shapes_and_heavy_inputs(inputs, names, order)
     runs: list = []
     motif_keys: dict[tuple, int] = {}
-    on_path = [False] * n
+    on_path = [False] * len(inputs)
     min_repeats = 2 * KEEP + MIN_HIDDEN
     for start in order:
         if on_path[start]:
@@ -371,6 +350,34 @@ def _find_runs(inputs: list, names: list, order: list, indegree: list) -> list:
             runs.append((parent, heavy[parent], path[first], path[last], heavy[path[last]],
                          repeats - 2 * KEEP, motif, kept))
     return runs
+
+
+def _shapes_and_heavy_inputs(inputs: list, names: list, order: list) -> tuple[list, list, list]:
+    """(each position's shape id, shape id -> (class name, its inputs' shape ids), each position's
+    heavy input: the slot of the input with the longest chain below it, the first on a tie, or
+    ``_NONE``), children before parents (``order`` reversed)."""
+    n = len(inputs)
+    shapes: dict[tuple, int] = {}
+    kids_of: list[tuple] = []  # shape id -> (class name, its inputs' shape ids)
+    shape = [0] * n
+    height = [0] * n
+    heavy = [_NONE] * n  # the input with the longest chain below it
+    for k in reversed(order):
+        best, best_j, kids = -1, _NONE, ()
+        if inputs[k]:  # (AccumulateGrad, a third of a typical graph, has none)
+            kids = tuple([_NONE if i < 0 else shape[i] for i in inputs[k]])
+            for j, i in enumerate(inputs[k]):
+                if i >= 0 and height[i] > best:
+                    best, best_j = height[i], j
+        key = (names[k], kids)
+        sid = shapes.get(key)
+        if sid is None:
+            sid = shapes[key] = len(kids_of)
+            kids_of.append(key)
+        shape[k] = sid
+        height[k] = best + 1
+        heavy[k] = best_j
+    return shape, kids_of, heavy
 
 
 def _runs(keys: list, single: list, min_repeats: int):

@@ -249,7 +249,9 @@ def _bands(pic: _Picture, folds: int) -> dict:
     main = [place[k] for k in pic.ranked if k in place]
     lo, hi = (min(main), max(main)) if main else (0, max(place.values(), default=0))
     length = max(1, math.ceil((hi - lo + 1) / folds))
-    band = {k: min(folds - 1, max(0, (place[k] - lo) // length)) for k in pic.ranked if k in place}
+    # (in the nodes' order: ``ranked`` is a set, whose order of strings changes from run to run)
+    band = {k: min(folds - 1, max(0, (place[k] - lo) // length)) for k in pic.nodes
+            if k in pic.ranked and k in place}
     succ: dict = {k: [] for k in pic.nodes}
     pred: dict = {k: [] for k in pic.nodes}
     for t, h, attrs in pic.edges:

@@ -6,7 +6,7 @@ The page holds, inline and nothing else (no request of any kind):
   laid out by the embedded Graphviz in :mod:`gradviz.render.svg`), each node's element
   carrying ``data-id`` = its id in the document and each edge ``data-tail``/``data-head``;
 - the ``gradviz/1`` document (:mod:`gradviz.render.jsondoc`) with its ``steps`` (the
-  engine's record, :func:`gradviz.render.steps.steps_json`), as a JSON script element;
+  engine's record, :func:`gradviz.steps.steps_json`), as a JSON script element;
 - with a second-order pass, the double-backward graph of each input's gradient, and what its
   nodes show (:func:`double_document`) as a JSON script element of its own (the page's
   document stays ``--json``'s);
@@ -51,7 +51,7 @@ def page_document(trace) -> dict:
 
     doc = document(trace)
     if "steps" not in doc and trace.steps:
-        from .steps import steps_json
+        from ..steps import steps_json
 
         doc["steps"] = steps_json(trace)
     return doc
@@ -76,13 +76,13 @@ def _render(source: str, renderer: str) -> bytes:
     """The SVG of ``source`` as :func:`gradviz.render.svg.render` draws it, on a transparent page
     (the page's theme paints behind it), with the font's ASCII glyphs embedded."""
     from . import raster
-    from .svg import _EmbeddedUnavailable, render, render_svg
+    from .svg import EmbeddedUnavailable, render, render_svg
 
     if renderer == "system":
         return render(source, "svg", renderer=renderer, background="transparent")
     try:
         svg = raster.set_background(render_svg(source), "transparent")
-    except _EmbeddedUnavailable:
+    except EmbeddedUnavailable:
         if renderer == "embedded":
             raise
         return render(source, "svg", renderer=renderer, background="transparent")
@@ -125,7 +125,7 @@ def document_text(trace) -> str:
     text = "".join(iter_json(trace))
     if "steps" in trace.extras or not trace.steps:
         return text
-    from .steps import steps_json
+    from ..steps import steps_json
 
     # ASCII: JSON.parse reads the escapes; no character in it can end a line or the element
     steps = json.dumps(steps_json(trace), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
@@ -177,11 +177,11 @@ def _expanded(trace, svg: str, rankdir: str, max_depth, renderer: str, tensors: 
 
 def double_document(second) -> dict:
     """What the page shows of each double-backward graph's nodes: the ``double_backward`` section of
-    ``--graph double`` (:func:`gradviz.learn.double_backward_json`: functions with their saved
+    ``--graph double`` (:func:`gradviz.higher.double_backward_json`: functions with their saved
     values, tensors with their data) and, per input, the steps of the backward pass run from that
     gradient (the rules with their numbers; from its first element for a tensor input)."""
-    from ..learn import double_backward_json
-    from .steps import steps_json
+    from ..higher import double_backward_json
+    from ..steps import steps_json
 
     out = double_backward_json(second)
     out["steps"] = {name: steps_json(t) for name, t in second.traces().items() if t.graph.root is not None}
@@ -225,7 +225,7 @@ def _printed_steps(trace) -> list:
     page shows in its step cards; the inspector keeps the document's full numbers."""
     if not trace.steps:
         return []
-    from .steps import steps_printed
+    from ..steps import steps_printed
 
     return steps_printed(trace)
 

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from .numbers import format_math, format_tensor
 
-__all__ = ["learn_view", "hessian_table", "double_backward_view", "symbolic_view", "check_view"]
+__all__ = ["learn_view", "hessian_table", "double_backward_view", "symbolic_view", "check_view", "pretty"]
 
 NOTE = "dim italic"
 OK, BAD = "green", "bold red"
@@ -50,10 +50,14 @@ def double_backward_view(trace, second) -> Group:
     return Group(*parts)
 
 
+def pretty(expr) -> str:
+    """A formula for people: ``2·u + v`` (SymPy's text with ``·`` for multiplication)."""
+    text = str(expr)
+    return text.replace("**", "\0").replace("*", "·").replace("\0", "**")
+
+
 def symbolic_view(result) -> Group:
     """``∂f/∂u = 2·u + v = 4`` per input, with ✓ or the mismatch against autograd."""
-    from ..symbolic import pretty
-
     title = Text("Symbolic derivatives", style="bold").append("  (SymPy, from the parsed expression)", style=NOTE)
     if result.error:
         error = result.error
@@ -97,7 +101,7 @@ def learn_view(trace, learned, double_graph: bool = True) -> Group:
     """Everything asked for, in the order of the options' help: steps, Hessian, graph, symbolic, check.
 
     ``double_graph=False`` leaves out the double-backward graphs (when the caller draws them itself).
-    The --retain-grad footnote is the Tensors table's (:func:`gradviz.render.terminal._grad_note`).
+    The --retain-grad footnote is the Tensors table's (:func:`gradviz.render.terminal.grad_note`).
     """
     from .steps import steps_view
 

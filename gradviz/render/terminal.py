@@ -20,7 +20,7 @@ from .collapse import Collapsed, View, collapse_view, plain_view
 from .flow import Flow, flow, tensor_text
 from .numbers import abbreviate, format_saved, format_shape, format_tensor
 
-__all__ = ["summary", "tensors_table", "backward_tree", "report"]
+__all__ = ["summary", "tensors_table", "backward_tree", "report", "grad_note"]
 
 #: rich styles, by what they mark (no color is used when the Console has none)
 STYLES = {
@@ -105,7 +105,7 @@ class TensorsTable:
 
     def __rich_console__(self, console, options):
         rows, caption = self.rows()
-        notes = [c for c in (caption, _grad_note(self.trace)) if c]
+        notes = [c for c in (caption, grad_note(self.trace)) if c]
         values = [(format_tensor(t.value), None if t.grad_value is None else format_tensor(t.grad_value))
                   for t in rows]
         if self._table_width(rows, values) > options.max_width:
@@ -181,7 +181,7 @@ class TensorsTable:
             yield Text(note, style=STYLES["note"])
 
 
-def _grad_note(trace) -> str | None:
+def grad_note(trace) -> str | None:
     """One short line on the intermediates' grad (None when there are none, or no backward ran)."""
     g = trace.graph
     has_intermediates = any(g.op[i] is not None and g.req[i] for i in range(len(g)))  # the tape, not a view each
@@ -370,8 +370,18 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
     view = _collapsed(g) if too_big else plain_view(g.root)
     lines, more = _drawn_lines(view, fl, max_nodes, max(max_depth, 0))
     counts = g.dependency_counts()
+    contributions, last_drawn = _number_edges(lines)
+    parents = [tree]
+    for line in lines:
+        del parents[line.depth + 1:]
+        parents.append(parents[line.depth].add(_label(line, fl, counts, contributions, last_drawn)))
+    return Group(title, tree, *_tree_notes(g, lines, more))
 
-    # Number the drawn edges into each function; the sum goes on the last one drawn.
+
+def _number_edges(lines: list) -> tuple[dict, dict]:
+    """Number the drawn edges into each function (``line.index``); the sum goes on the last one
+    drawn. Returns (function id → the gradients along its drawn edges, [] when one is unknown;
+    function id → its last drawn line)."""
     contributions: dict = {}
     last_drawn: dict = {}
     for line in lines[1:]:
@@ -383,23 +393,23 @@ def backward_tree(trace, max_nodes: int = 100, max_depth: int = 12, collapse: bo
     for key, terms in contributions.items():
         if any(t is None for t in terms):
             contributions[key] = []
+    return contributions, last_drawn
 
-    parents = [tree]
-    for line in lines:
-        del parents[line.depth + 1:]
-        parents.append(parents[line.depth].add(_label(line, fl, counts, contributions, last_drawn)))
-    parts = [title, tree]
+
+def _tree_notes(g, lines: list, more: bool) -> list:
+    """The notes under the tree: what collapsed runs hide, and that lines were left out."""
+    notes = []
     collapsed = list({id(line.fn): line.fn for line in lines if type(line.fn) is Collapsed}.values())
     if collapsed:
         hidden = sum(c.hidden for c in collapsed)
         runs = "collapsed repeated structure hides" if len(collapsed) == 1 else \
             f"{len(collapsed)} collapsed runs of repeated structure hide"
-        parts.append(Text(f"⋯ {runs} {hidden} of {g.function_count()} functions (--max-nodes)",
+        notes.append(Text(f"⋯ {runs} {hidden} of {g.function_count()} functions (--max-nodes)",
                           style=STYLES["note"]))
     if more:
-        parts.append(Text(f"… more not shown: {len(lines)} lines drawn of a graph with "
+        notes.append(Text(f"… more not shown: {len(lines)} lines drawn of a graph with "
                           f"{g.function_count()} functions (--max-nodes)", style=STYLES["note"]))
-    return Group(*parts)
+    return notes
 
 
 def report(trace, max_rows: int = 30, max_nodes: int = 100, max_depth: int = 12, collapse: bool = True) -> Group:
