@@ -12,7 +12,7 @@ import math
 from array import array as _array
 from bisect import bisect_left
 from itertools import compress, repeat
-from operator import is_ as _is, itemgetter
+from operator import eq, is_ as _is, itemgetter, not_ as _not
 from typing import Iterator
 
 from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
@@ -66,25 +66,62 @@ def f32_text(v: float) -> str:
         return _f32_text_careful(v)  # a power of two, a subnormal
     if v in (math.inf, -math.inf):
         return '"Infinity"' if v > 0 else '"-Infinity"'
-    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: find the
-    # shortest from 8 down (most values need 8 or 9 digits).
+    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: the shortest
+    # is found from 7 (most values need 7 or 8 digits). Six significant digits are always finer
+    # than a float32 interval is wide, so when the shortest has at most 6 digits it is '%.6g'
+    # (which drops trailing zeros).
     b = _F32
+    s = "%.7g" % v
+    b[0] = float(s)
+    if b[0] == v:
+        t = "%.6g" % v
+        b[0] = float(t)
+        return _repr_of(t) if b[0] == v else _repr_of(s)
     s = "%.8g" % v
     b[0] = float(s)
-    if b[0] != v:
-        return _repr_of("%.9g" % v, 9)
-    t = "%.7g" % v
-    b[0] = float(t)
-    if b[0] != v:
-        return _repr_of(s, 8)
-    # Six significant digits are always finer than a float32 interval is wide, so when the
-    # shortest has at most 6 digits it is '%.6g' (which drops trailing zeros).
-    s = "%.6g" % v
-    b[0] = float(s)
-    return _repr_of(s, 6) if b[0] == v else _repr_of(t, 7)
+    return _repr_of(s) if b[0] == v else _repr_of("%.9g" % v)
 
 
-def _repr_of(s: str, p: int) -> str:
+def _f32_texts(values: list) -> list:
+    """``[f32_text(v) for v in values]``, each digit count tried for all the values at once."""
+    n = len(values)
+    if n < 8 or not (math.isfinite(sum(values)) and min(map(abs, values)) >= _SMALLEST_NORMAL_F32
+                     and _POW2.isdisjoint(values) and _array("f", values).tolist() == values):
+        # nan, inf, zeros, subnormals, powers of two; a value that is not a float32's
+        return list(map(f32_text, values))
+    s7, ok7 = _f32_round_trips("%.7g", values)
+    if any(ok7):
+        shorter = list(compress(values, ok7))
+        s6, ok6 = _f32_round_trips("%.6g", shorter)
+        seven = compress(compress(s7, ok7), map(_not, ok6))  # (the texts of 7 digits, not 6)
+        by7 = list(map(next, map([seven, compress(s6, ok6)].__getitem__, ok6)))
+    else:
+        by7 = []
+    if all(ok7):
+        texts = by7
+    else:
+        longer = list(compress(values, map(_not, ok7)))
+        s8, ok8 = _f32_round_trips("%.8g", longer)
+        if all(ok8):
+            by8 = s8
+        else:
+            s9 = ("%.9g\0" * (len(ok8) - sum(ok8)) % tuple(compress(longer, map(_not, ok8)))).split("\0")
+            by8 = list(map(next, map([iter(s9), compress(s8, ok8)].__getitem__, ok8)))
+        texts = list(map(next, map([iter(by8), iter(by7)].__getitem__, ok7)))
+    joined = "\0".join(texts)
+    if "e" in joined or joined.count(".") != n:  # an exponent, an integer: repr's notation
+        return list(map(_repr_of, texts))
+    return texts
+
+
+def _f32_round_trips(template: str, values: list) -> tuple:
+    """The values' texts by ``template`` ('%.{p}g'), and whether each reads back in float32."""
+    texts = (template.replace("g", "g\0") * len(values) % tuple(values)).split("\0")
+    texts.pop()
+    return texts, list(map(eq, _array("f", map(float, texts)), _array("f", values)))
+
+
+def _repr_of(s: str) -> str:
     """``repr(float(s))`` for ``s`` a '%.{p}g' text (p <= 9), without the float: its digits are
     repr's (no shorter decimal is that near), only the notation may differ — '%g' writes an
     integer without '.0' and switches to an exponent at 10**p, repr at 10**16."""
@@ -147,6 +184,8 @@ def saved_text(v) -> str:
         return f64_text(v)
     if t is bool:
         return _bool(v)
+    if t is tuple and all(type(x) is int for x in v):  # sizes, dims
+        return "[" + ",".join(map(repr, v)) + "]"
     return dumps(saved_value(v))
 
 
@@ -157,6 +196,7 @@ def dumps(doc) -> str:
 
 _MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
 _FLOAT_OR_NONE = frozenset((float, type(None)))
+_FLOAT = {float}
 _BOOLS = ("false",) + ("true",) * 255  # a requires_grad byte's text
 
 
@@ -189,23 +229,76 @@ class _Values:
         return t
 
     def texts(self, values: list) -> list:
-        """``[self(v) for v in values]``, a batch at a time: the remembered ones looked up in one go."""
+        """``[self(v) for v in values]``, a batch at a time: the remembered ones looked up in one
+        go, the others' text made together (floats; arrays of one shape)."""
         memo = self.memo
         if set(map(type, values)) <= _FLOAT_OR_NONE:
             out = list(map(memo.get, values))
         else:
-            get = memo.get
-            out = [get(v) if type(v) is float else None for v in values]
+            get, arrays = memo.get, self.arrays.get
+            out = [get(v) if type(v) is float else "null" if v is None else arrays(id(v)) for v in values]
         if None in out:
             index = out.index
+            missing = []
             k = index(None)
             try:
                 while True:
-                    out[k] = self(values[k])
+                    missing.append(k)
                     k = index(None, k + 1)
             except ValueError:
                 pass
+            items = list(map(values.__getitem__, missing))
+            kinds = set(map(type, items))
+            if len(items) < 4:
+                texts = list(map(self, items))
+            elif kinds == _FLOAT:
+                texts = self._float_texts(items)
+            elif len(kinds) == 1:
+                texts = self._arrays_texts(items)
+            elif len(kinds) == 2 and float in kinds:  # floats and arrays: each kind together
+                is_float = [type(v) is float for v in items]
+                floats = self._float_texts(list(compress(items, is_float)))
+                others = self._arrays_texts(list(compress(items, map(_not, is_float))))
+                texts = map(next, map([iter(others), iter(floats)].__getitem__, is_float))
+            else:
+                texts = map(self, items)
+            for k, t in zip(missing, texts):
+                out[k] = t
         return out
+
+    def _float_texts(self, floats: list) -> list:
+        """The texts of floats not remembered yet (then remembered)."""
+        if self.text is not f32_text or len(floats) < 8:
+            return list(map(self, floats))
+        texts = _f32_texts(floats)
+        memo = self.memo
+        if len(memo) < _MEMO:
+            memo.update(zip(floats, texts))
+            memo.pop(0.0, None)  # 0.0 and -0.0 are equal keys
+        return texts
+
+    def _arrays_texts(self, arrays: list) -> list:
+        """The texts of arrays (remembered by id): float arrays of one shape and dtype together,
+        their elements' texts made at once and put in a template of the shape."""
+        if len(arrays) < 2:
+            return list(map(self, arrays))
+        first = arrays[0]
+        shape, dtype = getattr(first, "shape", None), getattr(first, "dtype", None)
+        if (not shape or dtype is None or dtype.kind != "f" or first.size == 0
+                or (dtype.itemsize == 4) != (self.text is f32_text)
+                or {a.shape for a in arrays} != {shape} or {a.dtype for a in arrays} != {dtype}):
+            return list(map(self, arrays))
+        import numpy as np  # (imported already: these are its arrays)
+
+        items = self.texts(np.concatenate(arrays, axis=None).tolist())
+        template = "[" + ",".join(["%s"] * shape[-1]) + "]"
+        for size in reversed(shape[:-1]):
+            template = "[" + ",".join([template] * size) + "]"
+        texts = ("\0".join([template] * len(arrays)) % tuple(items)).split("\0")
+        memo = self.arrays
+        for a, t in zip(arrays, texts):
+            memo[id(a)] = t
+        return texts
 
     def shape_texts(self, shapes: list) -> list:
         """The shapes' texts (remembered: a graph has few distinct shapes)."""
@@ -248,8 +341,10 @@ def _plain_names(names) -> bool:
     return joined.isascii() and (joined.isidentifier() or joined == "")
 
 
-def _string_texts(names: list, plain: bool) -> list:
-    return list(map('"{}"'.format, names)) if plain else [_string(n) for n in names]
+def _string_parts(names: list, plain: bool) -> list:
+    """The parts of _fill_parts that write ``names`` as JSON strings: quotes around each plain
+    name (in the template), or each name's text."""
+    return ['"', ("s", names), '"'] if plain else [("s", [_string(n) for n in names])]
 
 
 def _batches(lo: int, hi: int, batch: int, cut: int = -1):
@@ -301,7 +396,7 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     for lo, hi in _batches(0, len(names), batch):
         idx = indices[lo:hi]
         yield ("," if lo else "") + _fill_parts(hi - lo, [
-            ("s", _string_texts(names[lo:hi], plain)), ':{"data":', ("s", value.texts(list(map(values.__getitem__, idx)))),
+            *_string_parts(names[lo:hi], plain), ':{"data":', ("s", value.texts(list(map(values.__getitem__, idx)))),
             ',"shape":', ("s", value.shape_texts(list(map(shapes.__getitem__, idx)))),
             ',"requires_grad":', ("s", list(map(_BOOLS.__getitem__, map(req.__getitem__, idx)))),
             ',"grad":', ("s", value.texts(list(map(grads.get, idx)))), "}"])
@@ -363,7 +458,7 @@ class _Functions:
         if all(item[1] == 2 and item[3] is None for item in plan):
             saved = ",".join(item[0] for item in plan).replace("%", "%%")
             return (0, head + '%s],"saved":{' + saved + '},"tensor":"t%d"}', (), head, saved)
-        return (1, head + '%s],"saved":{%s},"tensor":"t%d"}', tuple(plan), head, None)
+        return (1, head + '%s],"saved":{%s},"tensor":"t%d"}', tuple(plan), head, None, op)
 
     def texts(self, indices, k: int) -> str:
         """The entries of the functions at ``indices`` (positions k, k + 1, ... of the order),
@@ -424,32 +519,34 @@ class _Functions:
         g = self.g
         n = len(J)
         if n < 2 or kind == 2 or (kind != 3 and g.more and not g.more.keys().isdisjoint(J)):
-            texts = self._each(J, positions)
-            return texts if split else ",".join(texts)
+            return self._each_text(J, positions, split)
         take = itemgetter(*J)
         if kind == 3:
             if self.plain_inputs and max(J) < len(g.input_names):
                 return _fill_parts(n, ['{"id":"f', ("d", positions), '","name":"AccumulateGrad","next_functions":[],'
                                        '"variable":"', ("s", take(g.input_names)), '","tensor":"t', ("d", J), '"}'], split)
-            texts = self._each(J, positions)
-            return texts if split else ",".join(texts)
+            return self._each_text(J, positions, split)
         fpos, req, values = self.fpos, g.req, g.value
         X = take(g.a)
         Y = take(g.b)
+        # whether every entry's first (second) slot holds a tensor that requires grad
+        grad_x = min(X) >= 0 and 0 not in itemgetter(*X)(req)
         parts = ['{"id":"f', ("d", positions), spec[3][len('{"id":"f%d'):].replace("%%", "%")]
-        if min(X) >= 0 and 0 not in itemgetter(*X)(req):
+        if grad_x:
             parts += ['"f', ("d", itemgetter(*X)(fpos)), '"']
         else:
             parts.append(("s", ['"f%d"' % fpos[x] if x >= 0 and req[x] else "null" for x in X]))
         none = Y.count(-2)
+        grad_y = False
         if none:
             if none != n:
-                texts = self._each(J, positions)
-                return texts if split else ",".join(texts)
-        elif min(Y) >= 0 and 0 not in itemgetter(*Y)(req):
-            parts += [',"f', ("d", itemgetter(*Y)(fpos)), '"']
+                return self._each_text(J, positions, split)
         else:
-            parts.append(("s", [',"f%d"' % fpos[y] if y >= 0 and req[y] else ",null" for y in Y]))
+            grad_y = min(Y) >= 0 and 0 not in itemgetter(*Y)(req)
+            if grad_y:
+                parts += [',"f', ("d", itemgetter(*Y)(fpos)), '"']
+            else:
+                parts.append(("s", [',"f%d"' % fpos[y] if y >= 0 and req[y] else ",null" for y in Y]))
         parts.append('],"saved":{')
         if kind == 0:
             parts.append(spec[4].replace("%%", "%"))
@@ -459,30 +556,49 @@ class _Functions:
                 if not first:
                     parts.append(",")
                 first = False
-                if when is not None:
-                    W = X if when == 0 else Y
-                    if not (min(W) >= 0 and 0 not in itemgetter(*W)(req)):
-                        if any(w >= 0 and req[w] for w in W):  # saved for some only
-                            texts = self._each(J, positions)
-                            return texts if split else ",".join(texts)
-                        parts.append(unsaved)
-                        continue
+                if when is not None and not (grad_x if when == 0 else grad_y):
+                    if any(w >= 0 and req[w] for w in (X if when == 0 else Y)):  # saved for some only
+                        return self._each_text(J, positions, split)
+                    parts.append(unsaved)
+                    continue
                 if source == 2:
                     parts.append(pre)
                     continue
                 if source == 0:
                     K = X if arg == 0 else Y
-                    if min(K) < 0:  # a constant in that slot
-                        texts = self._each(J, positions)
-                        return texts if split else ",".join(texts)
+                    if not (grad_x if arg == 0 else grad_y) and min(K) < 0:  # a constant in that slot
+                        return self._each_text(J, positions, split)
                 elif source == 1:
                     K = J
-                else:
-                    texts = self._each(J, positions)
-                    return texts if split else ",".join(texts)
+                else:  # derived from the context: only an input's sizes (sum, mean, reshape...) here
+                    column = self._sizes_texts(spec[5], pre, X, grad_x)
+                    if column is None:
+                        return self._each_text(J, positions, split)
+                    parts += [pre, ("s", column)]
+                    continue
                 parts += [pre, ("s", self.value.texts(list(itemgetter(*K)(values))))]
         parts += ['},"tensor":"t', ("d", J), '"}']
         return _fill_parts(n, parts, split)
+
+    def _sizes_texts(self, op, pre: str, X, grad_x: bool):
+        """The texts of ``self_sym_sizes`` (``self_sym_numel``) of entries whose first slots are
+        ``X``, for the rows that derive only these from their input ("self", the first slot):
+        its shape (its number of elements); None for any other derived value."""
+        from .. import ops
+
+        if not ((op.derived is ops._sizes and pre == '"self_sym_sizes":') or (
+                op.derived is ops._sizes_numel and pre in ('"self_sym_sizes":', '"self_sym_numel":'))):
+            return None
+        if not op.inputs or op.inputs[0] != "self" or not (grad_x or min(X) >= 0):
+            return None
+        shapes = [tuple(getattr(v, "shape", ())) for v in itemgetter(*X)(self.g.value)]
+        if pre == '"self_sym_numel":':
+            return list(map(str, map(math.prod, shapes)))
+        return self.value.shape_texts(shapes)
+
+    def _each_text(self, J, positions, split: bool):
+        texts = self._each(J, positions)
+        return texts if split else ",".join(texts)
 
     def _each(self, indices, positions) -> list[str]:
         """The entries of the functions at ``indices`` (at ``positions``), one at a time."""
@@ -653,7 +769,7 @@ class _Tensors:
                 names = g.input_names[lo:hi]
                 if "" not in names:  # (an empty name has a span)
                     return _fill_parts(hi - lo, [
-                        '{"id":"t', ("d", range(lo, hi)), '","name":', ("s", _string_texts(names, self.plain)),
+                        '{"id":"t', ("d", range(lo, hi)), '","name":', *_string_parts(names, self.plain),
                         ',"span":null,"data":', ("s", value.texts(g.value[lo:hi])),
                         ',"shape":', ("s", value.shape_texts(g.shape[lo:hi])),
                         ',"requires_grad":', ("s", list(map(_BOOLS.__getitem__, g.req[lo:hi]))),
