@@ -851,62 +851,9 @@ def show(result, opts, learned=None) -> int:
 
 def _show(result, opts, learned=None) -> int:
     fmt, out = output_format(opts), opts.get("output")
-    drawn = [result]  # the traces whose graphs the tree / diagram draws (--graph double selects)
-    if learned is not None and learned.double:
-        drawn = [t for t in learned.second.traces().values() if t.graph.root is not None]
-        drawn = drawn or [result]
-    max_nodes = opts.get("max_nodes")
     if fmt in (None, "table", "tree"):
-        from .render import terminal
-
-        to_file = out is not None and out != "-"
-        if not to_file and sys.stdout is None:
-            raise StdoutError("cannot write to stdout: it is closed (write to a file with -o PATH)")
-        console = _console(to_file)
-        depth = max(4, (console.width - 32) // 4)  # keep deep trees inside the width
-        if opts.get("view_depth") is not None:
-            depth = opts["view_depth"]
-        if fmt == "table":
-            view = terminal.tensors_table(result)
-        elif fmt == "tree":
-            from rich.console import Group
-
-            view = Group(*(terminal.backward_tree(t, max_nodes=max_nodes or 100, max_depth=depth) for t in drawn))
-        else:
-            view = terminal.report(result, max_nodes=max_nodes or 100, max_depth=depth)
-        views = [view]
-        if learned is not None:
-            from .render.learn import learn_view
-
-            views.append(learn_view(result, learned, double_graph=fmt != "tree"))
-        for v in views:  # into memory: drawn in full before any of it is written
-            console.print(v)
-        text = console.file.getvalue()
-        if to_file:
-            write_output(out, text.encode("utf-8"))
-            return EXIT_OK
-        with _writing_stdout(check_open=False):
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        return EXIT_OK
-    if fmt == "json":
-        data = (result.to_json() + "\n").encode("utf-8")
-    elif fmt == "html":  # the interactive page (render/html.py)
-        from .render.html import page
-
-        data = page(result, second=learned.second if learned is not None else None,
-                    rankdir=opts.get("rankdir") or "auto", max_nodes=max_nodes or 300, max_depth=opts.get("view_depth"),
-                    renderer=opts.get("renderer") or "auto", tensors=opts.get("tensors") or "leaves",
-                    steps=bool(opts.get("steps"))).encode("utf-8")
-    else:
-        source = diagram_source(result, learned, opts)
-        if fmt == "dot":
-            data = source.encode("utf-8")
-        else:
-            from .render.svg import render
-
-            data = render(source, fmt, renderer=opts.get("renderer") or "auto", scale=opts.get("scale"),
-                          dpi=opts.get("dpi"), background=opts.get("background") or "white")
+        return _show_terminal(result, opts, learned, fmt, out)
+    data = _document_bytes(result, opts, learned, fmt)
     if out is None or out == "-":
         if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
             raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
@@ -919,6 +866,67 @@ def _show(result, opts, learned=None) -> int:
     write_output(out, data)
     verdicts(result, learned, to_stdout=fmt != "json")
     return EXIT_OK
+
+
+def _show_terminal(result, opts, learned, fmt, out) -> int:
+    """The report, the tensors table or the tree (with --learn's views): drawn in full into memory,
+    then written to stdout or the -o file."""
+    from .render import terminal
+
+    to_file = out is not None and out != "-"
+    if not to_file and sys.stdout is None:
+        raise StdoutError("cannot write to stdout: it is closed (write to a file with -o PATH)")
+    console = _console(to_file)
+    depth = max(4, (console.width - 32) // 4)  # keep deep trees inside the width
+    if opts.get("view_depth") is not None:
+        depth = opts["view_depth"]
+    max_nodes = opts.get("max_nodes") or 100
+    if fmt == "table":
+        view = terminal.tensors_table(result)
+    elif fmt == "tree":
+        from rich.console import Group
+
+        drawn = [result]  # the traces whose graphs the tree draws (--graph double selects)
+        if learned is not None and learned.double:
+            drawn = [t for t in learned.second.traces().values() if t.graph.root is not None] or [result]
+        view = Group(*(terminal.backward_tree(t, max_nodes=max_nodes, max_depth=depth) for t in drawn))
+    else:
+        view = terminal.report(result, max_nodes=max_nodes, max_depth=depth)
+    views = [view]
+    if learned is not None:
+        from .render.learn import learn_view
+
+        views.append(learn_view(result, learned, double_graph=fmt != "tree"))
+    for v in views:  # into memory: drawn in full before any of it is written
+        console.print(v)
+    text = console.file.getvalue()
+    if to_file:
+        write_output(out, text.encode("utf-8"))
+        return EXIT_OK
+    with _writing_stdout(check_open=False):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def _document_bytes(result, opts, learned, fmt) -> bytes:
+    """The JSON document, the page, or the diagram (DOT, SVG, PNG, PDF) as bytes."""
+    if fmt == "json":
+        return (result.to_json() + "\n").encode("utf-8")
+    if fmt == "html":  # the interactive page (render/html.py)
+        from .render.html import page
+
+        return page(result, second=learned.second if learned is not None else None,
+                    rankdir=opts.get("rankdir") or "auto", max_nodes=opts.get("max_nodes") or 300,
+                    max_depth=opts.get("view_depth"), renderer=opts.get("renderer") or "auto",
+                    tensors=opts.get("tensors") or "leaves", steps=bool(opts.get("steps"))).encode("utf-8")
+    source = diagram_source(result, learned, opts)
+    if fmt == "dot":
+        return source.encode("utf-8")
+    from .render.svg import render
+
+    return render(source, fmt, renderer=opts.get("renderer") or "auto", scale=opts.get("scale"),
+                  dpi=opts.get("dpi"), background=opts.get("background") or "white")
 
 
 def _picture_options(fmt, opts) -> None:
