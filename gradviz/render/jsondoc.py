@@ -12,7 +12,7 @@ import math
 from array import array as _array
 from bisect import bisect_left
 from itertools import compress, repeat
-from operator import eq, is_ as _is, itemgetter, not_ as _not
+from operator import attrgetter, eq, is_ as _is, itemgetter, not_ as _not
 from typing import Iterator
 
 from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
@@ -197,6 +197,7 @@ def dumps(doc) -> str:
 _MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
 _FLOAT_OR_NONE = frozenset((float, type(None)))
 _FLOAT = {float}
+_shape, _dtype = attrgetter("shape"), attrgetter("dtype")
 _BOOLS = ("false",) + ("true",) * 255  # a requires_grad byte's text
 
 
@@ -209,7 +210,7 @@ class _Values:
         self.memo: dict = {None: "null"}  # (None: no value, as a tensor without grad)
         #: id of an array the graph holds (alive while the document is written) -> its text:
         #: a weight matrix is saved by every function that uses it
-        self.arrays: dict = {}
+        self.arrays: dict = {id(None): "null"}
         self.shapes: dict = {(): "[]"}  # shape -> its text
 
     def __call__(self, v) -> str:
@@ -231,39 +232,30 @@ class _Values:
     def texts(self, values: list) -> list:
         """``[self(v) for v in values]``, a batch at a time: the remembered ones looked up in one
         go, the others' text made together (floats; arrays of one shape)."""
-        memo = self.memo
-        if set(map(type, values)) <= _FLOAT_OR_NONE:
-            out = list(map(memo.get, values))
-        else:
-            get, arrays = memo.get, self.arrays.get
-            out = [get(v) if type(v) is float else "null" if v is None else arrays(id(v)) for v in values]
+        kinds = set(map(type, values))
+        floats = kinds <= _FLOAT_OR_NONE
+        # (an array the graph holds is remembered by id: no float alive has its id)
+        out = list(map(self.memo.get, values)) if floats else list(map(self.arrays.get, map(id, values)))
         if None in out:
-            index = out.index
-            missing = []
-            k = index(None)
-            try:
-                while True:
-                    missing.append(k)
-                    k = index(None, k + 1)
-            except ValueError:
-                pass
-            items = list(map(values.__getitem__, missing))
-            kinds = set(map(type, items))
-            if len(items) < 4:
-                texts = list(map(self, items))
-            elif kinds == _FLOAT:
+            is_missing = list(map(_is, out, repeat(None)))
+            items = list(compress(values, is_missing))
+            if floats:
                 texts = self._float_texts(items)
-            elif len(kinds) == 1:
-                texts = self._arrays_texts(items)
-            elif len(kinds) == 2 and float in kinds:  # floats and arrays: each kind together
-                is_float = [type(v) is float for v in items]
-                floats = self._float_texts(list(compress(items, is_float)))
-                others = self._arrays_texts(list(compress(items, map(_not, is_float))))
-                texts = map(next, map([iter(others), iter(floats)].__getitem__, is_float))
             else:
-                texts = map(self, items)
-            for k, t in zip(missing, texts):
-                out[k] = t
+                kinds = set(map(type, items))
+                if float not in kinds:
+                    texts = self._arrays_texts(items)
+                elif len(kinds) == 1:
+                    texts = self.texts(items)  # (floats: looked up, then made)
+                else:  # floats and arrays: each kind together
+                    is_float = [type(v) is float for v in items]
+                    floats = self.texts(list(compress(items, is_float)))
+                    others = self._arrays_texts(list(compress(items, map(_not, is_float))))
+                    texts = map(next, map([iter(others), iter(floats)].__getitem__, is_float))
+            if len(items) == len(out):
+                return list(texts)
+            known = compress(out, map(_not, is_missing))
+            return list(map(next, map([known, iter(texts)].__getitem__, is_missing)))
         return out
 
     def _float_texts(self, floats: list) -> list:
@@ -278,27 +270,38 @@ class _Values:
         return texts
 
     def _arrays_texts(self, arrays: list) -> list:
-        """The texts of arrays (remembered by id): float arrays of one shape and dtype together,
-        their elements' texts made at once and put in a template of the shape."""
-        if len(arrays) < 2:
-            return list(map(self, arrays))
-        first = arrays[0]
-        shape, dtype = getattr(first, "shape", None), getattr(first, "dtype", None)
-        if (not shape or dtype is None or dtype.kind != "f" or first.size == 0
-                or (dtype.itemsize == 4) != (self.text is f32_text)
-                or {a.shape for a in arrays} != {shape} or {a.dtype for a in arrays} != {dtype}):
-            return list(map(self, arrays))
-        import numpy as np  # (imported already: these are its arrays)
-
-        items = self.texts(np.concatenate(arrays, axis=None).tolist())
-        template = "[" + ",".join(["%s"] * shape[-1]) + "]"
-        for size in reversed(shape[:-1]):
-            template = "[" + ",".join([template] * size) + "]"
-        texts = ("\0".join([template] * len(arrays)) % tuple(items)).split("\0")
+        """The texts of arrays (and other values but floats), remembered by id: float arrays of
+        one shape and dtype together, their elements' texts made at once and put in a template
+        of the shape."""
+        f32 = self.text is f32_text
+        try:
+            kinds = set(zip(map(_shape, arrays), map(_dtype, arrays)))
+        except AttributeError:  # (None, a number)
+            kinds = None
+        if kinds is not None and len(kinds) == 1:
+            groups = {kinds.pop(): arrays}
+        else:
+            groups = {}
+            for a in arrays:
+                groups.setdefault((getattr(a, "shape", None), getattr(a, "dtype", None)), []).append(a)
+        for (shape, dtype), group in list(groups.items()):
+            if not (shape and dtype is not None and dtype.kind == "f" and (dtype.itemsize == 4) == f32
+                    and group[0].size and len(group) > 1):
+                for a in group:
+                    self(a)
+                del groups[(shape, dtype)]
         memo = self.arrays
-        for a, t in zip(arrays, texts):
-            memo[id(a)] = t
-        return texts
+        for (shape, dtype), group in groups.items():
+            import numpy as np  # (imported already: these are its arrays)
+
+            items = self.texts(np.concatenate(group, axis=None).tolist())
+            template = "[" + ",".join(["%s"] * shape[-1]) + "]"
+            for size in reversed(shape[:-1]):
+                template = "[" + ",".join([template] * size) + "]"
+            texts = ("\0".join([template] * len(group)) % tuple(items)).split("\0")
+            for a, t in zip(group, texts):
+                memo[id(a)] = t
+        return [memo[id(a)] for a in arrays]
 
     def shape_texts(self, shapes: list) -> list:
         """The shapes' texts (remembered: a graph has few distinct shapes)."""
@@ -469,11 +472,11 @@ class _Functions:
             return ",".join(self._each(indices, range(k, k + n)))
         g = self.g
         ops = itemgetter(*indices)(g.op)
+        positions = range(k, k + n)
+        if all(map(_is, ops, repeat(ops[0]))):
+            return self._by_params(ops[0], list(indices), positions, False)
         ids = list(map(id, ops))
         groups = dict(zip(ids, ops))
-        positions = range(k, k + n)
-        if len(groups) == 1:
-            return self._by_params(ops[0], list(indices), positions, False)
         if len(groups) > 16:
             return ",".join(self._each(indices, positions))
         parts = []
@@ -488,11 +491,9 @@ class _Functions:
         with ``split`` a list."""
         params = self.g.params
         ps = itemgetter(*J)(params) if len(J) > 1 else (params[J[0]],)
-        pid = list(map(id, ps))
-        groups = dict(zip(pid, ps))
         specs = self.specs
-        if len(groups) == 1:
-            p = ps[0]
+        p = ps[0]
+        if all(map(_is, ps, repeat(p))):
             key = (id(op), id(p))
             spec = specs.get(key)
             if spec is None:
@@ -500,6 +501,8 @@ class _Functions:
                 if len(specs) < 256:
                     specs[key] = spec
             return self._group(spec, J, positions, split)
+        pid = list(map(id, ps))
+        groups = dict(zip(pid, ps))
         if len(groups) > 16:
             texts = self._each(J, positions)
             return texts if split else ",".join(texts)
