@@ -234,3 +234,34 @@ def test_f32_text_is_numpys_for_many_bit_patterns():
     bad = [v for v in values.astype(np.float64).tolist()
            if f32_text(v) != repr(float(str(np.float32(v))))]
     assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("with_numpy", [True, False])
+def test_batch_float32_texts_are_f32_text(with_numpy, monkeypatch):
+    # _f32_texts (a batch's new values: numpy finds the digit counts when it is imported, else
+    # each digit count is tried for all at once) writes exactly what f32_text writes
+    import math
+    import sys
+
+    import numpy as np
+
+    from gradviz.render.jsondoc import _f32_texts, f32_text
+
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 1 << 32, size=60_000, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    sig = (1 / (1 + np.exp(-rng.normal(size=20_000)))).astype(np.float32)
+    halves = np.float32(rng.integers(1, 10**6, size=10_000) + 0.5)  # ties at the last digit
+    decimals = np.float32(rng.integers(1, 10**7, size=10_000) * 10.0 ** rng.integers(-30, 30, size=10_000))
+    values = np.concatenate([x, sig, halves, decimals]).astype(np.float64).tolist()
+    values += [0.0, -0.0, math.nan, math.inf, -math.inf, 0.1, 1 / 3, 1e300] * 50  # (the last three: not float32's)
+    rng.shuffle(values)
+    expected = list(map(f32_text, values))
+    if not with_numpy:
+        monkeypatch.setitem(sys.modules, "numpy", None)
+    got = []
+    for lo in range(0, len(values), 4096):
+        got += _f32_texts(values[lo:lo + 4096])
+    monkeypatch.undo()
+    bad = [(v, e, t) for v, e, t in zip(values, expected, got) if e != t]
+    assert not bad, bad[:10]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from array import array as _array
 from bisect import bisect_left
 from itertools import compress, repeat
@@ -85,6 +86,9 @@ def f32_text(v: float) -> str:
 def _f32_texts(values: list) -> list:
     """``[f32_text(v) for v in values]``, each digit count tried for all the values at once."""
     n = len(values)
+    np = sys.modules.get("numpy")
+    if np is not None and n >= 64:  # numpy is there (a run with arrays): it finds the digit counts
+        return _f32_texts_numpy(np, values)
     if n < 8 or not (math.isfinite(sum(values)) and min(map(abs, values)) >= _SMALLEST_NORMAL_F32
                      and _POW2.isdisjoint(values) and _array("f", values).tolist() == values):
         # nan, inf, zeros, subnormals, powers of two; a value that is not a float32's
@@ -112,6 +116,56 @@ def _f32_texts(values: list) -> list:
     if "e" in joined or joined.count(".") != n:  # an exponent, an integer: repr's notation
         return list(map(_repr_of, texts))
     return texts
+
+
+_P10 = [10.0 ** k for k in range(23)]  # the powers of ten a float64 holds exactly
+
+
+def _f32_texts_numpy(np, values: list) -> list:
+    """_f32_texts with numpy finding each value's digit count, all at once: a p-digit candidate is
+    the value scaled by a power of ten (exact) and rounded — exactly '%.{p}g' unless the scaled
+    value is within a hair of .5 — read back as the correctly rounded float64 (a product or
+    quotient of exact operands) and then float32, as float() and the float32 store do. The texts
+    are then '%.{p}g' as f32_text writes them, in one formatting call. Values near a tie, too far
+    from 1 for exact powers of ten, or not ordinary (nan, inf, zeros, subnormals, powers of two,
+    not a float32's) are left to f32_text."""
+    v = np.array(values, dtype=np.float64)
+    f = v.astype(np.float32)
+    a = np.abs(v)
+    with np.errstate(all="ignore"):
+        slow = ~(np.isfinite(v) & (f.astype(np.float64) == v) & (a >= _SMALLEST_NORMAL_F32)
+                 & ((f.view(np.uint32) & np.uint32(0x7FFFFF)) != 0))
+        a[slow] = 1.0
+        k = np.floor(np.log10(a)).astype(np.int64)
+        p10 = np.array(_P10)
+        ok = {}
+        for p in (6, 7, 8):
+            s = (p - 1) - k
+            slow |= (s > 22) | (s < -22)
+            e = np.clip(np.abs(s), 0, 22)
+            up = s >= 0
+            scaled = np.where(up, v * p10[e], v / p10[e])
+            c = np.rint(scaled)
+            slow |= np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 2.0 ** -20  # near a tie
+            lo = 10.0 ** (p - 1)
+            slow |= ~((np.abs(c) >= lo) & (np.abs(c) < lo * 10))  # not p digits (log10 off, a carry)
+            back = np.where(up, c / p10[e], c * p10[e])
+            ok[p] = back.astype(np.float32) == f
+    digits = np.where(ok[7], np.where(ok[6], 6, 7), np.where(ok[8], 8, 9))
+    digits[slow] = 0
+    args = values
+    if slow.any():
+        args = list(values)
+        for k in np.flatnonzero(slow).tolist():
+            args[k] = f32_text(values[k])
+    texts = ("\0".join(map(_DIGITS.__getitem__, digits.tolist())) % tuple(args)).split("\0")
+    joined = "\0".join(texts)
+    if "e" in joined or joined.count(".") != len(texts):  # an exponent, an integer: repr's notation
+        return [t if t[0] == '"' else _repr_of(t) for t in texts]
+    return texts
+
+
+_DIGITS = ("%s", None, None, None, None, None, "%.6g", "%.7g", "%.8g", "%.9g")  # by digit count (0: a text)
 
 
 def _f32_round_trips(template: str, values: list) -> tuple:
