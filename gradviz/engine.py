@@ -265,31 +265,12 @@ class _Run:
         """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
         g = self.graph
         op = g.op[i]
-        if self.numeric and type(op) is not ImportedOp and not g.scalar[i] and not (g.more and i in g.more) \
-                and g.context_override(i) is None:
-            self._execute_numeric(i, op, grad)
+        if not self.numeric or type(op) is ImportedOp or g.scalar[i] or (g.more and i in g.more) \
+                or g.context_override(i) is not None:
+            self._execute_general(i, op, grad)
             return
-        req = g.req
-        slots = g.operands(i)
-        needed = [k >= 0 and req[k] for k in slots]
-        grads = self._rule(i, op, grad) if any(needed) else ()
-        sent = [None] * len(slots)
-        for n, out in enumerate(grads):
-            if n < len(slots) and needed[n] and out is not None:  # None: no gradient (undefined in ATen)
-                sent[n] = self._conform(out, slots[n])
-        if self.record:  # recorded before the AccumulateGrads it makes ready run
-            self.steps.add(i, grad, tuple(sent), tuple(grads))
-        for k, out, need in zip(slots, sent, needed):
-            if out is not None:
-                self._deliver(k, out)
-            elif need:
-                self._nothing(k)
-
-    def _execute_numeric(self, i: int, op, grad) -> None:
-        """:meth:`execute` for an entry of one or two tensor slots whose rule computes numbers from
-        the tape's own values (the commonest entry of a tensor graph): the same rule, results
-        and deliveries, with the slots read straight off the tape."""
-        g = self.graph
+        # the commonest entry of a tensor graph: one or two tensor slots, a rule computing numbers
+        # from the tape's own values; the slots read straight off the tape
         req = g.req
         x, y = g.a[i], g.b[i]
         need_x = x >= 0 and req[x]
@@ -324,6 +305,26 @@ class _Run:
             self._deliver(y, sent_y)
         elif need_y:
             self._nothing(y)
+
+    def _execute_general(self, i: int, op, grad) -> None:
+        """:meth:`execute` for any entry: any number of slots, constants among them, an imported
+        function (no rule), a graph-recording ``F``, a context set by the second-order pass."""
+        g = self.graph
+        req = g.req
+        slots = g.operands(i)
+        needed = [k >= 0 and req[k] for k in slots]
+        grads = self._rule(i, op, grad) if any(needed) else ()
+        sent = [None] * len(slots)
+        for n, out in enumerate(grads):
+            if n < len(slots) and needed[n] and out is not None:  # None: no gradient (undefined in ATen)
+                sent[n] = self._conform(out, slots[n])
+        if self.record:  # recorded before the AccumulateGrads it makes ready run
+            self.steps.add(i, grad, tuple(sent), tuple(grads))
+        for k, out, need in zip(slots, sent, needed):
+            if out is not None:
+                self._deliver(k, out)
+            elif need:
+                self._nothing(k)
 
     def record_floats(self, i: int, grad: float, grads) -> None:
         """The step of a float entry (see the inline loop in :func:`_backward`)."""

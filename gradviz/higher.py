@@ -391,15 +391,18 @@ class SecondOrder:
     gradient does not depend on any input); ``hessian``: name → name → array of
     shape ``input_a.shape + input_b.shape``; ``graphs``: name → :class:`Graph`
     whose root is that gradient's grad_fn (None when it has none), sharing one
-    set of ids; ``functions`` and ``tensors``: the union of those graphs.
+    set of ids; ``functions`` and ``tensors``: the union of those graphs; ``trace_type``: the
+    class of the trace differentiated (:class:`gradviz.result.Trace`), which :meth:`traces` makes.
     """
 
-    def __init__(self, grads, hessian, graphs, functions, tensors):
+    def __init__(self, grads, hessian, graphs, functions, tensors, trace_type):
         self.grads = grads
         self.hessian = hessian
         self.graphs = graphs
         self.functions = functions
         self.tensors = tensors
+        # (given, not imported: gradviz.result sits above the analyses and imports them)
+        self.trace_type = trace_type
         #: name -> the record of the first numeric backward run from that gradient (engine.Steps)
         self.steps: dict = {}
 
@@ -410,9 +413,8 @@ class SecondOrder:
         (the terminal tree, DOT/SVG) draws it; its steps are those of the numeric backward
         run from the gradient (from its first element, for a tensor input).
         """
-        from .result import Trace
-
-        return {n: Trace(g, self.steps.get(n, []), None, []) for n, g in self.graphs.items()}
+        make = self.trace_type
+        return {n: make(g, self.steps.get(n, []), None, []) for n, g in self.graphs.items()}
 
 
 def hessian_json(second) -> dict:
@@ -491,7 +493,7 @@ def second_order(trace, max_elements: int = MAX_HESSIAN_ELEMENTS) -> SecondOrder
         t.id = f"t{i}"
     graphs = {a: Selection(grads[a] if isinstance(grads[a], Tensor) else graph.output, leaves, shown, roots[a],
                            walk_functions(roots[a]), source, graph.dtype) for a in names}
-    second = SecondOrder(grads, hessian, graphs, functions, shown)
+    second = SecondOrder(grads, hessian, graphs, functions, shown, type(trace))
     second.steps = steps
     return second
 

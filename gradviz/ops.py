@@ -52,6 +52,8 @@ class _LazyNumpy:
                 return _Deferred(name)
             import numpy
         globals()["np"] = numpy
+        if not self.deferring:
+            _undefer(numpy)
         value = getattr(numpy, name)
         setattr(self, name, value)  # modules holding this proxy find it directly from now on
         return value
@@ -71,6 +73,7 @@ class _Deferred:
 
         globals()["np"] = numpy
         self.fn = getattr(numpy, self.name)
+        _undefer(numpy)
         return self.fn
 
     def __call__(self, *args, **kwargs):
@@ -80,6 +83,24 @@ class _Deferred:
         if attr.startswith("__"):  # staticmethod() and friends probe __doc__, __wrapped__...
             raise AttributeError(attr)
         return getattr(self.fn or self._load(), attr)
+
+
+_undeferred = False
+
+
+def _undefer(numpy) -> None:
+    """numpy is loaded: the table's and :class:`NumpyOps`' deferred functions become numpy's own
+    (each call through a :class:`_Deferred` costs one Python call more), once."""
+    global _undeferred
+    if _undeferred or _LazyNumpy.deferring:
+        return
+    _undeferred = True
+    for row in ROWS:
+        if type(row.forward) is _Deferred:
+            object.__setattr__(row, "forward", getattr(numpy, row.forward.name))
+    for name, value in list(vars(NumpyOps).items()):
+        if type(value) is staticmethod and type(value.__func__) is _Deferred:
+            setattr(NumpyOps, name, staticmethod(getattr(numpy, value.__func__.name)))
 
 
 np = _LazyNumpy()
@@ -785,7 +806,8 @@ def _clamp_mask(F, s):
 
 
 def _sizes(args, params):
-    return {"self_sym_sizes": tuple(np.shape(args["self"]))}
+    x = args["self"]
+    return {"self_sym_sizes": x.shape if type(x) is np.ndarray else tuple(np.shape(x))}
 
 
 def _sizes_numel(args, params):
