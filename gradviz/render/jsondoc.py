@@ -45,6 +45,7 @@ _F32 = _array("f", [0.0])
 _SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
 #: every float32 power of two, both signs (their interval is twice as wide above as below)
 _POW2 = frozenset(s * math.ldexp(1.0, e) for e in range(-149, 128) for s in (1.0, -1.0))
+_POW2_TEXT: dict = {}  # a power of two -> its f32_text, once asked for
 
 
 def _str(s) -> str:
@@ -63,8 +64,13 @@ def f32_text(v: float) -> str:
         return '"NaN"'
     if v == 0:
         return repr(v)  # 0.0 or -0.0
-    if v in _POW2 or -_SMALLEST_NORMAL_F32 < v < _SMALLEST_NORMAL_F32:
-        return _f32_text_careful(v)  # a power of two, a subnormal
+    if v in _POW2:  # (their texts are remembered: a graph's values are often powers of two)
+        t = _POW2_TEXT.get(v)
+        if t is None:
+            t = _POW2_TEXT[v] = _f32_text_careful(v)
+        return t
+    if -_SMALLEST_NORMAL_F32 < v < _SMALLEST_NORMAL_F32:
+        return _f32_text_careful(v)  # a subnormal
     if v in (math.inf, -math.inf):
         return '"Infinity"' if v > 0 else '"-Infinity"'
     # A float32 interval here is symmetric, so if p digits read back, so do p + 1: the shortest
@@ -313,9 +319,20 @@ class _Values:
         return out
 
     def _float_texts(self, floats: list) -> list:
-        """The texts of floats not remembered yet (then remembered)."""
+        """The texts of floats not remembered yet (then remembered): each distinct one once."""
         if self.text is not f32_text or len(floats) < 8:
             return list(map(self, floats))
+        distinct = dict.fromkeys(floats)
+        if len(distinct) < len(floats):  # (0.0 and -0.0 are one key: zeros are written apart)
+            distinct.pop(0.0, None)
+            keys = list(distinct)
+            table = dict(zip(keys, self._float_texts(keys) if len(keys) >= 8 else list(map(self, keys))))
+            texts = list(map(table.get, floats))
+            if None in texts:  # zeros (and nan: a key only as itself)
+                is_missing = list(map(_is, texts, repeat(None)))
+                rest = map(f32_text, compress(floats, is_missing))
+                texts = list(map(next, map([compress(texts, map(_not, is_missing)), rest].__getitem__, is_missing)))
+            return texts
         texts = _f32_texts(floats)
         memo = self.memo
         if len(memo) < _MEMO:
@@ -352,10 +369,8 @@ class _Values:
             template = "[" + ",".join(["%s"] * shape[-1]) + "]"
             for size in reversed(shape[:-1]):
                 template = "[" + ",".join([template] * size) + "]"
-            texts = ("\0".join([template] * len(group)) % tuple(items)).split("\0")
-            for a, t in zip(group, texts):
-                memo[id(a)] = t
-        return [memo[id(a)] for a in arrays]
+            memo.update(zip(map(id, group), ("\0".join([template] * len(group)) % tuple(items)).split("\0")))
+        return list(map(memo.__getitem__, map(id, arrays)))
 
     def shape_texts(self, shapes: list) -> list:
         """The shapes' texts (remembered: a graph has few distinct shapes)."""
@@ -367,9 +382,12 @@ class _Values:
             try:
                 while True:
                     shape = shapes[k]
-                    t = out[k] = _shape_text(shape)
-                    if len(memo) < 1024:
-                        memo[shape] = t
+                    t = memo.get(shape)
+                    if t is None:
+                        t = _shape_text(shape)
+                        if len(memo) < 1024:
+                            memo[shape] = t
+                    out[k] = t
                     k = index(None, k + 1)
             except ValueError:
                 pass
