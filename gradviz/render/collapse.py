@@ -355,7 +355,7 @@ def _find_runs(inputs: list, names: list, order: list, indegree: list) -> list:
 def _shapes_and_heavy_inputs(inputs: list, names: list, order: list) -> tuple[list, list, list]:
     """(each position's shape id, shape id -> (class name, its inputs' shape ids), each position's
     heavy input: the slot of the input with the longest chain below it, the first on a tie, or
-    ``_NONE``), children before parents (``order`` reversed)."""
+    ``_NONE``); worked out children first (``order`` reversed), so an input is always done."""
     n = len(inputs)
     shapes: dict[tuple, int] = {}
     kids_of: list[tuple] = []  # shape id -> (class name, its inputs' shape ids)
