@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from .graph import CONSTANTS
+from .ops import ROWS
 from .parser import function_name
 from .parser import iter_postorder
 
@@ -68,42 +70,15 @@ class Unsupported(Exception):
 
 
 def _functions(sp):
-    """name → builder taking SymPy arguments (elementwise functions of scalars)."""
-    relu = lambda x: sp.Piecewise((x, x > 0), (0, True))  # noqa: E731 - relu'(0) = 0, as PyTorch
-    return {
-        "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt,
-        "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh, "asin": sp.asin, "acos": sp.acos,
-        "atan": sp.atan, "erf": sp.erf, "abs": sp.Abs,
-        "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
-        "relu": relu,
-        "log1p": lambda x: sp.log(1 + x),
-        "expm1": lambda x: sp.exp(x) - 1,
-        "exp2": lambda x: sp.Integer(2) ** x,
-        "log2": lambda x: sp.log(x) / sp.log(2),
-        "log10": lambda x: sp.log(x) / sp.log(10),
-        "rsqrt": lambda x: 1 / sp.sqrt(x),
-        "square": lambda x: x ** 2,
-        "reciprocal": lambda x: 1 / x,
-        "pow": lambda x, e: x ** e,
-        "maximum": sp.Max,
-        "minimum": sp.Min,
-        # reductions of a 0-d tensor are the tensor itself
-        "sum": lambda x: x, "mean": lambda x: x, "max": lambda x: x, "min": lambda x: x,
-        "prod": lambda x: x, "clone": lambda x: x, "contiguous": lambda x: x,
-        "norm": sp.Abs,
-        # torch.nn.functional and more functions (issue 13), on scalars; the kinks as PyTorch takes them
-        "leaky_relu": lambda x, slope=sp.Rational(1, 100): sp.Piecewise((x, x > 0), (slope * x, True)),
-        "elu": lambda x, alpha=1: sp.Piecewise((x, x > 0), (alpha * (sp.exp(x) - 1), True)),
-        "gelu": lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2,
-        "silu": lambda x: x / (1 + sp.exp(-x)),
-        "softplus": lambda x: sp.log(1 + sp.exp(x)),
-        "atan2": sp.atan2,
-        "mse_loss": lambda x, y: (x - y) ** 2,
-        "l1_loss": lambda x, y: sp.Abs(x - y),
-        "binary_cross_entropy_with_logits": lambda x, t: (1 - t) * x + sp.log(1 + sp.exp(-x)),
-        "logsumexp": lambda x, dim=0: x, "amax": lambda x: x, "amin": lambda x: x,
-        "squeeze": lambda x: x, "clamp_min": sp.Max, "clamp_max": sp.Min,
-    }
+    """name → builder taking SymPy arguments: each op row's own form (``Op.sympy``; a row added
+    with one works here too), and the functions that are not one row."""
+    fns = {row.key: partial(row.sympy, sp) for row in ROWS if row.sympy is not None}
+    fns.update({
+        "square": lambda x: x ** 2,  # pow(x, 2)
+        "contiguous": lambda x: x,  # of a 0-d tensor: itself
+        "l1_loss": lambda x, y: sp.Abs(x - y),  # (x - y).abs().mean()
+    })
+    return fns
 
 
 _POSITIONAL = {"pow": ("input", "exponent"), "clamp": ("input", "min", "max"),

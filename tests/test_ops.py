@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pytest
 
-from gradviz.ops import INT64_MAX, OPS, ROWS, NumpyOps, saved_values
+from gradviz.ops import INT64_MAX, OPS, ROWS, UNARY_FUNCTIONS, NumpyOps, saved_values
 from gradviz.steps import fill_numbers, printed_text
 
 R = np.random.default_rng(0)
@@ -284,3 +284,34 @@ def test_rule_text_gives_the_rules_numbers(key):
 
 def test_most_scalar_rules_are_checked():
     assert len(SCALAR_ROWS) >= 35, SCALAR_ROWS
+
+
+# --symbolic reads each row's SymPy form (Op.sympy): a unary function row needs one, and every form
+# must be the row's function: its value and its derivatives are the forward's and the rule's.
+def test_every_unary_function_row_has_a_sympy_form():
+    missing = sorted(key for key, row in UNARY_FUNCTIONS.items() if row.sympy is None)
+    assert not missing, f"unary function rows without a SymPy form (Op.sympy): {missing}"
+
+
+SYMPY_ROWS = [key for key in SCALAR_ROWS if OPS[key].sympy is not None and not SAMPLES[key][1]]
+
+
+def test_most_rows_forms_are_checked():
+    assert len(SYMPY_ROWS) >= 25, SYMPY_ROWS
+
+
+@pytest.mark.parametrize("key", SYMPY_ROWS)
+def test_sympy_form_is_the_rows_function_and_its_rule(key):
+    sp = pytest.importorskip("sympy")
+    op = OPS[key]
+    inputs, params = SAMPLES[key]
+    args = _arrays(inputs)
+    symbols = [sp.Symbol(slot, real=True) for slot in op.inputs]
+    point = {s: sp.Float(float(args[slot]), 30) for s, slot in zip(symbols, op.inputs)}
+    form = op.sympy(sp, *symbols)
+    assert math.isclose(float(form.subs(point)), float(_forward(op, args, params)), rel_tol=1e-12, abs_tol=1e-12), key
+    rule = _vjp(op, args, params, np.float64(1.0))
+    for s, slot, computed in zip(symbols, op.inputs, rule):
+        derivative = float(sp.diff(form, s).subs(point))
+        assert math.isclose(derivative, float(computed), rel_tol=1e-9, abs_tol=1e-12), (
+            f"{key} ({op.torch_name}): d/d{slot} of {form} is {derivative}, the rule computes {float(computed)}")
