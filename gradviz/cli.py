@@ -578,9 +578,9 @@ def _common(opts) -> tuple[dict, list[str], object]:
 def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool = False):
     """Trace one expression with the options (the single place that calls the library)."""
     _analysis_limits(expr, at, no_grad, opts, batch)
-    from .result import _trace
+    from .result import trace_command
 
-    return _trace(
+    return trace_command(
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
         drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
@@ -914,9 +914,10 @@ def _document_bytes(result, opts, learned, fmt) -> bytes:
     if fmt == "json":
         return (result.to_json() + "\n").encode("utf-8")
     if fmt == "html":  # the interactive page (render/html.py)
+        from .paths import paths_json
         from .render.html import page
 
-        return page(result, second=learned.second if learned is not None else None,
+        return page(result, paths_json(result), second=learned.second if learned is not None else None,
                     rankdir=opts.get("rankdir") or "auto", max_nodes=opts.get("max_nodes") or 300,
                     max_depth=opts.get("view_depth"), renderer=opts.get("renderer") or "auto",
                     tensors=opts.get("tensors") or "leaves", steps=bool(opts.get("steps"))).encode("utf-8")

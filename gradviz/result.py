@@ -118,9 +118,10 @@ class Trace:
     def html(self, **options) -> str:
         """The interactive page (``-o graph.html``) as HTML text: one self-contained file; the
         options are :func:`gradviz.render.html.page`'s (``rankdir``, ``max_nodes``...)."""
+        from .paths import paths_json
         from .render.html import page
 
-        return page(self, **options)
+        return page(self, paths_json(self), **options)
 
     def _repr_html_(self) -> str | None:
         """Jupyter shows a trace as its interactive page, in a sandboxed iframe of its own (None, so
@@ -383,7 +384,7 @@ def trace(
     if order not in (1, 2) or isinstance(order, bool):
         raise _api_error(UsageError(f"order must be 1 or 2, not {_short(order)}"))
     try:
-        result = _trace(expr, at=at, no_grad=no_grad, dtype=dtype, grad_output=grad_output,
+        result = trace_command(expr, at=at, no_grad=no_grad, dtype=dtype, grad_output=grad_output,
                         retain_grad=retain_grad, max_terms=max_terms, max_depth=max_depth,
                         max_elements=max_elements, drop_unused=drop_unused,
                         record_steps=record_steps or steps or check or symbolic or order == 2)
@@ -427,7 +428,7 @@ def _api_error(exc: GradvizError) -> GradvizError:
     return exc
 
 
-def _trace(
+def trace_command(
     expr: str,
     at: Mapping[str, object] | None = None,
     no_grad: Sequence[str] = (),

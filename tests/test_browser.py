@@ -17,7 +17,6 @@ import shutil
 import pytest
 
 import gradviz
-from gradviz.render.html import page
 
 CHROMIUM = os.environ.get("GRADVIZ_CHROMIUM", "/usr/bin/chromium")
 if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
@@ -73,7 +72,7 @@ class Loaded:
 def open_page(browser, tmp_path, expr, at, name="page.html"):
     t = gradviz.trace(expr, at=at)
     path = tmp_path / name
-    path.write_text(page(t), encoding="utf-8")
+    path.write_text(t.html(), encoding="utf-8")
     return Loaded(browser, path), json.loads(t.to_json()), t
 
 
@@ -306,7 +305,7 @@ def test_order_2_and_retain_grad(browser, tmp_path):
     t = gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}, retain_grad=True)
     learned = analyse(t, order=2, retain_grad=True)
     path = tmp_path / "order2.html"
-    path.write_text(page(t, second=learned.second), encoding="utf-8")
+    path.write_text(t.html(second=learned.second), encoding="utf-8")
     p = Loaded(browser, path)
     cells = p.js("[...document.querySelectorAll('#gv-hessian td')].map(e => e.textContent)")
     assert cells == ["2.", "1.", "1.", "0."]
@@ -333,7 +332,7 @@ def test_double_backward_nodes_inspectable(browser, tmp_path, expr, at):
     t = gradviz.trace(expr, at=at)
     learned = analyse(t, order=2)
     path = tmp_path / "double.html"
-    path.write_text(page(t, second=learned.second), encoding="utf-8")
+    path.write_text(t.html(second=learned.second), encoding="utf-8")
     data = double_document(learned.second)
     fns = {f["id"]: f for f in data["functions"]}
     tensors = {x["id"]: x for x in data["tensors"]}

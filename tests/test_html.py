@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import gradviz
 from gradviz.cli import main
-from gradviz.render.html import _json_script, document_text, inline_svg, page, page_document
+from gradviz.render.html import _json_script, document_text, inline_svg, page_document
 
 LECTURE = [
     ("x**2", {"x": 2}),
@@ -70,7 +70,7 @@ def cli_json(expr, at, *extra) -> dict:
 
 @pytest.fixture(scope="module")
 def pages():
-    return {expr: page(gradviz.trace(expr, at=at)) for expr, at in CASES}
+    return {expr: gradviz.trace(expr, at=at).html() for expr, at in CASES}
 
 
 @pytest.mark.parametrize("expr,at", CASES)
@@ -148,7 +148,7 @@ def test_page_document_adds_steps_only_when_missing():
 def test_no_backward():
     # the output needs no grad: no steps, the page still says so
     t = gradviz.trace("c*2", at={"c": 1}, no_grad=["c"])
-    doc = json.loads(parsed(page(t)).scripts["gv-document"])
+    doc = json.loads(parsed(t.html()).scripts["gv-document"])
     assert doc["graph"]["root"] is None and "steps" not in doc
 
 
@@ -179,7 +179,7 @@ def test_retain_grad_and_order_2(tmp_path):
 
 def test_paths_data_in_the_page():
     t = gradviz.trace("u*v + u**2", at={"u": 1, "v": 2})
-    data = json.loads(parsed(page(t)).scripts["gv-path-data"])
+    data = json.loads(parsed(t.html()).scripts["gv-path-data"])
     from gradviz.paths import paths_json
 
     assert data == json.loads(json.dumps(paths_json(t)))
@@ -220,7 +220,7 @@ def test_jupyter_iframe():
 def test_large_graph_page_is_collapsed_and_small():
     expr = " + ".join(f"x{i}*x{i + 1}" for i in range(400))  # 1,200 backward functions
     t = gradviz.trace(expr, at={f"x{i}": 1.0 + i / 100 for i in range(401)})
-    html = page(t)
+    html = t.html()
     p = parsed(html)
     doc = json.loads(p.scripts["gv-document"])
     assert len(doc["steps"]) == len(doc["graph"]["functions"]) == 1200
@@ -235,7 +235,7 @@ def test_collapsed_runs_expanded_layout():
 
     expr = " + ".join(f"x{i}*x{i + 1}" for i in range(120))  # 360 functions: collapsed, and expandable
     t = gradviz.trace(expr, at={f"x{i}": 1.0 for i in range(121)})
-    p = parsed(page(t))
+    p = parsed(t.html())
     doc = json.loads(p.scripts["gv-document"])
     drawings, current = {}, None
     for tag, a in p.tags:
@@ -249,7 +249,7 @@ def test_collapsed_runs_expanded_layout():
     assert not any(n[0] == "c" and n[1:].isdigit() for n in drawings["expanded"])
     assert len(doc["graph"]["functions"]) <= EXPAND_MAX
     # a graph drawn whole has nothing to expand
-    assert "data-expanded=" not in page(gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}))
+    assert "data-expanded=" not in gradviz.trace("u*v + u**2", at={"u": 1, "v": 2}).html()
 
 
 def test_save_html(tmp_path):

@@ -188,10 +188,12 @@ def double_document(second) -> dict:
     return out
 
 
-def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_depth: int | None = None,
-         renderer: str = "auto", tensors: str = "leaves", steps: bool = False) -> str:
+def page(trace, paths: dict, second=None, rankdir: str = "auto", max_nodes: int = 300,
+         max_depth: int | None = None, renderer: str = "auto", tensors: str = "leaves", steps: bool = False) -> str:
     """The interactive page of ``trace`` as HTML text (one self-contained file).
 
+    ``paths``: the paths from the output to each leaf (the analysis
+    :func:`gradviz.paths.paths_json` of the same trace; the page only shows them).
     ``second``: the second-order pass (:func:`gradviz.higher.second_order`), whose
     double-backward graphs the page offers per input; the Hessian comes from the document.
     ``rankdir``, ``max_nodes``, ``max_depth``, ``renderer``, ``tensors`` and ``steps`` draw the graph
@@ -215,7 +217,7 @@ def page(trace, second=None, rankdir: str = "auto", max_nodes: int = 300, max_de
         f"<title>{title}</title>\n<style>\n", _asset("page.css"), "</style>\n</head>\n<body>\n",
         _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{expanded}{double_html}'),
         _json_script("gv-document", doc), "\n", _json_script("gv-printed", _printed_steps(trace)), "\n",
-        _json_script("gv-path-data", _paths(trace)), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
+        _json_script("gv-path-data", paths), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
 
@@ -228,13 +230,6 @@ def _printed_steps(trace) -> list:
     from ..steps import steps_printed
 
     return steps_printed(trace)
-
-
-def _paths(trace) -> dict:
-    """Every path from the output to each leaf, with what flows along it (:mod:`gradviz.paths`)."""
-    from ..paths import paths_json
-
-    return paths_json(trace)
 
 
 def _clip(text: str, n: int) -> str:

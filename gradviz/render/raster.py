@@ -50,7 +50,7 @@ MAX_PIXELS = 64_000_000
 def png_from_svg(svg: bytes, scale: float | None = None, dpi: float | None = None,
                  background: str = "white") -> bytes:
     """The PNG of ``svg`` at ``dpi`` (or ``scale`` × 96 dpi; default scale 2)."""
-    dpi = _dpi(scale, dpi)
+    dpi = png_dpi(scale, dpi)
     svg = set_background(svg, background)
     width_pt, height_pt = svg_size_pt(svg)
     width_px, height_px = round(width_pt * dpi / 72), round(height_pt * dpi / 72)
@@ -196,7 +196,7 @@ def svg_size_pt(svg: bytes) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
-def _dpi(scale: float | None, dpi: float | None) -> float:
+def png_dpi(scale: float | None, dpi: float | None) -> float:
     if scale is not None and dpi is not None:
         raise RenderError("give the PNG's size as --scale or as --dpi, not both")
     if dpi is None:

@@ -216,7 +216,7 @@ def _system_dpi(scale: float | None, dpi: float | None) -> float:
     """Graphviz's dpi means what ours does (pixels = points × dpi / 72)."""
     from . import raster
 
-    return raster._dpi(scale, dpi)
+    return raster.png_dpi(scale, dpi)
 
 
 def cache_dir() -> Path:
