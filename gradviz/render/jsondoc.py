@@ -424,11 +424,9 @@ def _string_parts(names: list, plain: bool) -> list:
 
 def _batches(lo: int, hi: int, batch: int, cut: int = -1):
     """[lo, hi) in ranges of at most ``batch``, none across ``cut``."""
-    if lo < cut < hi:
-        yield from _batches(lo, cut, batch)
-        lo = cut
-    for start in range(lo, hi, batch):
-        yield start, min(start + batch, hi)
+    for a, b in ((lo, cut), (cut, hi)) if lo < cut < hi else ((lo, hi),):
+        for start in range(a, b, batch):
+            yield start, min(start + batch, b)
 
 
 def _fill_each(template: str, columns: list) -> list[str]:
