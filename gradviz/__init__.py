@@ -26,8 +26,8 @@ _LAZY = {
     "Trace": (".result", "Trace"),
     "from_torch": (".torch_import", "from_torch"),  # uses the torch the user has; gradviz never needs it
     "record": (".recording", "record"),  # with gradviz.record() as rec: around a forward pass
-    "set_printoptions": (".render.numbers", "set_printoptions"),
-    "printoptions": (".render.numbers", "printoptions"),
+    "set_printoptions": (".numbers", "set_printoptions"),
+    "printoptions": (".numbers", "printoptions"),
 }
 
 

@@ -641,7 +641,7 @@ def emit(result, opts, whole: bool = False) -> int:
     given = {k: opts.get(k) for k in ("precision", "threshold", "edgeitems") if opts.get(k) is not None}
     if not given:  # PyTorch's defaults: the number module loads only with a view that prints
         return _emit(result, opts, whole)
-    from .render.numbers import printoptions
+    from .numbers import printoptions
 
     with printoptions(**given):
         return _emit(result, opts, whole)

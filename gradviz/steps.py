@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .graph import TensorValue
 from .ops import np
-from .render.numbers import format_math, format_saved, format_tensor, get_printoptions
+from .numbers import format_math, format_saved, format_tensor, get_printoptions
 
 __all__ = ["StepView", "RuleView", "describe", "steps_json", "steps_printed", "fill_numbers", "printed_text",
            "printed_grad"]

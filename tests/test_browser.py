@@ -172,7 +172,7 @@ def printed(v) -> str:
     """A float32 value of the document as gradviz's views print it (PyTorch's printing, one line)."""
     import numpy as np
 
-    from gradviz.render.numbers import format_tensor
+    from gradviz.numbers import format_tensor
 
     return format_tensor(float(v) if not isinstance(v, list) else np.array(v, dtype=np.float32), one_line=True)
 

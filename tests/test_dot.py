@@ -80,7 +80,7 @@ def test_golden_dot_renders_with_every_name_and_value(name):
 
 def _assert_lines(name, value, texts):
     """``name = value`` is drawn as PyTorch prints the value: on one line, or the name over the rows."""
-    from gradviz.render.numbers import format_tensor
+    from gradviz.numbers import format_tensor
 
     text = format_tensor(value)
     lines = [f"{name} = {text}"] if "\n" not in text else [f"{name} ="] + text.split("\n")

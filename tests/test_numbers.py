@@ -1,4 +1,4 @@
-"""gradviz.render.numbers against PyTorch's own printing (tests/fixtures/torch_print.json,
+"""gradviz.numbers against PyTorch's own printing (tests/fixtures/torch_print.json,
 recorded by ``python -m tests.oracle.record_printing``)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradviz.render.numbers import (format_math, format_tensor, get_printoptions, printoptions,
+from gradviz.numbers import (format_math, format_tensor, get_printoptions, printoptions,
                                     set_printoptions, tensor_repr)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torch_print.json"

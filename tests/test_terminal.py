@@ -13,7 +13,7 @@ import gradviz
 from gradviz.engine import Step
 from gradviz.graph import BackwardFunction, Graph, Tensor
 from gradviz.render import terminal
-from gradviz.render.numbers import abbreviate, format_math, format_saved, format_tensor
+from gradviz.numbers import abbreviate, format_math, format_saved, format_tensor
 
 
 def draw(renderable, width: int = 80) -> str:

@@ -40,7 +40,7 @@ import math
 
 from .collapse import Collapsed, collapse_view, plain_view
 from .flow import flow, tensor_text
-from .numbers import abbreviate, format_saved, format_shape, format_tensor
+from ..numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["to_digraph", "dot_source", "double_backward_digraph", "record_field", "choose_rankdir",
            "choose_layout",

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .numbers import format_math, format_tensor
+from ..numbers import format_math, format_tensor
 
 __all__ = ["learn_view", "hessian_table", "double_backward_view", "symbolic_view", "check_view", "pretty"]
 

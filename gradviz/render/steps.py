@@ -14,7 +14,7 @@ from rich.text import Text
 from ..ops import np
 from ..steps import StepView, describe, printed_grad
 from .flow import tensor_text
-from .numbers import abbreviate
+from ..numbers import abbreviate
 
 __all__ = ["steps_view"]
 

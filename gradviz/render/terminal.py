@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from .collapse import Collapsed, View, collapse_view, plain_view
 from .flow import Flow, flow, tensor_text
-from .numbers import abbreviate, format_saved, format_shape, format_tensor
+from ..numbers import abbreviate, format_saved, format_shape, format_tensor
 
 __all__ = ["summary", "tensors_table", "backward_tree", "report", "grad_note"]
 
@@ -160,7 +160,7 @@ class TensorsTable:
     def _blocks(self, rows: list, notes: list, width: int):
         """Where the table would not fit: each tensor as a few lines, every attribute kept, the
         values as PyTorch prints them within the width (wrapped, nothing dropped)."""
-        from .numbers import get_printoptions, printoptions, tensor_str
+        from ..numbers import get_printoptions, printoptions, tensor_str
 
         yield Text("Tensors", style="bold")
         linewidth = min(get_printoptions().linewidth, width)

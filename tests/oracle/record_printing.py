@@ -4,7 +4,7 @@ Run from the repo root:   python -m tests.oracle.record_printing   (needs torch)
 
 Each case is a tensor (its values, shape and dtype) and print options
 (``torch.set_printoptions``); torch's ``repr`` of it is recorded, and
-``tests/test_numbers.py`` compares :func:`gradviz.render.numbers.tensor_repr` with it.
+``tests/test_numbers.py`` compares :func:`gradviz.numbers.tensor_repr` with it.
 Deterministic: the values come from a seeded generator and are stored as given to torch.
 """
 from __future__ import annotations

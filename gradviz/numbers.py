@@ -29,9 +29,9 @@ import contextlib
 import math
 from dataclasses import dataclass, replace
 
-from ..graph import TensorValue
-from ..ops import np
-from ..shapes import format_shape
+from .graph import TensorValue
+from .ops import np
+from .shapes import format_shape
 
 __all__ = ["PrintOptions", "get_printoptions", "set_printoptions", "printoptions", "tensor_str",
            "tensor_repr", "format_tensor", "format_math", "format_saved", "format_shape", "abbreviate"]
