@@ -218,6 +218,8 @@ class _Run:
         self.quiet_numpy = QuietNumpy()
         self.quiet = self.quiet_numpy.on
         self.dtype = None  # numpy's dtype object of the graph's values, once an array is met
+        #: a function's context set by the second-order pass (none during a pass of numbers)
+        self.overrides = graph.has_context_overrides()
 
     def finish(self) -> None:
         self.quiet_numpy.restore()
@@ -266,7 +268,7 @@ class _Run:
         g = self.graph
         op = g.op[i]
         if not self.numeric or type(op) is ImportedOp or g.scalar[i] or (g.more and i in g.more) \
-                or g.context_override(i) is not None:
+                or (self.overrides and g.context_override(i) is not None):
             self._execute_general(i, op, grad)
             return
         # the commonest entry of a tensor graph: one or two tensor slots, a rule computing numbers
@@ -287,14 +289,20 @@ class _Run:
             else:
                 grads = op.vjp(self.F, grad, g.context(i))
             n = len(grads)
+            shapes, values, ndarray = g.shape, g.value, np.ndarray
+            dtype = self.dtype
+            if dtype is None:
+                dtype = self.dtype = np.dtype(g.np_dtype)
             if need_x and n:
                 out = grads[0]
-                if out is not None:
-                    sent_x = self._conform(out, x)
+                if out is not None:  # conformed (_conform) unless it already is
+                    sent_x = out if type(out) is ndarray and out.dtype == dtype and out.shape == shapes[x] \
+                        and type(values[x]) is not float else self._conform(out, x)
             if need_y and n > 1:
                 out = grads[1]
                 if out is not None:
-                    sent_y = self._conform(out, y)
+                    sent_y = out if type(out) is ndarray and out.dtype == dtype and out.shape == shapes[y] \
+                        and type(values[y]) is not float else self._conform(out, y)
         if self.record:  # recorded before the AccumulateGrads it makes ready run
             self.steps.add(i, grad, (sent_x,) if y == -2 else (sent_x, sent_y), tuple(grads))
         if sent_x is not None:

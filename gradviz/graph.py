@@ -601,7 +601,9 @@ class Graph:
         params = self.params[i]
         derived, args = _EMPTY, None
         if op.derived is not None or len(op.plan) != len(op.saves):
-            args = {slot: self.slot_value(i, k, not floats) for k, slot in enumerate(op.inputs)}
+            args = {}  # (a loop: a comprehension costs a call of its own)
+            for k, slot in enumerate(op.inputs):
+                args[slot] = self.slot_value(i, k, not floats)
             if len(op.plan) != len(op.saves):  # a row made outside the table (no plan)
                 return self._saved_strides(op, i, saved_values(op, args, params, self._result_value(i, floats)))
             derived = op.derived(args, params)
@@ -612,7 +614,9 @@ class Graph:
             if name in derived:
                 v = derived[name]
             elif source == "result":
-                v = self._result_value(i, floats)
+                v = self.value[i]
+                if not floats and type(v) is float:
+                    v = np.asarray(v, dtype=self.np_dtype)
             elif name in params:
                 v = params[name]
             elif source != "input":
@@ -946,11 +950,12 @@ class Tracer:
         g = self.graph
         values, req = g.value, g.req
         first = operands[0]
-        if type(first) is Tensor and type(values[first.index]) is not float and len(operands) <= 2 \
-                and not op.variadic:
-            out = self._apply_arrays(op, operands, params, node)
-            if out is not None:
-                return out
+        if type(first) is Tensor and len(operands) <= 2:
+            vx = values[first.index]
+            if type(vx) is not float and not op.variadic:
+                out = self._apply_arrays(op, first.index, vx, operands, params, node)
+                if out is not None:
+                    return out
         slots = []
         floats = op.scalar is not None and self.use_floats
         needs = False
@@ -993,23 +998,29 @@ class Tracer:
             self._layout(op, i, slots, operands, params, shape)
         return self.view(i)
 
-    def _apply_arrays(self, op: Op, operands: Sequence, params: dict, node) -> Tensor | None:
+    def _apply_arrays(self, op: Op, x: int, vx, operands: Sequence, params: dict, node) -> Tensor | None:
         """:meth:`apply` for the commonest tensor entry: one or two Tensors whose values are arrays
-        of the run's dtype (or 0-d floats), the first an array. The same entry, appended without
-        the checks that cannot apply (no integer tensor, no constant, no promotion); None when
-        the operands are of another kind (the general path decides)."""
-        g = self.graph
-        values, req = g.value, g.req
-        ndarray = np.ndarray
-        dtype = g.np_dtype
+        of the run's dtype (or 0-d floats), the first (entry ``x``, value ``vx``) an array. The
+        same entry, appended without the checks that cannot apply (no integer tensor, no
+        constant, no promotion); None when the operands are of another kind (the general path
+        decides)."""
         dt = self._array_dtype
         if dt is None:
-            dt = self._array_dtype = np.dtype(dtype)
-        x = operands[0].index
-        vx = values[x]
+            dt = self._array_dtype = np.dtype(self.graph.np_dtype)
+        ndarray = np.ndarray
         if type(vx) is not ndarray or vx.dtype != dt:
             return None
-        if len(operands) == 2:
+        g = self.graph
+        values, req = g.value, g.req
+        if len(operands) == 1:
+            y = -2
+            needs = req[x]
+            self._quiet.on()
+            try:
+                result = op.forward(vx, **params)
+            except Refused as refused:
+                raise EvalError(f"{refused}{_at_column(node)}") from None
+        else:
             other = operands[1]
             if type(other) is not Tensor:
                 return None
@@ -1018,27 +1029,19 @@ class Tracer:
             if type(vy) is float:
                 if not self.use_floats:
                     return None
-                vy = dtype(vy)  # numpy's scalar of the dtype, as _numpy_forward makes it
+                vy = dt.type(vy)  # numpy's scalar of the dtype, as _numpy_forward makes it
             elif type(vy) is not ndarray or vy.dtype != dt:
                 return None
             if self.max_elements is not None and (g.shape[x] != g.shape[y] or op.key == "mm") \
                     and op.key not in _NOT_LARGER:
                 self._check_size(op, operands, node)
+            needs = req[x] or req[y]
             self._quiet.on()
             try:
                 result = op.forward(vx, vy, **params)
             except Refused as refused:
                 raise EvalError(f"{refused}{_at_column(node)}") from None
-            needs = req[x] or req[y]
-        else:
-            y = -2
-            self._quiet.on()
-            try:
-                result = op.forward(vx, **params)
-            except Refused as refused:
-                raise EvalError(f"{refused}{_at_column(node)}") from None
-            needs = req[x]
-        if type(result) is dtype:  # numpy's scalar of the dtype (a sum): a 0-d float
+        if type(result) is dt.type:  # numpy's scalar of the dtype (a sum): a 0-d float
             result, shape = float(result), ()
         else:
             if type(result) is not ndarray:
