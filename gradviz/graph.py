@@ -611,7 +611,12 @@ class Graph:
         # params, then inputs), each input read once off the tape
         saved = {}
         for name, source, arg, _ in op.plan:
-            if name in derived:
+            if source == "input" and args is None and name not in params:  # (derived is empty)
+                k = self.a[i] if arg == 0 else self.b[i] if arg == 1 else self.more[i][arg - 2]
+                v = self.value[k] if k >= 0 else self.slot_value(i, arg, False)
+                if not floats and type(v) is float:
+                    v = np.asarray(v, dtype=self.np_dtype)
+            elif name in derived:
                 v = derived[name]
             elif source == "result":
                 v = self.value[i]
@@ -621,13 +626,8 @@ class Graph:
                 v = params[name]
             elif source != "input":
                 raise KeyError(name)
-            elif args is not None:
-                v = args[name]
             else:
-                k = self.a[i] if arg == 0 else self.b[i] if arg == 1 else self.more[i][arg - 2]
-                v = self.value[k] if k >= 0 else self.slot_value(i, arg, False)
-                if not floats and type(v) is float:
-                    v = np.asarray(v, dtype=self.np_dtype)
+                v = args[name]
             saved[name] = v
         for name in op.hidden:
             saved[name] = params[name] if name in params else derived[name]
@@ -871,7 +871,7 @@ class Tracer:
         else:
             self.quiet_numpy()  # 1e300 in float32 is inf, as torch.tensor makes it
             data = np.asarray(value, dtype=g.np_dtype)
-            v, shape = (float(data), ()) if data.ndim == 0 else (data, tuple(data.shape))
+            v, shape = (float(data), ()) if data.ndim == 0 else (data, data.shape)
         i = self._append(None, -2, -2, _EMPTY, requires_grad, v, shape, None, 0)
         if i == len(g.input_names):
             g.input_names.append(name)

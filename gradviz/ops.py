@@ -1013,7 +1013,7 @@ ROWS: list[Op] = [
        lambda F, g, s: (F.where(_clamp_mask(F, s), g, F.zeros_like(g)),),
        params=("min", "max"), saves=("max", "min", "self"), doc="clamp(x, min, max); either bound may be None", rules=("grad where min ≤ self ≤ max, else 0",)),
     # --- reductions ---------------------------------------------------------
-    Op("sum", "SumBackward0", ("self",), lambda a: _sum_all(a),
+    Op("sum", "SumBackward0", ("self",), _sum_all,
        lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
        saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",),
        integers="long",
