@@ -175,3 +175,93 @@ def test_documents_are_one_line_even_for_line_separators_in_strings():
     for text in ("a\u2028b", "a\u2029b", "a\x85b", "a\x9fb"):
         line = dumps({"message": text, "nested": [text]})
         assert line.splitlines() == [line] and json.loads(line) == {"message": text, "nested": [text]}
+
+
+def test_streamed_text_is_the_same_for_any_batch_size():
+    # the writer groups a batch's entries by op row and params and formats each group at once;
+    # every batch size (groups of one, batches that cut a run of inputs) gives the same text
+    from gradviz.render.jsondoc import iter_json
+
+    count = 0
+    for expr, t in _golden_traces():
+        expected = t.to_json()
+        for batch in (1, 3, 7):
+            assert "".join(iter_json(t, batch=batch)) == expected, (expr, batch)
+        count += 1
+    assert count > 300
+
+
+@pytest.mark.parametrize("expr,at,no_grad,dtype", [
+    # inputs of one op with and without grad, constants in a slot, a saved value unsaved for some
+    ("a*b + c*d + a*2 + 3*b + c*c", {"a": 1, "b": 2, "c": 3, "d": 4}, ("b",), "float32"),
+    ("(x*y).sum() + (y*z).sum() + (x*3).sum()", {"x": [1, 2], "y": [3, 4], "z": [5, 6]}, ("z",), "float32"),
+    ("x**2 + x**3 + y**2 + (x+y)**0.5 + sin(x)*y", {"x": 0.1, "y": 0.2}, (), "float64"),
+    ("sigmoid(W @ v + b).sum() + sigmoid(W @ u + b).sum()",
+     {"W": [[0.1, 0.2], [0.3, 0.4]], "v": [1e-40, -1], "u": [3, 4], "b": [0.5, 0.5]}, ("u",), "float32"),
+    ("log(x) + 1/y + x*y + torch.maximum(x, y)*x", {"x": -1, "y": 0}, (), "float32"),
+])
+def test_grouped_entries_match_the_views(expr, at, no_grad, dtype):
+    from gradviz.render.jsondoc import dumps, iter_json
+
+    t = gradviz.trace(expr, at=at, no_grad=no_grad, dtype=dtype)
+    expected = dumps(_document_from_views(t))
+    for batch in (1, 2, 5, 4096):
+        assert "".join(iter_json(t, batch=batch)) == expected, batch
+
+
+def test_f32_text_is_numpys_for_many_bit_patterns():
+    # f32_text against str(np.float32(v)) read back: random bit patterns over every exponent,
+    # subnormals, powers of two and their neighbours, short binary fractions, 7-digit decimals
+    import math
+
+    import numpy as np
+
+    from gradviz.render.jsondoc import f32_text
+
+    rng = np.random.default_rng(11)
+    bits = [rng.integers(0, 1 << 32, size=100_000, dtype=np.uint64).astype(np.uint32),
+            rng.integers(1, 1 << 23, size=20_000, dtype=np.uint64).astype(np.uint32),  # subnormals
+            (rng.integers(0, 256, size=20_000, dtype=np.uint64).astype(np.uint32) << np.uint32(23))]  # powers of two
+    pow2 = np.concatenate(bits[2:])
+    bits.append(pow2 + np.uint32(1))
+    bits.append(pow2 - np.uint32(1))
+    x = np.concatenate(bits).view(np.float32)
+    x = np.concatenate([x, -x])
+    short = np.float32([m * math.ldexp(1.0, e) for m in range(1, 64) for e in range(-40, 40)])
+    decimals = np.float32(rng.integers(1, 10**7, size=20_000) * 10.0 ** rng.integers(-40, 38, size=20_000))
+    values = np.concatenate([x, short, decimals])
+    values = values[np.isfinite(values)]
+    bad = [v for v in values.astype(np.float64).tolist()
+           if f32_text(v) != repr(float(str(np.float32(v))))]
+    assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("with_numpy", [True, False])
+def test_batch_float32_texts_are_f32_text(with_numpy, monkeypatch):
+    # _f32_texts (a batch's new values: numpy finds the digit counts when it is imported, else
+    # each digit count is tried for all at once) writes exactly what f32_text writes
+    import math
+    import sys
+
+    import numpy as np
+
+    from gradviz.render.jsondoc import _f32_texts, f32_text
+
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 1 << 32, size=60_000, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    sig = (1 / (1 + np.exp(-rng.normal(size=20_000)))).astype(np.float32)
+    halves = np.float32(rng.integers(1, 10**6, size=10_000) + 0.5)  # ties at the last digit
+    decimals = np.float32(rng.integers(1, 10**7, size=10_000) * 10.0 ** rng.integers(-30, 30, size=10_000))
+    values = np.concatenate([x, sig, halves, decimals]).astype(np.float64).tolist()
+    values += [0.0, -0.0, math.nan, math.inf, -math.inf, 0.1, 1 / 3, 1e300] * 50  # (the last three: not float32's)
+    rng.shuffle(values)
+    expected = list(map(f32_text, values))
+    if not with_numpy:
+        monkeypatch.setitem(sys.modules, "numpy", None)
+    got = []
+    for lo in range(0, len(values), 4096):
+        got += _f32_texts(values[lo:lo + 4096])
+    monkeypatch.undo()
+    bad = [(v, e, t) for v, e, t in zip(values, expected, got) if e != t]
+    assert not bad, bad[:10]

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from array import array as _array
 from bisect import bisect_left
+from itertools import compress, repeat
+from operator import attrgetter, eq, is_ as _is, itemgetter, not_ as _not
 from typing import Iterator
 
 from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
@@ -42,6 +45,7 @@ _F32 = _array("f", [0.0])
 _SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
 #: every float32 power of two, both signs (their interval is twice as wide above as below)
 _POW2 = frozenset(s * math.ldexp(1.0, e) for e in range(-149, 128) for s in (1.0, -1.0))
+_POW2_TEXT: dict = {}  # a power of two -> its f32_text, once asked for
 
 
 def _str(s) -> str:
@@ -60,29 +64,124 @@ def f32_text(v: float) -> str:
         return '"NaN"'
     if v == 0:
         return repr(v)  # 0.0 or -0.0
-    if v in _POW2 or -_SMALLEST_NORMAL_F32 < v < _SMALLEST_NORMAL_F32:
-        return _f32_text_careful(v)  # a power of two, a subnormal
+    if v in _POW2:  # (their texts are remembered: a graph's values are often powers of two)
+        t = _POW2_TEXT.get(v)
+        if t is None:
+            t = _POW2_TEXT[v] = _f32_text_careful(v)
+        return t
+    if -_SMALLEST_NORMAL_F32 < v < _SMALLEST_NORMAL_F32:
+        return _f32_text_careful(v)  # a subnormal
     if v in (math.inf, -math.inf):
         return '"Infinity"' if v > 0 else '"-Infinity"'
-    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: find the
-    # shortest from 8 down (most values need 8 or 9 digits).
+    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: the shortest
+    # is found from 7 (most values need 7 or 8 digits). Six significant digits are always finer
+    # than a float32 interval is wide, so when the shortest has at most 6 digits it is '%.6g'
+    # (which drops trailing zeros).
     b = _F32
+    s = "%.7g" % v
+    b[0] = float(s)
+    if b[0] == v:
+        t = "%.6g" % v
+        b[0] = float(t)
+        return _repr_of(t) if b[0] == v else _repr_of(s)
     s = "%.8g" % v
     b[0] = float(s)
-    if b[0] != v:
-        return _repr_of("%.9g" % v, 9)
-    t = "%.7g" % v
-    b[0] = float(t)
-    if b[0] != v:
-        return _repr_of(s, 8)
-    # Six significant digits are always finer than a float32 interval is wide, so when the
-    # shortest has at most 6 digits it is '%.6g' (which drops trailing zeros).
-    s = "%.6g" % v
-    b[0] = float(s)
-    return _repr_of(s, 6) if b[0] == v else _repr_of(t, 7)
+    return _repr_of(s) if b[0] == v else _repr_of("%.9g" % v)
 
 
-def _repr_of(s: str, p: int) -> str:
+def _f32_texts(values: list) -> list:
+    """``[f32_text(v) for v in values]``, each digit count tried for all the values at once."""
+    n = len(values)
+    np = sys.modules.get("numpy")
+    if np is not None and n >= 64:  # numpy is there (a run with arrays): it finds the digit counts
+        return _f32_texts_numpy(np, values)
+    if n < 8 or not (math.isfinite(sum(values)) and min(map(abs, values)) >= _SMALLEST_NORMAL_F32
+                     and _POW2.isdisjoint(values) and _array("f", values).tolist() == values):
+        # nan, inf, zeros, subnormals, powers of two; a value that is not a float32's
+        return list(map(f32_text, values))
+    s7, ok7 = _f32_round_trips("%.7g", values)
+    if any(ok7):
+        shorter = list(compress(values, ok7))
+        s6, ok6 = _f32_round_trips("%.6g", shorter)
+        seven = compress(compress(s7, ok7), map(_not, ok6))  # (the texts of 7 digits, not 6)
+        by7 = list(map(next, map([seven, compress(s6, ok6)].__getitem__, ok6)))
+    else:
+        by7 = []
+    if all(ok7):
+        texts = by7
+    else:
+        longer = list(compress(values, map(_not, ok7)))
+        s8, ok8 = _f32_round_trips("%.8g", longer)
+        if all(ok8):
+            by8 = s8
+        else:
+            s9 = ("%.9g\0" * (len(ok8) - sum(ok8)) % tuple(compress(longer, map(_not, ok8)))).split("\0")
+            by8 = list(map(next, map([iter(s9), compress(s8, ok8)].__getitem__, ok8)))
+        texts = list(map(next, map([iter(by8), iter(by7)].__getitem__, ok7)))
+    joined = "\0".join(texts)
+    if "e" in joined or joined.count(".") != n:  # an exponent, an integer: repr's notation
+        return list(map(_repr_of, texts))
+    return texts
+
+
+_P10 = [10.0 ** k for k in range(23)]  # the powers of ten a float64 holds exactly
+
+
+def _f32_texts_numpy(np, values: list) -> list:
+    """_f32_texts with numpy finding each value's digit count, all at once: a p-digit candidate is
+    the value scaled by a power of ten (exact) and rounded — exactly '%.{p}g' unless the scaled
+    value is within a hair of .5 — read back as the correctly rounded float64 (a product or
+    quotient of exact operands) and then float32, as float() and the float32 store do. The texts
+    are then '%.{p}g' as f32_text writes them, in one formatting call. Values near a tie, too far
+    from 1 for exact powers of ten, or not ordinary (nan, inf, zeros, subnormals, powers of two,
+    not a float32's) are left to f32_text."""
+    v = np.array(values, dtype=np.float64)
+    f = v.astype(np.float32)
+    a = np.abs(v)
+    with np.errstate(all="ignore"):
+        slow = ~(np.isfinite(v) & (f.astype(np.float64) == v) & (a >= _SMALLEST_NORMAL_F32)
+                 & ((f.view(np.uint32) & np.uint32(0x7FFFFF)) != 0))
+        a[slow] = 1.0
+        k = np.floor(np.log10(a)).astype(np.int64)
+        p10 = np.array(_P10)
+        ok = {}
+        for p in (6, 7, 8):
+            s = (p - 1) - k
+            slow |= (s > 22) | (s < -22)
+            e = np.clip(np.abs(s), 0, 22)
+            up = s >= 0
+            scaled = np.where(up, v * p10[e], v / p10[e])
+            c = np.rint(scaled)
+            slow |= np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 2.0 ** -20  # near a tie
+            lo = 10.0 ** (p - 1)
+            slow |= ~((np.abs(c) >= lo) & (np.abs(c) < lo * 10))  # not p digits (log10 off, a carry)
+            back = np.where(up, c / p10[e], c * p10[e])
+            ok[p] = back.astype(np.float32) == f
+    digits = np.where(ok[7], np.where(ok[6], 6, 7), np.where(ok[8], 8, 9))
+    digits[slow] = 0
+    args = values
+    if slow.any():
+        args = list(values)
+        for k in np.flatnonzero(slow).tolist():
+            args[k] = f32_text(values[k])
+    texts = ("\0".join(map(_DIGITS.__getitem__, digits.tolist())) % tuple(args)).split("\0")
+    joined = "\0".join(texts)
+    if "e" in joined or joined.count(".") != len(texts):  # an exponent, an integer: repr's notation
+        return [t if t[0] == '"' else _repr_of(t) for t in texts]
+    return texts
+
+
+_DIGITS = ("%s", None, None, None, None, None, "%.6g", "%.7g", "%.8g", "%.9g")  # by digit count (0: a text)
+
+
+def _f32_round_trips(template: str, values: list) -> tuple:
+    """The values' texts by ``template`` ('%.{p}g'), and whether each reads back in float32."""
+    texts = (template.replace("g", "g\0") * len(values) % tuple(values)).split("\0")
+    texts.pop()
+    return texts, list(map(eq, _array("f", map(float, texts)), _array("f", values)))
+
+
+def _repr_of(s: str) -> str:
     """``repr(float(s))`` for ``s`` a '%.{p}g' text (p <= 9), without the float: its digits are
     repr's (no shorter decimal is that near), only the notation may differ — '%g' writes an
     integer without '.0' and switches to an exponent at 10**p, repr at 10**16."""
@@ -145,6 +244,8 @@ def saved_text(v) -> str:
         return f64_text(v)
     if t is bool:
         return _bool(v)
+    if t is tuple and all(type(x) is int for x in v):  # sizes, dims
+        return "[" + ",".join(map(repr, v)) + "]"
     return dumps(saved_value(v))
 
 
@@ -155,6 +256,8 @@ def dumps(doc) -> str:
 
 _MEMO = 1 << 16  # distinct values whose text is remembered while writing a document
 _FLOAT_OR_NONE = frozenset((float, type(None)))
+_FLOAT = {float}
+_shape, _dtype = attrgetter("shape"), attrgetter("dtype")
 _BOOLS = ("false",) + ("true",) * 255  # a requires_grad byte's text
 
 
@@ -167,7 +270,7 @@ class _Values:
         self.memo: dict = {None: "null"}  # (None: no value, as a tensor without grad)
         #: id of an array the graph holds (alive while the document is written) -> its text:
         #: a weight matrix is saved by every function that uses it
-        self.arrays: dict = {}
+        self.arrays: dict = {id(None): "null"}
         self.shapes: dict = {(): "[]"}  # shape -> its text
 
     def __call__(self, v) -> str:
@@ -187,23 +290,87 @@ class _Values:
         return t
 
     def texts(self, values: list) -> list:
-        """``[self(v) for v in values]``, a batch at a time: the remembered ones looked up in one go."""
-        memo = self.memo
-        if set(map(type, values)) <= _FLOAT_OR_NONE:
-            out = list(map(memo.get, values))
-        else:
-            get = memo.get
-            out = [get(v) if type(v) is float else None for v in values]
+        """``[self(v) for v in values]``, a batch at a time: the remembered ones looked up in one
+        go, the others' text made together (floats; arrays of one shape)."""
+        kinds = set(map(type, values))
+        floats = kinds <= _FLOAT_OR_NONE
+        # (an array the graph holds is remembered by id: no float alive has its id)
+        out = list(map(self.memo.get, values)) if floats else list(map(self.arrays.get, map(id, values)))
         if None in out:
-            index = out.index
-            k = index(None)
-            try:
-                while True:
-                    out[k] = self(values[k])
-                    k = index(None, k + 1)
-            except ValueError:
-                pass
+            is_missing = list(map(_is, out, repeat(None)))
+            items = list(compress(values, is_missing))
+            if floats:
+                texts = self._float_texts(items)
+            else:
+                kinds = set(map(type, items))
+                if float not in kinds:
+                    texts = self._arrays_texts(items)
+                elif len(kinds) == 1:
+                    texts = self.texts(items)  # (floats: looked up, then made)
+                else:  # floats and arrays: each kind together
+                    is_float = [type(v) is float for v in items]
+                    floats = self.texts(list(compress(items, is_float)))
+                    others = self._arrays_texts(list(compress(items, map(_not, is_float))))
+                    texts = map(next, map([iter(others), iter(floats)].__getitem__, is_float))
+            if len(items) == len(out):
+                return list(texts)
+            known = compress(out, map(_not, is_missing))
+            return list(map(next, map([known, iter(texts)].__getitem__, is_missing)))
         return out
+
+    def _float_texts(self, floats: list) -> list:
+        """The texts of floats not remembered yet (then remembered): each distinct one once."""
+        if self.text is not f32_text or len(floats) < 8:
+            return list(map(self, floats))
+        distinct = dict.fromkeys(floats)
+        if len(distinct) < len(floats):  # (0.0 and -0.0 are one key: zeros are written apart)
+            distinct.pop(0.0, None)
+            keys = list(distinct)
+            table = dict(zip(keys, self._float_texts(keys) if len(keys) >= 8 else list(map(self, keys))))
+            texts = list(map(table.get, floats))
+            if None in texts:  # zeros (and nan: a key only as itself)
+                is_missing = list(map(_is, texts, repeat(None)))
+                rest = map(f32_text, compress(floats, is_missing))
+                texts = list(map(next, map([compress(texts, map(_not, is_missing)), rest].__getitem__, is_missing)))
+            return texts
+        texts = _f32_texts(floats)
+        memo = self.memo
+        if len(memo) < _MEMO:
+            memo.update(zip(floats, texts))
+            memo.pop(0.0, None)  # 0.0 and -0.0 are equal keys
+        return texts
+
+    def _arrays_texts(self, arrays: list) -> list:
+        """The texts of arrays (and other values but floats), remembered by id: float arrays of
+        one shape and dtype together, their elements' texts made at once and put in a template
+        of the shape."""
+        f32 = self.text is f32_text
+        try:
+            kinds = set(zip(map(_shape, arrays), map(_dtype, arrays)))
+        except AttributeError:  # (None, a number)
+            kinds = None
+        if kinds is not None and len(kinds) == 1:
+            groups = {kinds.pop(): arrays}
+        else:
+            groups = {}
+            for a in arrays:
+                groups.setdefault((getattr(a, "shape", None), getattr(a, "dtype", None)), []).append(a)
+        for (shape, dtype), group in list(groups.items()):
+            if not (shape and dtype is not None and dtype.kind == "f" and (dtype.itemsize == 4) == f32
+                    and group[0].size and len(group) > 1):
+                for a in group:
+                    self(a)
+                del groups[(shape, dtype)]
+        memo = self.arrays
+        for (shape, dtype), group in groups.items():
+            import numpy as np  # (imported already: these are its arrays)
+
+            items = self.texts(np.concatenate(group, axis=None).tolist())
+            template = "[" + ",".join(["%s"] * shape[-1]) + "]"
+            for size in reversed(shape[:-1]):
+                template = "[" + ",".join([template] * size) + "]"
+            memo.update(zip(map(id, group), ("\0".join([template] * len(group)) % tuple(items)).split("\0")))
+        return list(map(memo.__getitem__, map(id, arrays)))
 
     def shape_texts(self, shapes: list) -> list:
         """The shapes' texts (remembered: a graph has few distinct shapes)."""
@@ -215,9 +382,12 @@ class _Values:
             try:
                 while True:
                     shape = shapes[k]
-                    t = out[k] = _shape_text(shape)
-                    if len(memo) < 1024:
-                        memo[shape] = t
+                    t = memo.get(shape)
+                    if t is None:
+                        t = _shape_text(shape)
+                        if len(memo) < 1024:
+                            memo[shape] = t
+                    out[k] = t
                     k = index(None, k + 1)
             except ValueError:
                 pass
@@ -246,17 +416,27 @@ def _plain_names(names) -> bool:
     return joined.isascii() and (joined.isidentifier() or joined == "")
 
 
-def _string_texts(names: list, plain: bool) -> list:
-    return list(map('"{}"'.format, names)) if plain else [_string(n) for n in names]
+def _string_parts(names: list, plain: bool) -> list:
+    """The parts of _fill_parts that write ``names`` as JSON strings: quotes around each plain
+    name (in the template), or each name's text."""
+    return ['"', ("s", names), '"'] if plain else [("s", [_string(n) for n in names])]
 
 
 def _batches(lo: int, hi: int, batch: int, cut: int = -1):
     """[lo, hi) in ranges of at most ``batch``, none across ``cut``."""
-    if lo < cut < hi:
-        yield from _batches(lo, cut, batch)
-        lo = cut
-    for start in range(lo, hi, batch):
-        yield start, min(start + batch, hi)
+    for a, b in ((lo, cut), (cut, hi)) if lo < cut < hi else ((lo, hi),):
+        for start in range(a, b, batch):
+            yield start, min(start + batch, b)
+
+
+def _fill_each(template: str, columns: list) -> list[str]:
+    """``[template % row for row in zip(*columns)]``, in one formatting call (no entry holds a NUL:
+    every string in the document is escaped)."""
+    n, width = len(columns[0]), len(columns)
+    flat = [None] * (n * width)
+    for k, column in enumerate(columns):
+        flat[k::width] = column
+    return ("\0".join([template] * n) % tuple(flat)).split("\0")
 
 
 def _fill(template: str, columns: list) -> str:
@@ -288,18 +468,17 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     values, shapes, req, grads = g.value, g.shape, g.req, g.grad
     for lo, hi in _batches(0, len(names), batch):
         idx = indices[lo:hi]
-        yield ("," if lo else "") + _fill(_INPUT, [
-            _string_texts(names[lo:hi], plain),
-            value.texts(list(map(values.__getitem__, idx))),
-            value.shape_texts(list(map(shapes.__getitem__, idx))),
-            list(map(_BOOLS.__getitem__, map(req.__getitem__, idx))),
-            value.texts(list(map(grads.get, idx)))])
+        yield ("," if lo else "") + _fill_parts(hi - lo, [
+            *_string_parts(names[lo:hi], plain), ':{"data":', ("s", value.texts(list(map(values.__getitem__, idx)))),
+            ',"shape":', ("s", value.shape_texts(list(map(shapes.__getitem__, idx)))),
+            ',"requires_grad":', ("s", list(map(_BOOLS.__getitem__, map(req.__getitem__, idx)))),
+            ',"grad":', ("s", value.texts(list(map(grads.get, idx)))), "}"])
     del names, indices
     yield f'}},"graph":{{"root":{"null" if g.root_index is None else chr(34) + "f0" + chr(34)},"functions":['
     order = g.order()
     functions = _Functions(g, fpos, value, plain)
     for lo, hi in _batches(0, len(order), batch):
-        yield ("," if lo else "") + ",".join(functions.texts(order[lo:hi], lo))
+        yield ("," if lo else "") + functions.texts(order[lo:hi], lo)
     yield '],"tensors":['
     tensors = _Tensors(g, fpos, value, plain)
     for lo, hi in _batches(0, len(g.value), batch, len(g.input_names)):
@@ -312,7 +491,7 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     yield "}"
 
 
-_INPUT = '%s:{"data":%s,"shape":%s,"requires_grad":%s,"grad":%s}'
+_ACCUMULATE = '{"id":"f%d","name":"AccumulateGrad","next_functions":[],"variable":%s,"tensor":"t%d"}'
 
 
 class _Functions:
@@ -327,15 +506,16 @@ class _Functions:
         self.plain_inputs = plain and not g.names
 
     def _spec(self, op, p) -> tuple:
-        """How an op row's entries with params ``p`` are written: (0, template) when every saved
-        value shown is a param (written once here); (1, template, plan) when some are tensors,
-        each plan item (its '"name":' text, source 0 input / 1 result / 2 param / 3 context,
-        slot, slot whose grad decides whether it is saved or None, the text when it is not);
-        (2,) for the general case (an imported op, three or more tensor slots)."""
+        """How an op row's entries with params ``p`` are written: (kind, template, plan, head,
+        saved). kind 0: every saved value shown is a param (``saved``, written once here); 1: some
+        are tensors, each plan item (its '"name":' text, source 0 input / 1 result / 2 param /
+        3 context, slot, slot whose grad decides whether it is saved or None, the text when it is
+        not); 2: the general case (an imported op, three or more tensor slots); 3: AccumulateGrad."""
+        if op is None:
+            return (3,)
         if op.key == "imported":
             return (2,)
-        head = ('{"id":"f%d","name":"' + op.torch_name.replace("%", "%%")
-                + '","next_functions":[%s],"saved":{')
+        head = '{"id":"f%d","name":"' + op.torch_name.replace("%", "%%") + '","next_functions":['
         plan = []
         for name, source, arg, when in op.plan:
             if name[0] == "_":  # read by the rule, not shown
@@ -349,22 +529,161 @@ class _Functions:
                 plan.append((f'"{name}":', 0 if source == "input" else 1 if source == "result" else 3,
                              arg, when, unsaved))
         if all(item[1] == 2 and item[3] is None for item in plan):
-            saved = ",".join(item[0] for item in plan)
-            return (0, head + saved.replace("%", "%%") + '},"tensor":"t%d"}')
-        return (1, head + '%s},"tensor":"t%d"}', tuple(plan))
+            saved = ",".join(item[0] for item in plan).replace("%", "%%")
+            return (0, head + '%s],"saved":{' + saved + '},"tensor":"t%d"}', (), head, saved)
+        return (1, head + '%s],"saved":{%s},"tensor":"t%d"}', tuple(plan), head, None, op)
 
-    def texts(self, indices, k: int) -> list[str]:
-        """The entries of the functions at ``indices`` (positions k, k + 1, ... of the order)."""
+    def texts(self, indices, k: int) -> str:
+        """The entries of the functions at ``indices`` (positions k, k + 1, ... of the order),
+        joined: grouped by op row (then params), each group in one formatting call, then put
+        back in order."""
+        n = len(indices)
+        if n < 2:
+            return ",".join(self._each(indices, range(k, k + n)))
+        g = self.g
+        ops = itemgetter(*indices)(g.op)
+        positions = range(k, k + n)
+        if all(map(_is, ops, repeat(ops[0]))):
+            return self._by_params(ops[0], list(indices), positions, False)
+        ids = list(map(id, ops))
+        groups = dict(zip(ids, ops))
+        if len(groups) > 16:
+            return ",".join(self._each(indices, positions))
+        parts = []
+        for op in groups.values():
+            mask = list(map(_is, ops, repeat(op)))
+            parts.append(iter(self._by_params(op, list(compress(indices, mask)), list(compress(positions, mask)), True)))
+        code = dict(zip(groups, range(len(groups))))
+        return ",".join(map(next, map(parts.__getitem__, map(code.__getitem__, ids))))
+
+    def _by_params(self, op, J: list, positions, split: bool):
+        """The entries of functions ``J`` of one op row (at ``positions``), by params: joined, or
+        with ``split`` a list."""
+        params = self.g.params
+        ps = itemgetter(*J)(params) if len(J) > 1 else (params[J[0]],)
+        specs = self.specs
+        p = ps[0]
+        if all(map(_is, ps, repeat(p))):
+            key = (id(op), id(p))
+            spec = specs.get(key)
+            if spec is None:
+                spec = self._spec(op, p)
+                if len(specs) < 256:
+                    specs[key] = spec
+            return self._group(spec, J, positions, split)
+        pid = list(map(id, ps))
+        groups = dict(zip(pid, ps))
+        if len(groups) > 16:
+            texts = self._each(J, positions)
+            return texts if split else ",".join(texts)
+        parts = []
+        for p in groups.values():
+            spec = self._spec(op, p)
+            mask = list(map(_is, ps, repeat(p)))
+            parts.append(iter(self._group(spec, list(compress(J, mask)), list(compress(positions, mask)), True)))
+        code = dict(zip(groups, range(len(groups))))
+        texts = map(next, map(parts.__getitem__, map(code.__getitem__, pid)))
+        return list(texts) if split else ",".join(texts)
+
+    def _group(self, spec, J: list, positions, split: bool):
+        """The entries of functions ``J`` (at ``positions``) of one op row and params: columns of
+        their values, one formatting call."""
+        kind = spec[0]
+        g = self.g
+        n = len(J)
+        if n < 2 or kind == 2 or (kind != 3 and g.more and not g.more.keys().isdisjoint(J)):
+            return self._each_text(J, positions, split)
+        take = itemgetter(*J)
+        if kind == 3:
+            if self.plain_inputs and max(J) < len(g.input_names):
+                return _fill_parts(n, ['{"id":"f', ("d", positions), '","name":"AccumulateGrad","next_functions":[],'
+                                       '"variable":"', ("s", take(g.input_names)), '","tensor":"t', ("d", J), '"}'], split)
+            return self._each_text(J, positions, split)
+        fpos, req, values = self.fpos, g.req, g.value
+        X = take(g.a)
+        Y = take(g.b)
+        # whether every entry's first (second) slot holds a tensor that requires grad
+        grad_x = min(X) >= 0 and 0 not in itemgetter(*X)(req)
+        parts = ['{"id":"f', ("d", positions), spec[3][len('{"id":"f%d'):].replace("%%", "%")]
+        if grad_x:
+            parts += ['"f', ("d", itemgetter(*X)(fpos)), '"']
+        else:
+            parts.append(("s", ['"f%d"' % fpos[x] if x >= 0 and req[x] else "null" for x in X]))
+        none = Y.count(-2)
+        grad_y = False
+        if none:
+            if none != n:
+                return self._each_text(J, positions, split)
+        else:
+            grad_y = min(Y) >= 0 and 0 not in itemgetter(*Y)(req)
+            if grad_y:
+                parts += [',"f', ("d", itemgetter(*Y)(fpos)), '"']
+            else:
+                parts.append(("s", [',"f%d"' % fpos[y] if y >= 0 and req[y] else ",null" for y in Y]))
+        parts.append('],"saved":{')
+        if kind == 0:
+            parts.append(spec[4].replace("%%", "%"))
+        else:
+            first = True
+            for pre, source, arg, when, unsaved in spec[2]:
+                if not first:
+                    parts.append(",")
+                first = False
+                if when is not None and not (grad_x if when == 0 else grad_y):
+                    if any(w >= 0 and req[w] for w in (X if when == 0 else Y)):  # saved for some only
+                        return self._each_text(J, positions, split)
+                    parts.append(unsaved)
+                    continue
+                if source == 2:
+                    parts.append(pre)
+                    continue
+                if source == 0:
+                    K = X if arg == 0 else Y
+                    if not (grad_x if arg == 0 else grad_y) and min(K) < 0:  # a constant in that slot
+                        return self._each_text(J, positions, split)
+                elif source == 1:
+                    K = J
+                else:  # derived from the context: only an input's sizes (sum, mean, reshape...) here
+                    column = self._sizes_texts(spec[5], pre, X, grad_x)
+                    if column is None:
+                        return self._each_text(J, positions, split)
+                    parts += [pre, ("s", column)]
+                    continue
+                parts += [pre, ("s", self.value.texts(list(itemgetter(*K)(values))))]
+        parts += ['},"tensor":"t', ("d", J), '"}']
+        return _fill_parts(n, parts, split)
+
+    def _sizes_texts(self, op, pre: str, X, grad_x: bool):
+        """The texts of ``self_sym_sizes`` (``self_sym_numel``) of entries whose first slots are
+        ``X``, for the rows that derive only these from their input ("self", the first slot):
+        its shape (its number of elements); None for any other derived value."""
+        from .. import ops
+
+        if not ((op.derived is ops._sizes and pre == '"self_sym_sizes":') or (
+                op.derived is ops._sizes_numel and pre in ('"self_sym_sizes":', '"self_sym_numel":'))):
+            return None
+        if not op.inputs or op.inputs[0] != "self" or not (grad_x or min(X) >= 0):
+            return None
+        shapes = [tuple(getattr(v, "shape", ())) for v in itemgetter(*X)(self.g.value)]
+        if pre == '"self_sym_numel":':
+            return list(map(str, map(math.prod, shapes)))
+        return self.value.shape_texts(shapes)
+
+    def _each_text(self, J, positions, split: bool):
+        texts = self._each(J, positions)
+        return texts if split else ",".join(texts)
+
+    def _each(self, indices, positions) -> list[str]:
+        """The entries of the functions at ``indices`` (at ``positions``), one at a time."""
         g, fpos, value = self.g, self.fpos, self.value
         ops, a, b, req, values, consts, params = g.op, g.a, g.b, g.req, g.value, g.consts, g.params
         more, input_names = g.more, g.input_names
         n_inputs = len(input_names) if self.plain_inputs else 0
         specs = self.specs
-        spec_get = specs.get
         memo_get = value.memo.get
         parts = []
         append = parts.append
-        for i in indices:
+        for i, k in zip(indices, positions):
             op = ops[i]
             if op is None:
                 if i < n_inputs:
@@ -373,19 +692,14 @@ class _Functions:
                 else:
                     append(f'{{"id":"f{k}","name":"AccumulateGrad","next_functions":[],'
                            f'"variable":{_str(g.name_of(i))},"tensor":"t{i}"}}')
-                k += 1
                 continue
             p = params[i]
-            key = (id(op), id(p))
-            spec = spec_get(key)
+            spec = specs.get((id(op), id(p)))
             if spec is None:
                 spec = self._spec(op, p)
-                if len(specs) < 256:
-                    specs[key] = spec
             kind = spec[0]
             if kind == 2 or (more and i in more):
                 append(self._general_text(i, k))
-                k += 1
                 continue
             x, y = a[i], b[i]
             nexts = f'"f{fpos[x]}"' if x >= 0 and req[x] else "null"
@@ -393,7 +707,6 @@ class _Functions:
                 nexts += f',"f{fpos[y]}"' if y >= 0 and req[y] else ",null"
             if kind == 0:
                 append(spec[1] % (k, nexts, i))
-                k += 1
                 continue
             texts = []
             for pre, source, arg, when, unsaved in spec[2]:
@@ -417,7 +730,6 @@ class _Functions:
                 else:
                     texts.append(f'{pre}{saved_text(g.context(i)[pre[1:-2]])}')
             append(spec[1] % (k, nexts, ",".join(texts), i))
-            k += 1
         return parts
 
     def _general_text(self, i: int, k: int) -> str:
@@ -516,6 +828,8 @@ class _Tensors:
     def __init__(self, g, fpos, value, plain: bool):
         self.g, self.fpos, self.value, self.plain = g, fpos, value, plain
         self.labels = sorted(g.names)  # tensors named otherwise than as an input
+        n_inputs = len(g.input_names)
+        self.grads = sorted(i for i in g.grad if i >= n_inputs)  # (retained grads, late inputs')
         self.none_id = id(None)
 
     def texts(self, lo: int, hi: int) -> str:
@@ -527,19 +841,47 @@ class _Tensors:
             if hi <= len(g.input_names) and kinds == {self.none_id}:
                 names = g.input_names[lo:hi]
                 if "" not in names:  # (an empty name has a span)
-                    return _fill(_LEAF_TENSOR, [
-                        range(lo, hi), _string_texts(names, self.plain), value.texts(g.value[lo:hi]),
-                        value.shape_texts(g.shape[lo:hi]), list(map(_BOOLS.__getitem__, g.req[lo:hi])),
-                        value.texts(list(map(g.grad.get, range(lo, hi))))])
+                    return _fill_parts(hi - lo, [
+                        '{"id":"t', ("d", range(lo, hi)), '","name":', *_string_parts(names, self.plain),
+                        ',"span":null,"data":', ("s", value.texts(g.value[lo:hi])),
+                        ',"shape":', ("s", value.shape_texts(g.shape[lo:hi])),
+                        ',"requires_grad":', ("s", list(map(_BOOLS.__getitem__, g.req[lo:hi]))),
+                        ',"is_leaf":true,"grad_fn":null,"grad":', ("s", value.texts(list(map(g.grad.get, range(lo, hi))))),
+                        "}"])
             elif (self.none_id not in kinds and self.fpos is not None and g.req.count(0, lo, hi) == 0
                   and min(g.start[lo:hi]) >= 0):
                 fpos = self.fpos[lo:hi]
                 if min(fpos) >= 0:
-                    return _fill(_OP_TENSOR, [
-                        range(lo, hi), g.start[lo:hi], g.end[lo:hi], value.texts(g.value[lo:hi]),
-                        value.shape_texts(g.shape[lo:hi]), fpos,
-                        value.texts(list(map(g.grad.get, range(lo, hi))))])
+                    grads = self.grads
+                    return _fill_parts(hi - lo, [
+                        '{"id":"t', ("d", range(lo, hi)), '","name":null,"span":[', ("d", g.start[lo:hi]),
+                        ",", ("d", g.end[lo:hi]), '],"data":', ("s", value.texts(g.value[lo:hi])),
+                        ',"shape":', ("s", value.shape_texts(g.shape[lo:hi])),
+                        ',"requires_grad":true,"is_leaf":false,"grad_fn":"f', ("d", fpos), '","grad":',
+                        ("s", value.texts(list(map(g.grad.get, range(lo, hi)))))
+                        if grads and bisect_left(grads, lo) != bisect_left(grads, hi) else "null",
+                        "}"])
         return ",".join(_tensor_texts(g, range(lo, hi), self.fpos, value))
+
+
+def _fill_parts(n: int, parts: list, split: bool = False):
+    """``n`` entries' text, from literal text and columns ("d", ints) or ("s", texts); a column of
+    one text throughout is written into the template. Joined by "," (or, with ``split``, a list)."""
+    template, columns = [], []
+    for part in parts:
+        if type(part) is str:
+            template.append(part.replace("%", "%%"))
+            continue
+        code, column = part
+        if code == "s" and column.count(column[0]) == n:
+            template.append(column[0].replace("%", "%%"))
+        else:
+            template.append("%" + code)
+            columns.append(column)
+    template = "".join(template)
+    if not columns:
+        return [template.replace("%%", "%")] * n if split else ",".join([template.replace("%%", "%")] * n)
+    return _fill_each(template, columns) if split else _fill(template, columns)
 
 
 def _tensor_texts(g, indices, fpos, value) -> list[str]:
