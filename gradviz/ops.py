@@ -809,12 +809,12 @@ def _clamp_mask(F, s):
     return F.le(x, s["max"])
 
 
-def _sizes(args, params):
+def input_sizes(args, params):
     x = args["self"]
     return {"self_sym_sizes": x.shape if type(x) is np.ndarray else tuple(np.shape(x))}
 
 
-def _sizes_numel(args, params):
+def input_sizes_numel(args, params):
     shape = tuple(np.shape(args["self"]))
     return {"self_sym_sizes": shape, "self_sym_numel": int(np.prod(shape, dtype=np.int64))}
 
@@ -1016,24 +1016,24 @@ ROWS: list[Op] = [
     # --- reductions ---------------------------------------------------------
     Op("sum", "SumBackward0", ("self",), _sum_all,
        lambda F, g, s: (F.expand(g, s["self_sym_sizes"]),),
-       saves=("self_sym_sizes",), derived=_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",),
+       saves=("self_sym_sizes",), derived=input_sizes, doc="sum of all elements", rules=("grad expanded to self_sym_sizes",),
        integers="long",
        sympy=_itself),
     Op("sum_dim", "SumBackward1", ("self",),
        lambda a, dim, keepdim: np.sum(a, axis=_axis(a, dim), keepdims=keepdim, dtype=np.asarray(a).dtype),
        lambda F, g, s: (_sum_backward(F, g, s),),
-       params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=_sizes,
+       params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_sizes"), derived=input_sizes,
        doc="sum over dim", rules=("grad expanded to self_sym_sizes",), integers="long"),
     Op("mean", "MeanBackward0", ("self",), lambda a: _mean(a, None, False),
        lambda F, g, s: (F.div(F.expand(g, s["self_sym_sizes"]), s["self_sym_numel"]),),
-       saves=("self_sym_numel", "self_sym_sizes"), derived=_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",),
+       saves=("self_sym_numel", "self_sym_sizes"), derived=input_sizes_numel, doc="mean of all elements", rules=("grad / self_sym_numel, expanded to self_sym_sizes",),
        refuses=_MEAN_REFUSES,
        sympy=_itself),
     Op("mean_dim", "MeanBackward1", ("self",),
        lambda a, dim, keepdim: _mean(a, _axis(a, dim), keepdim),
        lambda F, g, s: (F.div(_sum_backward(F, g, s), _numel_of_dims(s["self_sym_sizes"], s["dim"])),),
        params=("dim", "keepdim"), saves=("dim", "keepdim", "self_sym_numel", "self_sym_sizes"),
-       derived=_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",),
+       derived=input_sizes_numel, doc="mean over dim", rules=("grad / (elements per mean), expanded to self_sym_sizes",),
        refuses=_MEAN_REFUSES),
     Op("max", "MaxBackward1", ("self",), np.max, _evenly_distribute, saves=("result", "self"),
        doc="largest element", rules=("grad / (count of result) where self = result, else 0",),
@@ -1081,14 +1081,14 @@ ROWS: list[Op] = [
        params=("dim0", "dim1"), saves=("dim0", "dim1"), doc="x.transpose(d0, d1)", rules=("grad with dim0 and dim1 swapped back",)),
     Op("view", "ViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
-       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="x.reshape(shape) / x.view(shape)", rules=("grad reshaped to self_sym_sizes",)),
+       params=("shape",), saves=("self_sym_sizes",), derived=input_sizes, doc="x.reshape(shape) / x.view(shape)", rules=("grad reshaped to self_sym_sizes",)),
     Op("reshape_alias", "ReshapeAliasBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
-       params=("shape",), saves=("self_sym_sizes",), derived=_sizes,
+       params=("shape",), saves=("self_sym_sizes",), derived=input_sizes,
        doc="reshape of a non-contiguous tensor that can still be viewed", rules=("grad reshaped to self_sym_sizes",)),
     Op("unsafe_view", "UnsafeViewBackward0", ("self",), lambda a, shape: np.reshape(a, shape),
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),),
-       params=("shape",), saves=("self_sym_sizes",), derived=_sizes, doc="reshape of a copy", rules=("grad reshaped to self_sym_sizes",)),
+       params=("shape",), saves=("self_sym_sizes",), derived=input_sizes, doc="reshape of a copy", rules=("grad reshaped to self_sym_sizes",)),
     Op("clone", "CloneBackward0", ("self",), lambda a: np.ascontiguousarray(a),
        lambda F, g, s: (g,), doc="copy (reshape of a non-contiguous tensor)", rules=("grad",),
        sympy=_itself),
@@ -1114,11 +1114,11 @@ ROWS: list[Op] = [
        rules=("grad where condition, else 0", "grad where not condition, else 0")),
     Op("expand", "ExpandBackward0", ("self",), lambda a, size: np.broadcast_to(a, size).copy(),
        lambda F, g, s: (F.sum_to(g, s["self_sym_sizes"]),),
-       params=("size",), saves=("self_sym_sizes",), derived=_sizes, doc="x.expand(size)",
+       params=("size",), saves=("self_sym_sizes",), derived=input_sizes, doc="x.expand(size)",
        rules=("grad summed to self_sym_sizes",)),
     Op("squeeze", "SqueezeBackward4", ("self",), lambda a, dim: np.squeeze(a, dim),
        lambda F, g, s: (F.unsqueeze(g, s["dim"]),),
-       params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="remove a dim of size 1", rules=("grad unsqueezed at dim",),
+       params=("dim",), saves=("dim", "self_sym_sizes"), derived=input_sizes, doc="remove a dim of size 1", rules=("grad unsqueezed at dim",),
        sympy=_itself),
     # --- fused backward functions of the double-backward graph (issue 15) ------------------
     # PyTorch computes these gradient rules with one kernel each; differentiating them again gives
@@ -1153,7 +1153,7 @@ ROWS: list[Op] = [
     Op("squeeze_dim", "SqueezeBackward1", ("self",),
        lambda a, dim: np.squeeze(a, dim) if np.ndim(a) and np.shape(a)[dim] == 1 else a,  # (a 0-d x.squeeze(0): x)
        lambda F, g, s: (_unsqueeze_to(F, g, s["dim"], s["self_sym_sizes"]),),
-       params=("dim",), saves=("dim", "self_sym_sizes"), derived=_sizes, doc="x.squeeze(dim) (unsqueeze's gradient rule)",
+       params=("dim",), saves=("dim", "self_sym_sizes"), derived=input_sizes, doc="x.squeeze(dim) (unsqueeze's gradient rule)",
        rules=("grad unsqueezed at dim",)),
     # prod's: prod_safe_zeros_backward's cumprod, cat, narrow (a slice) and flip
     Op("cumprod", "CumprodBackward0", ("self",), NumpyOps.cumprod, _cumprod_backward,
@@ -1208,13 +1208,13 @@ ROWS += [
     Op("select", "SelectBackward0", ("self",),
        lambda a, dim, index: np.asarray(a)[(slice(None),) * dim + (index,)],
        lambda F, g, s: (F.select_backward(g, s["self_sym_sizes"], s["dim"], s["index"]),),
-       params=("dim", "index"), saves=("dim", "index", "self_sym_sizes"), derived=_sizes,
+       params=("dim", "index"), saves=("dim", "index", "self_sym_sizes"), derived=input_sizes,
        doc="x[i]: the index-th slice along dim", rules=("zeros(self_sym_sizes) with grad at [index] on axis dim",)),
     Op("slice", "SliceBackward0", ("self",),
        lambda a, dim, start, end, step: np.asarray(a)[_slice_of(dim, start, end, step)],
        lambda F, g, s: (F.slice_backward(g, s["self_sym_sizes"], s["dim"], s["start"], s["end"], s["step"]),),
        params=("dim", "start", "end", "step"), saves=("dim", "end", "self_sym_sizes", "start", "step"),
-       derived=_sizes, doc="x[start:end:step] along dim",
+       derived=input_sizes, doc="x[start:end:step] along dim",
        rules=("zeros(self_sym_sizes) with grad at [start:end:step] on axis dim",)),
     Op("alias", "AliasBackward0", ("self",), lambda a: a, lambda F, g, s: (g,),
        doc="x[...]: the same values, a new tensor", rules=("grad",)),
@@ -1238,7 +1238,7 @@ ROWS += [
        doc="torch.stack(tensors, dim)", rules=("this tensor's part of grad unbound on axis axis",)),
     Op("index", "IndexBackward0", ("self",), lambda a, indices: np.asarray(a)[index_tuple(indices)],
        lambda F, g, s: (F.index_backward(g, s["self_sym_sizes"], s["indices"]),),
-       params=("indices",), saves=("indices", "self_sym_sizes"), derived=_sizes,
+       params=("indices",), saves=("indices", "self_sym_sizes"), derived=input_sizes,
        doc="x[t] with an int64 or bool tensor t", rules=("zeros(self_sym_sizes) with grad added at indices",)),
     # index_backward's zeros.index_put_(indices, grad, accumulate=True): IndexBackward0's rule, a node
     # of its own in the double-backward graph (the zeros need no grad: a None edge)
@@ -1833,17 +1833,17 @@ ROWS += [
                                        "mat2_sym_strides": "mat2"}, doc="bias + mat1 @ mat2 (F.linear)",
        rules=("grad summed to self's shape", "grad @ mat2ᵀ", "mat1ᵀ @ grad")),
     Op("squeeze_all", "SqueezeBackward0", ("self",), lambda a: np.squeeze(a),
-       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), saves=("self_sym_sizes",), derived=_sizes,
+       lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), saves=("self_sym_sizes",), derived=input_sizes,
        doc="x.squeeze()", rules=("grad reshaped to self_sym_sizes",)),
     # squeeze(dim) is issue 15's squeeze_dim row (SqueezeBackward1)
     Op("squeeze_dims", "SqueezeBackward2", ("self",),
        lambda a, dim: np.squeeze(a, tuple(d for d in normalized_dims(dim, np.ndim(a)) if np.shape(a)[d] == 1))
        if np.ndim(a) else a,
        lambda F, g, s: (F.reshape(g, s["self_sym_sizes"]),), params=("dim",), saves=("dim", "self_sym_sizes"),
-       derived=_sizes, doc="x.squeeze((d0, d1))", rules=("grad reshaped to self_sym_sizes",)),
+       derived=input_sizes, doc="x.squeeze((d0, d1))", rules=("grad reshaped to self_sym_sizes",)),
     Op("repeat", "RepeatBackward0", ("self",),
        lambda a, repeats: np.tile(a, repeats), _repeat_backward, params=("repeats",),
-       saves=("repeats", "self_sym_sizes"), derived=_sizes, doc="x.repeat(*repeats)",
+       saves=("repeats", "self_sym_sizes"), derived=input_sizes, doc="x.repeat(*repeats)",
        rules=("grad summed over the repeated copies",)),
     Op("var", "VarBackward0", ("self",), _var, _var_backward, params=("dim", "correction", "keepdim"),
        saves=("correction", "dim", "keepdim", "self"), doc="x.var(dim, correction)",

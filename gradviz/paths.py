@@ -233,7 +233,7 @@ def paths_json(trace, max_paths: int = MAX_PATHS, max_work: int = MAX_WORK) -> d
     [[from, input, local], ...] (each hop goes on to the next one's
     function, the last to the leaf's), product, contribution}], on, sum, grad} with function ids
     (``f3``) and values as the document writes them; ``max_paths`` and ``max_work`` say the bounds."""
-    from .render.jsondoc import f32_text, f64_text
+    from .values import f32_text, f64_text
     from .values import array
 
     g = trace.graph

@@ -227,7 +227,7 @@ def printed_grad(v) -> str:
 
 def steps_json(trace) -> list[dict]:
     """The ``"steps"`` list of the JSON document (see the README for its shape)."""
-    from .render.jsondoc import array as _array, f32_text, f64_text
+    from .values import array as _array, f32_text, f64_text
 
     text = f32_text if trace.graph.dtype == "float32" else f64_text
 

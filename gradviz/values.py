@@ -1,10 +1,12 @@
 """Values as JSON-ready Python objects: numbers (nan and ±inf as the schema's strings), arrays as
-nested lists, saved attributes as given. The analyses build their JSON sections with these; the
-one JSON writer, :mod:`gradviz.render.jsondoc`, writes them."""
+nested lists, saved attributes as given; and a float's JSON number text (:func:`f32_text`,
+:func:`f64_text`). The analyses build their JSON sections with these; the one JSON writer,
+:mod:`gradviz.render.jsondoc`, writes them."""
 
 from __future__ import annotations
 
 import math
+from array import array as _array
 
 from .ops import np
 
@@ -94,3 +96,94 @@ def function_entry(fn) -> dict:
         entry["saved"] = {k: saved_value(v) for k, v in fn.saved.items()}
         entry["tensor"] = fn.output.id if fn.output is not None else None
     return entry
+
+
+# ---------------------------------------------------------------------------
+# Floats as JSON number text (read by the document's writer, the steps record and the paths)
+# ---------------------------------------------------------------------------
+
+_F32 = _array("f", [0.0])
+
+
+SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
+
+
+#: every float32 power of two, both signs (their interval is twice as wide above as below)
+POWERS_OF_TWO_F32 = frozenset(s * math.ldexp(1.0, e) for e in range(-149, 128) for s in (1.0, -1.0))
+
+
+_POW2_TEXT: dict = {}  # a power of two -> its f32_text, once asked for
+
+
+def f32_text(v: float) -> str:
+    """A float32 value's JSON text: the shortest decimal that reads back to it in float32
+    (numpy's ``str(np.float32(v))``: 0.1, not 0.10000000149); nan and ±inf as the strings
+    the schema uses."""
+    if v != v:
+        return '"NaN"'
+    if v == 0:
+        return repr(v)  # 0.0 or -0.0
+    if v in POWERS_OF_TWO_F32:  # (their texts are remembered: a graph's values are often powers of two)
+        t = _POW2_TEXT.get(v)
+        if t is None:
+            t = _POW2_TEXT[v] = _f32_text_careful(v)
+        return t
+    if -SMALLEST_NORMAL_F32 < v < SMALLEST_NORMAL_F32:
+        return _f32_text_careful(v)  # a subnormal
+    if v in (math.inf, -math.inf):
+        return '"Infinity"' if v > 0 else '"-Infinity"'
+    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: the shortest
+    # is found from 7 (most values need 7 or 8 digits). Six significant digits are always finer
+    # than a float32 interval is wide, so when the shortest has at most 6 digits it is '%.6g'
+    # (which drops trailing zeros).
+    b = _F32
+    s = "%.7g" % v
+    b[0] = float(s)
+    if b[0] == v:
+        t = "%.6g" % v
+        b[0] = float(t)
+        return repr_of_g_text(t) if b[0] == v else repr_of_g_text(s)
+    s = "%.8g" % v
+    b[0] = float(s)
+    return repr_of_g_text(s) if b[0] == v else repr_of_g_text("%.9g" % v)
+
+
+def repr_of_g_text(s: str) -> str:
+    """``repr(float(s))`` for ``s`` a '%.{p}g' text (p <= 9), without the float: its digits are
+    repr's (no shorter decimal is that near), only the notation may differ — '%g' writes an
+    integer without '.0' and switches to an exponent at 10**p, repr at 10**16."""
+    if "e" not in s:
+        return s if "." in s else s + ".0"
+    if s[-3] == "-" or s[-3:] >= "+16":  # e-XX (below 1e-4 for both), or e+16 and beyond
+        return s
+    return repr(float(s))
+
+
+def _f32_text_careful(v: float) -> str:
+    """f32_text for subnormals (coarser than 6 digits) and powers of two (whose interval is
+    twice as wide above as below): every digit count, the nearest decimal first."""
+    b = _F32
+    for p in range(1, 10):
+        s = "%.*e" % (p - 1, v)
+        f = float(s)
+        b[0] = f
+        if b[0] == v:
+            return repr(f)
+        mantissa, exponent = s.split("e")
+        digits = int(mantissa.replace(".", ""))
+        e = int(exponent) - (p - 1)
+        for d in ((digits - 1, digits + 1) if v > 0 else (digits + 1, digits - 1)):
+            f = float(f"{d}e{e}")
+            b[0] = f
+            if b[0] == v:
+                return repr(f)
+    return repr(float("%.9g" % v))
+
+
+def f64_text(v: float) -> str:
+    """A float64 value's JSON text (nan and ±inf as the schema's strings)."""
+    if v != v:
+        return '"NaN"'
+    if v in (math.inf, -math.inf):
+        return '"Infinity"' if v > 0 else '"-Infinity"'
+    return repr(v)

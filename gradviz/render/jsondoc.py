@@ -16,6 +16,7 @@ from itertools import compress, repeat
 from operator import attrgetter, eq, is_ as _is, itemgetter, not_ as _not
 from typing import Iterator
 
+from ..values import POWERS_OF_TWO_F32, SMALLEST_NORMAL_F32, f32_text, f64_text, repr_of_g_text  # noqa: F401 (numbers' JSON texts)
 from ..values import array, function_entry, number, saved_value, tensor_entry  # noqa: F401 (re-exported)
 
 SCHEMA = "gradviz/1"
@@ -41,11 +42,6 @@ _LINE_SAFE = {c: f"\\u{c:04x}" for c in [*range(0x80, 0xA0), 0x2028, 0x2029]}
 def _string(s: str) -> str:
     """A str as a quoted JSON string (what dumps writes)."""
     return json.encoder.encode_basestring(s).translate(_LINE_SAFE)
-_F32 = _array("f", [0.0])
-_SMALLEST_NORMAL_F32 = 1.1754943508222875e-38
-#: every float32 power of two, both signs (their interval is twice as wide above as below)
-_POW2 = frozenset(s * math.ldexp(1.0, e) for e in range(-149, 128) for s in (1.0, -1.0))
-_POW2_TEXT: dict = {}  # a power of two -> its f32_text, once asked for
 
 
 def _str(s) -> str:
@@ -56,47 +52,14 @@ def _bool(b) -> str:
     return "true" if b else "false"
 
 
-def f32_text(v: float) -> str:
-    """A float32 value's JSON text: the shortest decimal that reads back to it in float32
-    (numpy's ``str(np.float32(v))``: 0.1, not 0.10000000149); nan and ±inf as the strings
-    the schema uses."""
-    if v != v:
-        return '"NaN"'
-    if v == 0:
-        return repr(v)  # 0.0 or -0.0
-    if v in _POW2:  # (their texts are remembered: a graph's values are often powers of two)
-        t = _POW2_TEXT.get(v)
-        if t is None:
-            t = _POW2_TEXT[v] = _f32_text_careful(v)
-        return t
-    if -_SMALLEST_NORMAL_F32 < v < _SMALLEST_NORMAL_F32:
-        return _f32_text_careful(v)  # a subnormal
-    if v in (math.inf, -math.inf):
-        return '"Infinity"' if v > 0 else '"-Infinity"'
-    # A float32 interval here is symmetric, so if p digits read back, so do p + 1: the shortest
-    # is found from 7 (most values need 7 or 8 digits). Six significant digits are always finer
-    # than a float32 interval is wide, so when the shortest has at most 6 digits it is '%.6g'
-    # (which drops trailing zeros).
-    b = _F32
-    s = "%.7g" % v
-    b[0] = float(s)
-    if b[0] == v:
-        t = "%.6g" % v
-        b[0] = float(t)
-        return _repr_of(t) if b[0] == v else _repr_of(s)
-    s = "%.8g" % v
-    b[0] = float(s)
-    return _repr_of(s) if b[0] == v else _repr_of("%.9g" % v)
-
-
 def _f32_texts(values: list) -> list:
     """``[f32_text(v) for v in values]``, each digit count tried for all the values at once."""
     n = len(values)
     np = sys.modules.get("numpy")
     if np is not None and n >= 64:  # numpy is there (a run with arrays): it finds the digit counts
         return _f32_texts_numpy(np, values)
-    if n < 8 or not (math.isfinite(sum(values)) and min(map(abs, values)) >= _SMALLEST_NORMAL_F32
-                     and _POW2.isdisjoint(values) and _array("f", values).tolist() == values):
+    if n < 8 or not (math.isfinite(sum(values)) and min(map(abs, values)) >= SMALLEST_NORMAL_F32
+                     and POWERS_OF_TWO_F32.isdisjoint(values) and _array("f", values).tolist() == values):
         # nan, inf, zeros, subnormals, powers of two; a value that is not a float32's
         return list(map(f32_text, values))
     s7, ok7 = _f32_round_trips("%.7g", values)
@@ -120,7 +83,7 @@ def _f32_texts(values: list) -> list:
         texts = list(map(next, map([iter(by8), iter(by7)].__getitem__, ok7)))
     joined = "\0".join(texts)
     if "e" in joined or joined.count(".") != n:  # an exponent, an integer: repr's notation
-        return list(map(_repr_of, texts))
+        return list(map(repr_of_g_text, texts))
     return texts
 
 
@@ -139,7 +102,7 @@ def _f32_texts_numpy(np, values: list) -> list:
     f = v.astype(np.float32)
     a = np.abs(v)
     with np.errstate(all="ignore"):
-        slow = ~(np.isfinite(v) & (f.astype(np.float64) == v) & (a >= _SMALLEST_NORMAL_F32)
+        slow = ~(np.isfinite(v) & (f.astype(np.float64) == v) & (a >= SMALLEST_NORMAL_F32)
                  & ((f.view(np.uint32) & np.uint32(0x7FFFFF)) != 0))
         a[slow] = 1.0
         k = np.floor(np.log10(a)).astype(np.int64)
@@ -167,7 +130,7 @@ def _f32_texts_numpy(np, values: list) -> list:
     texts = ("\0".join(map(_DIGITS.__getitem__, digits.tolist())) % tuple(args)).split("\0")
     joined = "\0".join(texts)
     if "e" in joined or joined.count(".") != len(texts):  # an exponent, an integer: repr's notation
-        return [t if t[0] == '"' else _repr_of(t) for t in texts]
+        return [t if t[0] == '"' else repr_of_g_text(t) for t in texts]
     return texts
 
 
@@ -179,47 +142,6 @@ def _f32_round_trips(template: str, values: list) -> tuple:
     texts = (template.replace("g", "g\0") * len(values) % tuple(values)).split("\0")
     texts.pop()
     return texts, list(map(eq, _array("f", map(float, texts)), _array("f", values)))
-
-
-def _repr_of(s: str) -> str:
-    """``repr(float(s))`` for ``s`` a '%.{p}g' text (p <= 9), without the float: its digits are
-    repr's (no shorter decimal is that near), only the notation may differ — '%g' writes an
-    integer without '.0' and switches to an exponent at 10**p, repr at 10**16."""
-    if "e" not in s:
-        return s if "." in s else s + ".0"
-    if s[-3] == "-" or s[-3:] >= "+16":  # e-XX (below 1e-4 for both), or e+16 and beyond
-        return s
-    return repr(float(s))
-
-
-def _f32_text_careful(v: float) -> str:
-    """f32_text for subnormals (coarser than 6 digits) and powers of two (whose interval is
-    twice as wide above as below): every digit count, the nearest decimal first."""
-    b = _F32
-    for p in range(1, 10):
-        s = "%.*e" % (p - 1, v)
-        f = float(s)
-        b[0] = f
-        if b[0] == v:
-            return repr(f)
-        mantissa, exponent = s.split("e")
-        digits = int(mantissa.replace(".", ""))
-        e = int(exponent) - (p - 1)
-        for d in ((digits - 1, digits + 1) if v > 0 else (digits + 1, digits - 1)):
-            f = float(f"{d}e{e}")
-            b[0] = f
-            if b[0] == v:
-                return repr(f)
-    return repr(float("%.9g" % v))
-
-
-def f64_text(v: float) -> str:
-    """A float64 value's JSON text (nan and ±inf as the schema's strings)."""
-    if v != v:
-        return '"NaN"'
-    if v in (math.inf, -math.inf):
-        return '"Infinity"' if v > 0 else '"-Infinity"'
-    return repr(v)
 
 
 def _number_text(v) -> str:
@@ -659,8 +581,8 @@ class _Functions:
         its shape (its number of elements); None for any other derived value."""
         from .. import ops
 
-        if not ((op.derived is ops._sizes and pre == '"self_sym_sizes":') or (
-                op.derived is ops._sizes_numel and pre in ('"self_sym_sizes":', '"self_sym_numel":'))):
+        if not ((op.derived is ops.input_sizes and pre == '"self_sym_sizes":') or (
+                op.derived is ops.input_sizes_numel and pre in ('"self_sym_sizes":', '"self_sym_numel":'))):
             return None
         if not op.inputs or op.inputs[0] != "self" or not (grad_x or min(X) >= 0):
             return None
@@ -811,7 +733,6 @@ def _saved_text(v, value) -> str:
     if type(v) is tuple and any(type(x) is str or hasattr(x, "dtype") for x in v):
         return "[" + ",".join(_saved_text(x, value) for x in v) + "]"  # (a saved list of tensors: one level)
     return saved_text(v)
-
 
 
 # The tensors' entries of the two common kinds, a batch in one formatting call: an input (a
