@@ -1055,23 +1055,7 @@ class Tracer:
                     result = result.astype(dt)
                 if not shape:
                     result = float(result)
-        i = len(values)
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
-            = self._appends
-        add_op(op)
-        add_a(x)
-        add_b(y)
-        add_params(params)
-        add_req(needs)
-        add_value(result)
-        add_shape(shape)
-        if node is None:
-            add_start(-1)
-            add_end(-1)
-        else:
-            add_start(node.start)
-            add_end(node.end)
-        add_on_floats(0)
+        i = self._append(op, x, y, params, needs, result, shape, node, 0)
         if shape and (g.layout or op.key in layout.VIEWS):
             self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
         return self.view(i)
