@@ -152,24 +152,37 @@ def fill_numbers(formula: str, context: dict, grad, number_text=None) -> str | N
     """``grad·other`` → ``1·2`` (each value written by ``number_text``); None when a value read is a
     tensor of several elements."""
     number_text = number_text or _number_text
-    values = dict(context)
-    values["grad"] = grad
-    names = [m.group() for m in _IDENT.finditer(formula) if m.group() in values]
-    if not names or not all(_small(values[n]) for n in names):
+    parts, alone = _formula_parts(formula)
+    names = [p for p in parts[1::2] if p == "grad" or p in context]
+    if not names or not all(_small(grad if n == "grad" else context[n]) for n in names):
         return None
-
-    def text(m):
-        name = m.group()
-        if name not in values:
-            return name
-        v = values[name]
+    out = list(parts)
+    for k in range(1, len(parts), 2):
+        name = parts[k]
+        if name == "grad":
+            v = grad
+        elif name in context:
+            v = context[name]
+        else:
+            continue
         s = number_text(v)
         # a negative number inside a formula keeps its sign to itself: 1·(-2), (-2)²
-        if s.startswith("-") and formula.strip() != name:
+        if s.startswith("-") and not alone:
             s = f"({s})"
-        return s
+        out[k] = s
+    return "".join(out)
 
-    return _IDENT.sub(text, formula)
+
+@functools.lru_cache(maxsize=1024)
+def _formula_parts(formula: str) -> tuple:
+    """A rule's text cut at its names: (text, name, text, name, ..., text), and whether the formula
+    is one name alone (a negative number is then not put in parentheses)."""
+    parts, pos = [], 0
+    for m in _IDENT.finditer(formula):
+        parts += [formula[pos:m.start()], m.group()]
+        pos = m.end()
+    parts.append(formula[pos:])
+    return tuple(parts), len(parts) == 3 and formula.strip() == parts[1]
 
 
 def _number_text(v) -> str:
@@ -225,8 +238,9 @@ def printed_grad(v) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def steps_json(trace) -> list[dict]:
-    """The ``"steps"`` list of the JSON document (see the README for its shape)."""
+def steps_json(trace, views: list | None = None) -> list[dict]:
+    """The ``"steps"`` list of the JSON document (see the README for its shape); ``views``: the
+    trace's :func:`describe` when the caller has it already (the page reads it twice)."""
     from .values import array as _array, f32_text, f64_text
 
     text = f32_text if trace.graph.dtype == "float32" else f64_text
@@ -238,7 +252,7 @@ def steps_json(trace) -> list[dict]:
         return t[1:-1] if t.startswith('"') else float(t)
 
     out = []
-    for v in describe(trace):
+    for v in describe(trace) if views is None else views:
         fn = v.function
         entry = {
             "step": v.index,
@@ -262,15 +276,16 @@ def steps_json(trace) -> list[dict]:
     return out
 
 
-def steps_printed(trace) -> list[dict]:
+def steps_printed(trace, views: list | None = None) -> list[dict]:
     """The steps' values as the views print them (PyTorch's printing, one line each), for the page
     to show beside the document's numbers: per step ``received``, ``grad_in``, ``grads_out``,
-    ``grad_before``/``grad_after`` and each rule with its numbers (``shown``; None for tensors)."""
+    ``grad_before``/``grad_after`` and each rule with its numbers (``shown``; None for tensors).
+    ``views``: the trace's ``describe(trace, shown=True)`` when the caller has it already."""
     def text(v):
         return None if v is None else printed_grad(v)
 
     out = []
-    for v in describe(trace, shown=True):
+    for v in describe(trace, shown=True) if views is None else views:
         entry = {"received": [text(g) for _, g in v.received], "grad_in": text(v.grad_in)}
         if v.function.variable is not None:
             entry["grad_before"], entry["grad_after"] = text(v.before), text(v.after)

@@ -117,7 +117,7 @@ def inline_svg(svg: str) -> str:
     return _SIZE.sub(r"\1", svg, count=1)
 
 
-def document_text(trace) -> str:
+def document_text(trace, views: list | None = None) -> str:
     """:func:`page_document` as JSON text: the one writer's text (:func:`gradviz.render.jsondoc.iter_json`)
     with the ``steps`` section written in before its end when the trace has none."""
     from .jsondoc import iter_json
@@ -128,7 +128,7 @@ def document_text(trace) -> str:
     from ..steps import steps_json
 
     # ASCII: JSON.parse reads the escapes; no character in it can end a line or the element
-    steps = json.dumps(steps_json(trace), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    steps = json.dumps(steps_json(trace, views), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     return text[:-1] + ',"steps":' + steps + "}"
 
 
@@ -199,7 +199,10 @@ def page(trace, paths: dict, second=None, rankdir: str = "auto", max_nodes: int 
     ``rankdir``, ``max_nodes``, ``max_depth``, ``renderer``, ``tensors`` and ``steps`` draw the graph
     as for ``-o x.svg`` (:func:`gradviz.render.dot.dot_source`).
     """
-    doc = document_text(trace)
+    from ..steps import describe
+
+    views = describe(trace, shown=True) if trace.steps else []  # read by the document and the printed steps
+    doc = document_text(trace, views)
     svg = graph_svg(trace, rankdir=rankdir, max_nodes=max_nodes, max_depth=max_depth, renderer=renderer,
                     tensors=tensors, steps=steps)
     expanded = _expanded(trace, svg, rankdir, max_depth, renderer, tensors, steps)
@@ -216,20 +219,20 @@ def page(trace, paths: dict, second=None, rankdir: str = "auto", max_nodes: int 
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         f"<title>{title}</title>\n<style>\n", _asset("page.css"), "</style>\n</head>\n<body>\n",
         _asset("page.html").replace("<!-- graphs -->", f'<div class="gv-svg" data-graph="">{svg}</div>{expanded}{double_html}'),
-        _json_script("gv-document", doc), "\n", _json_script("gv-printed", _printed_steps(trace)), "\n",
+        _json_script("gv-document", doc), "\n", _json_script("gv-printed", _printed_steps(trace, views)), "\n",
         _json_script("gv-path-data", paths), double_json, "\n<script>\n", _asset("page.js"), "</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
 
 
-def _printed_steps(trace) -> list:
+def _printed_steps(trace, views: list) -> list:
     """The steps' numbers as the terminal and the pictures print them (PyTorch's printing), which the
     page shows in its step cards; the inspector keeps the document's full numbers."""
     if not trace.steps:
         return []
     from ..steps import steps_printed
 
-    return steps_printed(trace)
+    return steps_printed(trace, views)
 
 
 def _clip(text: str, n: int) -> str:
