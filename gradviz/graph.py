@@ -830,6 +830,11 @@ def walk_functions(root: BackwardFunction | None) -> list[BackwardFunction]:
 # ---------------------------------------------------------------------------
 
 
+_PLAIN_NUMBERS = frozenset({float, int})
+_NO_SLOTS = array("q", [-2])  # a leaf's operand slots
+_NO_SPANS = array("q", [-1])  # a leaf's span
+
+
 class Tracer:
     """Applies op rows to tensors, appending to the graph as PyTorch builds it."""
 
@@ -881,33 +886,28 @@ class Tracer:
         return self.view(i)
 
     def leaves(self, at: dict, no_grad) -> None:
-        """:meth:`leaf` for every input of ``at`` in turn (those in ``no_grad`` need no grad); a
-        number's entry appended here, a million of them in one loop."""
+        """:meth:`leaf` for every input of ``at`` in turn (those in ``no_grad`` need no grad); when
+        they are all numbers (a million of them, say), their entries appended column by column."""
         g = self.graph
-        if g.value or g.names:
+        values = list(at.values())
+        if g.value or g.names or not set(map(type, values)) <= _PLAIN_NUMBERS:
             for name, value in at.items():
                 self.leaf(name, value, requires_grad=name not in no_grad)
             return
-        cast = self.F.cast
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
-            = self._appends
-        add_name, index = g.input_names.append, g.input_index
-        for name, value in at.items():
-            if type(value) is not float and type(value) is not int:
-                self.leaf(name, value, requires_grad=name not in no_grad)
-                continue
-            index[name] = len(g.value)
-            add_name(name)
-            add_op(None)
-            add_a(-2)
-            add_b(-2)
-            add_params(_EMPTY)
-            add_req(name not in no_grad)
-            add_value(cast(value))
-            add_shape(())
-            add_start(-1)
-            add_end(-1)
-            add_on_floats(0)
+        n = len(values)
+        names = list(at)
+        g.value.extend(self.F.cast_all(values))
+        g.input_names.extend(names)
+        g.input_index.update(zip(names, range(n)))
+        g.op.extend([None] * n)
+        g.a.extend(_NO_SLOTS * n)
+        g.b.extend(_NO_SLOTS * n)
+        g.params.extend([_EMPTY] * n)
+        g.req.extend(bytes(name not in no_grad for name in names) if no_grad else b"\x01" * n)
+        g.shape.extend([()] * n)
+        g.start.extend(_NO_SPANS * n)
+        g.end.extend(_NO_SPANS * n)
+        g.on_floats.extend(bytes(n))
 
     def constant(self, value, node) -> Tensor:
         """A constant expression's value as a 0-d tensor (PyTorch would hold a Python number)."""
@@ -1114,14 +1114,14 @@ class Tracer:
             raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
                             f"than the limit of {self.max_elements} (--max-elements)")
 
-    def float_arithmetic(self, row: tuple, i: int, j: int, start: int, end: int) -> Tensor | None:
+    def float_arithmetic(self, row: tuple, i: int, j: int, start: int, end: int) -> int:
         """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (entries
-        ``i`` and ``j``; None when their values are not both floats): the same entry, appended
-        without the general checks."""
+        ``i`` and ``j``): the same entry, appended without the general checks; its index, or -1
+        (nothing appended) when their values are not both floats."""
         values = self.graph.value
         vx, vy = values[i], values[j]
         if type(vx) is not float or type(vy) is not float or not self.use_floats:
-            return None
+            return -1
         op, params = row
         k = len(values)
         add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
@@ -1137,7 +1137,7 @@ class Tracer:
         add_start(start)
         add_end(end)
         add_on_floats(1)
-        return self.view(k)
+        return k
 
     def _numpy_forward(self, op, slots, operands, params, node=None):
         self.quiet_numpy()
@@ -2760,7 +2760,7 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
         # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
         tr.leaves(at, no_grad)
         out = drive(TraceBuilder(tr, source, at))
-        output = out.value
+        output = out.value if out.index < 0 else tr.view(out.index)
         if type(output) is not Tensor:
             _operand_check(output, out)
             output = tr.constant(output, out)
@@ -2773,13 +2773,16 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
 
 
 class _Operand:
-    """An operand while tracing: its value (a Tensor view or a Python number), the span of source
-    it covers, the entries its own reduction appended (``lo`` to ``hi``), and what the dispatch
-    functions read of an expression node (``op``, ``method``, ``column``)."""
+    """An operand while tracing: a tensor of the tape (``index``, its entry; ``value`` None: its
+    view is made only when a dispatch function needs one) or another value (``index`` -1: a
+    Python number, a list, a slice...), the span of source it covers, the entries its own
+    reduction appended (``lo`` to ``hi``), and what the dispatch functions read of an expression
+    node (``op``, ``method``, ``column``)."""
 
-    __slots__ = ("value", "start", "end", "op", "method", "lo", "hi")
+    __slots__ = ("value", "start", "end", "op", "method", "lo", "hi", "index")
 
-    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False, lo: int = 0, hi: int = 0):
+    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False, lo: int = 0, hi: int = 0,
+                 index: int = -1):
         self.value = value
         self.start = start
         self.end = end
@@ -2787,6 +2790,7 @@ class _Operand:
         self.method = method
         self.lo = lo
         self.hi = hi
+        self.index = index
 
     @property
     def column(self) -> int:
@@ -2800,9 +2804,23 @@ class TraceBuilder:
     def __init__(self, tr: Tracer, source: str, at: dict):
         self.tr = tr
         self.graph = tr.graph
+        self.view = tr.view
         self.source = source
         self.at = at
         self.impls: dict = {}  # (name, method) -> what _resolve found for it (resolved once)
+
+    def value(self, operand: _Operand):
+        """What the dispatch functions get of an operand: a Tensor view or the value itself."""
+        return operand.value if operand.index < 0 else self.view(operand.index)
+
+    def _made(self, node: _Operand, value) -> _Operand:
+        """``node`` holding what its reduction made, and the entries it appended."""
+        if type(value) is Tensor:
+            node.index = value.index
+        else:
+            node.value = value
+        node.hi = len(self.graph.value)
+        return node
 
     def number(self, value, start: int, end: int) -> _Operand:
         return _Operand(value, start, end)
@@ -2810,75 +2828,61 @@ class TraceBuilder:
     def name(self, name: str, start: int, end: int) -> _Operand:
         i = self.graph.input_index.get(name)
         if i is not None:
-            return _Operand(self.tr.view(i), start, end, name)
+            return _Operand(None, start, end, name, False, 0, 0, i)
         node = _Operand(None, start, end, name)
         node.value = _lookup(self.tr, node, self.at)
         return node
 
     def unary(self, op: str, operand: _Operand, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, op)
-        node.lo = len(self.graph.value)
-        x = operand.value
+        node = _Operand(None, start, end, op, False, len(self.graph.value))
+        x = self.value(operand)
         if type(x) is not Tensor and type(x) not in _NUMBER_TYPES:
             raise EvalError(f"unary {op!r} cannot be applied to {_what(x)} at column {node.column}")
         if op == "+":
-            node.value = x  # +x is x itself (no node), as in PyTorch
-        elif type(x) is Tensor:
-            node.value = self.tr.apply(OPS["neg"], (x,), _EMPTY, node)
-        else:
-            node.value = -x
-        node.hi = len(self.graph.value)
-        return node
+            return self._made(node, x)  # +x is x itself (no node), as in PyTorch
+        return self._made(node, self.tr.apply(OPS["neg"], (x,), _EMPTY, node) if type(x) is Tensor else -x)
 
     def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
-        values = self.graph.value
-        lo = len(values)
-        a, b = left.value, right.value
-        if type(a) is Tensor and type(b) is Tensor and op in _TENSOR_ARITHMETIC:
+        lo = len(self.graph.value)
+        i, j = left.index, right.index
+        if i >= 0 and j >= 0 and op in _TENSOR_ARITHMETIC:
             # the commonest entry, two 0-d tensors' arithmetic on floats
-            value = self.tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a.index, b.index, start, end)
-            if value is not None:
-                return _Operand(value, start, end, op, False, lo, lo + 1)
+            k = self.tr.float_arithmetic(_TENSOR_ARITHMETIC[op], i, j, start, end)
+            if k >= 0:
+                return _Operand(None, start, end, op, False, lo, lo + 1, k)
         node = _Operand(None, start, end, op, False, lo)
-        node.value = _binary(self.tr, op, a, b, node, self.source)
-        node.hi = len(values)
-        return node
+        return self._made(node, _binary(self.tr, op, self.value(left), self.value(right), node, self.source))
 
     def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, name, method)
         if name.startswith("F.") and "F" in self.graph.input_index:  # an input named F: F.sum() is its method
-            receiver = _Operand(self.tr.view(self.graph.input_index["F"]), start, start + 1, "F")
+            receiver = _Operand(None, start, start + 1, "F", False, 0, 0, self.graph.input_index["F"])
             return self.call(name[2:], [receiver] + list(args), kwargs, True, start, end)
         impl = self.impls.get((name, method))
         if impl is None:
             impl = self.impls[name, method] = _resolve(name, method, node)
         node.lo = len(self.graph.value)
-        node.value = impl(self.tr, node, [a.value for a in args], {k: v.value for k, v in kwargs}, self.source)
-        node.hi = len(self.graph.value)
-        return node
+        value = self.value
+        return self._made(node, impl(self.tr, node, [value(a) for a in args], {k: value(v) for k, v in kwargs},
+                                     self.source))
 
     def attr(self, name: str, receiver: _Operand, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, name)
-        node.lo = len(self.graph.value)
-        node.value = _attribute(self.tr, node, receiver.value)
-        node.hi = len(self.graph.value)
-        return node
+        node = _Operand(None, start, end, name, False, len(self.graph.value))
+        return self._made(node, _attribute(self.tr, node, self.value(receiver)))
 
     def subscript(self, receiver: _Operand, items: list, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, "[]")
-        node.lo = len(self.graph.value)
-        node.value = subscript(self.tr, node, receiver.value, [item.value for item in items])
-        node.hi = len(self.graph.value)
-        return node
+        node = _Operand(None, start, end, "[]", False, len(self.graph.value))
+        value = self.value
+        return self._made(node, subscript(self.tr, node, value(receiver), [value(item) for item in items]))
 
     def slice(self, lo: _Operand, hi: _Operand, step: _Operand, start: int, end: int) -> _Operand:
-        return _Operand(_Slice(lo.value, hi.value, step.value, start), start, end, ":")
+        return _Operand(_Slice(self.value(lo), self.value(hi), self.value(step), start), start, end, ":")
 
     def list(self, items: list, start: int, end: int) -> _Operand:
-        return _Operand([item.value for item in items], start, end, "list")
+        return _Operand([self.value(item) for item in items], start, end, "list")
 
     def tuple(self, items: list, start: int, end: int) -> _Operand:
-        return _Operand(tuple(item.value for item in items), start, end, "tuple")
+        return _Operand(tuple(self.value(item) for item in items), start, end, "tuple")
 
     def paren(self, operand: _Operand, start: int, end: int) -> _Operand:
         """Parentheses around an operand: the tensors its reduction made hold their text too."""
