@@ -1114,31 +1114,6 @@ class Tracer:
             raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
                             f"than the limit of {self.max_elements} (--max-elements)")
 
-    def float_arithmetic(self, row: tuple, i: int, j: int, start: int, end: int) -> int:
-        """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (entries
-        ``i`` and ``j``): the same entry, appended without the general checks; its index, or -1
-        (nothing appended) when their values are not both floats."""
-        values = self.graph.value
-        vx, vy = values[i], values[j]
-        if type(vx) is not float or type(vy) is not float or not self.use_floats:
-            return -1
-        op, params = row
-        k = len(values)
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
-            = self._appends
-        add_value(op.on_floats(self.F, vx, vy))
-        add_op(op)
-        add_a(i)
-        add_b(j)
-        add_params(params)
-        req = self.graph.req
-        add_req(req[i] or req[j])
-        add_shape(())
-        add_start(start)
-        add_end(end)
-        add_on_floats(1)
-        return k
-
     def _numpy_forward(self, op, slots, operands, params, node=None):
         self.quiet_numpy()
         g = self.graph
@@ -1316,7 +1291,7 @@ def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     if not (ta and tb):
         _operand_check(a, node)
         _operand_check(b, node)
-    # (two 0-d float tensors' + - * /: TraceBuilder.binary has appended those, as float_arithmetic)
+    # (two 0-d float tensors' + - * /: TraceBuilder.binary has appended those itself)
     if (not ta and type(a) not in _NUMBER_TYPES) or (not tb and type(b) not in _NUMBER_TYPES):
         raise EvalError(f"operator {op!r} cannot be applied to {_what(b if ta or type(a) in _NUMBER_TYPES else a)} "
                         f"at column {node.column}")
@@ -2805,6 +2780,7 @@ class TraceBuilder:
         self.tr = tr
         self.graph = tr.graph
         self.view = tr.view
+        self.appends, self.F, self.req, self.use_floats = tr._appends, tr.F, tr.graph.req, tr.use_floats
         self.source = source
         self.at = at
         self.impls: dict = {}  # (name, method) -> what _resolve found for it (resolved once)
@@ -2843,14 +2819,30 @@ class TraceBuilder:
         return self._made(node, self.tr.apply(OPS["neg"], (x,), _EMPTY, node) if type(x) is Tensor else -x)
 
     def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
-        lo = len(self.graph.value)
+        values = self.graph.value
+        k = len(values)
         i, j = left.index, right.index
         if i >= 0 and j >= 0 and op in _TENSOR_ARITHMETIC:
-            # the commonest entry, two 0-d tensors' arithmetic on floats
-            k = self.tr.float_arithmetic(_TENSOR_ARITHMETIC[op], i, j, start, end)
-            if k >= 0:
-                return _Operand(None, start, end, op, False, lo, lo + 1, k)
-        node = _Operand(None, start, end, op, False, lo)
+            # the commonest entry, two 0-d tensors' arithmetic on floats: apply's entry, appended
+            # here without its general checks
+            vx, vy = values[i], values[j]
+            if type(vx) is float and type(vy) is float and self.use_floats:
+                row, params = _TENSOR_ARITHMETIC[op]
+                add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, \
+                    add_on_floats = self.appends
+                add_value(row.on_floats(self.F, vx, vy))
+                add_op(row)
+                add_a(i)
+                add_b(j)
+                add_params(params)
+                req = self.req
+                add_req(req[i] or req[j])
+                add_shape(())
+                add_start(start)
+                add_end(end)
+                add_on_floats(1)
+                return _Operand(None, start, end, op, False, k, k + 1, k)
+        node = _Operand(None, start, end, op, False, k)
         return self._made(node, _binary(self.tr, op, self.value(left), self.value(right), node, self.source))
 
     def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> _Operand:
