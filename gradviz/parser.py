@@ -863,7 +863,8 @@ class _Parser:
                 raise err("positional argument after keyword argument", value.start)
             args.append(value)
         if text == ",":
-            ops[-1] = marker[:7] + (None,)
+            if pending is not None:
+                ops[-1] = marker[:7] + (None,)  # the keyword argument has its value
             return True
         ops.pop()
         self.depth -= 1
