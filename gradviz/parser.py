@@ -555,7 +555,7 @@ class _Parser:
                     nxt = self.lookahead
                     if nxt is None:
                         nxt = self.lookahead = next(tokens)
-                    if nxt[1] in _PLAIN_NAME_FOLLOWERS and text[:2] != "__":
+                    if nxt[1] in _PLAIN_NAME_FOLLOWERS and (text[0] != "_" or text[:2] != "__"):
                         self.terms += 1
                         push(name_operand(text, pos, pos + len(text)))
                         if add_name is not None:
