@@ -2878,8 +2878,8 @@ class TraceBuilder:
             impl = self.impls[name, method] = _resolve(name, method, node)
         node.lo = len(self.graph.value)
         value = self.value
-        return self._made(node, impl(self.tr, node, [value(a) for a in args], {k: value(v) for k, v in kwargs},
-                                     self.source))
+        return self._made(node, impl(self.tr, node, [value(a) for a in args],
+                                     {k: value(v) for k, v in kwargs} if kwargs else {}, self.source))
 
     def attr(self, name: str, receiver: _Operand, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, name, False, len(self.graph.value))

@@ -559,6 +559,9 @@ class _Parser:
                         if add_name is not None:
                             add_name(text)
                         expect_operand = False
+                    elif nxt[1] == "(" and nxt[0] == "op" and text[:2] != "__":
+                        self.lookahead = None
+                        expect_operand = self.open_call(text, pos, nxt[2])  # name(...: a call
                     else:
                         expect_operand = self.name(text, pos)
                 else:
@@ -680,15 +683,7 @@ class _Parser:
             nxt = peek()
         if nxt[0] == "op" and nxt[1] == "(":
             advance()
-            self.enter(nxt[2])
-            ops.append(("call", name, pos, False, None, [], [], None))
-            if peek()[0] == "op" and peek()[1] == ")":
-                close = advance()
-                self.depth -= 1
-                ops.pop()
-                operands.append(self.builder.call(name, [], [], False, pos, close[2] + 1))
-                return False
-            return True  # expecting the first argument
+            return self.open_call(name, pos, nxt[2])
         if "." in name and name not in _DOTTED_CONSTANTS:
             raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls "
                       f"and the constants {', '.join(sorted(_DOTTED_CONSTANTS))})", pos)
@@ -697,6 +692,18 @@ class _Parser:
         if self.add_name is not None:
             self.add_name(name)
         return False
+
+    def open_call(self, name: str, pos: int, paren: int) -> bool:
+        """The call ``name(`` (its '(' read, at ``paren``); True when its first argument follows."""
+        self.enter(paren)
+        nxt = self.peek()
+        if nxt[1] == ")" and nxt[0] == "op":  # name()
+            self.lookahead = None
+            self.depth -= 1
+            self.operands.append(self.builder.call(name, [], [], False, pos, nxt[2] + 1))
+            return False
+        self.ops.append(("call", name, pos, False, None, [], [], None))
+        return True
 
     def after_operand(self, tok: tuple) -> bool:
         """Read a token after an operand: an operator, a method or attribute, ',' or ')', or the end.
@@ -863,7 +870,8 @@ class _Parser:
                 raise err("positional argument after keyword argument", value.start)
             args.append(value)
         if text == ",":
-            ops[-1] = marker[:7] + (None,)
+            if pending is not None:
+                ops[-1] = marker[:7] + (None,)  # the keyword argument has its value
             return True
         ops.pop()
         self.depth -= 1
