@@ -849,6 +849,7 @@ class Tracer:
         self.F = FLOAT_OPS[graph.dtype]
         self._quiet = QuietNumpy()
         self._array_dtype = None  # numpy's dtype object of the run (once an array is traced)
+        self._ndarray = None  # numpy.ndarray (once an array is traced: numpy is imported by then)
         # The expression tracer hands out short-lived views (a million-term expression keeps
         # none); the second-order pass keeps the ones it makes (its results are the grads).
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
@@ -947,15 +948,12 @@ class Tracer:
 
     def apply(self, op: Op, operands: Sequence, params: dict = _EMPTY, node: Node | None = None) -> Tensor:
         """Run ``op`` forward on ``operands`` (Tensors, or constants in tensor slots)."""
+        if type(operands[0]) is Tensor and len(operands) <= 2 and not op.variadic:
+            out = self._apply_arrays(op, operands, params, node)
+            if out is not None:
+                return out
         g = self.graph
         values, req = g.value, g.req
-        first = operands[0]
-        if type(first) is Tensor and len(operands) <= 2:
-            vx = values[first.index]
-            if type(vx) is not float and not op.variadic:
-                out = self._apply_arrays(op, first.index, vx, operands, params, node)
-                if out is not None:
-                    return out
         slots = []
         floats = op.on_floats is not None and self.use_floats
         needs = False
@@ -998,20 +996,25 @@ class Tracer:
             self._layout(op, i, slots, operands, params, shape)
         return self.view(i)
 
-    def _apply_arrays(self, op: Op, x: int, vx, operands: Sequence, params: dict, node) -> Tensor | None:
+    def _apply_arrays(self, op: Op, operands: Sequence, params: dict, node) -> Tensor | None:
         """:meth:`apply` for the commonest tensor entry: one or two Tensors whose values are arrays
-        of the run's dtype (or 0-d floats), the first (entry ``x``, value ``vx``) an array. The
-        same entry, appended without the checks that cannot apply (no integer tensor, no
-        constant, no promotion); None when the operands are of another kind (the general path
-        decides)."""
-        dt = self._array_dtype
-        if dt is None:
-            dt = self._array_dtype = np.dtype(self.graph.np_dtype)
-        ndarray = np.ndarray
-        if type(vx) is not ndarray or vx.dtype != dt:
-            return None
+        of the run's dtype (the second may be 0-d: a float). The same entry, appended without the
+        checks that cannot apply (no integer tensor, no constant, no promotion); None when the
+        operands are of another kind (the general path decides)."""
         g = self.graph
-        values, req = g.value, g.req
+        x = operands[0].index
+        vx = g.value[x]
+        ndarray = self._ndarray
+        if ndarray is None:  # no array yet in this run
+            if type(vx) is float:
+                return None
+            ndarray = self._ndarray = np.ndarray
+            self._array_dtype = np.dtype(g.np_dtype)
+        dt = self._array_dtype
+        # (``is`` first: numpy's arrays of a built-in dtype share its one dtype object)
+        if type(vx) is not ndarray or (vx.dtype is not dt and vx.dtype != dt):
+            return None
+        req = g.req
         if len(operands) == 1:
             y = -2
             needs = req[x]
@@ -1025,12 +1028,12 @@ class Tracer:
             if type(other) is not Tensor:
                 return None
             y = other.index
-            vy = values[y]
+            vy = g.value[y]
             if type(vy) is float:
                 if not self.use_floats:
                     return None
                 vy = dt.type(vy)  # numpy's scalar of the dtype, as _numpy_forward makes it
-            elif type(vy) is not ndarray or vy.dtype != dt:
+            elif type(vy) is not ndarray or (vy.dtype is not dt and vy.dtype != dt):
                 return None
             if self.max_elements is not None and (g.shape[x] != g.shape[y] or op.key == "mm") \
                     and op.key not in _NOT_LARGER:
@@ -1041,20 +1044,10 @@ class Tracer:
                 result = op.forward(vx, vy, **params)
             except Refused as refused:
                 raise EvalError(f"{refused}{_at_column(node)}") from None
-        if type(result) is dt.type:  # numpy's scalar of the dtype (a sum): a 0-d float
-            result, shape = float(result), ()
+        if type(result) is ndarray and result.dtype is dt and result.shape:
+            shape = result.shape  # the commonest result: an array of the run's dtype
         else:
-            if type(result) is not ndarray:
-                result = np.asarray(result)
-            shape = result.shape
-            rdt = result.dtype
-            if rdt != dt and rdt.kind in "biu":
-                pass  # int64 and bool results stay so (a 0-d one an array)
-            else:
-                if rdt != dt:
-                    result = result.astype(dt)
-                if not shape:
-                    result = float(result)
+            result, shape = _array_result(result, dt)
         i = self._append(op, x, y, params, needs, result, shape, node, 0)
         if shape and (g.layout or op.key in layout.VIEWS):
             self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
@@ -1151,6 +1144,23 @@ class Tracer:
         if type(value) is not Tensor or not self.graph.req[value.index]:
             return None
         return self.graph.function(value.index)
+
+
+def _array_result(result, dt) -> tuple:
+    """An array forward's result as the tape holds it, with its shape: numpy's scalar of the run's
+    dtype ``dt`` (a sum) or a 0-d array a Python float; int64 and bool results as they are (a 0-d
+    one an array); any other float dtype cast to ``dt``."""
+    if type(result) is dt.type:
+        return float(result), ()
+    if type(result) is not np.ndarray:
+        result = np.asarray(result)
+    shape = result.shape
+    rdt = result.dtype
+    if rdt != dt and rdt.kind in "biu":
+        return result, shape
+    if rdt != dt:
+        result = result.astype(dt)
+    return (float(result), ()) if not shape else (result, shape)
 
 
 #: products of two tensors never larger than their operands (:meth:`Tracer._check_size` lets them pass)
@@ -1288,6 +1298,16 @@ def _fold(op: str, a, b, node: Node):
 def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     """Dispatch a binary operator as PyTorch's Tensor dunder methods do."""
     ta, tb = type(a) is Tensor, type(b) is Tensor
+    if ta and tb and (op == "@" or op in _TENSOR_ARITHMETIC):  # the commonest: two tensors' W @ x, x + b
+        if op == "@":
+            return _matmul(tr, a, b, node, source)
+        shapes = tr.graph.shape
+        if shapes[a.index] != shapes[b.index]:
+            _broadcast_check(a, b, node, source)
+        if op == "-":
+            _bool_subtraction(a, b, node)
+        row, params = _TENSOR_ARITHMETIC[op]
+        return tr.apply(row, (a, b), params, node)
     if not (ta and tb):
         _operand_check(a, node)
         _operand_check(b, node)
@@ -1396,7 +1416,8 @@ def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
     if da == 0 or db == 0:
         raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {format_shape(sa)} and "
                         f"{format_shape(sb)} at column {node.column}")
-    if g.value[a.index].dtype != g.value[b.index].dtype:  # (arrays: neither is 0-d)
+    ka, kb = g.value[a.index].dtype, g.value[b.index].dtype  # (arrays: neither is 0-d)
+    if ka is not kb and ka != kb:
         ka, kb = _dtype_of(a), _dtype_of(b)
         if ka != kb:  # matmul does not promote (a float32 torch.tensor([...]) in a float64 run)
             raise EvalError(f"'@' needs tensors of the same dtype, got {TORCH_DTYPE_NAMES.get(ka, ka)} and "
@@ -1487,9 +1508,9 @@ def _dim_arg(value, ndim: int, node: Node):
 
 def _fn_unary(row: Op):
     def impl(tr, node, args, kwargs, source):
-        b = _sig(node, args, kwargs, ("input",))
-        x = b["input"]
-        if not isinstance(x, Tensor):
+        # the commonest call, sin(x) or x.sin(): one argument, nothing to bind
+        x = args[0] if len(args) == 1 and not kwargs else _sig(node, args, kwargs, ("input",))["input"]
+        if type(x) is not Tensor:
             # torch.sin(2) is a TypeError in PyTorch: its functions take tensors, not numbers
             raise EvalError(f"{node.op}() needs a tensor argument, not the number {x!r} at column {node.column} "
                             f"(PyTorch's functions take tensors: give the value a name and --at)")
@@ -1509,6 +1530,8 @@ def _fn_square(tr, node, args, kwargs, source):
 
 def _fn_reduce(plain: str, with_dim: str):
     def impl(tr, node, args, kwargs, source):
+        if len(args) == 1 and not kwargs and type(args[0]) is Tensor:  # x.sum(): the whole tensor
+            return tr.apply(OPS[plain], (args[0],), _EMPTY, node)
         b = _sig(node, args, kwargs, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False})
         x = _tensor_arg(b["input"], node.op, node)
         if b["dim"] is None:
