@@ -2871,16 +2871,16 @@ class TraceBuilder:
 
     def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, name, method)
-        if name.startswith("F.") and "F" in self.graph.input_index:  # an input named F: F.sum() is its method
+        if "F" in self.graph.input_index and name.startswith("F."):  # an input named F: F.sum() is its method
             receiver = _Operand(None, start, start + 1, "F", False, 0, 0, self.graph.input_index["F"])
             return self.call(name[2:], [receiver] + list(args), kwargs, True, start, end)
         impl = self.impls.get((name, method))
         if impl is None:
             impl = self.impls[name, method] = _resolve(name, method, node)
         node.lo = len(self.graph.value)
-        value = self.value
-        return self._made(node, impl(self.tr, node, [value(a) for a in args],
-                                     {k: value(v) for k, v in kwargs} if kwargs else {}, self.source))
+        view = self.view  # (self.value of each, inline)
+        return self._made(node, impl(self.tr, node, [a.value if a.index < 0 else view(a.index) for a in args],
+                                     {k: self.value(v) for k, v in kwargs} if kwargs else {}, self.source))
 
     def attr(self, name: str, receiver: _Operand, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, name, False, len(self.graph.value))
