@@ -2805,6 +2805,7 @@ class TraceBuilder:
         self.view = tr.view
         self.input_of = tr.graph.input_index.get  # an input's entry (None: not an input)
         self.appends, self.F, self.req, self.use_floats = tr._appends, tr.F, tr.graph.req, tr.use_floats
+        self.values = tr.graph.value  # (the tape's columns are appended to, never replaced)
         self.source = source
         self.at = at
         self.impls: dict = {}  # (name, method) -> what _resolve found for it (resolved once)
@@ -2843,7 +2844,7 @@ class TraceBuilder:
         return self._made(node, self.tr.apply(OPS["neg"], (x,), _EMPTY, node) if type(x) is Tensor else -x)
 
     def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
-        values = self.graph.value
+        values = self.values
         k = len(values)
         i, j = left.index, right.index
         if i >= 0 and j >= 0 and op in _TENSOR_ARITHMETIC:
