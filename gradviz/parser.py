@@ -496,6 +496,11 @@ class _Parser:
             self.lookahead = next(self.tokens)
         return self.lookahead
 
+    def chained(self, pos: int) -> ParseError:
+        """A comparison after a comparison (a < b < c): Python chains them, PyTorch's tensors cannot."""
+        return self.err("chained comparisons (a < b < c) are not supported: write each comparison on its "
+                        "own, e.g. torch.where(a < b, ...)", pos)
+
     def enter(self, pos: int) -> None:
         """One level deeper (a parenthesis, a call, a sign), within the limit."""
         self.depth += 1
@@ -593,8 +598,7 @@ class _Parser:
                         a = pop()
                         push(builder.unary(top[1], a, top[3], a.end))
                 if compared and power == _COMPARISON_POWER:
-                    raise self.err(f"chained comparisons (a < b < c) are not supported: write "
-                                   f"each comparison on its own, e.g. torch.where(a < b, ...)", tok[2])
+                    raise self.chained(tok[2])
                 push_op(("bin", text, power, right, tok[2]))
                 expect_operand = True
             elif (tok[1] == "," or tok[1] == ")") and tok[0] == "op" and ops and ops[-1][0] == "call":
@@ -717,8 +721,7 @@ class _Parser:
             self.compared = False
             self.reduce_while(power, right)
             if self.compared and power == _COMPARISON_POWER:
-                raise self.err(f"chained comparisons (a < b < c) are not supported: write "
-                               f"each comparison on its own, e.g. torch.where(a < b, ...)", pos)
+                raise self.chained(pos)
             self.ops.append(("bin", text, power, right, pos))
             self.expect_operand_next = True
         elif kind == "op" and text == ".":
