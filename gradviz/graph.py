@@ -828,6 +828,11 @@ def walk_functions(root: BackwardFunction | None) -> list[BackwardFunction]:
 # ---------------------------------------------------------------------------
 
 
+_PLAIN_NUMBERS = frozenset({float, int})
+_NO_SLOTS = array("q", [-2])  # a leaf's operand slots
+_NO_SPANS = array("q", [-1])  # a leaf's span
+
+
 class Tracer:
     """Applies op rows to tensors, appending to the graph as PyTorch builds it."""
 
@@ -842,6 +847,7 @@ class Tracer:
         self.F = FLOAT_OPS[graph.dtype]
         self._quiet = QuietNumpy()
         self._array_dtype = None  # numpy's dtype object of the run (once an array is traced)
+        self._ndarray = None  # numpy.ndarray (once an array is traced: numpy is imported by then)
         # The expression tracer hands out short-lived views (a million-term expression keeps
         # none); the second-order pass keeps the ones it makes (its results are the grads).
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
@@ -879,33 +885,28 @@ class Tracer:
         return self.view(i)
 
     def leaves(self, at: dict, no_grad) -> None:
-        """:meth:`leaf` for every input of ``at`` in turn (those in ``no_grad`` need no grad); a
-        number's entry appended here, a million of them in one loop."""
+        """:meth:`leaf` for every input of ``at`` in turn (those in ``no_grad`` need no grad); when
+        they are all numbers (a million of them, say), their entries appended column by column."""
         g = self.graph
-        if g.value or g.names:
+        values = list(at.values())
+        if g.value or g.names or not set(map(type, values)) <= _PLAIN_NUMBERS:
             for name, value in at.items():
                 self.leaf(name, value, requires_grad=name not in no_grad)
             return
-        cast = self.F.cast
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
-            = self._appends
-        add_name, index = g.input_names.append, g.input_index
-        for name, value in at.items():
-            if type(value) is not float and type(value) is not int:
-                self.leaf(name, value, requires_grad=name not in no_grad)
-                continue
-            index[name] = len(g.value)
-            add_name(name)
-            add_op(None)
-            add_a(-2)
-            add_b(-2)
-            add_params(_EMPTY)
-            add_req(name not in no_grad)
-            add_value(cast(value))
-            add_shape(())
-            add_start(-1)
-            add_end(-1)
-            add_on_floats(0)
+        n = len(values)
+        names = list(at)
+        g.value.extend(self.F.cast_all(values))
+        g.input_names.extend(names)
+        g.input_index.update(zip(names, range(n)))
+        g.op.extend([None] * n)
+        g.a.extend(_NO_SLOTS * n)
+        g.b.extend(_NO_SLOTS * n)
+        g.params.extend([_EMPTY] * n)
+        g.req.extend(bytes(name not in no_grad for name in names) if no_grad else b"\x01" * n)
+        g.shape.extend([()] * n)
+        g.start.extend(_NO_SPANS * n)
+        g.end.extend(_NO_SPANS * n)
+        g.on_floats.extend(bytes(n))
 
     def constant(self, value, node) -> Tensor:
         """A constant expression's value as a 0-d tensor (PyTorch would hold a Python number)."""
@@ -945,15 +946,12 @@ class Tracer:
 
     def apply(self, op: Op, operands: Sequence, params: dict = _EMPTY, node: Node | None = None) -> Tensor:
         """Run ``op`` forward on ``operands`` (Tensors, or constants in tensor slots)."""
+        if type(operands[0]) is Tensor and len(operands) <= 2 and not op.variadic:
+            out = self._apply_arrays(op, operands, params, node)
+            if out is not None:
+                return out
         g = self.graph
         values, req = g.value, g.req
-        first = operands[0]
-        if type(first) is Tensor and len(operands) <= 2:
-            vx = values[first.index]
-            if type(vx) is not float and not op.variadic:
-                out = self._apply_arrays(op, first.index, vx, operands, params, node)
-                if out is not None:
-                    return out
         slots = []
         floats = op.on_floats is not None and self.use_floats
         needs = False
@@ -996,20 +994,25 @@ class Tracer:
             self._layout(op, i, slots, operands, params, shape)
         return self.view(i)
 
-    def _apply_arrays(self, op: Op, x: int, vx, operands: Sequence, params: dict, node) -> Tensor | None:
+    def _apply_arrays(self, op: Op, operands: Sequence, params: dict, node) -> Tensor | None:
         """:meth:`apply` for the commonest tensor entry: one or two Tensors whose values are arrays
-        of the run's dtype (or 0-d floats), the first (entry ``x``, value ``vx``) an array. The
-        same entry, appended without the checks that cannot apply (no integer tensor, no
-        constant, no promotion); None when the operands are of another kind (the general path
-        decides)."""
-        dt = self._array_dtype
-        if dt is None:
-            dt = self._array_dtype = np.dtype(self.graph.np_dtype)
-        ndarray = np.ndarray
-        if type(vx) is not ndarray or vx.dtype != dt:
-            return None
+        of the run's dtype (the second may be 0-d: a float). The same entry, appended without the
+        checks that cannot apply (no integer tensor, no constant, no promotion); None when the
+        operands are of another kind (the general path decides)."""
         g = self.graph
-        values, req = g.value, g.req
+        x = operands[0].index
+        vx = g.value[x]
+        ndarray = self._ndarray
+        if ndarray is None:  # no array yet in this run
+            if type(vx) is float:
+                return None
+            ndarray = self._ndarray = np.ndarray
+            self._array_dtype = np.dtype(g.np_dtype)
+        dt = self._array_dtype
+        # (``is`` first: numpy's arrays of a built-in dtype share its one dtype object)
+        if type(vx) is not ndarray or (vx.dtype is not dt and vx.dtype != dt):
+            return None
+        req = g.req
         if len(operands) == 1:
             y = -2
             needs = req[x]
@@ -1023,12 +1026,12 @@ class Tracer:
             if type(other) is not Tensor:
                 return None
             y = other.index
-            vy = values[y]
+            vy = g.value[y]
             if type(vy) is float:
                 if not self.use_floats:
                     return None
                 vy = dt.type(vy)  # numpy's scalar of the dtype, as _numpy_forward makes it
-            elif type(vy) is not ndarray or vy.dtype != dt:
+            elif type(vy) is not ndarray or (vy.dtype is not dt and vy.dtype != dt):
                 return None
             if self.max_elements is not None and (g.shape[x] != g.shape[y] or op.key == "mm") \
                     and op.key not in _NOT_LARGER:
@@ -1039,20 +1042,10 @@ class Tracer:
                 result = op.forward(vx, vy, **params)
             except Refused as refused:
                 raise EvalError(f"{refused}{_at_column(node)}") from None
-        if type(result) is dt.type:  # numpy's scalar of the dtype (a sum): a 0-d float
-            result, shape = float(result), ()
+        if type(result) is ndarray and result.dtype is dt and result.shape:
+            shape = result.shape  # the commonest result: an array of the run's dtype
         else:
-            if type(result) is not ndarray:
-                result = np.asarray(result)
-            shape = result.shape
-            rdt = result.dtype
-            if rdt != dt and rdt.kind in "biu":
-                pass  # int64 and bool results stay so (a 0-d one an array)
-            else:
-                if rdt != dt:
-                    result = result.astype(dt)
-                if not shape:
-                    result = float(result)
+            result, shape = _array_result(result, dt)
         i = self._append(op, x, y, params, needs, result, shape, node, 0)
         if shape and (g.layout or op.key in layout.VIEWS):
             self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
@@ -1112,31 +1105,6 @@ class Tracer:
             raise EvalError(f"the result{where} would have shape {format_shape(shape)}: {size} elements, more "
                             f"than the limit of {self.max_elements} (--max-elements)")
 
-    def float_arithmetic(self, row: tuple, i: int, j: int, start: int, end: int) -> Tensor | None:
-        """:meth:`apply` for the commonest entry, two 0-d tensors' arithmetic on floats (entries
-        ``i`` and ``j``; None when their values are not both floats): the same entry, appended
-        without the general checks."""
-        values = self.graph.value
-        vx, vy = values[i], values[j]
-        if type(vx) is not float or type(vy) is not float or not self.use_floats:
-            return None
-        op, params = row
-        k = len(values)
-        add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
-            = self._appends
-        add_value(op.on_floats(self.F, vx, vy))
-        add_op(op)
-        add_a(i)
-        add_b(j)
-        add_params(params)
-        req = self.graph.req
-        add_req(req[i] or req[j])
-        add_shape(())
-        add_start(start)
-        add_end(end)
-        add_on_floats(1)
-        return self.view(k)
-
     def _numpy_forward(self, op, slots, operands, params, node=None):
         self.quiet_numpy()
         g = self.graph
@@ -1174,6 +1142,23 @@ class Tracer:
         if type(value) is not Tensor or not self.graph.req[value.index]:
             return None
         return self.graph.function(value.index)
+
+
+def _array_result(result, dt) -> tuple:
+    """An array forward's result as the tape holds it, with its shape: numpy's scalar of the run's
+    dtype ``dt`` (a sum) or a 0-d array a Python float; int64 and bool results as they are (a 0-d
+    one an array); any other float dtype cast to ``dt``."""
+    if type(result) is dt.type:
+        return float(result), ()
+    if type(result) is not np.ndarray:
+        result = np.asarray(result)
+    shape = result.shape
+    rdt = result.dtype
+    if rdt != dt and rdt.kind in "biu":
+        return result, shape
+    if rdt != dt:
+        result = result.astype(dt)
+    return (float(result), ()) if not shape else (result, shape)
 
 
 #: products of two tensors never larger than their operands (:meth:`Tracer._check_size` lets them pass)
@@ -1311,10 +1296,20 @@ def _fold(op: str, a, b, node: Node):
 def _binary(tr: Tracer, op: str, a, b, node: Node, source: str):
     """Dispatch a binary operator as PyTorch's Tensor dunder methods do."""
     ta, tb = type(a) is Tensor, type(b) is Tensor
+    if ta and tb and (op == "@" or op in _TENSOR_ARITHMETIC):  # the commonest: two tensors' W @ x, x + b
+        if op == "@":
+            return _matmul(tr, a, b, node, source)
+        shapes = tr.graph.shape
+        if shapes[a.index] != shapes[b.index]:
+            _broadcast_check(a, b, node, source)
+        if op == "-":
+            _bool_subtraction(a, b, node)
+        row, params = _TENSOR_ARITHMETIC[op]
+        return tr.apply(row, (a, b), params, node)
     if not (ta and tb):
         _operand_check(a, node)
         _operand_check(b, node)
-    # (two 0-d float tensors' + - * /: TraceBuilder.binary has appended those, as float_arithmetic)
+    # (two 0-d float tensors' + - * /: TraceBuilder.binary has appended those itself)
     if (not ta and type(a) not in _NUMBER_TYPES) or (not tb and type(b) not in _NUMBER_TYPES):
         raise EvalError(f"operator {op!r} cannot be applied to {_what(b if ta or type(a) in _NUMBER_TYPES else a)} "
                         f"at column {node.column}")
@@ -1419,7 +1414,8 @@ def _matmul(tr: Tracer, a: Tensor, b: Tensor, node: Node, source: str):
     if da == 0 or db == 0:
         raise EvalError(f"'@' needs tensors of at least one dimension, got shapes {format_shape(sa)} and "
                         f"{format_shape(sb)} at column {node.column}")
-    if g.value[a.index].dtype != g.value[b.index].dtype:  # (arrays: neither is 0-d)
+    ka, kb = g.value[a.index].dtype, g.value[b.index].dtype  # (arrays: neither is 0-d)
+    if ka is not kb and ka != kb:
         ka, kb = _dtype_of(a), _dtype_of(b)
         if ka != kb:  # matmul does not promote (a float32 torch.tensor([...]) in a float64 run)
             raise EvalError(f"'@' needs tensors of the same dtype, got {TORCH_DTYPE_NAMES.get(ka, ka)} and "
@@ -1510,9 +1506,9 @@ def _dim_arg(value, ndim: int, node: Node):
 
 def _fn_unary(row: Op):
     def impl(tr, node, args, kwargs, source):
-        b = _sig(node, args, kwargs, ("input",))
-        x = b["input"]
-        if not isinstance(x, Tensor):
+        # the commonest call, sin(x) or x.sin(): one argument, nothing to bind
+        x = args[0] if len(args) == 1 and not kwargs else _sig(node, args, kwargs, ("input",))["input"]
+        if type(x) is not Tensor:
             # torch.sin(2) is a TypeError in PyTorch: its functions take tensors, not numbers
             raise EvalError(f"{node.op}() needs a tensor argument, not the number {x!r} at column {node.column} "
                             f"(PyTorch's functions take tensors: give the value a name and --at)")
@@ -1532,6 +1528,8 @@ def _fn_square(tr, node, args, kwargs, source):
 
 def _fn_reduce(plain: str, with_dim: str):
     def impl(tr, node, args, kwargs, source):
+        if len(args) == 1 and not kwargs and type(args[0]) is Tensor:  # x.sum(): the whole tensor
+            return tr.apply(OPS[plain], (args[0],), _EMPTY, node)
         b = _sig(node, args, kwargs, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False})
         x = _tensor_arg(b["input"], node.op, node)
         if b["dim"] is None:
@@ -2758,7 +2756,7 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
         # Every --at value becomes a leaf tensor first, as a torch script creates its inputs first.
         tr.leaves(at, no_grad)
         out = drive(TraceBuilder(tr, source, at))
-        output = out.value
+        output = out.value if out.index < 0 else tr.view(out.index)
         if type(output) is not Tensor:
             _operand_check(output, out)
             output = tr.constant(output, out)
@@ -2771,13 +2769,16 @@ def _trace(drive, source: str, at: dict, no_grad, dtype: str, max_elements) -> G
 
 
 class _Operand:
-    """An operand while tracing: its value (a Tensor view or a Python number), the span of source
-    it covers, the entries its own reduction appended (``lo`` to ``hi``), and what the dispatch
-    functions read of an expression node (``op``, ``method``, ``column``)."""
+    """An operand while tracing: a tensor of the tape (``index``, its entry; ``value`` None: its
+    view is made only when a dispatch function needs one) or another value (``index`` -1: a
+    Python number, a list, a slice...), the span of source it covers, the entries its own
+    reduction appended (``lo`` to ``hi``), and what the dispatch functions read of an expression
+    node (``op``, ``method``, ``column``)."""
 
-    __slots__ = ("value", "start", "end", "op", "method", "lo", "hi")
+    __slots__ = ("value", "start", "end", "op", "method", "lo", "hi", "index")
 
-    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False, lo: int = 0, hi: int = 0):
+    def __init__(self, value, start: int, end: int, op: str = "", method: bool = False, lo: int = 0, hi: int = 0,
+                 index: int = -1):
         self.value = value
         self.start = start
         self.end = end
@@ -2785,6 +2786,7 @@ class _Operand:
         self.method = method
         self.lo = lo
         self.hi = hi
+        self.index = index
 
     @property
     def column(self) -> int:
@@ -2798,9 +2800,24 @@ class TraceBuilder:
     def __init__(self, tr: Tracer, source: str, at: dict):
         self.tr = tr
         self.graph = tr.graph
+        self.view = tr.view
+        self.appends, self.F, self.req, self.use_floats = tr._appends, tr.F, tr.graph.req, tr.use_floats
         self.source = source
         self.at = at
         self.impls: dict = {}  # (name, method) -> what _resolve found for it (resolved once)
+
+    def value(self, operand: _Operand):
+        """What the dispatch functions get of an operand: a Tensor view or the value itself."""
+        return operand.value if operand.index < 0 else self.view(operand.index)
+
+    def _made(self, node: _Operand, value) -> _Operand:
+        """``node`` holding what its reduction made, and the entries it appended."""
+        if type(value) is Tensor:
+            node.index = value.index
+        else:
+            node.value = value
+        node.hi = len(self.graph.value)
+        return node
 
     def number(self, value, start: int, end: int) -> _Operand:
         return _Operand(value, start, end)
@@ -2808,75 +2825,77 @@ class TraceBuilder:
     def name(self, name: str, start: int, end: int) -> _Operand:
         i = self.graph.input_index.get(name)
         if i is not None:
-            return _Operand(self.tr.view(i), start, end, name)
+            return _Operand(None, start, end, name, False, 0, 0, i)
         node = _Operand(None, start, end, name)
         node.value = _lookup(self.tr, node, self.at)
         return node
 
     def unary(self, op: str, operand: _Operand, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, op)
-        node.lo = len(self.graph.value)
-        x = operand.value
+        node = _Operand(None, start, end, op, False, len(self.graph.value))
+        x = self.value(operand)
         if type(x) is not Tensor and type(x) not in _NUMBER_TYPES:
             raise EvalError(f"unary {op!r} cannot be applied to {_what(x)} at column {node.column}")
         if op == "+":
-            node.value = x  # +x is x itself (no node), as in PyTorch
-        elif type(x) is Tensor:
-            node.value = self.tr.apply(OPS["neg"], (x,), _EMPTY, node)
-        else:
-            node.value = -x
-        node.hi = len(self.graph.value)
-        return node
+            return self._made(node, x)  # +x is x itself (no node), as in PyTorch
+        return self._made(node, self.tr.apply(OPS["neg"], (x,), _EMPTY, node) if type(x) is Tensor else -x)
 
     def binary(self, op: str, left: _Operand, right: _Operand, start: int, end: int) -> _Operand:
         values = self.graph.value
-        lo = len(values)
-        a, b = left.value, right.value
-        if type(a) is Tensor and type(b) is Tensor and op in _TENSOR_ARITHMETIC:
-            # the commonest entry, two 0-d tensors' arithmetic on floats
-            value = self.tr.float_arithmetic(_TENSOR_ARITHMETIC[op], a.index, b.index, start, end)
-            if value is not None:
-                return _Operand(value, start, end, op, False, lo, lo + 1)
-        node = _Operand(None, start, end, op, False, lo)
-        node.value = _binary(self.tr, op, a, b, node, self.source)
-        node.hi = len(values)
-        return node
+        k = len(values)
+        i, j = left.index, right.index
+        if i >= 0 and j >= 0 and op in _TENSOR_ARITHMETIC:
+            # the commonest entry, two 0-d tensors' arithmetic on floats: apply's entry, appended
+            # here without its general checks
+            vx, vy = values[i], values[j]
+            if type(vx) is float and type(vy) is float and self.use_floats:
+                row, params = _TENSOR_ARITHMETIC[op]
+                add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, \
+                    add_on_floats = self.appends
+                add_value(row.on_floats(self.F, vx, vy))
+                add_op(row)
+                add_a(i)
+                add_b(j)
+                add_params(params)
+                req = self.req
+                add_req(req[i] or req[j])
+                add_shape(())
+                add_start(start)
+                add_end(end)
+                add_on_floats(1)
+                return _Operand(None, start, end, op, False, k, k + 1, k)
+        node = _Operand(None, start, end, op, False, k)
+        return self._made(node, _binary(self.tr, op, self.value(left), self.value(right), node, self.source))
 
     def call(self, name: str, args: list, kwargs: list, method: bool, start: int, end: int) -> _Operand:
         node = _Operand(None, start, end, name, method)
         if name.startswith("F.") and "F" in self.graph.input_index:  # an input named F: F.sum() is its method
-            receiver = _Operand(self.tr.view(self.graph.input_index["F"]), start, start + 1, "F")
+            receiver = _Operand(None, start, start + 1, "F", False, 0, 0, self.graph.input_index["F"])
             return self.call(name[2:], [receiver] + list(args), kwargs, True, start, end)
         impl = self.impls.get((name, method))
         if impl is None:
             impl = self.impls[name, method] = _resolve(name, method, node)
         node.lo = len(self.graph.value)
-        node.value = impl(self.tr, node, [a.value for a in args], {k: v.value for k, v in kwargs}, self.source)
-        node.hi = len(self.graph.value)
-        return node
+        value = self.value
+        return self._made(node, impl(self.tr, node, [value(a) for a in args],
+                                     {k: value(v) for k, v in kwargs} if kwargs else {}, self.source))
 
     def attr(self, name: str, receiver: _Operand, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, name)
-        node.lo = len(self.graph.value)
-        node.value = _attribute(self.tr, node, receiver.value)
-        node.hi = len(self.graph.value)
-        return node
+        node = _Operand(None, start, end, name, False, len(self.graph.value))
+        return self._made(node, _attribute(self.tr, node, self.value(receiver)))
 
     def subscript(self, receiver: _Operand, items: list, start: int, end: int) -> _Operand:
-        node = _Operand(None, start, end, "[]")
-        node.lo = len(self.graph.value)
-        node.value = subscript(self.tr, node, receiver.value, [item.value for item in items])
-        node.hi = len(self.graph.value)
-        return node
+        node = _Operand(None, start, end, "[]", False, len(self.graph.value))
+        value = self.value
+        return self._made(node, subscript(self.tr, node, value(receiver), [value(item) for item in items]))
 
     def slice(self, lo: _Operand, hi: _Operand, step: _Operand, start: int, end: int) -> _Operand:
-        return _Operand(_Slice(lo.value, hi.value, step.value, start), start, end, ":")
+        return _Operand(_Slice(self.value(lo), self.value(hi), self.value(step), start), start, end, ":")
 
     def list(self, items: list, start: int, end: int) -> _Operand:
-        return _Operand([item.value for item in items], start, end, "list")
+        return _Operand([self.value(item) for item in items], start, end, "list")
 
     def tuple(self, items: list, start: int, end: int) -> _Operand:
-        return _Operand(tuple(item.value for item in items), start, end, "tuple")
+        return _Operand(tuple(self.value(item) for item in items), start, end, "tuple")
 
     def paren(self, operand: _Operand, start: int, end: int) -> _Operand:
         """Parentheses around an operand: the tensors its reduction made hold their text too."""

@@ -580,6 +580,11 @@ class Float64Ops(_FloatSelection):
         return float(x)
 
     @staticmethod
+    def cast_all(numbers) -> list:
+        """[cast(x) for x in numbers]"""
+        return list(map(float, numbers))
+
+    @staticmethod
     def add(a, b):
         return a + b
 
@@ -623,6 +628,11 @@ class Float32Ops(_FloatSelection):
     def cast(x):
         _ROUND[0] = x
         return _ROUND[0]
+
+    @staticmethod
+    def cast_all(numbers) -> list:
+        """[cast(x) for x in numbers], stored as float32 at once"""
+        return array("f", numbers).tolist()
 
     @staticmethod
     def add(a, b):

@@ -24,7 +24,9 @@ Binding powers, read against Python's precedence chart (highest binds tightest):
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Iterable, Iterator
 
 from .errors import ParseError
 
@@ -75,6 +77,31 @@ _TOKEN = re.compile(
 )
 _SPACE = re.compile(r"\s*")
 
+#: :data:`_TOKEN`'s tokens, for :func:`tokenize`'s chunks: one group per kind, read by number.
+#: A number is matched whole (the lookahead and back-reference: no backtracking into it, as
+#: _TOKEN matches it) and only when no letter, digit or '_' follows it (else '?': "2x"). What
+#: _TOKEN refuses or does not match is '?' too, read again by _TOKEN. Every character but whitespace is in some token
+#: and trailing whitespace ends with the end, so no match backtracks over a run of whitespace.
+_CHUNK_TOKEN = re.compile(
+    r"""
+    \s*
+    (?:
+        (?=((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))\1(?!\w)
+      | (?=\.?\d)(\S)
+      | ('[^'\\\n]*'|"[^"\\\n]*")
+      | ([A-Za-z_][A-Za-z_0-9]*)
+      | (->|:=|[%{};'"\#^])
+      | (\*\*|//|==|!=|<=|>=|\.\.\.|[-+*/@().,=\[\]<>~&|:!\\`$?])
+      | (\S)
+      | (\Z)
+    )
+    """,
+    re.VERBOSE,
+)
+_CHUNK_KINDS = (None, "number", "?", "string", "name", "?", "op", "?", "end")
+_CHUNK = 4096  # tokens read at a time
+_kind = itemgetter(0)
+
 _UNSUPPORTED_OPS = {
     "%": "operator '%' is not supported",
     "{": "'{' is not supported",
@@ -105,9 +132,35 @@ def function_name(name: str) -> str:
 
 
 def tokenize(source: str) -> Iterator[tuple]:
-    """Yield the tokens of ``source`` as ``(kind, text, pos)`` — kind 'number', 'name', 'op' or
-    'end', pos 0-based — ending with an 'end' token; raise ParseError on bad text."""
-    pos = 0
+    """The tokens of ``source`` as ``(kind, text, pos)`` — kind 'number', 'name', 'string', 'op' or
+    'end', pos 0-based — ending with an 'end' token; ParseError (when read) on bad text.
+
+    A chunk of tokens is read at a time by one regular expression (:data:`_CHUNK_TOKEN`); from
+    the first text it does not take as it stands (a refused operator, a number glued to a name,
+    a character of no token), :func:`_tokens_from` reads on and says what is wrong."""
+    return chain.from_iterable(_chunks(source))
+
+
+def _chunks(source: str) -> Iterator[Iterable[tuple]]:
+    matches = _CHUNK_TOKEN.finditer(source)
+    kinds = _CHUNK_KINDS
+    while True:
+        chunk = [(kinds[k := m.lastindex], m[k], m.start(k)) for m in islice(matches, _CHUNK)]
+        if "?" in map(_kind, chunk):
+            first = list(map(_kind, chunk)).index("?")
+            yield chunk[:first]
+            yield _tokens_from(source, chunk[first][2])
+            return
+        if chunk[-1][0] == "end":
+            if len(chunk) > 1 and chunk[-2][0] == "end":  # (trailing whitespace, then the empty end)
+                chunk.pop()
+            yield chunk
+            return
+        yield chunk
+
+
+def _tokens_from(source: str, pos: int) -> Iterator[tuple]:
+    """The tokens from ``pos`` on, one match at a time, raising ParseError on bad text."""
     n = len(source)
     match = _TOKEN.match
     while True:
@@ -506,6 +559,9 @@ class _Parser:
                         if add_name is not None:
                             add_name(text)
                         expect_operand = False
+                    elif nxt[1] == "(" and nxt[0] == "op" and text[:2] != "__":
+                        self.lookahead = None
+                        expect_operand = self.open_call(text, pos, nxt[2])  # name(...: a call
                     else:
                         expect_operand = self.name(text, pos)
                 else:
@@ -627,15 +683,7 @@ class _Parser:
             nxt = peek()
         if nxt[0] == "op" and nxt[1] == "(":
             advance()
-            self.enter(nxt[2])
-            ops.append(("call", name, pos, False, None, [], [], None))
-            if peek()[0] == "op" and peek()[1] == ")":
-                close = advance()
-                self.depth -= 1
-                ops.pop()
-                operands.append(self.builder.call(name, [], [], False, pos, close[2] + 1))
-                return False
-            return True  # expecting the first argument
+            return self.open_call(name, pos, nxt[2])
         if "." in name and name not in _DOTTED_CONSTANTS:
             raise err(f"attribute access {name!r} is not supported (only torch.<function>(...) calls "
                       f"and the constants {', '.join(sorted(_DOTTED_CONSTANTS))})", pos)
@@ -644,6 +692,18 @@ class _Parser:
         if self.add_name is not None:
             self.add_name(name)
         return False
+
+    def open_call(self, name: str, pos: int, paren: int) -> bool:
+        """The call ``name(`` (its '(' read, at ``paren``); True when its first argument follows."""
+        self.enter(paren)
+        nxt = self.peek()
+        if nxt[1] == ")" and nxt[0] == "op":  # name()
+            self.lookahead = None
+            self.depth -= 1
+            self.operands.append(self.builder.call(name, [], [], False, pos, nxt[2] + 1))
+            return False
+        self.ops.append(("call", name, pos, False, None, [], [], None))
+        return True
 
     def after_operand(self, tok: tuple) -> bool:
         """Read a token after an operand: an operator, a method or attribute, ',' or ')', or the end.
@@ -810,7 +870,8 @@ class _Parser:
                 raise err("positional argument after keyword argument", value.start)
             args.append(value)
         if text == ",":
-            ops[-1] = marker[:7] + (None,)
+            if pending is not None:
+                ops[-1] = marker[:7] + (None,)  # the keyword argument has its value
             return True
         ops.pop()
         self.depth -= 1

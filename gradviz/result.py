@@ -262,36 +262,37 @@ def coerce_value(name: str, value, max_elements: int = DEFAULT_MAX_ELEMENTS):
             raise EvalError(f"--at {name}: {node_text(value)} is too large") from None
     if not isinstance(value, (list, tuple)):
         raise EvalError(f"--at {name}: {_short(value)} is not a number or a list of numbers")
-    # Walk the nesting level by level (iteratively) to find the shape and check it is rectangular.
-    shape = []
-    level = [value]
-    count = 0
-    while True:
-        if len(shape) > MAX_DIMS:
-            raise EvalError(f"--at {name}: more than {MAX_DIMS} dimensions")
-        first = level[0]
-        if isinstance(first, (list, tuple)):
-            n = len(first)
-            for item in level:
-                if not isinstance(item, (list, tuple)) or len(item) != n:
-                    raise EvalError(f"--at {name}: the nested lists are ragged (every row needs the same length)")
-            shape.append(n)
-            if n == 0:
-                break
-            next_level = [x for item in level for x in item]
-            count = len(next_level)
-            if count > max_elements:
-                raise EvalError(f"--at {name}: more than the limit of {max_elements} elements")
-            level = next_level
-        else:
-            for item in level:
-                if isinstance(item, bool) or not isinstance(item, (int, float, np.integer, np.floating)):
-                    raise EvalError(f"--at {name}: {_short(item)} is not a number")
-            break
+    _check_nested(name, value, max_elements)
     try:
         return np.array(value, dtype=np.float64)
     except (OverflowError, ValueError):
         raise EvalError(f"--at {name}: not a rectangular list of numbers") from None
+
+
+def _check_nested(name: str, value, max_elements: int) -> None:
+    """Nested lists of numbers, walked level by level (no recursion): rectangular, at most
+    MAX_DIMS deep and max_elements in all, or the EvalError naming the input."""
+    shape = []
+    level = [value]
+    while True:
+        if len(shape) > MAX_DIMS:
+            raise EvalError(f"--at {name}: more than {MAX_DIMS} dimensions")
+        first = level[0]
+        if not isinstance(first, (list, tuple)):
+            for item in level:
+                if isinstance(item, bool) or not isinstance(item, (int, float, np.integer, np.floating)):
+                    raise EvalError(f"--at {name}: {_short(item)} is not a number")
+            return
+        n = len(first)
+        for item in level:
+            if not isinstance(item, (list, tuple)) or len(item) != n:
+                raise EvalError(f"--at {name}: the nested lists are ragged (every row needs the same length)")
+        shape.append(n)
+        if n == 0:
+            return
+        level = [x for item in level for x in item]
+        if len(level) > max_elements:
+            raise EvalError(f"--at {name}: more than the limit of {max_elements} elements")
 
 
 def value_size(value) -> int:

@@ -1,5 +1,7 @@
 """Parser tables: input → S-expression, and errors with their columns."""
 
+import random
+
 import pytest
 
 from gradviz.errors import ParseError
@@ -207,3 +209,41 @@ def test_every_dotted_constant_the_parser_reads_has_a_value():
 
     assert _DOTTED_CONSTANTS <= set(CONSTANTS)
     assert {"pi", "e"} <= set(CONSTANTS)
+
+
+# --- the chunked tokenizer against the one-match-at-a-time reading --------------------------
+def _tokens_or_error(tokens):
+    out = []
+    try:
+        for t in tokens:
+            out.append(t)
+    except ParseError as e:
+        out.append(("error", str(e)))
+    return out
+
+
+_TOKEN_PIECES = ["x0", "y", "1", "2", " ", "\t", "e", "E", ".", "+", "-", "*", "**", "/", "//", "@", "(", ")",
+                 ",", "=", "==", "[", "]", "{", "%", "<", ">=", "~", "&", "|", "^", ":", ":=", "->", ";", "!",
+                 "'", '"', "'a'", "\\", "`", "$", "?", "#", "_", "é", "٣", "1e5", "2x", ".5", "1.", "1.e3",
+                 "...", "sum", "\n"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_chunked_tokens_are_the_one_match_at_a_time_tokens(seed):
+    """Every text, good or bad: the same tokens and the same error at the same place as
+    _tokens_from, which reads one match at a time and says what is wrong."""
+    from gradviz.parser import _tokens_from
+
+    rng = random.Random(seed)
+    for _ in range(5000):
+        text = "".join(rng.choice(_TOKEN_PIECES) for _ in range(rng.randint(0, 14)))
+        assert _tokens_or_error(tokenize(text)) == _tokens_or_error(_tokens_from(text, 0)), repr(text)
+
+
+@pytest.mark.parametrize("n", [4094, 4095, 4096, 4097, 8192])
+@pytest.mark.parametrize("tail", ["", " ", "   ", " $", "2x", " 1.5", "'s'", "é"])
+def test_chunked_tokens_across_a_chunks_end(n, tail):
+    from gradviz.parser import _tokens_from
+
+    text = " + ".join(["x"] * (n // 2)) + tail
+    assert _tokens_or_error(tokenize(text)) == _tokens_or_error(_tokens_from(text, 0))
