@@ -2801,6 +2801,7 @@ class TraceBuilder:
         self.tr = tr
         self.graph = tr.graph
         self.view = tr.view
+        self.input_of = tr.graph.input_index.get  # an input's entry (None: not an input)
         self.appends, self.F, self.req, self.use_floats = tr._appends, tr.F, tr.graph.req, tr.use_floats
         self.source = source
         self.at = at
@@ -2823,7 +2824,7 @@ class TraceBuilder:
         return _Operand(value, start, end)
 
     def name(self, name: str, start: int, end: int) -> _Operand:
-        i = self.graph.input_index.get(name)
+        i = self.input_of(name)
         if i is not None:
             return _Operand(None, start, end, name, False, 0, 0, i)
         node = _Operand(None, start, end, name)

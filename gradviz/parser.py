@@ -77,28 +77,30 @@ _TOKEN = re.compile(
 )
 _SPACE = re.compile(r"\s*")
 
-#: :data:`_TOKEN`'s tokens, for :func:`tokenize`'s chunks: one group per kind, read by number.
-#: A number is matched whole (the lookahead and back-reference: no backtracking into it, as
-#: _TOKEN matches it) and only when no letter, digit or '_' follows it (else '?': "2x"). What
-#: _TOKEN refuses or does not match is '?' too, read again by _TOKEN. Every character but whitespace is in some token
-#: and trailing whitespace ends with the end, so no match backtracks over a run of whitespace.
+#: :data:`_TOKEN`'s tokens, for :func:`tokenize`'s chunks: one group per kind, read by number,
+#: the commonest first (names, then operators: '-', ':' and '.' only where they do not start
+#: '->', ':=' or a number, as _TOKEN reads them). A number is matched whole (the lookahead and
+#: back-reference: no backtracking into it, as _TOKEN matches it) and only when no letter,
+#: digit or '_' follows it (else '?': "2x"). What _TOKEN refuses or does not match is '?' too,
+#: read again by _TOKEN. Every character but whitespace is in some token and trailing
+#: whitespace ends with the end, so no match backtracks over a run of whitespace.
 _CHUNK_TOKEN = re.compile(
     r"""
     \s*
     (?:
-        (?=((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))\1(?!\w)
+        ([A-Za-z_][A-Za-z_0-9]*)
+      | (\*\*|//|==|!=|<=|>=|\.\.\.|-(?!>)|:(?!=)|\.(?!\d)|[+*/@(),=\[\]<>~&|!\\`$?])
+      | (?=((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))\3(?!\w)
       | (?=\.?\d)(\S)
       | ('[^'\\\n]*'|"[^"\\\n]*")
-      | ([A-Za-z_][A-Za-z_0-9]*)
       | (->|:=|[%{};'"\#^])
-      | (\*\*|//|==|!=|<=|>=|\.\.\.|[-+*/@().,=\[\]<>~&|:!\\`$?])
       | (\S)
       | (\Z)
     )
     """,
     re.VERBOSE,
 )
-_CHUNK_KINDS = (None, "number", "?", "string", "name", "?", "op", "?", "end")
+_CHUNK_KINDS = (None, "name", "op", "number", "?", "string", "?", "?", "end")
 _CHUNK = 4096  # tokens read at a time
 _kind = itemgetter(0)
 
@@ -553,7 +555,7 @@ class _Parser:
                     nxt = self.lookahead
                     if nxt is None:
                         nxt = self.lookahead = next(tokens)
-                    if nxt[1] in _PLAIN_NAME_FOLLOWERS and text[:2] != "__":
+                    if nxt[1] in _PLAIN_NAME_FOLLOWERS and (text[0] != "_" or text[:2] != "__"):
                         self.terms += 1
                         push(name_operand(text, pos, pos + len(text)))
                         if add_name is not None:
