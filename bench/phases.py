@@ -26,7 +26,7 @@ from bench import GENERAL_MAX_N, TENSOR_MAX_N, write_chain  # noqa: E402
 from gradviz import engine, parser  # noqa: E402
 from gradviz.graph import trace_source  # noqa: E402
 from gradviz.render import jsondoc  # noqa: E402
-from gradviz.result import Trace, coerce_value  # noqa: E402
+from gradviz.result import Trace, coerce_values  # noqa: E402
 
 PHASES = ("tokenize", "coerce", "parse + trace", "backward", "JSON")
 WORKLOADS = (("mul", "x0*x1 + x1*x2 + ..."), ("sin", "sin(x0)*x1 + ..."),
@@ -47,7 +47,7 @@ def phases(expr: str, at: dict, repeat: int, out_path: str) -> dict:
     limits = dict(max_terms=10**9, max_depth=10**9)
     values = {}
     times = {"tokenize": _best(repeat, lambda: sum(1 for _ in parser.tokenize(expr))),
-             "coerce": _best(repeat, lambda: values.update((k, coerce_value(k, v)) for k, v in at.items()))}
+             "coerce": _best(repeat, lambda: values.update(coerce_values(at)))}
     times["parse + trace"] = _best(repeat, lambda: trace_source(expr, values, **limits))
     graphs = [trace_source(expr, values, **limits) for _ in range(repeat)]  # backward changes its graph
     times["backward"] = _best(repeat, lambda: engine.backward(graphs.pop(), None, record_steps=False))

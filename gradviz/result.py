@@ -295,6 +295,19 @@ def _check_nested(name: str, value, max_elements: int) -> None:
             raise EvalError(f"--at {name}: more than the limit of {max_elements} elements")
 
 
+def coerce_values(at: dict, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
+    """:func:`coerce_value` of every input of ``at``; a million numbers made floats at once."""
+    kinds = set(map(type, at.values()))
+    if kinds <= {float}:
+        return dict(at)
+    if kinds <= {float, int}:
+        try:
+            return dict(zip(at, map(float, at.values())))
+        except OverflowError:
+            pass  # (coerce_value names the input too large for a float)
+    return {name: coerce_value(name, v, max_elements) for name, v in at.items()}
+
+
 def value_size(value) -> int:
     """The number of elements an input value will have (1 for a number), without converting it;
     a ragged list counts along its first rows (coerce_value refuses it later)."""
@@ -460,7 +473,7 @@ def trace_command(
                          dict(retain_grad=retain_grad, drop_unused=drop_unused, record_steps=record_steps))
         max_terms, max_depth, max_elements = int(max_terms), int(max_depth), int(max_elements)
         at = dict(at or {})
-        values = {name: coerce_value(name, v, max_elements) for name, v in at.items()}
+        values = coerce_values(at, max_elements)
         limits = dict(max_terms=max_terms, max_depth=max_depth)
         used: set = set()
         if drop_unused:  # the inputs a line reads, known before any leaf is made

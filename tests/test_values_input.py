@@ -1,5 +1,7 @@
 """--at values in every form Python writes or PyTorch prints (issue 13, item 5's --at part)."""
 
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -73,3 +75,33 @@ def test_a_plain_list_of_integers_stays_floating_point():
     assert t.graph.inputs["x"].data.dtype == np.float32 and t.graph.inputs["x"].requires_grad
     with pytest.raises(gradviz.GradvizError, match="expected scalar type Long"):
         gradviz.trace("F.nll_loss(z, t)", at={"z": [[0.1, 0.2], [0.3, 0.4]], "t": parse_value("t", "[0, 1]")})
+
+
+@pytest.mark.parametrize("at", [
+    {"x": 1.5, "y": -0.0, "z": float("nan")},          # floats: as they are
+    {"x": 2, "y": 0.5, "z": -(2 ** 60)},                # ints among them: made floats
+    {"x": True, "y": 1.0},                              # a bool: refused, as coerce_value refuses it
+    {"x": 10 ** 400, "y": 1.0},                         # an int too large for a float: named
+    {"x": [1.0, 2.0], "y": 3},                          # a list among the numbers
+    {},
+])
+def test_coerce_values_is_coerce_value_of_each(at):
+    """The inputs made numbers at once give what coerce_value gives each, or its error."""
+    from gradviz.errors import EvalError
+    from gradviz.result import coerce_value, coerce_values
+
+    def each():
+        return {k: coerce_value(k, v) for k, v in at.items()}
+
+    try:
+        expected = each()
+    except EvalError as e:
+        with pytest.raises(EvalError, match=re.escape(str(e))):
+            coerce_values(at)
+        return
+    got = coerce_values(at)
+    assert list(got) == list(expected)
+    for k in at:
+        assert type(got[k]) is type(expected[k])
+        assert repr(got[k]) == repr(expected[k]) if not isinstance(got[k], np.ndarray) else \
+            np.array_equal(got[k], expected[k])
