@@ -775,27 +775,25 @@ def depth_first(graph: Graph, root: int | None) -> array:
         return order
     if graph.imported or graph.more:  # entries of any number of next_functions
         return _depth_first_imported(graph, root)
-    op, a, b, req, more = graph.op, graph.a, graph.b, graph.req, graph.more
+    op, a, b, req = graph.op, graph.a, graph.b, graph.req
     seen = bytearray(len(graph.value))
     seen[root] = 1
     stack = [root]
+    push, visit = stack.append, order.append
     while stack:
         f = stack.pop()
-        order.append(f)
-        if op[f] is not None:
-            if more and f in more:  # the slots after the second, pushed last first
-                for z in reversed(more[f]):
-                    if z >= 0 and req[z] and not seen[z]:
-                        seen[z] = 1
-                        stack.append(z)
+        while True:  # down the first slots: the next entry visited is the first slot's, unpushed
+            visit(f)
+            if op[f] is None:
+                break
             y = b[f]
             if y >= 0 and req[y] and not seen[y]:
                 seen[y] = 1
-                stack.append(y)
-            x = a[f]
-            if x >= 0 and req[x] and not seen[x]:
-                seen[x] = 1
-                stack.append(x)
+                push(y)
+            f = a[f]
+            if f < 0 or not req[f] or seen[f]:
+                break
+            seen[f] = 1
     return order
 
 
