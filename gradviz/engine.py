@@ -142,9 +142,17 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     if graph.op[root] is None:  # the output is a leaf itself: its AccumulateGrad is the root
         run.accumulate(root, start)
         return run.steps
-    order = graph.order() if root == graph.root_index else depth_first(graph, root)
-    run.count_leaf_edges(order)
-    buffers = run.buffers
+    if run.record or not run.numeric:
+        # PyTorch runs each AccumulateGrad as soon as its last gradient has arrived: the steps'
+        # order, and the order in which a graph-recording F records the leaves' additions
+        order = graph.order() if root == graph.root_index else depth_first(graph, root)
+        run.count_leaf_edges(order)
+    else:
+        # Numbers alone: a leaf's buffer is complete when the loop reaches its index (every
+        # function using it comes later on the tape), where it is accumulated — the same sums,
+        # without counting the edges (nor finding the functions' order) first
+        run.pending = array("q", bytes(8 * len(graph.value)))
+    buffers = run.buffers = [None] * len(graph.value)  # per tape index: its input buffer
     buffers[root] = start
     ops, on_floats = graph.op, graph.on_floats
     fast = run.numeric and not retain_grad and not graph.has_context_overrides()
@@ -152,11 +160,11 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     a, b, values, req, params, consts = graph.a, graph.b, graph.value, graph.req, graph.params, graph.consts
     pending, SF, add, accumulate = run.pending, run.SF, run.SF.add, run.accumulate
     record = run.steps.add if run.record else None
-    get = buffers.get
     for i in range(root, -1, -1):
-        grad = buffers.pop(i, None)
+        grad = buffers[i]
         if grad is None:
             continue
+        buffers[i] = None
         op = ops[i]
         if op is None:
             accumulate(i, grad)
@@ -176,20 +184,22 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
                 run.record_floats(i, grad, grads)
             if x >= 0 and req[x]:
                 out = grads[0]
-                prev = get(x)
+                prev = buffers[x]
                 buffers[x] = out if prev is None else add(prev, out)
                 if pending[x]:
                     pending[x] -= 1
                     if pending[x] == 0:
-                        accumulate(x, buffers.pop(x))
+                        accumulate(x, buffers[x])
+                        buffers[x] = None
             if y >= 0 and req[y]:
                 out = grads[1] if len(grads) > 1 else None
-                prev = get(y)
+                prev = buffers[y]
                 buffers[y] = out if prev is None else add(prev, out)
                 if pending[y]:
                     pending[y] -= 1
                     if pending[y] == 0:
-                        accumulate(y, buffers.pop(y))
+                        accumulate(y, buffers[y])
+                        buffers[y] = None
         else:
             if retain_grad:
                 graph.grad[i] = grad
@@ -211,7 +221,7 @@ class _Run:
         self.SF = FLOAT_OPS[graph.dtype]
         self.record = record_steps
         self.steps = Steps(graph) if record_steps else []
-        self.buffers: dict = {}
+        self.buffers: list = []  # per tape index: the gradients arrived (summed) or None
         #: per tape index: a leaf's edges still to deliver a gradient (an array, not a dict of a
         #: million leaves; filled in by count_leaf_edges)
         self.pending = array("q")
@@ -220,6 +230,7 @@ class _Run:
         self.dtype = None  # numpy's dtype object of the graph's values, once an array is met
         #: a function's context set by the second-order pass (none during a pass of numbers)
         self.overrides = graph.has_context_overrides()
+        self.plans: dict = {}  # id of an op row -> its _tape_plan (None: read by graph.context)
 
     def finish(self) -> None:
         self.quiet_numpy.restore()
@@ -281,28 +292,23 @@ class _Run:
         grads = ()
         if need_x or need_y:
             self.quiet()
-            if type(grad) is float:
-                if Tracer.use_floats and type(g.value[i]) is float:
-                    grads = op.vjp(self.F, g.np_dtype(grad), g.context_scalars(i))  # a 0-d entry
-                else:
-                    grads = op.vjp(self.F, np.asarray(grad, dtype=g.np_dtype), g.context(i))
-            else:
-                grads = op.vjp(self.F, grad, g.context(i))
-            n = len(grads)
-            shapes, values, ndarray = g.shape, g.value, np.ndarray
+            values = g.value
             dtype = self.dtype
             if dtype is None:
                 dtype = self.dtype = np.dtype(g.np_dtype)
+            scalar = dtype.type
+            if type(grad) is float:
+                if Tracer.use_floats and type(values[i]) is float:  # a 0-d entry: numpy's scalars
+                    grads = op.vjp(self.F, scalar(grad), self._context(i, op, scalar))
+                else:
+                    grads = op.vjp(self.F, np.asarray(grad, dtype=dtype), self._context(i, op, self._zero_d))
+            else:
+                grads = op.vjp(self.F, grad, self._context(i, op, self._zero_d))
+            n = len(grads)
             if need_x and n:
-                out = grads[0]
-                if out is not None:  # conformed (_conform) unless it already is
-                    sent_x = out if type(out) is ndarray and out.dtype == dtype and out.shape == shapes[x] \
-                        and type(values[x]) is not float else self._conform(out, x)
+                sent_x = self._sent(grads[0], x, dtype, scalar)
             if need_y and n > 1:
-                out = grads[1]
-                if out is not None:
-                    sent_y = out if type(out) is ndarray and out.dtype == dtype and out.shape == shapes[y] \
-                        and type(values[y]) is not float else self._conform(out, y)
+                sent_y = self._sent(grads[1], y, dtype, scalar)
         if self.record:  # recorded before the AccumulateGrads it makes ready run
             self.steps.add(i, grad, (sent_x,) if y == -2 else (sent_x, sent_y), tuple(grads))
         if sent_x is not None:
@@ -313,6 +319,47 @@ class _Run:
             self._deliver(y, sent_y)
         elif need_y:
             self._nothing(y)
+
+    def _sent(self, out, k: int, dtype, scalar):
+        """What a rule's result ``out`` sends to input ``k``: :meth:`_conform`'s, without its
+        steps where ``out`` already is in its input's shape and dtype (an array; numpy's scalar
+        of the dtype for a 0-d input, which the tape holds as a float)."""
+        if out is None:  # no gradient (undefined in ATen)
+            return None
+        t = type(out)
+        if t is np.ndarray:
+            if out.dtype == dtype and out.shape == self.graph.shape[k] and type(self.graph.value[k]) is not float:
+                return out
+        elif t is scalar and type(self.graph.value[k]) is float:
+            return float(out)
+        return self._conform(out, k)
+
+    def _zero_d(self, v: float):
+        """A 0-d tensor's value (a float on the tape) as the 0-d array a rule reads."""
+        return np.asarray(v, dtype=self.dtype)
+
+    def _context(self, i: int, op, cast) -> dict:
+        """``graph.context(i)`` with each 0-d tensor value (a float on the tape) made ``cast(v)``
+        (a 0-d array: ``context``; numpy's scalar: ``context_scalars``), read through the row's
+        plan (:func:`_tape_plan`) where that is all the context is."""
+        plan = self.plans.get(id(op), False)
+        if plan is False:
+            plan = self.plans[id(op)] = _tape_plan(op)
+        g = self.graph
+        x, y = g.a[i], g.b[i]
+        if plan is None or x == -1 or y == -1:  # (a constant in a slot: cast as the graph casts it)
+            if cast is self._zero_d:
+                return g.context(i)
+            return g.context_scalars(i)
+        values = g.value
+        ctx = {}
+        for name, source, arg in plan:
+            if source == 3:
+                ctx[name] = g.params[i][arg]
+                continue
+            v = values[x if source == 0 else y if source == 1 else i]
+            ctx[name] = cast(v) if type(v) is float else v
+        return ctx
 
     def _execute_general(self, i: int, op, grad) -> None:
         """:meth:`execute` for any entry: any number of slots, constants among them, an imported
@@ -382,7 +429,7 @@ class _Run:
     def _deliver(self, k: int, out) -> None:
         """Add ``out`` into input ``k``'s buffer; run a leaf's AccumulateGrad once it has all."""
         buffers = self.buffers
-        prev = buffers.get(k)
+        prev = buffers[k]
         if prev is None:
             buffers[k] = out
         elif not self.numeric:
@@ -390,13 +437,14 @@ class _Run:
         elif type(prev) is float and type(out) is float:
             buffers[k] = self.SF.add(prev, out)
         else:
-            buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype)
+            buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype if self.dtype is None else self.dtype)
         pending = self.pending
         count = pending[k]
         if count:
             pending[k] = count - 1
             if count == 1:
-                self.accumulate(k, buffers.pop(k))
+                self.accumulate(k, buffers[k])
+                buffers[k] = None
 
     def _nothing(self, k: int) -> None:
         """An edge along which the rule sent no gradient (ATen's undefined tensor, e.g. a norm of
@@ -405,8 +453,29 @@ class _Run:
         pending = self.pending
         if pending[k]:
             pending[k] -= 1
-            if pending[k] == 0 and k in self.buffers:
-                self.accumulate(k, self.buffers.pop(k))
+            if pending[k] == 0 and self.buffers[k] is not None:
+                self.accumulate(k, self.buffers[k])
+                self.buffers[k] = None
+
+
+def _tape_plan(op) -> tuple | None:
+    """What op row ``op``'s context is, read off the tape: per saved value (name, source, arg) with
+    source 0 / 1 the tensor in the first / second slot, 2 the result, 3 the param ``arg``; None
+    when it is more (derived values, hidden params, strides, a row without a plan, more slots)."""
+    if type(op) is ImportedOp or op.derived is not None or op.hidden or op.variadic \
+            or len(op.plan) != len(op.saves) or any(name.endswith("_sym_strides") for name in op.saves):
+        return None
+    plan = []
+    for name, source, arg, _ in op.plan:
+        if source == "input" and arg <= 1 and name not in op.params:
+            plan.append((name, arg, None))
+        elif source == "result":
+            plan.append((name, 2, None))
+        elif source == "param":
+            plan.append((name, 3, arg))
+        else:
+            return None
+    return tuple(plan)
 
 
 def _conform_graph(F, g, shape, dtype):
