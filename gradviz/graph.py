@@ -1002,10 +1002,10 @@ class Tracer:
         g = self.graph
         x = operands[0].index
         vx = g.value[x]
+        if type(vx) is float:
+            return self._apply_zero_d(op, x, vx, operands, params, node)
         ndarray = self._ndarray
         if ndarray is None:  # no array yet in this run
-            if type(vx) is float:
-                return None
             ndarray = self._ndarray = np.ndarray
             self._array_dtype = np.dtype(g.np_dtype)
         dt = self._array_dtype
@@ -1050,6 +1050,46 @@ class Tracer:
         if shape and (g.layout or op.key in layout.VIEWS):
             self._layout(op, i, (x, y) if y != -2 else (x,), operands, params, shape)
         return self.view(i)
+
+    def _apply_zero_d(self, op: Op, x: int, vx: float, operands: Sequence, params: dict, node) -> Tensor | None:
+        """:meth:`apply` for one or two 0-d tensors (their values floats; the first, entry ``x``, is
+        ``vx``): the row's ``on_floats`` forward on the floats, or (a row without one, sin) its numpy
+        forward on numpy's scalar of the dtype. The same entry as the general path appends; None
+        when the operands are of another kind or the float forward gives up (the general path
+        decides)."""
+        g = self.graph
+        if len(operands) == 1:
+            y = -2
+            needs = g.req[x]
+        else:
+            other = operands[1]
+            if type(other) is not Tensor or type(g.value[other.index]) is not float:
+                return None
+            y = other.index
+            needs = g.req[x] or g.req[y]
+        if not self.use_floats:
+            return None
+        if op.on_floats is not None:
+            F = self.F
+            cast = F.cast
+            ps = {p: (cast(v) if type(v) is int or type(v) is float else v) for p, v in params.items()} \
+                if params else _EMPTY
+            try:
+                result = op.on_floats(F, vx, **ps) if y == -2 else op.on_floats(F, vx, g.value[y], **ps)
+            except (ValueError, OverflowError):  # e.g. x ** 3: numpy's power gives numpy's bits
+                return None
+            return self.view(self._append(op, x, y, params, needs, result, (), node, 1))
+        if y != -2:
+            return None
+        scalar = g.np_dtype  # numpy's scalar of the dtype, as _numpy_forward makes it
+        self._quiet.on()
+        try:
+            result = op.forward(scalar(vx), **params)
+        except Refused as refused:
+            raise EvalError(f"{refused}{_at_column(node)}") from None
+        if type(result) is not scalar:
+            return None  # another dtype (int64, bool...): the general path's promotion rules
+        return self.view(self._append(op, x, y, params, needs, float(result), (), node, 0))
 
     def _layout(self, op: Op, i: int, slots, operands, params, shape) -> None:
         """Record entry ``i``'s strides when they are not contiguous (gradviz.layout's rules)."""
