@@ -1044,6 +1044,8 @@ class Tracer:
                 raise EvalError(f"{refused}{_at_column(node)}") from None
         if type(result) is ndarray and result.dtype is dt and result.shape:
             shape = result.shape  # the commonest result: an array of the run's dtype
+        elif type(result) is dt.type:  # numpy's scalar of the dtype (a sum): a 0-d float
+            result, shape = float(result), ()
         else:
             result, shape = _array_result(result, dt)
         i = self._append(op, x, y, params, needs, result, shape, node, 0)
@@ -1605,11 +1607,16 @@ def _fn_full_reduce(key: str):
 
 def _fn_two(key: str):
     def impl(tr, node, args, kwargs, source):
-        b = _sig(node, args, kwargs, ("input", "other"))
-        x, y = b["input"], b["other"]
-        if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        if len(args) == 2 and not kwargs:  # the commonest call, maximum(x, y): nothing to bind
+            x, y = args
+        else:
+            b = _sig(node, args, kwargs, ("input", "other"))
+            x, y = b["input"], b["other"]
+        if type(x) is not Tensor or type(y) is not Tensor:
             raise EvalError(f"{node.op}() needs two tensors at column {node.column}")
-        _broadcast_check(x, y, node, source)
+        shapes = tr.graph.shape
+        if shapes[x.index] != shapes[y.index]:
+            _broadcast_check(x, y, node, source)
         return tr.apply(OPS[key], (x, y), _EMPTY, node)
     return impl
 
