@@ -13,7 +13,7 @@ import sys
 from array import array as _array
 from bisect import bisect_left
 from itertools import compress, repeat
-from operator import attrgetter, eq, is_ as _is, itemgetter, not_ as _not
+from operator import attrgetter, eq, is_ as _is, itemgetter, lt as _lt, not_ as _not
 from typing import Iterator
 
 from ..values import POWERS_OF_TWO_F32, SMALLEST_NORMAL_F32, f32_text, f64_text, repr_of_g_text  # noqa: F401 (numbers' JSON texts)
@@ -64,10 +64,17 @@ def _f32_texts(values: list) -> list:
         return list(map(f32_text, values))
     s7, ok7 = _f32_round_trips("%.7g", values)
     if any(ok7):
-        shorter = list(compress(values, ok7))
-        s6, ok6 = _f32_round_trips("%.6g", shorter)
-        seven = compress(compress(s7, ok7), map(_not, ok6))  # (the texts of 7 digits, not 6)
-        by7 = list(map(next, map([seven, compress(s6, ok6)].__getitem__, ok6)))
+        texts7 = list(compress(s7, ok7))
+        # A text of at most 7 characters has at most 6 significant digits ('%.6g''s number, then),
+        # or is an integer below 10**7 (spaced 1 or finer in float32: no 6 digits read back to it)
+        maybe6 = list(map(_lt, repeat(7), map(len, texts7)))
+        if any(maybe6):
+            s6, ok6 = _f32_round_trips("%.6g", list(compress(compress(values, ok7), maybe6)))
+            seven = compress(compress(texts7, maybe6), map(_not, ok6))  # (the texts of 7 digits, not 6)
+            by6 = map(next, map([seven, compress(s6, ok6)].__getitem__, ok6))
+            by7 = list(map(next, map([compress(texts7, map(_not, maybe6)), by6].__getitem__, maybe6)))
+        else:
+            by7 = texts7
     else:
         by7 = []
     if all(ok7):
@@ -409,8 +416,20 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     if result.backward_error:
         yield f',"backward_error":{dumps(result.backward_error)}'
     for key, section in result.extras.items():
-        yield f",{dumps(key)}:{dumps(section)}"
+        yield f",{dumps(key)}:"
+        yield from _section_pieces(section, batch)
     yield "}"
+
+
+def _section_pieces(section, batch: int) -> Iterator[str]:
+    """``dumps(section)`` in pieces: a list (the --steps record, one item per function run) a
+    batch of items at a time, so a large one's text never exists whole."""
+    if type(section) is not list or len(section) <= batch:
+        yield dumps(section)
+        return
+    for lo in range(0, len(section), batch):
+        yield ("[" if lo == 0 else ",") + ",".join(map(dumps, section[lo:lo + batch]))
+    yield "]"
 
 
 _ACCUMULATE = '{"id":"f%d","name":"AccumulateGrad","next_functions":[],"variable":%s,"tensor":"t%d"}'
@@ -521,7 +540,7 @@ class _Functions:
                 return _fill_parts(n, ['{"id":"f', ("d", positions), '","name":"AccumulateGrad","next_functions":[],'
                                        '"variable":"', ("s", take(g.input_names)), '","tensor":"t', ("d", J), '"}'], split)
             return self._each_text(J, positions, split)
-        fpos, req, values = self.fpos, g.req, g.value
+        fpos, req = self.fpos, g.req
         X = take(g.a)
         Y = take(g.b)
         # whether every entry's first (second) slot holds a tensor that requires grad
@@ -546,34 +565,44 @@ class _Functions:
         if kind == 0:
             parts.append(spec[4].replace("%%", "%"))
         else:
-            first = True
-            for pre, source, arg, when, unsaved in spec[2]:
-                if not first:
-                    parts.append(",")
-                first = False
-                if when is not None and not (grad_x if when == 0 else grad_y):
-                    if any(w >= 0 and req[w] for w in (X if when == 0 else Y)):  # saved for some only
-                        return self._each_text(J, positions, split)
-                    parts.append(unsaved)
-                    continue
-                if source == 2:
-                    parts.append(pre)
-                    continue
-                if source == 0:
-                    K = X if arg == 0 else Y
-                    if not (grad_x if arg == 0 else grad_y) and min(K) < 0:  # a constant in that slot
-                        return self._each_text(J, positions, split)
-                elif source == 1:
-                    K = J
-                else:  # derived from the context: only an input's sizes (sum, mean, reshape...) here
-                    column = self._sizes_texts(spec[5], pre, X, grad_x)
-                    if column is None:
-                        return self._each_text(J, positions, split)
-                    parts += [pre, ("s", column)]
-                    continue
-                parts += [pre, ("s", self.value.texts(list(itemgetter(*K)(values))))]
+            saved = self._saved_parts(spec, J, X, Y, grad_x, grad_y)
+            if saved is None:
+                return self._each_text(J, positions, split)
+            parts += saved
         parts += ['},"tensor":"t', ("d", J), '"}']
         return _fill_parts(n, parts, split)
+
+    def _saved_parts(self, spec, J: list, X, Y, grad_x: bool, grad_y: bool):
+        """The parts of :meth:`_group` that write the saved values of functions ``J`` (first slots
+        ``X``, second ``Y``; ``grad_x``/``grad_y`` whether every one requires grad) of a kind-1 spec,
+        or None where the entries differ in a way the columns do not show (written one at a time)."""
+        req, values = self.g.req, self.g.value
+        parts = []
+        for pre, source, arg, when, unsaved in spec[2]:
+            if parts:
+                parts.append(",")
+            if when is not None and not (grad_x if when == 0 else grad_y):
+                if any(w >= 0 and req[w] for w in (X if when == 0 else Y)):  # saved for some only
+                    return None
+                parts.append(unsaved)
+                continue
+            if source == 2:
+                parts.append(pre)
+                continue
+            if source == 0:
+                K = X if arg == 0 else Y
+                if not (grad_x if arg == 0 else grad_y) and min(K) < 0:  # a constant in that slot
+                    return None
+            elif source == 1:
+                K = J
+            else:  # derived from the context: only an input's sizes (sum, mean, reshape...) here
+                column = self._sizes_texts(spec[5], pre, X, grad_x)
+                if column is None:
+                    return None
+                parts += [pre, ("s", column)]
+                continue
+            parts += [pre, ("s", self.value.texts(list(itemgetter(*K)(values))))]
+        return parts
 
     def _sizes_texts(self, op, pre: str, X, grad_x: bool):
         """The texts of ``self_sym_sizes`` (``self_sym_numel``) of entries whose first slots are
