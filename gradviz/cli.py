@@ -580,14 +580,17 @@ def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool =
     _analysis_limits(expr, at, no_grad, opts, batch)
     from .result import trace_command
 
+    fmt = "json" if opts["as_json"] else output_format(opts)
+
     return trace_command(
         expr, at=at, no_grad=no_grad, dtype=opts["dtype"], grad_output=grad_output,
         max_terms=opts["max_terms"], max_depth=opts["max_depth"], max_elements=opts["max_elements"],
         drop_unused=batch, retain_grad=bool(opts.get("retain_grad")),
-        # Only the step-by-step view and the pictures' edge labels read the steps.
+        # Only the step-by-step views (and the page, which steps through backward) read the
+        # steps; the other pictures' edge labels, what arrived into each function
         record_steps=any(opts.get(k) for k in ("steps", "check", "symbolic", "retain_grad"))
-        or int(opts.get("order") or 1) > 1
-        or not (opts["as_json"] or output_format(opts) == "json"),
+        or int(opts.get("order") or 1) > 1 or opts.get("graph_kind") == "double" or fmt == "html",
+        keep_received=fmt != "json",
     )
 
 

@@ -114,8 +114,44 @@ class Steps:
         return None if k is None else self.grad_in[k]
 
 
+class Received:
+    """What the pictures read of a backward pass, without a :class:`Steps` record: the gradient
+    that arrived into each function (summed), kept per tape index as the pass left it; what a
+    function sent along an edge is its rule applied to that again (:class:`Rules`, as the pass
+    applied it), for the few edges a picture draws. No execution order is kept: ``position`` is
+    None (the numbered pictures of ``--steps`` read a :class:`Steps` record)."""
+
+    def __init__(self, graph: Graph, received: list):
+        self.graph = graph
+        self._received = received
+        self._sent: dict = {}  # tape index -> what it sent (a tuple), once asked
+
+    def __bool__(self) -> bool:
+        return True  # (backward ran)
+
+    def position(self, i: int) -> None:
+        return None
+
+    def along(self, i: int, slot: int):
+        """What function ``i`` sent along ``next_functions[slot]`` (None if it did not run)."""
+        sent = self._sent.get(i)
+        if sent is None:
+            grad = self.received(i)
+            rules = Rules(self.graph)
+            try:
+                sent = () if grad is None or not rules.has_rule(i) else rules.sent(i, grad)
+            finally:
+                rules.close()
+            self._sent[i] = sent
+        return sent[slot] if slot < len(sent) else None
+
+    def received(self, i: int):
+        """Everything that arrived into function ``i``, summed (None if it did not run)."""
+        return self._received[i] if 0 <= i < len(self._received) else None
+
+
 def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyOps,
-             record_steps: bool = True, root: int | None = None) -> list[Step]:
+             record_steps: bool = True, root: int | None = None, keep_received: bool = False):
     """Run backward from ``root`` (default: the graph's); fill leaves' ``.grad``; return the steps.
 
     ``grad_output`` is the starting gradient (default: ones, valid only for a
@@ -124,22 +160,28 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
     rules run with: :class:`NumpyOps` computes numbers; any other namespace (the
     second-order pass's ``gradviz.higher.GraphOps``) may return Tensors, which are
     then added and reduced through ``F`` too, as ``create_graph=True`` does.
-    ``record_steps=False`` keeps no Step records (a large graph's JSON needs none).
+    ``record_steps=False`` keeps no Step records (a large graph's JSON needs none); with
+    ``keep_received`` it returns a :class:`Received` instead: what arrived into each function,
+    all the pictures read of a pass (a million-term tree needs no Step record).
     """
     if root is None:
         root = graph.root_index
     if root is None:
         return []
     run = _Run(graph, F, record_steps)
+    run.keep_received = keep_received and not record_steps and run.numeric
     try:
-        return _backward(graph, run, root, grad_output, retain_grad)
+        steps = _backward(graph, run, root, grad_output, retain_grad)
     finally:
         run.finish()
+    return Received(graph, run.buffers) if run.keep_received else steps
 
 
 def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bool) -> list[Step]:
     start = run.start(root, grad_output)
     if graph.op[root] is None:  # the output is a leaf itself: its AccumulateGrad is the root
+        run.buffers = [None] * len(graph.value)
+        run.buffers[root] = start
         run.accumulate(root, start)
         return run.steps
     if run.record or not run.numeric:
@@ -160,11 +202,13 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     a, b, values, req, params, consts = graph.a, graph.b, graph.value, graph.req, graph.params, graph.consts
     pending, SF, add, accumulate = run.pending, run.SF, run.SF.add, run.accumulate
     record = run.steps.add if run.record else None
+    clear = not run.keep_received  # (kept: what arrived into each function, for the pictures)
     for i in range(root, -1, -1):
         grad = buffers[i]
         if grad is None:
             continue
-        buffers[i] = None
+        if clear:
+            buffers[i] = None
         op = ops[i]
         if op is None:
             accumulate(i, grad)
@@ -231,6 +275,7 @@ class _Run:
         #: a function's context set by the second-order pass (none during a pass of numbers)
         self.overrides = graph.has_context_overrides()
         self.plans: dict = {}  # id of an op row -> its _tape_plan (None: read by graph.context)
+        self.keep_received = False  # leave each function's arrived gradient in its buffer
 
     def finish(self) -> None:
         self.quiet_numpy.restore()
@@ -521,7 +566,8 @@ class Rules:
         if not any(needed):
             return (None,) * len(slots)
         grads = run._rule(i, g.op[i], grad)
-        return tuple(run._conform(grads[n], k) if needed[n] and n < len(grads) else None
+        # (a rule's None: no gradient, ATen's undefined tensor, sent along no edge)
+        return tuple(run._conform(grads[n], k) if needed[n] and n < len(grads) and grads[n] is not None else None
                      for n, k in enumerate(slots))
 
     def close(self) -> None:

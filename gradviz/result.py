@@ -454,6 +454,7 @@ def trace_command(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     drop_unused: bool = False,
     record_steps: bool = True,
+    keep_received: bool = False,
 ) -> Trace:
     """:func:`trace` without the analyses, its messages in the command line's words (``--at x``):
     parse ``expr``, evaluate it at ``at`` like PyTorch, run backward, return a :class:`Trace`.
@@ -464,7 +465,8 @@ def trace_command(
     Inputs the expression does not use are kept as leaves with a warning, as in a torch
     script, or silently left out with ``drop_unused`` (batch mode's shared values).
     ``record_steps=False`` skips keeping the backward pass's steps (``Trace.steps`` stays
-    empty), which only the step-by-step and edge-gradient views read.
+    empty), which only the step-by-step and edge-gradient views read; with ``keep_received``
+    ``Trace.steps`` is an :class:`gradviz.engine.Received` instead, all the pictures read.
     Raises :class:`gradviz.errors.GradvizError` subclasses for bad input.
     """
     with gc_paused():
@@ -494,11 +496,13 @@ def trace_command(
         warnings += [f"warning: --no-grad {name} is not used by the expression" for name in no_grad
                      if name not in used]
         del values, at  # on the tape now (a million inputs' dicts let go before backward)
-        steps, backward_error = _backward(graph, grad_output, max_elements, retain_grad, record_steps)
+        steps, backward_error = _backward(graph, grad_output, max_elements, retain_grad, record_steps,
+                                          keep_received)
         return Trace(graph, steps, backward_error, warnings)
 
 
-def _backward(graph: Graph, grad_output, max_elements: int, retain_grad: bool, record_steps: bool):
+def _backward(graph: Graph, grad_output, max_elements: int, retain_grad: bool, record_steps: bool,
+              keep_received: bool = False):
     """Run backward from the graph's root: (the steps, None), or ([], why it could not run)."""
     if graph.root_index is None:
         return [], None
@@ -507,7 +511,8 @@ def _backward(graph: Graph, grad_output, max_elements: int, retain_grad: bool, r
     if start is None and _numel(out_shape) != 1:
         return [], (f"output has shape {tuple(out_shape)}; backward needs a scalar: "
                     f"wrap it in sum(...) or pass --grad-output ones")
-    return backward(graph, start, retain_grad=retain_grad, record_steps=record_steps), None
+    return backward(graph, start, retain_grad=retain_grad, record_steps=record_steps,
+                    keep_received=keep_received), None
 
 
 def _start_gradient(grad_output, shape: tuple, max_elements: int):
