@@ -589,7 +589,8 @@ def compute(expr: str, at: dict, no_grad: list, grad_output, opts, batch: bool =
         # Only the step-by-step views (and the page, which steps through backward) read the
         # steps; the other pictures' edge labels, what arrived into each function
         record_steps=any(opts.get(k) for k in ("steps", "check", "symbolic", "retain_grad"))
-        or int(opts.get("order") or 1) > 1 or opts.get("graph_kind") == "double" or fmt == "html",
+        or int(opts.get("order") or 1) > 1 or fmt == "html"
+        or (opts.get("graph_kind") == "double" and fmt != "json"),
         keep_received=fmt != "json",
     )
 
@@ -1021,8 +1022,9 @@ def _StringIO():
 
 
 def write_output(path: str, data) -> None:
-    """Write ``data`` (bytes, or bytes piece by piece) to the -o ``path`` (see :mod:`gradviz.output`: atomic for a regular file,
-    written through for a device or FIFO) and say what was surprising about it."""
+    """Write ``data`` (bytes, or bytes piece by piece) to the -o ``path`` (see :mod:`gradviz.output`:
+    atomic for a regular file, written through for a device or FIFO) and say what was surprising
+    about it."""
     from .output import write_output as write
 
     for note in write(path, data):
