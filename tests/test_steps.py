@@ -164,24 +164,6 @@ def test_steps_are_consistent_with_the_backward_pass(expr, values):
     render(steps_view(t))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(expr=EXPRESSIONS, values=st.tuples(VALUES, VALUES, VALUES))
-def test_pictures_read_the_same_from_a_pass_without_its_steps_record(expr, values):
-    """A pass kept as what arrived into each function (engine.Received: the pictures' record,
-    the command line's for every view but the steps) draws the tree and the diagram the
-    Steps record draws, to the byte."""
-    from gradviz.render import dot
-    from gradviz.result import trace_command
-
-    at = dict(zip(["x", "y", "z"], values))
-    trace_or_reject(expr, at)
-    recorded = trace_command(expr, at=at, record_steps=True)
-    light = trace_command(expr, at=at, record_steps=False, keep_received=True)
-    assert type(light.steps).__name__ == "Received"
-    assert render(terminal.backward_tree(light)) == render(terminal.backward_tree(recorded))
-    assert dot.to_digraph(light).source == dot.to_digraph(recorded).source
-
-
 # --------------------------------------------------------------------------- --retain-grad
 
 

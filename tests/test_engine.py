@@ -1,0 +1,85 @@
+"""The backward engine: what a pass keeps for the pictures without its Steps record
+(``engine.Received``) against the record itself, on every golden case and random expressions."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from expressions import EXPRESSIONS, VALUES, trace_or_reject
+from gradviz.engine import Received
+from gradviz.render import dot, terminal
+from gradviz.result import trace_command
+from test_golden import OK_CASES, at_values, case_id
+
+
+def render(renderable) -> str:
+    console = Console(width=80, color_system=None, record=True)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+def _same_gradient(a, b) -> bool:
+    """The same object kind and the same numbers bit for bit (nan equal to nan)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if type(a) is not type(b):
+        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("case", [c for c in OK_CASES if c["result"].get("backward")], ids=case_id)
+def test_received_gives_every_edge_as_the_steps_record(case):
+    """What the pictures read of a pass without its Steps record (engine.Received: what arrived
+    into each function, the rule applied again for an edge) is what the record holds, bit for bit."""
+    kwargs = dict(at=at_values(case["at"]), no_grad=case["no_grad"], dtype=case["dtype"],
+                  grad_output=case.get("grad_output"))
+    recorded = trace_command(case["expr"], record_steps=True, **kwargs)
+    light = trace_command(case["expr"], record_steps=False, keep_received=True, **kwargs)
+    assert isinstance(light.steps, Received)
+    g, steps = recorded.graph, recorded.steps
+    for i in range(len(g)):
+        if g.op[i] is None and not g.req[i]:
+            continue
+        assert _same_gradient(light.steps.received(i), steps.received(i)), f"received by entry {i}"
+        for slot in range(len(g.operands(i)) if g.op[i] is not None else 0):
+            assert _same_gradient(light.steps.along(i, slot), steps.along(i, slot)), f"entry {i}, slot {slot}"
+    for name, grad in recorded.grads.items():
+        assert _same_gradient(light.grads[name], grad), f"grad of {name}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=EXPRESSIONS, values=st.tuples(VALUES, VALUES, VALUES))
+def test_pictures_read_the_same_from_a_pass_without_its_steps_record(expr, values):
+    """A pass kept as what arrived into each function (engine.Received: the pictures' record,
+    the command line's for every view but the steps) draws the tree and the diagram the
+    Steps record draws, to the byte."""
+    at = dict(zip(["x", "y", "z"], values))
+    trace_or_reject(expr, at)
+    recorded = trace_command(expr, at=at, record_steps=True)
+    light = trace_command(expr, at=at, record_steps=False, keep_received=True)
+    assert isinstance(light.steps, Received)
+    assert render(terminal.backward_tree(light)) == render(terminal.backward_tree(recorded))
+    assert dot.to_digraph(light).source == dot.to_digraph(recorded).source
+
+
+@pytest.mark.parametrize("expr, at, entry, sent", [
+    ("x * y", {"x": 2.0, "y": 3.0}, 2, (3.0, 2.0)),  # MulBackward0: grad·other, grad·self
+    ("x * 3", {"x": 2.0}, 1, (3.0, None)),  # (the number's slot: no edge)
+    ("x", {"x": 2.0}, 0, ()),  # the output a leaf: its AccumulateGrad sends nothing
+    # norm of order 0: the rule's gradient is undefined (ATen's undefined tensor), sent along no edge
+    ("F.normalize(v, p=0, dim=0).sum()", {"v": [0.5, -1.0, 2.0]}, None, None),
+])
+def test_received_answers_per_function(expr, at, entry, sent):
+    t = trace_command(expr, at=at, record_steps=False, keep_received=True)
+    r, g = t.steps, t.graph
+    assert bool(r) and r.position(g.root_index) is None  # no execution order is kept
+    assert r.received(len(g)) is None  # (past the tape)
+    if entry is None:  # the norm: what it sends is None on its slot
+        norm = next(i for i in range(len(g)) if g.op[i] is not None and g.op[i].torch_name == "LinalgVectorNormBackward0")
+        assert r.received(norm) is not None and r.along(norm, 0) is None
+        return
+    assert tuple(r.along(entry, k) for k in range(len(sent))) == sent
+    assert r.along(entry, len(sent)) is None
