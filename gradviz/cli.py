@@ -856,13 +856,15 @@ def _show(result, opts, learned=None) -> int:
     fmt, out = output_format(opts), opts.get("output")
     if fmt in (None, "table", "tree"):
         return _show_terminal(result, opts, learned, fmt, out)
-    data = _document_bytes(result, opts, learned, fmt)
+    # (the JSON document piece by piece: a million-term one is never whole in memory)
+    data = _json_pieces(result) if fmt == "json" else _document_bytes(result, opts, learned, fmt)
     if out is None or out == "-":
         if fmt in ("png", "pdf") and out is None and sys.stdout.isatty():
             raise UsageError(f"{fmt.upper()} is binary: write it to a file with -o graph.{fmt} (or -o - to pipe it)")
         with _writing_stdout():
             stream = _stdout_bytes()
-            stream.write(data)
+            for piece in (data,) if type(data) is bytes else data:
+                stream.write(piece)
             stream.flush()
         verdicts(result, learned, to_stdout=False)
         return EXIT_OK
@@ -912,10 +914,17 @@ def _show_terminal(result, opts, learned, fmt, out) -> int:
     return EXIT_OK
 
 
+def _json_pieces(result):
+    """The JSON document and its newline, in UTF-8, a piece at a time (what ``--json`` writes)."""
+    from .render.jsondoc import iter_json
+
+    for piece in iter_json(result):
+        yield piece.encode("utf-8")
+    yield b"\n"
+
+
 def _document_bytes(result, opts, learned, fmt) -> bytes:
-    """The JSON document, the page, or the diagram (DOT, SVG, PNG, PDF) as bytes."""
-    if fmt == "json":
-        return (result.to_json() + "\n").encode("utf-8")
+    """The page, or the diagram (DOT, SVG, PNG, PDF) as bytes."""
     if fmt == "html":  # the interactive page (render/html.py)
         from .paths import paths_json
         from .render.html import page
@@ -1011,8 +1020,8 @@ def _StringIO():
     return io.StringIO()
 
 
-def write_output(path: str, data: bytes) -> None:
-    """Write ``data`` to the -o ``path`` (see :mod:`gradviz.output`: atomic for a regular file,
+def write_output(path: str, data) -> None:
+    """Write ``data`` (bytes, or bytes piece by piece) to the -o ``path`` (see :mod:`gradviz.output`: atomic for a regular file,
     written through for a device or FIFO) and say what was surprising about it."""
     from .output import write_output as write
 

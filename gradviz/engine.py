@@ -179,23 +179,12 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
 
 def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bool) -> list[Step]:
     start = run.start(root, grad_output)
-    if graph.op[root] is None:  # the output is a leaf itself: its AccumulateGrad is the root
-        run.buffers = [None] * len(graph.value)
-        run.buffers[root] = start
-        run.accumulate(root, start)
-        return run.steps
-    if run.record or not run.numeric:
-        # PyTorch runs each AccumulateGrad as soon as its last gradient has arrived: the steps'
-        # order, and the order in which a graph-recording F records the leaves' additions
-        order = graph.order() if root == graph.root_index else depth_first(graph, root)
-        run.count_leaf_edges(order)
-    else:
-        # Numbers alone: a leaf's buffer is complete when the loop reaches its index (every
-        # function using it comes later on the tape), where it is accumulated — the same sums,
-        # without counting the edges (nor finding the functions' order) first
-        run.pending = array("q", bytes(8 * len(graph.value)))
     buffers = run.buffers = [None] * len(graph.value)  # per tape index: its input buffer
     buffers[root] = start
+    if graph.op[root] is None:  # the output is a leaf itself: its AccumulateGrad is the root
+        run.accumulate(root, start)
+        return run.steps
+    run.count_leaf_edges(root)
     ops, on_floats = graph.op, graph.on_floats
     fast = run.numeric and not retain_grad and not graph.has_context_overrides()
     # run.execute_floats, inline: the commonest entry of a large graph (a 0-d rule on floats)
@@ -230,28 +219,20 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
                 out = grads[0]
                 prev = buffers[x]
                 buffers[x] = out if prev is None else add(prev, out)
-                if pending[x]:
-                    pending[x] -= 1
-                    if pending[x] == 0:
-                        accumulate(x, buffers[x])
-                        buffers[x] = None
+                if pending[x]:  # (only while steps are recorded)
+                    run.edge_done(x)
             if y >= 0 and req[y]:
                 out = grads[1] if len(grads) > 1 else None
                 prev = buffers[y]
                 buffers[y] = out if prev is None else add(prev, out)
-                if pending[y]:
-                    pending[y] -= 1
-                    if pending[y] == 0:
-                        accumulate(y, buffers[y])
-                        buffers[y] = None
+                if pending[y]:  # (only while steps are recorded)
+                    run.edge_done(y)
         else:
             if retain_grad:
-                graph.grad[i] = grad
-                graph.retained.add(i)
+                run.retain(i, grad)
             run.execute(i, grad)
     if retain_grad and graph.op[graph.output_index] is not None:
-        graph.grad[graph.output_index] = start
-        graph.retained.add(graph.output_index)
+        run.retain(graph.output_index, start)
     return run.steps
 
 
@@ -292,16 +273,38 @@ class _Run:
         start = np.asarray(np.broadcast_to(np.asarray(grad_output, dtype=dtype), shape), dtype=dtype).copy()
         return float(start) if floats else start
 
-    def count_leaf_edges(self, order) -> None:
+    def count_leaf_edges(self, root: int) -> None:
+        """Each leaf's edges still to deliver a gradient (``pending``), where they are counted."""
         g = self.graph
-        op, a, b, req, more = g.op, g.a, g.b, g.req, g.more
         pending = self.pending = array("q", bytes(8 * len(g.value)))
+        if not self.record and self.numeric:
+            # Numbers alone: a leaf's buffer is complete when the loop reaches its index (every
+            # function using it comes later on the tape), where it is accumulated — the same sums,
+            # without counting the edges (nor finding the functions' order) first
+            return
+        # PyTorch runs each AccumulateGrad as soon as its last gradient has arrived: the steps'
+        # order, and the order in which a graph-recording F records the leaves' additions
+        order = g.order() if root == g.root_index else depth_first(g, root)
+        op, a, b, req, more = g.op, g.a, g.b, g.req, g.more
         for i in order:
             if op[i] is None:
                 continue
             for k in (g.operands(i) if more and i in more else (a[i], b[i])):
                 if k >= 0 and req[k] and op[k] is None:
                     pending[k] += 1
+
+    def edge_done(self, leaf: int) -> None:
+        """One of ``leaf``'s pending edges delivered: its AccumulateGrad runs once all have."""
+        pending = self.pending
+        pending[leaf] -= 1
+        if pending[leaf] == 0:
+            self.accumulate(leaf, self.buffers[leaf])
+            self.buffers[leaf] = None
+
+    def retain(self, i: int, grad) -> None:
+        """``retain_grad()``: entry ``i`` keeps the gradient it received as its ``.grad``."""
+        self.graph.grad[i] = grad
+        self.graph.retained.add(i)
 
     def accumulate(self, leaf: int, grad) -> None:
         """AccumulateGrad: add ``grad`` into the leaf's ``.grad``."""

@@ -30,8 +30,12 @@ _NAME_ROOM = 200
 _LEGACY_STALE_SECONDS = 3600
 
 
-def write_output(path: str, data: bytes) -> list[str]:
+def write_output(path: str, data) -> list[str]:
     """Write ``data`` to ``path`` (see the module docstring); return notes for the user.
+
+    ``data`` is bytes, or an iterable of bytes written one after another (a million-term JSON
+    document is made piece by piece, never whole in memory: the temporary takes the pieces, and
+    only a complete one is renamed over ``path``).
 
     Raises :class:`UsageError` ("cannot write PATH: reason") when it cannot be written;
     the path is then left as it was.
@@ -42,7 +46,7 @@ def write_output(path: str, data: bytes) -> list[str]:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write(path: str, data: bytes) -> list[str]:
+def _write(path: str, data) -> list[str]:
     notes: list[str] = []
     target, magic, linked = _follow_links(path)
     if magic:
@@ -93,7 +97,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _write_through(path: str, data: bytes) -> None:
+def _write_through(path: str, data) -> None:
     """Open and write, no rename: the device, FIFO or open file stays what it is."""
     fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)  # a FIFO waits for its reader
     try:
@@ -104,17 +108,18 @@ def _write_through(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _write_all(fd: int, data) -> None:
+    for chunk in (data,) if isinstance(data, (bytes, bytearray)) else data:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _temp_prefix(name: str) -> str:
     return f".{name[:_NAME_ROOM]}.gradviz-{os.getpid()}-"
 
 
-def _replace(target: str, data: bytes, st, notes: list[str]) -> None:
+def _replace(target: str, data, st, notes: list[str]) -> None:
     """Write a temporary beside ``target``, give it ``st``'s mode and owner, rename it over."""
     folder, name = os.path.split(target)
     removed = remove_stale_temporaries(folder, name)

@@ -185,6 +185,52 @@ def test_o_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
 
 
+def _pieces_then(failure):
+    yield b'{"a":'
+    yield b"1"
+    if failure is not None:
+        raise failure
+    yield b"}\n"
+
+
+@pytest.mark.parametrize("kind", ["new", "existing", "fifo"])
+def test_o_written_piece_by_piece_is_the_whole_of_them(tmp_path, kind):
+    """A document given as pieces (a large graph's JSON) is written as their concatenation."""
+    path = tmp_path / "f.json"
+    got = []
+    if kind == "existing":
+        path.write_text("old")
+    if kind == "fifo":
+        os.mkfifo(path)
+        reader = threading.Thread(target=lambda: got.append(path.read_bytes()), daemon=True)
+        reader.start()
+    output.write_output(str(path), _pieces_then(None))
+    if kind == "fifo":
+        reader.join(10)
+        assert got == [b'{"a":1}\n']
+    else:
+        assert path.read_bytes() == b'{"a":1}\n'
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("made half-way"), KeyboardInterrupt()])
+def test_o_pieces_that_fail_half_way_leave_the_old_file_and_no_temporary(tmp_path, failure):
+    path = tmp_path / "f.json"
+    path.write_text("old")
+    with pytest.raises(type(failure)):
+        output.write_output(str(path), _pieces_then(failure))
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+
+
+@pytest.mark.parametrize("args", [["--json", "-o", "{out}"], ["-o", "{out}"], ["--json", "-o", "-"]])
+def test_o_json_is_the_bytes_of_json_on_stdout(tmp_path, args):
+    expected = run(*UV, "--json").stdout_bytes
+    out = tmp_path / "f.json"
+    r = run(*UV, *[a.format(out=out) for a in args])
+    assert r.exit_code == 0
+    assert (r.stdout_bytes if "-" in args else out.read_bytes()) == expected
+
+
 def _dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()

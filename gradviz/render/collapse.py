@@ -226,10 +226,7 @@ def collapse_view(root, functions=None) -> View:
     if functions is None:
         g = root.graph
         order = depth_first(g, root.index)
-        position = array("q", [_NONE]) * len(g)
-        for k, i in enumerate(order):
-            position[i] = k
-        inputs = [[_NONE if j is None else position[j] for j in g.next_functions(i)] for i in order]
+        inputs = _tape_inputs(g, order)
         names = [g.op[i].torch_name if g.op[i] is not None else "AccumulateGrad" for i in order]
         if g.imported:
             labels = _module_labels(g, order)
@@ -242,6 +239,18 @@ def collapse_view(root, functions=None) -> View:
         return View(root)  # ``functions`` is not everything reachable: draw the graph as it is
     return _collapse(position[id(root)], inputs, [fn.name for fn in functions], functions.__getitem__,
                      lambda k: functions[k].index, None)
+
+
+def _tape_inputs(g, order) -> list:
+    """Per position of ``order``: its next_functions' positions (``_NONE`` for None), a tuple (an
+    AccumulateGrad's the one empty tuple; each position one int object, shared by every edge to
+    it: a million-term graph's inputs are a third of what they would be as lists)."""
+    position: list = [_NONE] * (len(g) + 1)  # (the last: None's, read as position[-1])
+    for k, i in enumerate(order):
+        position[i] = k
+    op, nf = g.op, g.next_functions
+    return [tuple([position[-1 if j is None else j] for j in nf(i)]) if op[i] is not None else ()
+            for i in order]
 
 
 def _module_labels(g, order):
@@ -360,7 +369,7 @@ def _shapes_and_heavy_inputs(inputs: list, names: list, order: list) -> tuple[li
     shapes: dict[tuple, int] = {}
     kids_of: list[tuple] = []  # shape id -> (class name, its inputs' shape ids)
     shape = [0] * n
-    height = [0] * n
+    height = array("q", bytes(8 * n))  # (no int object kept per position)
     heavy = [_NONE] * n  # the input with the longest chain below it
     for k in reversed(order):
         best, best_j, kids = -1, _NONE, ()
