@@ -21,7 +21,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from .graph import BackwardFunction, Graph, ImportedOp, Tensor, Tracer, depth_first
-from .ops import FLOAT_OPS, NumpyOps, QuietNumpy, np
+from .ops import FLOAT_OPS, NumpyOps, QuietNumpy, input_sizes, np
 
 
 @dataclass(slots=True)  # one per function: a million of them at a million terms
@@ -326,12 +326,67 @@ class _Run:
         """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
         g = self.graph
         op = g.op[i]
+        plan = self.plans.get(id(op), False)
+        if plan is False:
+            plan = self.plans[id(op)] = _tape_plan(op)
+        x, y, req = g.a[i], g.b[i], g.req
+        need_x = x >= 0 and req[x]
+        need_y = y >= 0 and req[y]
+        if plan is None or x == -1 or y == -1 or not (need_x or need_y) or not self.numeric or g.on_floats[i] \
+                or (g.more and i in g.more) or (self.overrides and g.context_override(i) is not None):
+            self._execute_other(i, op, grad)
+            return
+        # the commonest entry of a tensor graph: one or two tensor slots, a rule computing numbers
+        # from the tape's own values, read through the row's plan (graph.context's values)
+        self.quiet()
+        values = g.value
+        dtype = self.dtype
+        if dtype is None:
+            dtype = self.dtype = np.dtype(g.np_dtype)
+        scalar = dtype.type
+        cast = self._zero_d
+        if type(grad) is float:
+            if Tracer.use_floats and type(values[i]) is float:  # a 0-d entry: numpy's scalars
+                grad_in, cast = scalar(grad), scalar
+            else:
+                grad_in = np.asarray(grad, dtype=dtype)
+        else:
+            grad_in = grad
+        grads = op.vjp(self.F, grad_in, _plan_context(g, i, plan, cast))
+        n = len(grads)
+        sent_x = grads[0] if need_x and n else None  # (_sent, inline where it changes nothing)
+        if sent_x is not None and not (type(sent_x) is np.ndarray and sent_x.dtype == dtype
+                                       and sent_x.shape == g.shape[x] and type(values[x]) is not float):
+            sent_x = self._sent(sent_x, x, dtype, scalar)
+        sent_y = grads[1] if need_y and n > 1 else None
+        if sent_y is not None and not (type(sent_y) is np.ndarray and sent_y.dtype == dtype
+                                       and sent_y.shape == g.shape[y] and type(values[y]) is not float):
+            sent_y = self._sent(sent_y, y, dtype, scalar)
+        if self.record:  # recorded before the AccumulateGrads it makes ready run
+            self.steps.add(i, grad, (sent_x,) if y == -2 else (sent_x, sent_y), tuple(grads))
+        buffers, pending = self.buffers, self.pending
+        if sent_x is not None:
+            if buffers[x] is None and not pending[x]:  # (an intermediate's first gradient)
+                buffers[x] = sent_x
+            else:
+                self._deliver(x, sent_x)
+        elif need_x:
+            self._nothing(x)
+        if sent_y is not None:
+            if buffers[y] is None and not pending[y]:
+                buffers[y] = sent_y
+            else:
+                self._deliver(y, sent_y)
+        elif need_y:
+            self._nothing(y)
+
+    def _execute_other(self, i: int, op, grad) -> None:
+        """:meth:`execute` for an entry whose context is more than its plan reads off the tape."""
+        g = self.graph
         if not self.numeric or type(op) is ImportedOp or g.on_floats[i] or (g.more and i in g.more) \
                 or (self.overrides and g.context_override(i) is not None):
             self._execute_general(i, op, grad)
             return
-        # the commonest entry of a tensor graph: one or two tensor slots, a rule computing numbers
-        # from the tape's own values; the slots read straight off the tape
         req = g.req
         x, y = g.a[i], g.b[i]
         need_x = x >= 0 and req[x]
@@ -347,11 +402,11 @@ class _Run:
             scalar = dtype.type
             if type(grad) is float:
                 if Tracer.use_floats and type(values[i]) is float:  # a 0-d entry: numpy's scalars
-                    grads = op.vjp(self.F, scalar(grad), self._context(i, op, scalar))
+                    grads = op.vjp(self.F, scalar(grad), g.context_scalars(i))
                 else:
-                    grads = op.vjp(self.F, np.asarray(grad, dtype=dtype), self._context(i, op, self._zero_d))
+                    grads = op.vjp(self.F, np.asarray(grad, dtype=dtype), g.context(i))
             else:
-                grads = op.vjp(self.F, grad, self._context(i, op, self._zero_d))
+                grads = op.vjp(self.F, grad, g.context(i))
             n = len(grads)
             if need_x and n:
                 sent_x = self._sent(grads[0], x, dtype, scalar)
@@ -385,29 +440,6 @@ class _Run:
     def _zero_d(self, v: float):
         """A 0-d tensor's value (a float on the tape) as the 0-d array a rule reads."""
         return np.asarray(v, dtype=self.dtype)
-
-    def _context(self, i: int, op, cast) -> dict:
-        """``graph.context(i)`` with each 0-d tensor value (a float on the tape) made ``cast(v)``
-        (a 0-d array: ``context``; numpy's scalar: ``context_scalars``), read through the row's
-        plan (:func:`_tape_plan`) where that is all the context is."""
-        plan = self.plans.get(id(op), False)
-        if plan is False:
-            plan = self.plans[id(op)] = _tape_plan(op)
-        g = self.graph
-        x, y = g.a[i], g.b[i]
-        if plan is None or x == -1 or y == -1:  # (a constant in a slot: cast as the graph casts it)
-            if cast is self._zero_d:
-                return g.context(i)
-            return g.context_scalars(i)
-        values = g.value
-        ctx = {}
-        for name, source, arg in plan:
-            if source == 3:
-                ctx[name] = g.params[i][arg]
-                continue
-            v = values[x if source == 0 else y if source == 1 else i]
-            ctx[name] = cast(v) if type(v) is float else v
-        return ctx
 
     def _execute_general(self, i: int, op, grad) -> None:
         """:meth:`execute` for any entry: any number of slots, constants among them, an imported
@@ -508,14 +540,18 @@ class _Run:
 
 def _tape_plan(op) -> tuple | None:
     """What op row ``op``'s context is, read off the tape: per saved value (name, source, arg) with
-    source 0 / 1 the tensor in the first / second slot, 2 the result, 3 the param ``arg``; None
-    when it is more (derived values, hidden params, strides, a row without a plan, more slots)."""
-    if type(op) is ImportedOp or op.derived is not None or op.hidden or op.variadic \
+    source 0 / 1 the tensor in the first / second slot, 2 the result, 3 the param ``arg``, 4 the
+    first slot's sizes (:func:`ops.input_sizes`, a sum's); None when it is more (other derived
+    values, hidden params, strides, a row without a plan, more slots)."""
+    sizes = op.derived is input_sizes and op.inputs[:1] == ("self",) if type(op) is not ImportedOp else False
+    if type(op) is ImportedOp or (op.derived is not None and not sizes) or op.hidden or op.variadic \
             or len(op.plan) != len(op.saves) or any(name.endswith("_sym_strides") for name in op.saves):
         return None
     plan = []
     for name, source, arg, _ in op.plan:
-        if source == "input" and arg <= 1 and name not in op.params:
+        if source == "derived" and sizes and name == "self_sym_sizes":
+            plan.append((name, 4, None))
+        elif source == "input" and arg <= 1 and name not in op.params:
             plan.append((name, arg, None))
         elif source == "result":
             plan.append((name, 2, None))
@@ -524,6 +560,23 @@ def _tape_plan(op) -> tuple | None:
         else:
             return None
     return tuple(plan)
+
+
+def _plan_context(g: Graph, i: int, plan: tuple, cast) -> dict:
+    """``g.context(i)`` read through the row's :func:`_tape_plan` (both slots tensors), each 0-d
+    tensor value (a float on the tape) made ``cast(v)``: a 0-d array, or numpy's scalar."""
+    values, x, y = g.value, g.a[i], g.b[i]
+    ctx = {}
+    for name, source, arg in plan:
+        if source == 3:
+            ctx[name] = g.params[i][arg]
+            continue
+        v = values[x if source == 0 or source == 4 else y if source == 1 else i]
+        if source == 4:  # ops.input_sizes: the first slot's sizes
+            ctx[name] = v.shape if type(v) is np.ndarray else tuple(np.shape(v))
+        else:
+            ctx[name] = cast(v) if type(v) is float else v
+    return ctx
 
 
 def _conform_graph(F, g, shape, dtype):
