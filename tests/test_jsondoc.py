@@ -265,3 +265,21 @@ def test_batch_float32_texts_are_f32_text(with_numpy, monkeypatch):
     monkeypatch.undo()
     bad = [(v, e, t) for v, e, t in zip(values, expected, got) if e != t]
     assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pattern", ["fa", "af", "faN", "aaf", "ffa", "Naf"])
+def test_a_batch_of_floats_and_arrays_is_each_values_text(dtype, pattern):
+    """_Values.texts on a mixed batch (floats, arrays of two shapes, None) in the order given:
+    each value's own text, as the document writes one value at a time."""
+    import numpy as np
+
+    from gradviz.render.jsondoc import _Values
+
+    rng = np.random.default_rng(len(pattern))
+    kinds = {"f": lambda k: [0.1, -0.0, float("nan"), 1.0, 3.25e-39, 7.0][k % 6] * (1 + k),
+             "a": lambda k: rng.normal(size=(3,) if k % 2 else (2, 2)).astype(dtype),
+             "N": lambda k: None}
+    values = [kinds[pattern[k % len(pattern)]](k) for k in range(200)]
+    expected = [_Values(dtype)(v) for v in values]
+    assert _Values(dtype).texts(values) == expected

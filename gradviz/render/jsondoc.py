@@ -223,26 +223,19 @@ class _Values:
         go, the others' text made together (floats; arrays of one shape)."""
         kinds = set(map(type, values))
         floats = kinds <= _FLOAT_OR_NONE
+        if not floats and float in kinds:  # floats and arrays (a batch of tensors): each kind together
+            is_float = list(map(_is, map(type, values), repeat(float)))
+            texts = self.texts(list(compress(values, is_float)))
+            others = self.texts(list(compress(values, map(_not, is_float))))
+            return list(map(next, map([iter(others), iter(texts)].__getitem__, is_float)))
         # (an array the graph holds is remembered by id: no float alive has its id)
         out = list(map(self.memo.get, values)) if floats else list(map(self.arrays.get, map(id, values)))
         if None in out:
             is_missing = list(map(_is, out, repeat(None)))
             items = list(compress(values, is_missing))
-            if floats:
-                texts = self._float_texts(items)
-            else:
-                kinds = set(map(type, items))
-                if float not in kinds:
-                    texts = self._arrays_texts(items)
-                elif len(kinds) == 1:
-                    texts = self.texts(items)  # (floats: looked up, then made)
-                else:  # floats and arrays: each kind together
-                    is_float = [type(v) is float for v in items]
-                    floats = self.texts(list(compress(items, is_float)))
-                    others = self._arrays_texts(list(compress(items, map(_not, is_float))))
-                    texts = map(next, map([iter(others), iter(floats)].__getitem__, is_float))
+            texts = self._float_texts(items) if floats else self._arrays_texts(items)
             if len(items) == len(out):
-                return list(texts)
+                return texts
             known = compress(out, map(_not, is_missing))
             return list(map(next, map([known, iter(texts)].__getitem__, is_missing)))
         return out
