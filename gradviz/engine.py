@@ -340,9 +340,7 @@ class _Run:
         # from the tape's own values, read through the row's plan (graph.context's values)
         self.quiet()
         values = g.value
-        dtype = self.dtype
-        if dtype is None:
-            dtype = self.dtype = np.dtype(g.np_dtype)
+        dtype = self.dtype if self.dtype is not None else self._numpy_dtype()
         scalar = dtype.type
         cast = self._zero_d
         if type(grad) is float:
@@ -396,9 +394,7 @@ class _Run:
         if need_x or need_y:
             self.quiet()
             values = g.value
-            dtype = self.dtype
-            if dtype is None:
-                dtype = self.dtype = np.dtype(g.np_dtype)
+            dtype = self.dtype if self.dtype is not None else self._numpy_dtype()
             scalar = dtype.type
             if type(grad) is float:
                 if Tracer.use_floats and type(values[i]) is float:  # a 0-d entry: numpy's scalars
@@ -436,6 +432,12 @@ class _Run:
         elif t is scalar and type(self.graph.value[k]) is float:
             return float(out)
         return self._conform(out, k)
+
+    def _numpy_dtype(self):
+        """numpy's dtype object of the graph's values, made once (a pass on floats alone never
+        makes it: numpy is imported only when an array is met)."""
+        self.dtype = np.dtype(self.graph.np_dtype)
+        return self.dtype
 
     def _zero_d(self, v: float):
         """A 0-d tensor's value (a float on the tape) as the 0-d array a rule reads."""
@@ -497,9 +499,7 @@ class _Run:
             out = np.asarray(out)
         if out.shape != shape:
             out = NumpyOps.sum_to(np.broadcast_to(out, np.broadcast_shapes(out.shape, shape)), shape)
-        dtype = self.dtype
-        if dtype is None:
-            dtype = self.dtype = np.dtype(g.np_dtype)
+        dtype = self.dtype if self.dtype is not None else self._numpy_dtype()
         if out.dtype != dtype:
             out = out.astype(dtype)
         if type(g.value[k]) is float:
