@@ -62,6 +62,9 @@ _KEYWORDS = frozenset(
 #: _PLAIN_NAME_FOLLOWERS, are plain operands: the loop reads them itself)
 _SPECIAL_NAMES = _KEYWORDS | {"torch", "F"}
 _PLAIN_NAME_FOLLOWERS = frozenset(BINARY) | {",", ")", "]", ""}
+#: operators after an operand that first reduce what binds at least as tightly: the binary ones
+#: (with their binding power) and what ends a group or a part of one (power 0: everything)
+_REDUCING = {**BINARY, ",": (0, False), ")": (0, False), "]": (0, False), ":": (0, False)}
 
 _TOKEN = re.compile(
     r"""
@@ -480,7 +483,6 @@ class _Parser:
         self.terms = 0
         self.tokens = tokenize(source)
         self.lookahead: tuple | None = None
-        self.compared = False  # a comparison was reduced (to refuse a chain: a < b < c)
 
     def err(self, msg: str, pos: int) -> ParseError:
         return ParseError(msg, self.source, pos + 1)
@@ -495,6 +497,9 @@ class _Parser:
         if self.lookahead is None:
             self.lookahead = next(self.tokens)
         return self.lookahead
+
+    def too_many_terms(self, pos: int) -> ParseError:
+        return self.err(f"expression has more than {self.max_terms} terms", pos)
 
     def chained(self, pos: int) -> ParseError:
         """A comparison after a comparison (a < b < c): Python chains them, PyTorch's tensors cannot."""
@@ -514,24 +519,20 @@ class _Parser:
         if entry[0] == "bin":
             right = operands.pop()
             left = operands.pop()
-            if entry[2] == _COMPARISON_POWER:
-                self.compared = True
             operands.append(self.builder.binary(entry[1], left, right, left.start, right.end))
         else:  # unary
             operand = operands.pop()
             operands.append(self.builder.unary(entry[1], operand, entry[3], operand.end))
 
-    def reduce_while(self, power: int, right_assoc: bool) -> None:
-        ops = self.ops
-        while ops:
-            top = ops[-1]
-            if top[0] not in ("bin", "un"):
-                break
-            p = top[2]
-            if p > power or (p == power and not right_assoc):
-                self.reduce_top()
-            else:
-                break
+    def comparison_reduced(self) -> bool:
+        """Whether a comparison would reduce a comparison (a < b < c): one is among the operators
+        above the innermost group (a comparison, the loosest operator, reduces all of them)."""
+        for entry in reversed(self.ops):
+            if entry[0] != "bin" and entry[0] != "un":
+                return False
+            if entry[2] == _COMPARISON_POWER:
+                return True
+        return False
 
     def reduce_group(self) -> tuple:
         """Reduce down to the innermost '(' or call marker and return that marker."""
@@ -545,75 +546,76 @@ class _Parser:
     # --- the loop ------------------------------------------------------------------
     def run(self) -> Node:
         """The loop. The commonest tokens are read here, the rest by the methods below: a plain
-        name (an input: what follows it is an operator, ',', ')', ']' or the end) and a binary
-        operator with the reductions it makes (a million-term sum is little else)."""
+        name (an input: an operator, ',', ')', ']' or the end follows it), a binary operator or a
+        closer with the reductions it makes (a million-term sum is little else), a call's ',' or
+        ')', a call ``name(`` and a method ``.name(``. No token is looked ahead at the top of a turn."""
         ops, operands, tokens, builder = self.ops, self.operands, self.tokens, self.builder
         push, pop, pop_op, push_op = operands.append, operands.pop, ops.pop, ops.append
         binary, name_operand, add_name = builder.binary, builder.name, self.add_name
         max_terms = self.max_terms
-        tok = self.advance()
-        expect_operand = True
+        tok, expect_operand = next(tokens), True
         while True:
+            kind, text, pos = tok
             if expect_operand:
-                kind, text, pos = tok
                 if kind == "name" and text not in _SPECIAL_NAMES:
-                    nxt = self.lookahead
-                    if nxt is None:
-                        nxt = self.lookahead = next(tokens)
+                    nxt = next(tokens)
                     if nxt[1] in _PLAIN_NAME_FOLLOWERS and (text[0] != "_" or text[:2] != "__"):
-                        self.terms += 1
                         push(name_operand(text, pos, pos + len(text)))
                         if add_name is not None:
                             add_name(text)
-                        expect_operand = False
-                    elif nxt[1] == "(" and nxt[0] == "op" and text[:2] != "__":
-                        self.lookahead = None
-                        expect_operand = self.open_call(text, pos, nxt[2])  # name(...: a call
-                    else:
-                        expect_operand = self.name(text, pos)
+                        self.terms += 1
+                        if self.terms > max_terms:
+                            raise self.too_many_terms(pos)
+                        tok, expect_operand = nxt, False
+                        continue  # (the follower is the next turn's token)
+                    expect_operand = self.name_before(text, pos, nxt)
                 else:
                     expect_operand = self.operand(tok)
                 if not expect_operand and self.terms > max_terms:
-                    raise self.err(f"expression has more than {max_terms} terms", tok[2])
-            elif tok[0] == "op" and tok[1] in BINARY:
-                text = tok[1]
-                power, right = BINARY[text]
-                compared = False
-                while ops:  # reduce what binds at least as tightly (reduce_while, inline)
+                    raise self.too_many_terms(pos)
+            elif text in _REDUCING and kind == "op":
+                power, right = _REDUCING[text]
+                chained = power == _COMPARISON_POWER and self.comparison_reduced()
+                while ops:  # reduce what binds at least as tightly (reduce_top, inline)
                     top = ops[-1]
                     tk = top[0]
-                    if tk != "bin" and tk != "un":
-                        break
-                    p = top[2]
-                    if p < power or (p == power and right):
+                    if (tk != "bin" and tk != "un") or top[2] < power or (top[2] == power and right):
                         break
                     pop_op()
+                    b = pop()
                     if tk == "bin":
-                        b = pop()
                         a = pop()
-                        if p == _COMPARISON_POWER:
-                            compared = True
                         push(binary(top[1], a, b, a.start, b.end))
                     else:
-                        a = pop()
-                        push(builder.unary(top[1], a, top[3], a.end))
-                if compared and power == _COMPARISON_POWER:
-                    raise self.chained(tok[2])
-                push_op(("bin", text, power, right, tok[2]))
-                expect_operand = True
-            elif (tok[1] == "," or tok[1] == ")") and tok[0] == "op" and ops and ops[-1][0] == "call":
-                expect_operand = self.close_call(ops[-1], tok[1], tok[2])  # a call's argument ends
-            elif self.after_operand(tok):
+                        push(builder.unary(top[1], b, top[3], b.end))
+                if chained:
+                    raise self.chained(pos)
+                if power:
+                    push_op(("bin", text, power, right, pos))
+                    expect_operand = True
+                elif (text == "," or text == ")") and ops and ops[-1][0] == "call":
+                    expect_operand = self.close_call(ops[-1], text, pos)  # a call's argument ends
+                else:
+                    expect_operand = self.after_operand(tok)
+            elif text == "." and kind == "op":
+                expect_operand = self.method_or_attribute()
+            elif kind == "end":
+                self.finish()
                 break
             else:
-                expect_operand = self.expect_operand_next
-            tok = self.lookahead
-            if tok is None:
-                tok = next(tokens)
-            else:
-                self.lookahead = None
+                expect_operand = self.after_operand(tok)
+            tok = self.lookahead or next(tokens)
+            self.lookahead = None
         assert len(operands) == 1, "parser invariant"
         return operands[0]
+
+    def name_before(self, text: str, pos: int, nxt: tuple) -> bool:
+        """A name that is not a plain operand, ``nxt`` the token after it: a call ``name(``, or
+        what :meth:`name` reads. True while an operand is still expected."""
+        if nxt[1] == "(" and nxt[0] == "op" and text[:2] != "__":
+            return self.open_call(text, pos, nxt[2])
+        self.lookahead = nxt
+        return self.name(text, pos)
 
     def operand(self, tok: tuple) -> bool:
         """Read a token where an operand is expected; True while an operand is still expected."""
@@ -700,79 +702,66 @@ class _Parser:
         return False
 
     def open_call(self, name: str, pos: int, paren: int) -> bool:
-        """The call ``name(`` (its '(' read, at ``paren``); True when its first argument follows."""
+        """The call ``name(`` (its '(' read, at ``paren``, and no token looked ahead); True when
+        its first argument follows."""
         self.enter(paren)
-        nxt = self.peek()
+        nxt = next(self.tokens)
         if nxt[1] == ")" and nxt[0] == "op":  # name()
-            self.lookahead = None
             self.depth -= 1
             self.operands.append(self.builder.call(name, [], [], False, pos, nxt[2] + 1))
             return False
+        self.lookahead = nxt
         self.ops.append(("call", name, pos, False, None, [], [], None))
         return True
 
     def after_operand(self, tok: tuple) -> bool:
-        """Read a token after an operand: an operator, a method or attribute, ',' or ')', or the end.
-        True at the end; sets ``expect_operand_next`` otherwise."""
+        """Read a token after an operand that :meth:`run` leaves (what binds tighter reduced):
+        ',', ')' or ']' closing a group, '[', ':', or a misplaced token; True when an operand
+        follows."""
         kind, text, pos = tok
-        self.expect_operand_next = False
-        if kind == "op" and text in BINARY:
-            power, right = BINARY[text]
-            self.compared = False
-            self.reduce_while(power, right)
-            if self.compared and power == _COMPARISON_POWER:
-                raise self.chained(pos)
-            self.ops.append(("bin", text, power, right, pos))
-            self.expect_operand_next = True
-        elif kind == "op" and text == ".":
-            self.expect_operand_next = self.method_or_attribute()
-        elif kind == "op" and text in (",", ")", "]"):
-            self.expect_operand_next = self.close(text, pos)
-        elif kind == "op" and text == "[":
+        if kind == "op" and text in (",", ")", "]"):
+            return self.close(text, pos)
+        if kind == "op" and text == "[":
             self.enter(pos)
             self.ops.append(["sub", pos, self.operands.pop(), [], None])
-            self.expect_operand_next = True
-        elif kind == "op" and text == ":":
+            return True
+        if kind == "op" and text == ":":
             marker = self.reduce_group()
             self.slice_part(marker, self.operands.pop(), pos)
-            self.expect_operand_next = True
-        elif kind == "end":
-            self.finish()
             return True
-        elif kind == "op" and text == "(":
+        if kind == "op" and text == "(":
             raise self.err("unexpected '(' (calling the result of an expression is not supported)", pos)
-        elif kind in ("number", "name"):
+        if kind in ("number", "name"):
             raise self.err(f"unexpected {text!r} (missing an operator before it?)", pos)
-        elif kind == "op" and text == "=":
+        if kind == "op" and text == "=":
             raise self.err("unexpected '=' (keyword arguments go inside a call: sum(x, dim=0))", pos)
-        else:
-            raise self.err(f"unexpected {text!r}", pos)
-        return False
+        raise self.err(f"unexpected {text!r}", pos)
 
     def method_or_attribute(self) -> bool:
-        """``.name(...)`` on the operand just read, or ``.T``; True when a first argument follows."""
-        err, peek, advance, operands = self.err, self.peek, self.advance, self.operands
-        part = advance()
-        if part[0] != "name":
-            raise err("expected a method name after '.'", part[2])
-        if part[1].startswith("__"):
-            raise err(f"attribute {part[1]!r} is not allowed (no dunder names)", part[2])
-        receiver = operands.pop()
-        nxt = peek()
-        if nxt[0] == "op" and nxt[1] == "(":
-            advance()
+        """``.name(...)`` on the operand just read, or ``.T`` (the '.' read, and no token looked
+        ahead); True when a first argument follows."""
+        tokens = self.tokens
+        kind, name, pos = next(tokens)
+        if kind != "name":
+            raise self.err("expected a method name after '.'", pos)
+        if name[0] == "_" and name[:2] == "__":
+            raise self.err(f"attribute {name!r} is not allowed (no dunder names)", pos)
+        receiver = self.operands.pop()
+        nxt = next(tokens)
+        if nxt[1] == "(" and nxt[0] == "op":
             self.enter(nxt[2])
-            self.ops.append(("call", part[1], receiver.start, True, receiver, [], [], None))
-            if peek()[0] == "op" and peek()[1] == ")":
-                close = advance()
+            nxt = next(tokens)
+            if nxt[1] == ")" and nxt[0] == "op":  # .name()
                 self.depth -= 1
-                self.ops.pop()
-                operands.append(self.builder.call(part[1], [receiver], [], True, receiver.start, close[2] + 1))
+                self.operands.append(self.builder.call(name, [receiver], [], True, receiver.start, nxt[2] + 1))
                 return False
+            self.lookahead = nxt
+            self.ops.append(("call", name, receiver.start, True, receiver, [], [], None))
             return True
-        if part[1] not in ATTRIBUTES:
-            raise err(f"attribute access '.{part[1]}' is not supported (only .T and method calls)", part[2] - 1)
-        operands.append(self.builder.attr(part[1], receiver, receiver.start, part[2] + len(part[1])))
+        self.lookahead = nxt
+        if name not in ATTRIBUTES:
+            raise self.err(f"attribute access '.{name}' is not supported (only .T and method calls)", pos - 1)
+        self.operands.append(self.builder.attr(name, receiver, receiver.start, pos + len(name)))
         return False
 
     def operand_op(self, text: str, pos: int):
@@ -865,23 +854,25 @@ class _Parser:
         return False
 
     def close_call(self, marker, text: str, pos: int) -> bool:
-        ops, operands, err = self.ops, self.operands, self.err
+        """',' or ')' after a call's argument (what binds tighter reduced); True when another
+        argument follows."""
         _, name, start, method, receiver, args, kwargs, pending = marker
-        value = operands.pop()
+        value = self.operands.pop()
         if pending is not None:
             kwargs.append((pending, value))
         else:
             if kwargs:
-                raise err("positional argument after keyword argument", value.start)
+                raise self.err("positional argument after keyword argument", value.start)
             args.append(value)
         if text == ",":
             if pending is not None:
-                ops[-1] = marker[:7] + (None,)  # the keyword argument has its value
+                self.ops[-1] = marker[:7] + (None,)  # the keyword argument has its value
             return True
-        ops.pop()
+        self.ops.pop()
         self.depth -= 1
-        all_args = ([receiver] if method else []) + args
-        operands.append(self.builder.call(name, all_args, kwargs, method, start, pos + 1))
+        if method:
+            args.insert(0, receiver)  # (the marker's own list: nothing else holds it)
+        self.operands.append(self.builder.call(name, args, kwargs, method, start, pos + 1))
         return False
 
     def finish(self) -> None:

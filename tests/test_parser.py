@@ -5,7 +5,7 @@ import random
 import pytest
 
 from gradviz.errors import ParseError
-from gradviz.parser import parse, to_sexpr, tokenize
+from gradviz.parser import parse, postorder, to_sexpr, tokenize
 
 PRECEDENCE = [
     # (expression, S-expression) — checked against Python's precedence chart
@@ -86,6 +86,13 @@ PRECEDENCE = [
     ("(a < b) == c", "(== (< a b) c)"),
     ("torch.where(x > 0, x, 0.)", "(torch.where (> x 0) x 0.0)"),
     ("clamp(x, None, 1)", "(clamp x None 1)"),
+    ("(a < b) < c", "(< (< a b) c)"),         # a parenthesized comparison is an operand, not a chain
+    ("f(a < b, c < d)", "(f (< a b) (< c d))"),
+    ("sigmoid(W @ x0 + b).sum() + y", "(+ (.sum (sigmoid (+ (@ W x0) b))) y)"),
+    ("x . sum ( ) * 2", "(* (.sum x) 2)"),
+    ("f(-x) + g(a ** 2, -b)", "(+ (f (neg x)) (g (** a 2) (neg b)))"),
+    ("x.pow(-y).T", "(.T (.pow x (neg y)))"),
+    ("f(x)[0] + x.sum(dim=0)[1]", "(+ ([] (f x) 0) ([] (.sum x dim=0) 1))"),
 ]
 
 
@@ -130,6 +137,25 @@ ERRORS = [
     ("f(x)(y)", "calling the result", 5),
     ("007", "leading zeros", 1),
     ("x = = 1", "'='", 3),
+    # calls and methods: the parser's own loop reads name(, .name( and a call's ',' and ')'
+    ("x.sum(", "operand is missing", 7),
+    ("x.sum(1", "'(' was never closed", 6),
+    ("x.", "expected a method name after '.'", 3),
+    ("x.1", "unexpected '.1'", 2),
+    ("x.__a()", "dunder", 3),
+    ("x.foo + 1", "attribute access '.foo'", 2),
+    ("x.sum)", "attribute access '.sum'", 2),
+    ("f(x,", "operand is missing", 5),
+    ("f(x, dim=1, 2)", "positional argument after keyword argument", 13),
+    ("f(dim=1, dim=2)", "keyword argument repeated: dim", 10),
+    ("f(x]", "']' does not close the '(' at column 2", 4),
+    ("x.sum(1]", "']' does not close the '(' at column 6", 8),
+    ("x.sum(]", "unexpected ']'", 7),
+    ("x.sum()()", "calling the result", 8),
+    ("[x, y)", "')' does not close the '['", 6),
+    ("a < b == c", "chained comparisons", 7),
+    ("a < -b < c", "chained comparisons", 8),
+    ("f(a < b < c)", "chained comparisons", 9),
 ]
 
 
@@ -143,6 +169,60 @@ def test_errors_name_the_problem_and_column(source, fragment, column):
     # the expression echoed with a caret under the column
     assert rendered[1].strip() == source.strip()
     assert rendered[2].index("^") == rendered[1].index(source[0]) + column - 1
+
+
+LIMIT_ERRORS = [
+    # (expression, limits, message fragment, 1-based column): the limit's error at the token past it
+    ("x.sum()", {"max_depth": 0}, "nesting deeper than 0 levels", 6),
+    ("sin()", {"max_depth": 0}, "nesting deeper than 0 levels", 4),
+    ("f(x.sum(y))", {"max_depth": 1}, "nesting deeper than 1 levels", 8),
+    ("x == y", {"max_terms": 1}, "more than 1 terms", 6),   # (the count before parsing passes x ==)
+    ("f(x == y)", {"max_terms": 1}, "more than 1 terms", 8),
+    ("x == 2", {"max_terms": 1}, "more than 1 terms", 6),
+]
+
+
+@pytest.mark.parametrize("source,limits,fragment,column", LIMIT_ERRORS)
+def test_limit_errors_name_the_column(source, limits, fragment, column):
+    with pytest.raises(ParseError) as info:
+        parse(source, **limits)
+    assert fragment in info.value.message
+    assert info.value.column == column
+
+
+WITHIN_LIMITS = [
+    # (expression, limits): a call or method that has closed is no level deeper any more
+    ("f() * g() * ((x))", {"max_depth": 2}),
+    ("x.sum().exp() * ((x))", {"max_depth": 2}),
+    ("f(x) + g(y, z) + ((w))", {"max_depth": 2}),
+    ("x.pow(2) + (-w)", {"max_depth": 2}),
+    ("f(x == y)", {"max_terms": 2}),
+]
+
+
+@pytest.mark.parametrize("source,limits", WITHIN_LIMITS)
+def test_within_limits(source, limits):
+    assert parse(source, **limits).end == len(source)
+
+
+SPANS = [
+    # (expression, the source text of every node, in post-order): calls, methods and parentheses
+    ("sigmoid(W @ x0 + b).sum() + y",
+     ["W", "x0", "W @ x0", "b", "W @ x0 + b", "sigmoid(W @ x0 + b)", "sigmoid(W @ x0 + b).sum()", "y",
+      "sigmoid(W @ x0 + b).sum() + y"]),
+    ("f()", ["f()"]),
+    ("x.sum( )", ["x", "x.sum( )"]),
+    ("x.T.sum(1, dim=0)", ["x", "x.T", "1", "0", "x.T.sum(1, dim=0)"]),
+    ("torch.sin(x).pow(2)", ["x", "torch.sin(x)", "2", "torch.sin(x).pow(2)"]),
+    ("(a + b).sum(dim=1)", ["a", "b", "(a + b)", "1", "(a + b).sum(dim=1)"]),
+    ("max(x, 0).values", ["x", "0", "max(x, 0)", "max(x, 0).values"]),
+    ("g(a, b=c).exp() * 2", ["a", "c", "g(a, b=c)", "g(a, b=c).exp()", "2", "g(a, b=c).exp() * 2"]),
+]
+
+
+@pytest.mark.parametrize("source,texts", SPANS)
+def test_spans_of_calls_and_methods(source, texts):
+    assert [source[node.start:node.end] for node in postorder(parse(source))] == texts
 
 
 def test_empty():
