@@ -174,7 +174,8 @@ def _shared_function_trace():
     """f = g + g where g = x*y is one tensor (so one MulBackward0 reached twice): built with the
     tracer directly, as the expression language has no way to name g."""
     from gradviz.engine import backward
-    from gradviz.graph import Graph, Tracer
+    from gradviz.graph import Graph
+    from gradviz.tracer import Tracer
     from gradviz.ops import OPS
     from gradviz.result import Trace
 
