@@ -12,12 +12,10 @@ import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import gradviz
-from gradviz.engine import Step
-from gradviz.graph import BackwardFunction, Graph, Tensor
+from gradviz.graph import Graph
 from gradviz.render.dot import dot_source, record_field, to_digraph
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -174,7 +172,6 @@ def _nasty_trace():
     """A graph whose names, saved values and expression hold every DOT/record metacharacter
     (built with the tracer directly: the expression language has no such names)."""
     from gradviz.engine import backward
-    from gradviz.graph import Graph
     from gradviz.tracer import Tracer
     from gradviz.ops import OPS
     from gradviz.result import Trace
