@@ -408,7 +408,7 @@ def main(argv=None) -> int:
         scale_table(scale(gv, env, [n for n in smaller if n <= TENSOR_MAX_N], tmp, torch_ok, mem_limit,
                           args.timeout, kind="tensor", runs=args.scale_runs))
 
-        print(f"\n### Views of the chain: `--format tree` and `-o big.svg` (whole process, one run each)\n")
+        print("\n### Views of the chain: `--format tree` and `-o big.svg` (whole process, one run each)\n")
         print("| N | tree wall | user / sys | peak RSS | svg wall | user / sys | peak RSS |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for n, tree, svg in views(gv, env, sizes, tmp, mem_limit, args.timeout):

@@ -91,8 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=1, help="time every Nth step (default: all)")
     args = ap.parse_args(argv)
     gv = [sys.executable, "-m", "gradviz"]
-    print(f"| graph | page size | write -o .html | write -o .svg | ratio | first paint | load | "
-          f"step median | step p95 | step max |")
+    print("| graph | page size | write -o .html | write -o .svg | ratio | first paint | load | "
+          "step median | step p95 | step max |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         env_cache = os.path.join(tmp, "cache")

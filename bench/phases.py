@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import GENERAL_MAX_N, TENSOR_MAX_N, write_chain  # noqa: E402
 
 from gradviz import engine, parser  # noqa: E402
-from gradviz.graph import trace_source  # noqa: E402
+from gradviz.tracing import trace_source  # noqa: E402
 from gradviz.render import jsondoc  # noqa: E402
 from gradviz.result import Trace, coerce_values  # noqa: E402
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import EvalError
-from .graph import trace_tree
+from .tracing import trace_tree
 
 EPS, ATOL, RTOL = 1e-6, 1e-5, 1e-3
 #: two traces per input element: refuse more elements than this

@@ -95,7 +95,7 @@ _OPTION = re.compile(r"\s*,\s*(requires_grad|dtype)\s*=\s*(True|False|torch\.[a-
 def _literal(name: str, text: str) -> tuple:
     """A number or nested lists of numbers, read token by token with a stack (no recursion, no
     eval): (the value, True when every number is an integer as written)."""
-    pos, n = 0, len(text)
+    pos = 0
     stack: list = []
     value = None
     integral = True
@@ -1048,7 +1048,7 @@ def verdicts(result, learned, to_stdout: bool) -> None:
     (on stdout when the view went to a file, else on stderr), so that no option is silent."""
     if learned is None or not (learned.check is not None or learned.symbolic is not None or learned.hessian):
         return
-    from rich.console import Console, Group
+    from rich.console import Group
 
     from .render.learn import check_view, hessian_table, symbolic_view
 

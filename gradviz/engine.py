@@ -20,7 +20,8 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from .graph import BackwardFunction, Graph, ImportedOp, Tensor, Tracer, depth_first
+from .graph import BackwardFunction, Graph, ImportedOp, Tensor, depth_first
+from .tracer import Tracer
 from .ops import FLOAT_OPS, NumpyOps, QuietNumpy, input_sizes, np
 
 

@@ -4,7 +4,7 @@ PyTorch computes a Hessian by running backward once with ``create_graph=True``,
 so that the gradient computation is itself recorded as a graph of tensors with
 grad_fns, and then running backward again from each gradient. gradviz does the
 same with the same op rows: :class:`GraphOps` is an ops namespace ``F`` whose
-methods apply op rows through a :class:`gradviz.graph.Tracer` instead of
+methods apply op rows through a :class:`gradviz.tracer.Tracer` instead of
 computing bare numbers, and the first backward is run with it. Each input's
 gradient is then a Tensor whose ``grad_fn`` is the root of its *double-backward
 graph*; a numeric backward from it (once per element) gives one row of the
@@ -32,7 +32,10 @@ import numpy as np
 
 from .engine import backward
 from .errors import EvalError
-from .graph import BackwardFunction, Selection, Tensor, Tracer, reshape_tensor, trace_source, walk_functions
+from .graph import BackwardFunction, Selection, Tensor, walk_functions
+from .operators import reshape_tensor
+from .tracing import trace_source
+from .tracer import Tracer
 from .ops import OPS, NumpyOps, normalized_dims
 
 #: --order 2 runs one backward per input element; more than this is refused.

@@ -19,7 +19,7 @@ interpreted differently). Rules follow PyTorch's ``derivatives.yaml`` formulas s
 that edge values (sqrt'(0) = inf, relu'(0) = 0, ...) come out as PyTorch's.
 
 Adding an op means adding one row here (and, if it is called by a new name, its
-entry in ``gradviz.graph.FUNCTIONS``).
+entry in ``gradviz.functions.FUNCTIONS``).
 """
 
 from __future__ import annotations

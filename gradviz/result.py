@@ -10,7 +10,9 @@ from typing import Mapping, Sequence
 from .collector import gc_paused  # noqa: F401  (also imported from here)
 from .engine import Step, backward
 from .errors import EvalError, GradvizError, UsageError
-from .graph import DTYPES, Graph, node_text, trace_source
+from .graph import DTYPES, Graph
+from .operators import node_text
+from .tracing import trace_source
 from .ops import np
 from .limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_TERMS, MAX_DIMS
 from .parser import NO_TREE, parse

@@ -284,7 +284,6 @@ def test_a_huge_input_is_inf_without_numpy_warnings():
 ])
 def test_end_exits_with_the_code_after_flushing(monkeypatch, capsys, code, status, stderr):
     import os
-    import sys
 
     import gradviz.__main__ as entry_module
 

@@ -12,12 +12,10 @@ import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import gradviz
-from gradviz.engine import Step
-from gradviz.graph import BackwardFunction, Graph, Tensor
+from gradviz.graph import Graph
 from gradviz.render.dot import dot_source, record_field, to_digraph
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -174,7 +172,7 @@ def _nasty_trace():
     """A graph whose names, saved values and expression hold every DOT/record metacharacter
     (built with the tracer directly: the expression language has no such names)."""
     from gradviz.engine import backward
-    from gradviz.graph import Graph, Tracer
+    from gradviz.tracer import Tracer
     from gradviz.ops import OPS
     from gradviz.result import Trace
 
@@ -397,7 +395,7 @@ def test_a_long_chain_is_folded_into_columns_to_keep_a_slides_proportions(expr, 
 
 @pytest.mark.parametrize("expr, at", [("u*v + u**2", {"u": 1, "v": 2}), ("x**2 + 2*x + 1", {"x": 2}),
                                       ("sigmoid(w*x + b)", {"w": 0.5, "x": 2, "b": -1})])
-def test_small_graphs_are_drawn_as_they_are(expr, at):
+def test_small_graphs_are_drawn_without_a_folded_band(expr, at):
     assert "cluster_band" not in dot_source(gradviz.trace(expr, at=at))
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from expressions import EXPRESSIONS, VALUES, trace_or_reject
 from gradviz import engine
 from gradviz.engine import Received
-from gradviz.graph import trace_source
+from gradviz.tracing import trace_source
 from gradviz.render import dot, terminal
 from gradviz.result import coerce_values, trace_command
 from test_golden import OK_CASES, at_values, case_id

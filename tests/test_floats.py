@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradviz
-from gradviz.graph import Tracer
+from gradviz.tracer import Tracer
 from gradviz.render.jsondoc import _number_text, f32_text, number
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,6 @@ Skipped as a whole where torch is not installed (gradviz never needs it).
 
 import functools
 import json
-import math
 import os
 import re
 import subprocess

@@ -348,7 +348,7 @@ def test_a_line_that_fails_becomes_its_error_record(monkeypatch, exc, code, frag
     docs = _lines(r.stdout)
     assert [d.get("expression") for d in docs] == ["x*2", None, "x*3"]
     assert docs[1]["error"]["line"] == 2 and fragment in docs[1]["error"]["message"]
-    assert f"error: line 2: " in r.stderr and "Traceback" not in r.stderr
+    assert "error: line 2: " in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_line_out_of_memory_under_a_limit(tmp_path):

@@ -10,8 +10,7 @@ import pytest
 from rich.console import Console
 
 import gradviz
-from gradviz.engine import Step
-from gradviz.graph import BackwardFunction, Graph, Tensor
+from gradviz.graph import Graph
 from gradviz.render import terminal
 from gradviz.numbers import abbreviate, format_math, format_saved, format_tensor
 
@@ -174,7 +173,7 @@ def _shared_function_trace():
     """f = g + g where g = x*y is one tensor (so one MulBackward0 reached twice): built with the
     tracer directly, as the expression language has no way to name g."""
     from gradviz.engine import backward
-    from gradviz.graph import Graph, Tracer
+    from gradviz.tracer import Tracer
     from gradviz.ops import OPS
     from gradviz.result import Trace
 

@@ -1,4 +1,4 @@
-"""The tracer (gradviz/graph.py): the parser driving it directly and a tree replayed through it
+"""The tracer (gradviz/tracing.py, gradviz/tracer.py): the parser driving it directly and a tree replayed through it
 make the same graph, spans included; the tape's views."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gradviz
-from gradviz.graph import trace_source, trace_tree
+from gradviz.tracing import trace_source, trace_tree
 from gradviz.parser import parse
 from gradviz.result import Trace, coerce_value
 from test_golden import at_values

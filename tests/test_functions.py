@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import gradviz
 from gradviz.cli import main
 from gradviz.errors import GradvizError
-from gradviz.graph import FUNCTIONS
+from gradviz.functions import FUNCTIONS
 from gradviz.namespaces import FUNCTIONAL, supported
 from gradviz.parser import parse
 
