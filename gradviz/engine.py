@@ -343,7 +343,10 @@ class _Run:
         buffers, pending, deliver, nothing, sent_to = self.buffers, self.pending, self._deliver, self._nothing, self._sent
         record = self.steps.add if self.record else None
 
+        dtype = ndarray = None  # (numpy's, once an entry is met: a pass on floats alone imports no numpy)
+
         def execute(i: int, op, grad) -> None:
+            nonlocal dtype, ndarray
             plan = plans.get(id(op), False)
             if plan is False:
                 plan = plans[id(op)] = make_plan(op)
@@ -352,9 +355,8 @@ class _Run:
             need_y = y >= 0 and req[y]
             if plan is None or x == -1 or y == -1 or not (need_x or need_y) or on_floats[i] or (more and i in more):
                 return other(i, op, grad)
-            dtype = self.dtype if self.dtype is not None else self._numpy_dtype()
-            # a 0-d tensor's value (a float on the tape) as numpy's scalar in a 0-d entry, else a 0-d array
-            cast = dtype.type if type(values[i]) is float and Tracer.use_floats else self._zero_d
+            if dtype is None:
+                dtype, ndarray = self.dtype if self.dtype is not None else self._numpy_dtype(), np.ndarray
             ctx = {}
             for name, source, arg in plan:  # (source: see _tape_plan)
                 if source == 3:
@@ -362,17 +364,19 @@ class _Run:
                     continue
                 v = values[x if source == 0 or source == 4 else y if source == 1 else i]
                 if source == 4:  # ops.input_sizes: the first slot's sizes
-                    ctx[name] = v.shape if type(v) is np.ndarray else tuple(np.shape(v))
+                    ctx[name] = v.shape if type(v) is ndarray else tuple(np.shape(v))
+                elif type(v) is float:  # a 0-d tensor on the tape: see _scalar
+                    ctx[name] = self._scalar(i, v)
                 else:
-                    ctx[name] = cast(v) if type(v) is float else v
-            grads = op.vjp(F, cast(grad) if type(grad) is float else grad, ctx)
+                    ctx[name] = v
+            grads = op.vjp(F, self._scalar(i, grad) if type(grad) is float else grad, ctx)
             n = len(grads)
             sent_x = grads[0] if need_x and n else None  # (_sent, inline where it changes nothing)
-            if sent_x is not None and not (type(sent_x) is np.ndarray and sent_x.dtype == dtype
+            if sent_x is not None and not (type(sent_x) is ndarray and sent_x.dtype is dtype
                                            and sent_x.shape == shapes[x] and type(values[x]) is not float):
                 sent_x = sent_to(sent_x, x, dtype, dtype.type)
             sent_y = grads[1] if need_y and n > 1 else None
-            if sent_y is not None and not (type(sent_y) is np.ndarray and sent_y.dtype == dtype
+            if sent_y is not None and not (type(sent_y) is ndarray and sent_y.dtype is dtype
                                            and sent_y.shape == shapes[y] and type(values[y]) is not float):
                 sent_y = sent_to(sent_y, y, dtype, dtype.type)
             if record is not None:  # recorded before the AccumulateGrads it makes ready run
@@ -394,7 +398,7 @@ class _Run:
         return execute
 
     def _execute_other(self, i: int, op, grad) -> None:
-        """:meth:`execute` for an entry whose context is more than its plan reads off the tape."""
+        """:meth:`executor`'s function for an entry whose context is more than its plan reads off the tape."""
         g = self.graph
         if not self.numeric or type(op) is ImportedOp or g.on_floats[i] or (g.more and i in g.more) \
                 or (self.overrides and g.context_override(i) is not None):
@@ -455,12 +459,15 @@ class _Run:
         self.dtype = np.dtype(self.graph.np_dtype)
         return self.dtype
 
-    def _zero_d(self, v: float):
-        """A 0-d tensor's value (a float on the tape) as the 0-d array a rule reads."""
+    def _scalar(self, i: int, v: float):
+        """A 0-d tensor's value (a float on the tape) as entry ``i``'s rule reads it: numpy's scalar
+        in a 0-d entry (one whose own value is a float), else a 0-d array."""
+        if type(self.graph.value[i]) is float and Tracer.use_floats:
+            return self.dtype.type(v)
         return np.asarray(v, dtype=self.dtype)
 
     def _execute_general(self, i: int, op, grad) -> None:
-        """:meth:`execute` for any entry: any number of slots, constants among them, an imported
+        """:meth:`executor`'s function for any entry: any number of slots, constants among them, an imported
         function (no rule), a graph-recording ``F``, a context set by the second-order pass."""
         g = self.graph
         req = g.req
@@ -614,7 +621,7 @@ def _conform_graph(F, g, shape, dtype):
 
 class Rules:
     """One function's gradient rule applied to a gradient of the caller's choosing, as the engine
-    applies it (:meth:`_Run.execute`: the rule, then each result summed back to its input's
+    applies it (:meth:`_Run.executor`: the rule, then each result summed back to its input's
     shape), without running a pass or touching any ``.grad``: the path analysis
     (:mod:`gradviz.paths`) carries one path's gradient with it. Close it when done."""
 
