@@ -181,6 +181,7 @@ def backward(graph: Graph, grad_output=None, retain_grad: bool = False, F=NumpyO
 def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bool) -> list[Step]:
     start = run.start(root, grad_output)
     buffers = run.buffers = [None] * len(graph.value)  # per tape index: its input buffer
+    run.owned = bytearray(len(graph.value))
     buffers[root] = start
     if graph.op[root] is None:  # the output is a leaf itself: its AccumulateGrad is the root
         run.accumulate(root, start)
@@ -192,6 +193,7 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
     a, b, values, req, params, consts = graph.a, graph.b, graph.value, graph.req, graph.params, graph.consts
     pending, SF, add, accumulate = run.pending, run.SF, run.SF.add, run.accumulate
     record = run.steps.add if run.record else None
+    execute = run.executor()
     clear = not run.keep_received  # (kept: what arrived into each function, for the pictures)
     for i in range(root, -1, -1):
         grad = buffers[i]
@@ -231,7 +233,7 @@ def _backward(graph: Graph, run: "_Run", root: int, grad_output, retain_grad: bo
         else:
             if retain_grad:
                 run.retain(i, grad)
-            run.execute(i, grad)
+            execute(i, op, grad)
     if retain_grad and graph.op[graph.output_index] is not None:
         run.retain(graph.output_index, start)
     return run.steps
@@ -251,12 +253,17 @@ class _Run:
         #: per tape index: a leaf's edges still to deliver a gradient (an array, not a dict of a
         #: million leaves; filled in by count_leaf_edges)
         self.pending = array("q")
+        #: per tape index: 1 where the buffer is an array this pass made by adding two gradients
+        #: (what arrives next is added into it; a rule's result may be shared, e.g. an add's)
+        self.owned = bytearray()
         self.quiet_numpy = QuietNumpy()
         self.quiet = self.quiet_numpy.on
         self.dtype = None  # numpy's dtype object of the graph's values, once an array is met
         #: a function's context set by the second-order pass (none during a pass of numbers)
         self.overrides = graph.has_context_overrides()
         self.plans: dict = {}  # id of an op row -> its _tape_plan (None: read by graph.context)
+        #: the entries with a plan are read through it (numbers, no context set by the second-order pass)
+        self.planned = self.numeric and not self.overrides
         self.keep_received = False  # leave each function's arrived gradient in its buffer
 
     def finish(self) -> None:
@@ -323,64 +330,75 @@ class _Run:
         if self.record:
             self.steps.add_accumulate(leaf, grad, before, after)
 
-    def execute(self, i: int, grad) -> None:
-        """Run function ``i``'s gradient rule on ``grad`` and send the results along its edges."""
-        g = self.graph
-        op = g.op[i]
-        plan = self.plans.get(id(op), False)
-        if plan is False:
-            plan = self.plans[id(op)] = _tape_plan(op)
-        x, y, req = g.a[i], g.b[i], g.req
-        need_x = x >= 0 and req[x]
-        need_y = y >= 0 and req[y]
-        if plan is None or x == -1 or y == -1 or not (need_x or need_y) or not self.numeric or g.on_floats[i] \
-                or (g.more and i in g.more) or (self.overrides and g.context_override(i) is not None):
-            self._execute_other(i, op, grad)
-            return
-        # the commonest entry of a tensor graph: one or two tensor slots, a rule computing numbers
-        # from the tape's own values, read through the row's plan (graph.context's values)
-        self.quiet()
-        values = g.value
-        dtype = self.dtype if self.dtype is not None else self._numpy_dtype()
-        scalar = dtype.type
-        cast = self._zero_d
-        if type(grad) is float:
-            if Tracer.use_floats and type(values[i]) is float:  # a 0-d entry: numpy's scalars
-                grad_in, cast = scalar(grad), scalar
-            else:
-                grad_in = np.asarray(grad, dtype=dtype)
-        else:
-            grad_in = grad
-        grads = op.vjp(self.F, grad_in, _plan_context(g, i, plan, cast))
-        n = len(grads)
-        sent_x = grads[0] if need_x and n else None  # (_sent, inline where it changes nothing)
-        if sent_x is not None and not (type(sent_x) is np.ndarray and sent_x.dtype == dtype
-                                       and sent_x.shape == g.shape[x] and type(values[x]) is not float):
-            sent_x = self._sent(sent_x, x, dtype, scalar)
-        sent_y = grads[1] if need_y and n > 1 else None
-        if sent_y is not None and not (type(sent_y) is np.ndarray and sent_y.dtype == dtype
-                                       and sent_y.shape == g.shape[y] and type(values[y]) is not float):
-            sent_y = self._sent(sent_y, y, dtype, scalar)
-        if self.record:  # recorded before the AccumulateGrads it makes ready run
-            self.steps.add(i, grad, (sent_x,) if y == -2 else (sent_x, sent_y), tuple(grads))
-        buffers, pending = self.buffers, self.pending
-        if sent_x is not None:
-            if buffers[x] is None and not pending[x]:  # (an intermediate's first gradient)
-                buffers[x] = sent_x
-            else:
-                self._deliver(x, sent_x)
-        elif need_x:
-            self._nothing(x)
-        if sent_y is not None:
-            if buffers[y] is None and not pending[y]:
-                buffers[y] = sent_y
-            else:
-                self._deliver(y, sent_y)
-        elif need_y:
-            self._nothing(y)
+    def executor(self):
+        """A function ``execute(i, op, grad)``: run function ``i``'s gradient rule (``op``) on
+        ``grad`` and send the results along its edges. The commonest entry of a tensor graph (one
+        or two tensor slots, a rule computing numbers from the tape's own values, read through
+        the row's plan: graph.context's values) runs in it with the pass's state bound once;
+        any other in :meth:`_execute_other`."""
+        if not self.planned:
+            return self._execute_other
+        g, plans, make_plan, other, F = self.graph, self.plans, _tape_plan, self._execute_other, self.F
+        a, b, req, values, shapes, on_floats, more, params = g.a, g.b, g.req, g.value, g.shape, g.on_floats, g.more, g.params
+        buffers, pending, deliver, nothing, sent_to = self.buffers, self.pending, self._deliver, self._nothing, self._sent
+        record = self.steps.add if self.record else None
+
+        dtype = ndarray = None  # (numpy's, once an entry is met: a pass on floats alone imports no numpy)
+
+        def execute(i: int, op, grad) -> None:
+            nonlocal dtype, ndarray
+            plan = plans.get(id(op), False)
+            if plan is False:
+                plan = plans[id(op)] = make_plan(op)
+            x, y = a[i], b[i]
+            need_x = x >= 0 and req[x]
+            need_y = y >= 0 and req[y]
+            if plan is None or x == -1 or y == -1 or not (need_x or need_y) or on_floats[i] or (more and i in more):
+                return other(i, op, grad)
+            if dtype is None:
+                dtype, ndarray = self.dtype if self.dtype is not None else self._numpy_dtype(), np.ndarray
+            ctx = {}
+            for name, source, arg in plan:  # (source: see _tape_plan)
+                if source == 3:
+                    ctx[name] = params[i][arg]
+                    continue
+                v = values[x if source == 0 or source == 4 else y if source == 1 else i]
+                if source == 4:  # ops.input_sizes: the first slot's sizes
+                    ctx[name] = v.shape if type(v) is ndarray else tuple(np.shape(v))
+                elif type(v) is float:  # a 0-d tensor on the tape: see _scalar
+                    ctx[name] = self._scalar(i, v)
+                else:
+                    ctx[name] = v
+            grads = op.vjp(F, self._scalar(i, grad) if type(grad) is float else grad, ctx)
+            n = len(grads)
+            sent_x = grads[0] if need_x and n else None  # (_sent, inline where it changes nothing)
+            if sent_x is not None and not (type(sent_x) is ndarray and sent_x.dtype is dtype
+                                           and sent_x.shape == shapes[x] and type(values[x]) is not float):
+                sent_x = sent_to(sent_x, x, dtype, dtype.type)
+            sent_y = grads[1] if need_y and n > 1 else None
+            if sent_y is not None and not (type(sent_y) is ndarray and sent_y.dtype is dtype
+                                           and sent_y.shape == shapes[y] and type(values[y]) is not float):
+                sent_y = sent_to(sent_y, y, dtype, dtype.type)
+            if record is not None:  # recorded before the AccumulateGrads it makes ready run
+                record(i, grad, (sent_x,) if y == -2 else (sent_x, sent_y), tuple(grads))
+            if sent_x is not None:
+                if buffers[x] is None and not pending[x]:  # (an intermediate's first gradient)
+                    buffers[x] = sent_x
+                else:
+                    deliver(x, sent_x)
+            elif need_x:
+                nothing(x)
+            if sent_y is not None:
+                if buffers[y] is None and not pending[y]:
+                    buffers[y] = sent_y
+                else:
+                    deliver(y, sent_y)
+            elif need_y:
+                nothing(y)
+        return execute
 
     def _execute_other(self, i: int, op, grad) -> None:
-        """:meth:`execute` for an entry whose context is more than its plan reads off the tape."""
+        """:meth:`executor`'s function for an entry whose context is more than its plan reads off the tape."""
         g = self.graph
         if not self.numeric or type(op) is ImportedOp or g.on_floats[i] or (g.more and i in g.more) \
                 or (self.overrides and g.context_override(i) is not None):
@@ -437,15 +455,19 @@ class _Run:
     def _numpy_dtype(self):
         """numpy's dtype object of the graph's values, made once (a pass on floats alone never
         makes it: numpy is imported only when an array is met)."""
+        self.quiet()  # (so a pass that has its dtype has numpy's warnings off)
         self.dtype = np.dtype(self.graph.np_dtype)
         return self.dtype
 
-    def _zero_d(self, v: float):
-        """A 0-d tensor's value (a float on the tape) as the 0-d array a rule reads."""
+    def _scalar(self, i: int, v: float):
+        """A 0-d tensor's value (a float on the tape) as entry ``i``'s rule reads it: numpy's scalar
+        in a 0-d entry (one whose own value is a float), else a 0-d array."""
+        if type(self.graph.value[i]) is float and Tracer.use_floats:
+            return self.dtype.type(v)
         return np.asarray(v, dtype=self.dtype)
 
     def _execute_general(self, i: int, op, grad) -> None:
-        """:meth:`execute` for any entry: any number of slots, constants among them, an imported
+        """:meth:`executor`'s function for any entry: any number of slots, constants among them, an imported
         function (no rule), a graph-recording ``F``, a context set by the second-order pass."""
         g = self.graph
         req = g.req
@@ -517,8 +539,12 @@ class _Run:
             buffers[k] = self.F.add(prev, out)
         elif type(prev) is float and type(out) is float:
             buffers[k] = self.SF.add(prev, out)
+        elif self.owned[k]:  # an array this pass made (below): no one else holds it, added into
+            np.add(prev, out, out=prev)
         else:
-            buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype if self.dtype is None else self.dtype)
+            total = buffers[k] = np.add(prev, out, dtype=self.graph.np_dtype if self.dtype is None else self.dtype)
+            if type(total) is np.ndarray:  # (not numpy's scalar of two 0-d arrays)
+                self.owned[k] = 1
         pending = self.pending
         count = pending[k]
         if count:
@@ -595,7 +621,7 @@ def _conform_graph(F, g, shape, dtype):
 
 class Rules:
     """One function's gradient rule applied to a gradient of the caller's choosing, as the engine
-    applies it (:meth:`_Run.execute`: the rule, then each result summed back to its input's
+    applies it (:meth:`_Run.executor`: the rule, then each result summed back to its input's
     shape), without running a pass or touching any ``.grad``: the path analysis
     (:mod:`gradviz.paths`) carries one path's gradient with it. Close it when done."""
 

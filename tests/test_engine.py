@@ -60,6 +60,57 @@ def test_a_sums_sizes_are_read_off_the_tape(key, sources):
     assert tuple(sorted(source for _, source, _ in engine._tape_plan(OPS[key]))) == sources
 
 
+class _NeverOwned:
+    """engine._Run.owned as if no buffer were ever the pass's own: every sum a new array."""
+
+    def __init__(self, n: int = 0):
+        pass
+
+    def __getitem__(self, k):
+        return 0
+
+    def __setitem__(self, k, v):
+        pass
+
+
+SUMMED_CASES = [  # (expression, values, dtype): a leaf or an intermediate receives three or more gradients
+    ("(x + x + x + x).sum()", {"x": [0.3, -0.7, 1.1]}, "float32"),  # AddBackward0 sends one array twice
+    ("sigmoid(W @ x + b).sum() + sigmoid(W @ y + b).sum() + sigmoid(W @ x + b).sum()",
+     {"W": W, "b": [0.1, -0.3], "x": [0.3, -0.7, 1.1], "y": [1.5, 0.2, -0.6]}, "float32"),
+    ("(h * h + h + h * 3).sum() + (h + h).sum()", {"h": [[0.1, 0.2], [1.5, -2.5]]}, "float64"),
+    ("(exp(v) + v + v).sum() + (v * v).sum()", {"v": [1e30, -0.0, 3.0]}, "float32"),
+    ("(x.sum() * x + x).sum() + x.sum()", {"x": [0.5, 0.25, -2.0]}, "float32"),
+]
+
+
+def _summed(expr, values, dtype, in_place: bool, record: bool, monkeypatch):
+    with monkeypatch.context() as m:
+        if not in_place:
+            m.setattr(engine, "bytearray", _NeverOwned, raising=False)
+        g = trace_source(expr, coerce_values(values), dtype=dtype)
+        steps = engine.backward(g, None, record_steps=record)
+    grads = {g.name_of(i): v for i, v in g.grad.items()}
+    return grads, ([(s.grad_in, s.grads_out, s.before, s.after) for s in steps] if record else [])
+
+
+@pytest.mark.parametrize("record", [False, True])
+@pytest.mark.parametrize("expr, values, dtype", SUMMED_CASES)
+def test_gradients_added_into_the_passs_own_arrays_are_the_new_arrays_sums(expr, values, dtype, record, monkeypatch):
+    """A buffer the pass made by adding two gradients takes the next ones in place: the same
+    gradients and the same recorded steps, bit for bit, as when every sum is a new array (an
+    array a rule sent, or one it sent twice, is never added into)."""
+    grads, steps = _summed(expr, values, dtype, True, record, monkeypatch)
+    want_grads, want_steps = _summed(expr, values, dtype, False, record, monkeypatch)
+    assert grads.keys() == want_grads.keys() and grads
+    for name in grads:
+        assert _same_gradient(grads[name], want_grads[name]), name
+    assert len(steps) == len(want_steps)
+    for k, (got, want) in enumerate(zip(steps, want_steps)):
+        assert _same_gradient(got[0], want[0]), f"step {k} grad_in"
+        assert len(got[1]) == len(want[1]) and all(map(_same_gradient, got[1], want[1])), f"step {k} sent"
+        assert _same_gradient(got[2], want[2]) and _same_gradient(got[3], want[3]), f"step {k} .grad"
+
+
 def render(renderable) -> str:
     console = Console(width=80, color_system=None, record=True)
     console.print(renderable)
