@@ -51,8 +51,8 @@ class Tracer:
         # none); the second-order pass keeps the ones it makes (its results are the grads).
         self.view = graph.tensor if cached_views else partial(Tensor, graph)
         g = graph  # the tape's columns, appended to (never replaced) for each entry
-        self._appends = (g.op.append, g.a.append, g.b.append, g.params.append, g.req.append, g.value.append,
-                         g.shape.append, g.start.append, g.end.append, g.on_floats.append)
+        self.appends = (g.op.append, g.a.append, g.b.append, g.params.append, g.req.append, g.value.append,
+                        g.shape.append, g.start.append, g.end.append, g.on_floats.append)
 
     def quiet_numpy(self) -> None:
         """inf and nan are values, as in PyTorch: numpy's warnings off until :meth:`finish`."""
@@ -126,7 +126,7 @@ class Tracer:
     def _append(self, op, x, y, params, req, value, shape, node, on_floats) -> int:
         i = len(self.graph.value)
         add_op, add_a, add_b, add_params, add_req, add_value, add_shape, add_start, add_end, add_on_floats \
-            = self._appends
+            = self.appends
         add_op(op)
         add_a(x)
         add_b(y)

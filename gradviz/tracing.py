@@ -112,7 +112,7 @@ class TraceBuilder:
         self.graph = tr.graph
         self.view = tr.view
         self.input_of = tr.graph.input_index.get  # an input's entry (None: not an input)
-        self.appends, self.F, self.req, self.use_floats = tr._appends, tr.F, tr.graph.req, tr.use_floats
+        self.appends, self.F, self.req, self.use_floats = tr.appends, tr.F, tr.graph.req, tr.use_floats
         self.values = tr.graph.value  # (the tape's columns are appended to, never replaced)
         self.source = source
         self.at = at
