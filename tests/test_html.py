@@ -145,6 +145,16 @@ def test_page_document_adds_steps_only_when_missing():
     assert "steps" not in t.to_dict()  # the trace itself is left as it was
 
 
+@pytest.mark.parametrize("expr, at", [("x*x", {"x": 3}), ("sin(x)*exp(y) / (1 + x**2)", {"x": 0.3, "y": -1.5}),
+                                       ("sigmoid(W @ x).sum()", {"W": [[1, 2], [3, 4]], "x": [0.5, -1]})])
+def test_page_document_is_the_json_writers_text_with_steps(expr, at):
+    # one JSON writer: the page's document is, byte for byte, what --steps --json writes
+    from gradviz.render.jsondoc import iter_json
+
+    with_steps = gradviz.trace(expr, at=at, steps=True)
+    assert document_text(gradviz.trace(expr, at=at)) == "".join(iter_json(with_steps))
+
+
 def test_no_backward():
     # the output needs no grad: no steps, the page still says so
     t = gradviz.trace("c*2", at={"c": 1}, no_grad=["c"])

@@ -23,7 +23,6 @@ pages that embed it and for tests: ``window.gradviz.document`` (the document),
 from __future__ import annotations
 
 import html as _html
-import json
 import re
 from pathlib import Path
 
@@ -118,18 +117,16 @@ def inline_svg(svg: str) -> str:
 
 
 def document_text(trace, views: list | None = None) -> str:
-    """:func:`page_document` as JSON text: the one writer's text (:func:`gradviz.render.jsondoc.iter_json`)
-    with the ``steps`` section written in before its end when the trace has none."""
+    """:func:`page_document` as JSON text: the one writer's text (:func:`gradviz.render.jsondoc.iter_json`),
+    with the ``steps`` section among its sections when the trace has none."""
     from .jsondoc import iter_json
 
-    text = "".join(iter_json(trace))
-    if "steps" in trace.extras or not trace.steps:
-        return text
-    from ..steps import steps_json
+    extras = trace.extras
+    if "steps" not in extras and trace.steps:
+        from ..steps import steps_json
 
-    # ASCII: JSON.parse reads the escapes; no character in it can end a line or the element
-    steps = json.dumps(steps_json(trace, views), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    return text[:-1] + ',"steps":' + steps + "}"
+        extras = {**extras, "steps": steps_json(trace, views)}
+    return "".join(iter_json(trace, extras=extras))
 
 
 def _json_script(element_id: str, value) -> str:

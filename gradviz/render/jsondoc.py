@@ -370,9 +370,10 @@ def _fill(template: str, columns: list) -> str:
     return ",".join([template] * n) % tuple(flat)
 
 
-def iter_json(result, batch: int = 4096) -> Iterator[str]:
+def iter_json(result, batch: int = 4096, extras: dict | None = None) -> Iterator[str]:
     """The ``gradviz/1`` document's text in pieces of ``batch`` entries, read from the graph's tape
-    (a million-term document never exists whole in memory)."""
+    (a million-term document never exists whole in memory). ``extras``: the sections after the
+    graph (the analyses' data), when not ``result.extras``."""
     g = result.graph
     value = _Values(g.dtype)
     out = g.output_index
@@ -408,7 +409,7 @@ def iter_json(result, batch: int = 4096) -> Iterator[str]:
     yield "]}"
     if result.backward_error:
         yield f',"backward_error":{dumps(result.backward_error)}'
-    for key, section in result.extras.items():
+    for key, section in (result.extras if extras is None else extras).items():
         yield f",{dumps(key)}:"
         yield from _section_pieces(section, batch)
     yield "}"
