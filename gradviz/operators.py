@@ -264,7 +264,10 @@ def bind_args(node: Node, args, kwargs, positional: Sequence[str], defaults: dic
 
 def tensor_arg(value, fname: str, node: Node) -> Tensor:
     if not isinstance(value, Tensor):
-        raise EvalError(f"{fname}() needs a tensor argument at column {node.column}")
+        if type(value) in NUMBER_TYPES:  # PyTorch's TypeError too: its functions take tensors here
+            raise EvalError(f"{fname}() needs a tensor argument, not the number {value!r}, at column {node.column} "
+                            f"(write tensor({value!r}), or give it a name and --at)")
+        raise EvalError(f"{fname}() needs a tensor argument, not {describe_value(value)}, at column {node.column}")
     return value
 
 

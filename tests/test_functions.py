@@ -116,6 +116,8 @@ def test_relu_by_every_name(expr):
     ("torch.clamp(x, y, 1.5)", "clamp() received an invalid combination of arguments - got (Tensor, Tensor, float)"),
     ("F.nll_loss(M, u)", "Target 3 is out of bounds"),
     ("F.nll_loss(M, y)", "expected scalar type Long"),
+    ("F.cross_entropy(M, 1)", "cross_entropy() needs a tensor argument, not the number 1, at column 1 (write tensor(1)"),
+    ("F.cross_entropy(M, [1, 2])", "cross_entropy() needs a tensor argument, not a list, at column 1"),
     ("F.binary_cross_entropy(x, y)", "between 0 and 1"),
     ("M.max(1) + 1", "use max(dim).values"),
     ("M.max(1)", "returns (values, indices)"),
