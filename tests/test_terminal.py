@@ -228,6 +228,22 @@ def test_many_inputs_in_summary():
     assert text.splitlines()[-1] == "… 4 more inputs (see --format json)"
 
 
+@pytest.mark.parametrize("expr, at, first", [
+    ("u*v + u**2", {"u": 1, "v": 2}, "f(u=1., v=2.) = 3."),
+    ("((w*x + b - y)**2).mean()", {"w": 2, "b": 1, "x": [1, 2, 3], "y": [2, 4, 6]},
+     "f(w=2., b=1., x=[1., 2., 3.], y=[2., 4., 6.]) = 1."),  # within 80 columns: the values stay
+    ("sigmoid(W @ x + b).sum()", {"W": [[1, 2], [3, 4]], "x": [0.5, -1], "b": [0.1, 0.2]},
+     "f(W=[[1., 2.], [3., 4.]], x=[0.5000, -1.0000], b=[0.1000, 0.2000]) = 0.2889"),
+    # too long for the values: the names alone, so the output's value stays on the first line
+    ("cross_entropy(W @ x + b, tensor(1))", {"W": [[1, 2], [3, 4], [5, 6]], "x": [0.5, -1], "b": [0, 0, 0]},
+     "f(W, x, b) = 1.4076"),
+    (" + ".join(f"x{i}*x{i}" for i in range(12)), {f"x{i}": 0.25 for i in range(12)}, "f(x0, x1, x2, x3, x4, x5, x6, x7, …) = 0.7500"),
+])
+def test_summary_first_line_keeps_the_value(expr, at, first):
+    lines = draw(terminal.summary(gradviz.trace(expr, at=at))).splitlines()
+    assert lines[0] == first and len(lines[0]) <= 80
+
+
 # ----------------------------------------------------------------------------- numbers, one way
 
 @pytest.mark.parametrize("value, torch_text, math_text", [

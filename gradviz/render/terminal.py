@@ -37,6 +37,8 @@ STYLES = {
 }
 
 ARROW = "▶"
+#: the longest first line of the summary with the inputs' values written in it: 80 columns
+_HEAD_WIDTH = 74
 
 
 def summary(trace, max_inputs: int = 8) -> Text:
@@ -48,9 +50,12 @@ def summary(trace, max_inputs: int = 8) -> Text:
     args = ", ".join(f"{name}={format_tensor(t.value, one_line=True)}" for name, t in shown)
     if len(items) > max_inputs:
         args += ", …"
+    value = format_tensor(g.output.value, one_line=True)
+    if len(args) + len(value) > _HEAD_WIDTH:  # the inputs' values are in the Tensors table: the value stays on the line
+        args = ", ".join(name for name, _ in shown) + (", …" if len(items) > max_inputs else "")
     text = Text()
     text.append(f"f({args}) = ")
-    text.append(format_tensor(g.output.value, one_line=True), style=STYLES["value"])
+    text.append(value, style=STYLES["value"])
     if trace.backward_error:
         text.append(f"\nno gradients: {trace.backward_error}", style=STYLES["note"])
         return text
