@@ -47,12 +47,11 @@ def summary(trace, max_inputs: int = 8) -> Text:
     g = trace.graph
     items = list(g.inputs.items())
     shown = items[:max_inputs]
-    args = ", ".join(f"{name}={format_tensor(t.value, one_line=True)}" for name, t in shown)
-    if len(items) > max_inputs:
-        args += ", …"
+    more = ", …" if len(items) > max_inputs else ""
+    args = ", ".join(f"{name}={format_tensor(t.value, one_line=True)}" for name, t in shown) + more
     value = format_tensor(g.output.value, one_line=True)
     if len(args) + len(value) > _HEAD_WIDTH:  # the inputs' values are in the Tensors table: the value stays on the line
-        args = ", ".join(name for name, _ in shown) + (", …" if len(items) > max_inputs else "")
+        args = ", ".join(name for name, _ in shown) + more
     text = Text()
     text.append(f"f({args}) = ")
     text.append(value, style=STYLES["value"])
